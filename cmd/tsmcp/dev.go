@@ -1,0 +1,43 @@
+package main
+
+import (
+	"github.com/spf13/cobra"
+
+	"github.com/tsmcp/tsmcp/internal/config"
+	"github.com/tsmcp/tsmcp/internal/playground"
+)
+
+func newDevCmd(g *globalFlags) *cobra.Command {
+	var endpointsFile string
+	cmd := &cobra.Command{
+		Use:   "dev",
+		Short: "Run a self-contained playground: a local tailnet, the host, and a loopback endpoint per demo identity",
+		Long: `dev starts an embedded tailnet (control server, DERP and STUN on loopback),
+joins a tsmcp host to it, and opens one loopback endpoint per demo identity
+(alice, bob and a tag:ci node). Each endpoint forwards through that
+identity's own tailnet node, so an MCP client pointed at it is seen by the
+host as that identity. No Tailscale account or internet is needed.
+
+With --config, the host uses that file's acl, tools and upstreams; its
+tailnet and health sections are replaced to fit the playground.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			opts := playground.Options{
+				Out:           cmd.OutOrStdout(),
+				Logger:        g.logger(cmd.ErrOrStderr()),
+				EndpointsFile: endpointsFile,
+				Version:       version,
+			}
+			if g.configFile != "" {
+				cfg, err := config.Load(config.LoadOptions{File: g.configFile})
+				if err != nil {
+					return err
+				}
+				opts.Config = cfg
+			}
+			return playground.Run(cmd.Context(), opts)
+		},
+	}
+	cmd.Flags().StringVar(&endpointsFile, "endpoints-file", "", "also write the endpoints as JSON to this file once ready")
+	return cmd
+}

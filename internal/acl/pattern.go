@@ -1,0 +1,108 @@
+package acl
+
+import "fmt"
+
+// A tool pattern is a tool name in which "*" matches any run of characters,
+// including none: "docs__*", "*_status", "*". Without a "*" it matches
+// exactly one name. Matching is case-sensitive, like tool names.
+//
+// Patterns use the tool-name alphabet plus "*" and are 1 to 64 bytes long;
+// tool names match ^[a-zA-Z0-9_-]{1,64}$ (see DESIGN.md, "Names").
+
+// maxToolName is the longest tool name (and tool pattern) accepted.
+const maxToolName = 64
+
+// pattern is a validated tool pattern.
+type pattern struct {
+	// text is the pattern as written.
+	text string
+	// glob is true when text contains a "*"; otherwise it matches by
+	// string equality.
+	glob bool
+}
+
+// compilePattern validates s and returns it as a pattern. The error
+// describes the problem without a key path; the caller adds one.
+func compilePattern(s string) (pattern, error) {
+	if !validPattern(s) {
+		return pattern{}, fmt.Errorf("%q is not a valid tool pattern (want 1-%d characters from a-z A-Z 0-9 _ - *)", s, maxToolName)
+	}
+	return pattern{text: s, glob: containsStar(s)}, nil
+}
+
+// match reports whether the tool name matches p.
+func (p pattern) match(tool string) bool {
+	if !p.glob {
+		return p.text == tool
+	}
+	return matchGlob(p.text, tool)
+}
+
+// validPattern reports whether s is a valid tool pattern.
+func validPattern(s string) bool {
+	if len(s) == 0 || len(s) > maxToolName {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c != '*' && !isToolChar(c) {
+			return false
+		}
+	}
+	return true
+}
+
+// validToolName reports whether s is a valid tool name.
+func validToolName(s string) bool {
+	if len(s) == 0 || len(s) > maxToolName {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if !isToolChar(s[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+func isToolChar(c byte) bool {
+	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '_' || c == '-'
+}
+
+func containsStar(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] == '*' {
+			return true
+		}
+	}
+	return false
+}
+
+// matchGlob reports whether name matches pat, where each "*" in pat matches
+// any run of bytes (including none) and every other byte matches itself.
+// It does not allocate and runs in O(len(pat)*len(name)) at worst.
+func matchGlob(pat, name string) bool {
+	p, n := 0, 0
+	// Position of the last "*" seen in pat, and the position in name
+	// that star is currently assumed to extend to; -1 when none yet.
+	star, starN := -1, -1
+	for n < len(name) {
+		switch {
+		case p < len(pat) && pat[p] == '*':
+			star, starN = p, n
+			p++
+		case p < len(pat) && pat[p] == name[n]:
+			p++
+			n++
+		case star >= 0:
+			// Backtrack: let the last star swallow one more byte.
+			starN++
+			p, n = star+1, starN
+		default:
+			return false
+		}
+	}
+	for p < len(pat) && pat[p] == '*' {
+		p++
+	}
+	return p == len(pat)
+}

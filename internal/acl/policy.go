@@ -1,0 +1,140 @@
+// Package acl decides which tailnet callers may see and call which tools.
+//
+// A Policy combines the local rules from the config file (Config) with the
+// grants the tailnet policy file gives each caller under an app capability
+// (Grant). A tool is allowed when any local rule or any grant allows it;
+// everything else is denied. One function, Policy.Decide, serves both
+// tools/list and tools/call, so a caller sees exactly the tools it may run.
+package acl
+
+import (
+	"strings"
+
+	"github.com/tsmcp/tsmcp/internal/identity"
+	"tailscale.com/tailcfg"
+)
+
+// Policy is a compiled, validated Config. It is immutable and safe for
+// concurrent use; to reload, build a new one with New and swap it in.
+//
+// The zero value has no rules and reads no grants: it denies every tool to
+// everyone. A nil *Policy does the same. Use New.
+type Policy struct {
+	capability string
+	capKey     tailcfg.PeerCapability
+	// grantReason is the Decision.Reason when a grant allows a tool.
+	grantReason string
+	// groups maps lower-cased group names to sets of lower-cased logins.
+	groups map[string]map[string]struct{}
+	rules  []rule
+}
+
+// Decision is the outcome of Policy.Decide. The zero value denies, without
+// a reason.
+type Decision struct {
+	// Allow is true when the caller may see and call the tool.
+	Allow bool
+	// Reason says which rule or grant allowed the tool, or why it was
+	// denied, for the audit log. It never contains secrets.
+	Reason string
+}
+
+// New validates cfg and compiles it into a Policy. The error lists every
+// problem found, one per line, each starting with its key path
+// (e.g. "acl.rules[1].src[0]: unknown group ...").
+func New(cfg Config) (*Policy, error) {
+	var c compiler
+	capability := c.capability(cfg.Capability)
+	groups := c.groups(cfg.Groups)
+	rules := c.rules(cfg.Rules, groups)
+	if err := c.err(); err != nil {
+		return nil, err
+	}
+	return &Policy{
+		capability:  capability,
+		capKey:      tailcfg.PeerCapability(capability),
+		grantReason: "grant " + capability,
+		groups:      groups,
+		rules:       rules,
+	}, nil
+}
+
+// Capability returns the app capability whose grants the policy reads
+// (Config.Capability, or DefaultCapability when that is empty). It is
+// empty for the zero Policy.
+func (p *Policy) Capability() string {
+	if p == nil {
+		return ""
+	}
+	return p.capability
+}
+
+// Decide reports whether the caller id may see and call tool.
+//
+// It fails closed: a nil identity, an untagged caller without a login, an
+// invalid tool name or a grant under the policy's capability that does not
+// decode all deny, the last even when a local rule would allow. A tagged
+// node matches only the tag: principals it carries and "*".
+//
+// Decide does not allocate when a rule allows; it decodes the caller's
+// grants (if any) on every call, so a revoked grant takes effect at once.
+func (p *Policy) Decide(id *identity.Identity, tool string) Decision {
+	if id == nil {
+		return Decision{Reason: "unidentified caller"}
+	}
+	if p == nil || p.capability == "" {
+		return Decision{Reason: "no policy"}
+	}
+	if !id.IsTagged() && id.LoginName == "" {
+		return Decision{Reason: "caller has neither a login nor tags"}
+	}
+	if !validToolName(tool) {
+		return Decision{Reason: "invalid tool name"}
+	}
+	var grants []Grant
+	if id.Caps.HasCapability(p.capKey) {
+		var err error
+		grants, err = tailcfg.UnmarshalCapJSON[Grant](id.Caps, p.capKey)
+		if err != nil {
+			return Decision{Reason: "malformed grant for " + p.capability + ": " + err.Error()}
+		}
+	}
+	s := subject{tags: id.Tags, login: strings.ToLower(id.LoginName), shared: id.Shared}
+	for i := range p.rules {
+		if reason, ok := p.rules[i].allows(&s, tool); ok {
+			return Decision{Allow: true, Reason: reason}
+		}
+	}
+	for _, g := range grants {
+		for _, pat := range g.Tools {
+			// An invalid pattern in a grant matches nothing; the
+			// rest of the grant still counts.
+			if validPattern(pat) && matchGlob(pat, tool) {
+				return Decision{Allow: true, Reason: p.grantReason}
+			}
+		}
+	}
+	return Decision{Reason: "no rule or grant allows " + tool}
+}
+
+// allows reports whether r lets s call tool, and if so the reason.
+func (r *rule) allows(s *subject, tool string) (string, bool) {
+	if !r.matchesTool(tool) {
+		return "", false
+	}
+	for i := range r.src {
+		if r.src[i].matches(s) {
+			return r.reasons[i], true
+		}
+	}
+	return "", false
+}
+
+func (r *rule) matchesTool(tool string) bool {
+	for _, t := range r.tools {
+		if t.match(tool) {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,236 @@
+// Package config loads and validates tsmcp's configuration.
+//
+// A configuration comes from, highest precedence first:
+//
+//  1. command-line flags (see RegisterFlags), when they were set;
+//  2. TSMCP_<SECTION>_<KEY> environment variables, one per key
+//     (TSMCP_TAILNET_HOSTNAME, TSMCP_MCP_MAX_BODY, TSMCP_ACL_RULES, …);
+//  3. Tailscale's own variables: TS_AUTHKEY, TS_AUTH_KEY, TS_CLIENT_SECRET for
+//     tailnet.auth_key and TS_CONTROL_URL for tailnet.control_url;
+//  4. the config file (YAML, JSON or TOML, chosen by extension);
+//  5. the defaults of Default.
+//
+// Lists of scalars given in the environment are comma-separated
+// (TSMCP_TAILNET_TAGS=tag:a,tag:b) or a JSON array; structured keys
+// (acl.groups, acl.rules, tools, upstreams) are JSON
+// (TSMCP_ACL_RULES='[{"src":["*"],"tools":["whoami"]}]').
+//
+// Load reads and validates; every problem is reported as one line
+// "key: problem" (e.g. "tailnet.hostnme: unknown key",
+// "mcp.keepalive: \"abc\" is not a duration").
+package config
+
+import (
+	"strings"
+	"time"
+
+	"github.com/tsmcp/tsmcp/internal/acl"
+)
+
+// Config is tsmcp's whole configuration. The zero value is not usable:
+// start from Default (Load does).
+type Config struct {
+	// Tailnet configures the tsnet node tsmcp runs as.
+	Tailnet Tailnet `mapstructure:"tailnet"`
+	// Health configures the plain-HTTP health listener.
+	Health Health `mapstructure:"health"`
+	// MCP configures the MCP transports on the tailnet listener.
+	MCP MCP `mapstructure:"mcp"`
+	// ACL is the local access policy; its zero value denies every tool
+	// except what tailnet grants allow.
+	ACL acl.Config `mapstructure:"acl"`
+	// Tools are the declarative (exec and http) tools. Nil means none:
+	// only the built-in whoami tool and bridged upstream tools exist.
+	Tools []Tool `mapstructure:"tools"`
+	// Upstreams are MCP servers whose tools are bridged under
+	// "<name>__<tool>". Nil means none.
+	Upstreams []Upstream `mapstructure:"upstreams"`
+}
+
+// Tailnet configures the tsnet node.
+type Tailnet struct {
+	// Hostname is the node's MagicDNS name, a DNS label. Empty is invalid;
+	// the default is "tsmcp".
+	Hostname string `mapstructure:"hostname"`
+	// AuthKey is a Tailscale auth key (tskey-auth-…) or OAuth client
+	// secret (tskey-client-…, which requires Tags). Empty means none: the
+	// node uses its existing state or prints an interactive login URL.
+	// Falls back to TS_AUTHKEY, TS_AUTH_KEY, then TS_CLIENT_SECRET.
+	// It is a secret: never log it (use Config.Redacted).
+	AuthKey string `mapstructure:"auth_key"`
+	// ControlURL is the coordination server's URL. Empty means Tailscale's
+	// own; set it for Headscale or a test control server. Falls back to
+	// TS_CONTROL_URL.
+	ControlURL string `mapstructure:"control_url"`
+	// State is where the node keeps its state: a directory path, "mem:"
+	// (in memory; requires Ephemeral), "kube:<secret-name>" or
+	// "arn:aws:ssm:<region>:<account>:parameter/<name>". Empty is invalid;
+	// the default is "/var/lib/tsmcp".
+	State string `mapstructure:"state"`
+	// Ephemeral registers the node as ephemeral: the control server removes
+	// it soon after it goes offline. False means a persistent node.
+	Ephemeral bool `mapstructure:"ephemeral"`
+	// Tags are the ACL tags the node advertises (e.g. tag:mcp). Nil means
+	// none: the node is owned by the user who authorized it. Required
+	// when AuthKey is an OAuth client secret.
+	Tags []string `mapstructure:"tags"`
+	// HTTPS also serves MCP on port 443 with the tailnet certificate
+	// (needs MagicDNS and HTTPS enabled on the tailnet). False means
+	// port 80 only.
+	HTTPS bool `mapstructure:"https"`
+	// UpTimeout bounds how long startup waits for the node to reach the
+	// Running state. Zero is invalid; the default is 60s.
+	UpTimeout time.Duration `mapstructure:"up_timeout"`
+}
+
+// Health configures the plain-HTTP health listener (/health, /readyz,
+// /metrics). It never serves MCP.
+type Health struct {
+	// Addr is the host:port the health listener binds; port 0 picks a
+	// free port (for tests). Empty is invalid; the default is
+	// "0.0.0.0:8080".
+	Addr string `mapstructure:"addr"`
+}
+
+// MCP configures the MCP transports.
+type MCP struct {
+	// Keepalive is the interval of SSE and stream pings, kept below the
+	// 60 s idle timeouts of ALB and nginx. Zero disables pings; the
+	// default is 20s.
+	Keepalive time.Duration `mapstructure:"keepalive"`
+	// MaxBody is the largest request body accepted; larger bodies get 413
+	// before they are read. Zero is invalid; the default is 4MiB and the
+	// maximum 1GiB.
+	MaxBody ByteSize `mapstructure:"max_body"`
+	// ShutdownGrace is how long shutdown waits for in-flight requests and
+	// streams before closing them. Zero means close them at once; the
+	// default is 20s (inside ECS's and Kubernetes' 30 s).
+	ShutdownGrace time.Duration `mapstructure:"shutdown_grace"`
+}
+
+// Tool is one declarative tool: exactly one of Exec or HTTP is set.
+type Tool struct {
+	// Name is the tool's MCP name, matching ^[a-zA-Z0-9_-]{1,64}$, unique,
+	// not "whoami" (built in) and without "__" (reserved for bridged
+	// upstream tools). Empty is invalid.
+	Name string `mapstructure:"name"`
+	// Description is shown to MCP clients. Empty means no description.
+	Description string `mapstructure:"description"`
+	// Exec runs a command. Nil means this is not an exec tool.
+	Exec *ExecTool `mapstructure:"exec"`
+	// HTTP calls an HTTP endpoint. Nil means this is not an http tool.
+	HTTP *HTTPTool `mapstructure:"http"`
+	// Params are the tool's arguments by name, used in templates as
+	// {{.name}}. Nil means the tool takes no arguments. Names keep their
+	// case as written in the file.
+	Params map[string]Param `mapstructure:"params"`
+}
+
+// ExecTool runs a command without a shell.
+type ExecTool struct {
+	// Command is the argv: Command[0] is the program (looked up in PATH
+	// when it has no slash), the rest its arguments, each a template that
+	// may use the tool's params ({{.path}}). Empty is invalid.
+	Command []string `mapstructure:"command"`
+	// Timeout bounds one run. Zero means no tool-specific timeout.
+	Timeout time.Duration `mapstructure:"timeout"`
+	// Dir is the working directory. Empty means tsmcp's own.
+	Dir string `mapstructure:"dir"`
+	// Env holds extra environment variables for the command, by name.
+	// Nil means none. Names keep their case as written (in the file and
+	// in JSON from TSMCP_TOOLS).
+	Env map[string]string `mapstructure:"env"`
+}
+
+// HTTPTool calls an HTTP endpoint. The caller's own headers are never
+// forwarded.
+type HTTPTool struct {
+	// Method is GET, POST, PUT, PATCH, DELETE or HEAD. Empty means GET
+	// (Load fills it in and upper-cases it).
+	Method string `mapstructure:"method"`
+	// URL is an absolute http(s) URL template; params may appear in the
+	// path and query ({{.service}}) but not in the scheme or host. Empty
+	// is invalid.
+	URL string `mapstructure:"url"`
+	// Headers are request headers, values being templates
+	// (e.g. 'Bearer {{env "TOKEN"}}'). Nil means none.
+	Headers map[string]string `mapstructure:"headers"`
+	// Timeout bounds one call. Zero means no tool-specific timeout.
+	Timeout time.Duration `mapstructure:"timeout"`
+	// AllowHosts names targets that would otherwise be refused (loopback,
+	// link-local, cloud metadata): host names, IP addresses or CIDR
+	// prefixes. Nil means such targets are refused.
+	AllowHosts []string `mapstructure:"allow_hosts"`
+}
+
+// Param describes one tool argument.
+type Param struct {
+	// Type is string, number, integer or boolean. Empty means string
+	// (Load fills it in).
+	Type string `mapstructure:"type"`
+	// Description is shown to MCP clients. Empty means none.
+	Description string `mapstructure:"description"`
+	// Required makes the argument mandatory. False means optional.
+	Required bool `mapstructure:"required"`
+	// Pattern is a Go regular expression a string argument must match
+	// (unanchored unless it anchors itself). Empty means any value.
+	Pattern string `mapstructure:"pattern"`
+	// Enum lists the allowed values of a string argument. Nil means any
+	// value.
+	Enum []string `mapstructure:"enum"`
+}
+
+// Upstream is an MCP server whose tools are bridged as "<name>__<tool>":
+// exactly one of Command or URL is set.
+type Upstream struct {
+	// Name prefixes the bridged tools; it matches ^[a-zA-Z0-9-]{1,32}$ and
+	// is unique. Empty is invalid.
+	Name string `mapstructure:"name"`
+	// Command starts a stdio MCP server (argv, no shell). Nil means this
+	// is not a stdio upstream.
+	Command []string `mapstructure:"command"`
+	// URL is the address of a remote (Streamable HTTP or SSE) MCP server.
+	// Empty means this is not a remote upstream.
+	URL string `mapstructure:"url"`
+	// Isolation is "shared" (one upstream session for all callers) or
+	// "per-identity" (one child or session per caller). Empty means
+	// shared.
+	Isolation string `mapstructure:"isolation"`
+	// Env holds extra environment variables for Command. Nil means none.
+	Env map[string]string `mapstructure:"env"`
+	// Headers are sent to a URL upstream. Nil means none.
+	Headers map[string]string `mapstructure:"headers"`
+}
+
+// Isolation values of Upstream.Isolation.
+const (
+	IsolationShared      = "shared"
+	IsolationPerIdentity = "per-identity"
+)
+
+// Default returns the built-in defaults: hostname "tsmcp", state
+// "/var/lib/tsmcp", up_timeout 60s, health on 0.0.0.0:8080, keepalive 20s,
+// max_body 4MiB, shutdown_grace 20s, capability tsmcp.dev/cap/mcp. It has
+// no auth key, rules, tools or upstreams.
+func Default() *Config {
+	return &Config{
+		Tailnet: Tailnet{
+			Hostname:  "tsmcp",
+			State:     "/var/lib/tsmcp",
+			UpTimeout: 60 * time.Second,
+		},
+		Health: Health{Addr: "0.0.0.0:8080"},
+		MCP: MCP{
+			Keepalive:     20 * time.Second,
+			MaxBody:       4 * MiB,
+			ShutdownGrace: 20 * time.Second,
+		},
+		ACL: acl.Config{Capability: acl.DefaultCapability},
+	}
+}
+
+// IsOAuthClientSecret reports whether AuthKey is an OAuth client secret
+// (tskey-client-…), which needs Tags.
+func (t Tailnet) IsOAuthClientSecret() bool {
+	return strings.HasPrefix(t.AuthKey, "tskey-client-")
+}

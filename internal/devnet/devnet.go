@@ -1,0 +1,348 @@
+// Package devnet runs a complete Tailscale network inside the current
+// process: a coordination server (tailscale.com's testcontrol), a DERP relay
+// and a STUN server, all on loopback. Nodes join it with tsnet and then see
+// each other, and WhoIs, exactly as on a real tailnet.
+//
+// It needs no Tailscale account and no internet. `tsmcp dev` and the
+// end-to-end tests both use it.
+package devnet
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"os"
+	"strconv"
+	"sync"
+	"time"
+
+	"tailscale.com/derp/derpserver"
+	"tailscale.com/ipn/store/mem"
+	"tailscale.com/net/netns"
+	"tailscale.com/net/stun"
+	"tailscale.com/net/tsaddr"
+	"tailscale.com/tailcfg"
+	"tailscale.com/tsnet"
+	"tailscale.com/tstest/integration/testcontrol"
+	"tailscale.com/types/key"
+	"tailscale.com/types/logger"
+)
+
+// LoginDomain is the domain of every user login on a devnet: nodes that
+// join without tags get users named user-N@LoginDomain, N counting from 1 in
+// the order they register.
+const LoginDomain = "fake-control.example.net"
+
+// MagicDNSDomain is the tailnet's MagicDNS suffix; node names are
+// <hostname>.<MagicDNSDomain>.
+const MagicDNSDomain = "tail-scale.ts.net"
+
+// grantsFilterName is the name of the packet filter entry holding per-peer
+// app capability grants; testcontrol's later full map responses replace
+// only the "base" filter, so this entry survives them.
+const grantsFilterName = "devnet-grants"
+
+// Options configure a Network. The zero value is usable.
+type Options struct {
+	// Logf receives the control server's and DERP's logs. Nil discards them.
+	Logf logger.Logf
+	// Tags lists the ACL tags nodes may request (e.g. "tag:ci"). Nil means
+	// no tags can be requested.
+	Tags []string
+}
+
+// Network is a running in-process tailnet.
+type Network struct {
+	// ControlURL is the base URL of the coordination server, for
+	// tsnet.Server.ControlURL.
+	ControlURL string
+	// Control is the coordination server itself, for tests that adjust it.
+	Control *testcontrol.Server
+
+	logf      logger.Logf
+	control   *httptest.Server
+	derp      *derpserver.Server
+	derpHTTP  *httptest.Server
+	stunConn  net.PacketConn
+	stunDone  chan struct{}
+	closeOnce sync.Once
+
+	mu     sync.Mutex // guards the fields below
+	grants map[netip.Addr]tailcfg.PeerCapMap
+}
+
+// Start runs a control server, DERP and STUN on 127.0.0.1 ports chosen by the
+// kernel. Close stops them.
+//
+// Start turns off tailscale.com's network namespace marks (netns) for the
+// whole process, as Tailscale's own tests do: they need CAP_NET_ADMIN and
+// are of no use on loopback.
+func Start(opts Options) (*Network, error) {
+	netns.SetEnabled(false)
+	logf := opts.Logf
+	if logf == nil {
+		logf = logger.Discard
+	}
+	n := &Network{logf: logf, grants: map[netip.Addr]tailcfg.PeerCapMap{}}
+
+	if err := n.startSTUN(); err != nil {
+		return nil, err
+	}
+	derpMap, err := n.startDERP()
+	if err != nil {
+		n.Close()
+		return nil, err
+	}
+
+	owners := map[string][]string{}
+	for _, t := range opts.Tags {
+		owners[t] = nil
+	}
+	n.Control = &testcontrol.Server{
+		DERPMap:                derpMap,
+		DNSConfig:              &tailcfg.DNSConfig{Proxied: true},
+		MagicDNSDomain:         MagicDNSDomain,
+		Logf:                   logf,
+		TagOwners:              owners,
+		AllOnline:              true,
+		ModifyFirstMapResponse: n.addGrants,
+	}
+	n.control = httptest.NewUnstartedServer(n.Control)
+	n.control.Config.ErrorLog = logger.StdLogger(logf)
+	n.Control.HTTPTestServer = n.control
+	n.control.Start()
+	n.ControlURL = n.control.URL
+	return n, nil
+}
+
+func (n *Network) startSTUN() error {
+	pc, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		return fmt.Errorf("devnet: STUN listener: %w", err)
+	}
+	n.stunConn = pc
+	n.stunDone = make(chan struct{})
+	go func() {
+		defer close(n.stunDone)
+		buf := make([]byte, 64<<10)
+		for {
+			nr, src, err := pc.ReadFrom(buf)
+			if err != nil {
+				if errors.Is(err, net.ErrClosed) {
+					return
+				}
+				continue
+			}
+			ua, ok := src.(*net.UDPAddr)
+			if !ok || !stun.Is(buf[:nr]) {
+				continue
+			}
+			txid, err := stun.ParseBindingRequest(buf[:nr])
+			if err != nil {
+				continue
+			}
+			if _, err := pc.WriteTo(stun.Response(txid, ua.AddrPort()), src); err != nil {
+				n.logf("devnet: STUN reply: %v", err)
+			}
+		}
+	}()
+	return nil
+}
+
+func (n *Network) startDERP() (*tailcfg.DERPMap, error) {
+	n.derp = derpserver.New(key.NewNode(), n.logf)
+	n.derpHTTP = httptest.NewUnstartedServer(derpserver.Handler(n.derp))
+	n.derpHTTP.Config.ErrorLog = logger.StdLogger(n.logf)
+	n.derpHTTP.Config.TLSNextProto = map[string]func(*http.Server, *tls.Conn, http.Handler){}
+	n.derpHTTP.StartTLS()
+	derpPort := n.derpHTTP.Listener.Addr().(*net.TCPAddr).Port
+	stunPort := n.stunConn.LocalAddr().(*net.UDPAddr).Port
+	return &tailcfg.DERPMap{
+		Regions: map[int]*tailcfg.DERPRegion{
+			1: {
+				RegionID:   1,
+				RegionCode: "devnet",
+				RegionName: "devnet (loopback)",
+				Nodes: []*tailcfg.DERPNode{{
+					Name:             "d1",
+					RegionID:         1,
+					HostName:         "127.0.0.1",
+					IPv4:             "127.0.0.1",
+					IPv6:             "none",
+					STUNPort:         stunPort,
+					DERPPort:         derpPort,
+					InsecureForTests: true,
+					STUNTestIP:       "127.0.0.1",
+				}},
+			},
+		},
+	}, nil
+}
+
+// Close stops the control server, DERP and STUN. Nodes should be closed
+// first; Close does not wait for them.
+func (n *Network) Close() error {
+	n.closeOnce.Do(func() {
+		if n.control != nil {
+			n.control.CloseClientConnections()
+			n.control.Close()
+		}
+		if n.derpHTTP != nil {
+			n.derpHTTP.CloseClientConnections()
+			n.derpHTTP.Close()
+		}
+		if n.derp != nil {
+			n.derp.Close()
+		}
+		if n.stunConn != nil {
+			n.stunConn.Close()
+			<-n.stunDone
+		}
+	})
+	return nil
+}
+
+// NodeOptions describe a node to join to the Network.
+type NodeOptions struct {
+	// Hostname is the node's name on the tailnet. Required.
+	Hostname string
+	// Tags are ACL tags to request; each must be in Options.Tags. Nil makes
+	// a user node (user-N@LoginDomain).
+	Tags []string
+	// Dir is the node's state directory. Empty means a fresh temporary
+	// directory, removed when the node is closed by Node.Close.
+	Dir string
+	// Logf receives the node's tsnet logs. Nil discards them.
+	Logf logger.Logf
+}
+
+// Node is a tsnet node joined to a Network.
+type Node struct {
+	*tsnet.Server
+	// IP is the node's tailnet IPv4 address.
+	IP netip.Addr
+	// tmpDir is removed on Close when the Network created it.
+	tmpDir string
+}
+
+// Close shuts the node down and removes its temporary state.
+func (nd *Node) Close() error {
+	err := nd.Server.Close()
+	if nd.tmpDir != "" {
+		err = errors.Join(err, os.RemoveAll(nd.tmpDir))
+	}
+	return err
+}
+
+// NewNode joins a new ephemeral tsnet node to the network and waits until it
+// is Running and connected to DERP, so that peers can reach it at once.
+func (n *Network) NewNode(ctx context.Context, opts NodeOptions) (*Node, error) {
+	if opts.Hostname == "" {
+		return nil, errors.New("devnet: NodeOptions.Hostname is required")
+	}
+	nd := &Node{}
+	dir := opts.Dir
+	if dir == "" {
+		tmp, err := os.MkdirTemp("", "devnet-"+opts.Hostname+"-")
+		if err != nil {
+			return nil, fmt.Errorf("devnet: state dir: %w", err)
+		}
+		nd.tmpDir, dir = tmp, tmp
+	}
+	logf := opts.Logf
+	if logf == nil {
+		logf = logger.Discard
+	}
+	nd.Server = &tsnet.Server{
+		Dir:           dir,
+		Store:         new(mem.Store),
+		Hostname:      opts.Hostname,
+		ControlURL:    n.ControlURL,
+		Ephemeral:     true,
+		AdvertiseTags: opts.Tags,
+		Logf:          logf,
+		UserLogf:      logf,
+	}
+	st, err := nd.Server.Up(ctx)
+	if err != nil {
+		nd.Close()
+		return nil, fmt.Errorf("devnet: node %s: %w", opts.Hostname, err)
+	}
+	for _, ip := range st.TailscaleIPs {
+		if ip.Is4() {
+			nd.IP = ip
+		}
+	}
+	if err := WaitDERP(ctx, nd.Server); err != nil {
+		nd.Close()
+		return nil, fmt.Errorf("devnet: node %s: %w", opts.Hostname, err)
+	}
+	return nd, nil
+}
+
+// WaitDERP blocks until s has chosen its home DERP region and heard from it.
+// Until then the relay drops packets for s, and a fast first dial can fail.
+func WaitDERP(ctx context.Context, s *tsnet.Server) error {
+	h := s.Sys().HealthTracker.Get()
+	ms := s.Sys().MagicSock.Get()
+	t := time.NewTicker(20 * time.Millisecond)
+	defer t.Stop()
+	for {
+		if r := ms.GetLastNetcheckReport(ctx); r != nil &&
+			r.PreferredDERP != 0 &&
+			!h.GetDERPRegionReceivedTime(r.PreferredDERP).IsZero() {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("waiting for DERP: %w", ctx.Err())
+		case <-t.C:
+		}
+	}
+}
+
+// SetPeerCaps grants caps to connections from src (a peer's tailnet IP) on
+// every node, as an app-capability grant in a tailnet policy would. Nil caps
+// removes the grant. Nodes see the change on their next control connection;
+// see Reconnect.
+func (n *Network) SetPeerCaps(src netip.Addr, caps tailcfg.PeerCapMap) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if caps == nil {
+		delete(n.grants, src)
+		return
+	}
+	n.grants[src] = caps
+}
+
+// addGrants is testcontrol's ModifyFirstMapResponse hook: it adds the
+// per-peer grants as a named packet filter.
+func (n *Network) addGrants(res *tailcfg.MapResponse, _ *tailcfg.MapRequest) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	var rules []tailcfg.FilterRule
+	for src, caps := range n.grants {
+		rules = append(rules, tailcfg.FilterRule{
+			SrcIPs: []string{src.String()},
+			CapGrant: []tailcfg.CapGrant{{
+				Dsts:   []netip.Prefix{tsaddr.AllIPv4(), tsaddr.AllIPv6()},
+				CapMap: caps,
+			}},
+		})
+	}
+	if res.PacketFilters == nil {
+		res.PacketFilters = map[string][]tailcfg.FilterRule{}
+	}
+	res.PacketFilters[grantsFilterName] = rules
+}
+
+// Login returns the login testcontrol gives the n-th user node to register
+// (counting from 1): user-<n>@fake-control.example.net.
+func Login(n int) string {
+	return "user-" + strconv.Itoa(n) + "@" + LoginDomain
+}

@@ -1,0 +1,240 @@
+// Package playground is `tsmcp dev`: an embedded local tailnet (control,
+// DERP and STUN on loopback), a tsmcp host joined to it with an example
+// policy, and one loopback endpoint per demo identity, each forwarding
+// through that identity's own tailnet node. It needs no Tailscale account
+// and no internet.
+package playground
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/url"
+	"os"
+	"slices"
+	"text/tabwriter"
+	"time"
+
+	"github.com/tsmcp/tsmcp/internal/acl"
+	"github.com/tsmcp/tsmcp/internal/config"
+	"github.com/tsmcp/tsmcp/internal/devnet"
+	"github.com/tsmcp/tsmcp/internal/server"
+)
+
+// Options configure the playground. The zero value is usable.
+type Options struct {
+	// Config is the host's configuration; its tailnet section is replaced
+	// to join the local tailnet. Nil means Example().
+	Config *config.Config
+	// Out receives the human-readable endpoint list. Nil means os.Stdout.
+	Out io.Writer
+	// Logger receives the host's logs. Nil means slog.Default().
+	Logger *slog.Logger
+	// EndpointsFile, if set, receives the endpoints as JSON (see
+	// Endpoints) once everything is ready: for scripts and tests.
+	EndpointsFile string
+	// ListenHost is the loopback address the proxies and the health
+	// listener bind. Empty means 127.0.0.1.
+	ListenHost string
+	// Version is reported to MCP clients.
+	Version string
+}
+
+// Identity is one demo identity of the playground.
+type Identity struct {
+	// Name is the demo name (alice, bob, ci).
+	Name string `json:"name"`
+	// Login is the login the host sees; empty for the tagged node.
+	Login string `json:"login"`
+	// Tags are the node's tags; empty for users.
+	Tags []string `json:"tags"`
+	// MCP is the Streamable HTTP endpoint on loopback.
+	MCP string `json:"mcp"`
+	// SSE is the legacy SSE endpoint on loopback.
+	SSE string `json:"sse"`
+}
+
+// Endpoints is what EndpointsFile receives.
+type Endpoints struct {
+	// Host is the host's tailnet IP.
+	Host string `json:"host"`
+	// Health is the host's health URL.
+	Health string `json:"health"`
+	// Identities are the demo identities.
+	Identities []Identity `json:"identities"`
+}
+
+// demo describes the demo identities, in the order they join. The control
+// server names users user-N@fake-control.example.net in join order, and the
+// host joins first, so alice is user-2 and bob user-3.
+var demo = []struct {
+	name string
+	tags []string
+}{
+	{"alice", nil},
+	{"bob", nil},
+	{"ci", []string{"tag:ci"}},
+}
+
+// Example returns the playground's host configuration: alice is in group
+// sre and, like the tag:ci node, may call every tool; bob and everyone else
+// may call whoami only.
+func Example() *config.Config {
+	c := config.Default()
+	c.ACL = acl.Config{
+		Capability: acl.DefaultCapability,
+		Groups:     map[string][]string{"sre": {devnet.Login(2)}},
+		Rules: []acl.Rule{
+			{Src: []string{"group:sre", "tag:ci"}, Tools: []string{"*"}},
+			{Src: []string{"*"}, Tools: []string{"whoami"}},
+		},
+	}
+	return c
+}
+
+// Run starts the playground, reports the endpoints, and serves until ctx is
+// cancelled; then it stops everything it started.
+func Run(ctx context.Context, opts Options) (err error) {
+	out := opts.Out
+	if out == nil {
+		out = os.Stdout
+	}
+	logger := opts.Logger
+	if logger == nil {
+		logger = slog.Default()
+	}
+	listenHost := opts.ListenHost
+	if listenHost == "" {
+		listenHost = "127.0.0.1"
+	}
+	cfg := opts.Config
+	if cfg == nil {
+		cfg = Example()
+	}
+
+	n, err := devnet.Start(devnet.Options{Tags: []string{"tag:mcp", "tag:ci"}})
+	if err != nil {
+		return err
+	}
+	defer func() { err = errors.Join(err, n.Close()) }()
+
+	cfg.Tailnet = config.Tailnet{
+		Hostname:   "tsmcp",
+		ControlURL: n.ControlURL,
+		State:      "mem:",
+		Ephemeral:  true,
+		Tags:       []string{"tag:mcp"},
+		UpTimeout:  time.Minute,
+	}
+	cfg.Health.Addr = listenHost + ":0"
+	host, err := server.New(server.Options{Config: cfg, Logger: logger, Version: opts.Version})
+	if err != nil {
+		return err
+	}
+	hostCtx, stopHost := context.WithCancel(context.Background())
+	defer stopHost()
+	hostErr := make(chan error, 1)
+	go func() { hostErr <- host.Run(hostCtx) }()
+	defer func() {
+		stopHost()
+		err = errors.Join(err, <-hostErr)
+	}()
+	select {
+	case <-host.Ready():
+	case err := <-hostErr:
+		hostErr <- nil
+		return fmt.Errorf("host: %w", err)
+	case <-ctx.Done():
+		return nil
+	}
+	target := &url.URL{Scheme: "http", Host: host.TailnetIP().String()}
+
+	eps := Endpoints{
+		Host:   host.TailnetIP().String(),
+		Health: "http://" + host.HealthAddr().String() + "/health",
+	}
+	for i, d := range demo {
+		nd, err := n.NewNode(ctx, devnet.NodeOptions{Hostname: d.name, Tags: d.tags})
+		if err != nil {
+			return err
+		}
+		defer nd.Close()
+		st, err := nd.Up(ctx)
+		if err != nil {
+			return err
+		}
+		id := Identity{Name: d.name, Tags: slices.Clone(d.tags)}
+		if id.Tags == nil {
+			id.Tags = []string{}
+			id.Login = st.User[st.Self.UserID].LoginName
+			if want := devnet.Login(i + 2); id.Login != want && opts.Config == nil {
+				return fmt.Errorf("playground: %s joined as %s, want %s: the example policy would be wrong", d.name, id.Login, want)
+			}
+		}
+		p, err := newProxy(listenHost+":0", target, nd.HTTPClient().Transport, logger)
+		if err != nil {
+			return fmt.Errorf("playground: proxy for %s: %w", d.name, err)
+		}
+		defer p.Close()
+		id.MCP, id.SSE = p.URL()+"/mcp", p.URL()+"/sse"
+		eps.Identities = append(eps.Identities, id)
+	}
+
+	printEndpoints(out, n.ControlURL, eps)
+	if opts.EndpointsFile != "" {
+		b, err := json.MarshalIndent(eps, "", "  ")
+		if err != nil {
+			return err
+		}
+		tmp := opts.EndpointsFile + ".tmp"
+		if err := os.WriteFile(tmp, b, 0o644); err != nil {
+			return err
+		}
+		if err := os.Rename(tmp, opts.EndpointsFile); err != nil {
+			return err
+		}
+	}
+
+	select {
+	case <-ctx.Done():
+		fmt.Fprintln(out, "\nstopping the playground")
+		return nil
+	case err := <-hostErr:
+		hostErr <- nil
+		return fmt.Errorf("host stopped: %w", err)
+	}
+}
+
+func printEndpoints(out io.Writer, controlURL string, eps Endpoints) {
+	fmt.Fprintf(out, "tsmcp dev: a local tailnet is running on loopback (control %s); no Tailscale account or internet needed.\n", controlURL)
+	fmt.Fprintf(out, "host: tsmcp at %s on the tailnet; health %s\n\n", eps.Host, eps.Health)
+	fmt.Fprintln(out, "Each endpoint below reaches the host through its own tailnet node, so the host sees that identity:")
+	fmt.Fprintln(out)
+	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "IDENTITY\tSEEN AS\tMAY CALL\tSTREAMABLE HTTP\tLEGACY SSE")
+	for _, id := range eps.Identities {
+		seen, may := id.Login, "every tool (group:sre)"
+		switch {
+		case len(id.Tags) > 0:
+			seen, may = id.Tags[0], "every tool (tag:ci)"
+		case id.Name == "bob":
+			may = "whoami only"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", id.Name, seen, may, id.MCP, id.SSE)
+	}
+	tw.Flush()
+	first := eps.Identities[0]
+	fmt.Fprintf(out, `
+Client settings (shown for %[1]s; use another row's URL to act as someone else):
+  Claude Code:    claude mcp add --transport http tsmcp-%[1]s %[2]s
+  Cursor:         ~/.cursor/mcp.json  {"mcpServers": {"tsmcp-%[1]s": {"url": "%[2]s"}}}
+  VS Code:        .vscode/mcp.json    {"servers": {"tsmcp-%[1]s": {"type": "http", "url": "%[2]s"}}}
+  MCP Inspector:  npx @modelcontextprotocol/inspector  (Transport: Streamable HTTP, URL: %[2]s)
+  Legacy SSE:     %[3]s
+
+Try the whoami tool as each identity. Press Ctrl-C to stop.
+`, first.Name, first.MCP, first.SSE)
+}

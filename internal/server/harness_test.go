@@ -1,0 +1,207 @@
+package server_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/tsmcp/tsmcp/internal/acl"
+	"github.com/tsmcp/tsmcp/internal/config"
+	"github.com/tsmcp/tsmcp/internal/devnet"
+	"github.com/tsmcp/tsmcp/internal/server"
+)
+
+// tailnet is an in-process tailnet with a tsmcp host and three callers:
+// two users and a tagged node.
+type tailnet struct {
+	net   *devnet.Network
+	host  *server.Server
+	logs  *logBuffer
+	alice *devnet.Node
+	bob   *devnet.Node
+	ci    *devnet.Node // tagged tag:ci
+	// hostURL is http://<host tailnet IP>.
+	hostURL string
+}
+
+// logBuffer collects the host's JSON logs for assertions.
+type logBuffer struct {
+	mu sync.Mutex // guards the fields below
+	b  strings.Builder
+}
+
+func (l *logBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+// lines returns the decoded log lines whose msg is msg.
+func (l *logBuffer) lines(msg string) []map[string]any {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var out []map[string]any
+	for _, line := range strings.Split(l.b.String(), "\n") {
+		var m map[string]any
+		if json.Unmarshal([]byte(line), &m) == nil && m["msg"] == msg {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// testKeepalive is the shared host's ping interval, short so that a test
+// can see a ping.
+const testKeepalive = 300 * time.Millisecond
+
+func testConfig(controlURL string) *config.Config {
+	c := config.Default()
+	c.Tailnet.Hostname = "tsmcp"
+	c.Tailnet.ControlURL = controlURL
+	c.Tailnet.State = "mem:"
+	c.Tailnet.Ephemeral = true
+	c.Tailnet.Tags = []string{"tag:mcp"}
+	c.Health.Addr = "127.0.0.1:0"
+	c.MCP.ShutdownGrace = 5 * time.Second
+	c.MCP.Keepalive = testKeepalive
+	c.ACL = acl.Config{
+		Capability: acl.DefaultCapability,
+		Rules:      []acl.Rule{{Src: []string{"*"}, Tools: []string{"*"}}},
+	}
+	return c
+}
+
+var (
+	sharedOnce sync.Once
+	shared     *tailnet
+	sharedErr  error
+)
+
+// startTailnet returns the package's shared tailnet, starting it on first
+// use. Joining nodes takes seconds; tests that do not stop the host share
+// it. It is torn down in TestMain.
+func startTailnet(t *testing.T) *tailnet {
+	t.Helper()
+	sharedOnce.Do(func() { shared, sharedErr = newTailnet(nil) })
+	if sharedErr != nil {
+		t.Fatal(sharedErr)
+	}
+	return shared
+}
+
+// newTailnet builds a devnet, a host (with cfg adjusted by mod, if any) and
+// the three callers.
+func newTailnet(mod func(*config.Config, *server.Options)) (_ *tailnet, err error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	n, err := devnet.Start(devnet.Options{Tags: []string{"tag:mcp", "tag:ci"}})
+	if err != nil {
+		return nil, err
+	}
+	tn := &tailnet{net: n, logs: &logBuffer{}}
+	defer func() {
+		if err != nil {
+			tn.Close()
+		}
+	}()
+	cfg := testConfig(n.ControlURL)
+	opts := server.Options{
+		Config: cfg,
+		Logger: slog.New(slog.NewJSONHandler(tn.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+	}
+	if mod != nil {
+		mod(cfg, &opts)
+	}
+	tn.host, err = server.New(opts)
+	if err != nil {
+		return nil, err
+	}
+	runErr := make(chan error, 1)
+	go func() { runErr <- tn.host.Run(context.Background()) }()
+	select {
+	case <-tn.host.Ready():
+	case err := <-runErr:
+		return nil, fmt.Errorf("host stopped before ready: %v", err)
+	case <-ctx.Done():
+		return nil, fmt.Errorf("host not ready: %w", ctx.Err())
+	}
+	tn.hostURL = "http://" + tn.host.TailnetIP().String()
+	for _, c := range []struct {
+		dst  **devnet.Node
+		name string
+		tags []string
+	}{
+		{&tn.alice, "alice", nil},
+		{&tn.bob, "bob", nil},
+		{&tn.ci, "ci", []string{"tag:ci"}},
+	} {
+		nd, err := n.NewNode(ctx, devnet.NodeOptions{Hostname: c.name, Tags: c.tags})
+		if err != nil {
+			return nil, err
+		}
+		*c.dst = nd
+	}
+	return tn, nil
+}
+
+// Close stops the host, the callers and the network.
+func (tn *tailnet) Close() {
+	if tn.host != nil {
+		tn.host.Close()
+	}
+	for _, nd := range []*devnet.Node{tn.alice, tn.bob, tn.ci} {
+		if nd != nil {
+			nd.Close()
+		}
+	}
+	tn.net.Close()
+}
+
+// callers lists the caller nodes with the identity the host should see.
+func (tn *tailnet) callers() []caller {
+	return []caller{
+		{name: "alice", node: tn.alice, login: tn.loginOf(tn.alice)},
+		{name: "bob", node: tn.bob, login: tn.loginOf(tn.bob)},
+		{name: "ci", node: tn.ci, tags: []string{"tag:ci"}},
+	}
+}
+
+// loginOf asks the control server which login it gave nd's user.
+func (tn *tailnet) loginOf(nd *devnet.Node) string {
+	st, err := nd.Up(context.Background())
+	if err != nil {
+		panic(err)
+	}
+	return st.User[st.Self.UserID].LoginName
+}
+
+type caller struct {
+	name  string
+	node  *devnet.Node
+	login string   // "" for the tagged node
+	tags  []string // nil for users
+}
+
+// httpClient returns a client that dials through the caller's tsnet node.
+func (c caller) httpClient() *http.Client {
+	return c.node.HTTPClient()
+}
+
+// get fetches url with hc and returns the status and body.
+func get(t *testing.T, hc *http.Client, url string) (int, string) {
+	t.Helper()
+	resp, err := hc.Get(url)
+	if err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}

@@ -1,0 +1,167 @@
+package server
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/mark3labs/mcp-go/mcp"
+	"github.com/mark3labs/mcp-go/server"
+
+	"github.com/tsmcp/tsmcp/internal/identity"
+	"github.com/tsmcp/tsmcp/internal/tools"
+)
+
+// sessionIdleTTL is how long a Streamable HTTP session may sit unused before
+// it is forgotten. Clients that never send DELETE would otherwise leak them.
+const sessionIdleTTL = 30 * time.Minute
+
+// protocolVersions are the Streamable HTTP protocol versions served. The
+// stateless 2026-07-28 protocol is served too; see newStreamable.
+var protocolVersions = []string{
+	mcp.ProtocolVersion20260728,
+	mcp.ProtocolVersion20251125,
+	mcp.ProtocolVersion20250618,
+	mcp.ProtocolVersion20250326,
+}
+
+// newMCPServer builds the MCP server: the tools, and the policy applied to
+// both tools/list and tools/call through one filter.
+func (s *Server) newMCPServer(ts []tools.Tool) *server.MCPServer {
+	hooks := &server.Hooks{}
+	hooks.AddBeforeCallTool(s.auditDeniedCall)
+	hooks.AddOnUnregisterSession(func(_ context.Context, cs server.ClientSession) {
+		s.sessions.close(cs.SessionID())
+	})
+	m := server.NewMCPServer("tsmcp", s.version,
+		server.WithToolCapabilities(false),
+		server.WithRecovery(),
+		server.WithHooks(hooks),
+		server.WithToolFilter(s.filterTools),
+		server.WithToolHandlerMiddleware(s.auditCall),
+		server.WithInstructions("Tools on this tailnet host. You see only the tools your tailnet identity may call; whoami shows how the host sees you."),
+	)
+	m.AddTools(ts...)
+	return m
+}
+
+// filterTools is the one access decision for tools/list and tools/call:
+// mcp-go calls it with the whole list for tools/list and with the one tool
+// for tools/call, where a filtered tool is "not found".
+func (s *Server) filterTools(ctx context.Context, in []mcp.Tool) []mcp.Tool {
+	id, ok := identity.FromContext(ctx)
+	if !ok {
+		return nil
+	}
+	out := in[:0:0]
+	for _, t := range in {
+		if s.policy.Decide(id, t.Name).Allow {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+// auditDeniedCall writes the audit line for a refused tools/call. (Allowed
+// calls are audited by auditCall, with duration and outcome.)
+func (s *Server) auditDeniedCall(ctx context.Context, _ any, req *mcp.CallToolRequest) {
+	id, _ := identity.FromContext(ctx)
+	d := s.policy.Decide(id, req.Params.Name)
+	if d.Allow {
+		return
+	}
+	s.audit.LogAttrs(ctx, slog.LevelInfo, "tool_call",
+		auditCaller(id),
+		slog.String("tool", req.Params.Name),
+		slog.String("decision", "deny"),
+		slog.String("reason", d.Reason),
+		slog.Float64("duration_ms", 0),
+		slog.String("outcome", "refused"),
+	)
+}
+
+// auditCall wraps every tool handler: it counts the call in flight (for the
+// shutdown drain) and writes its audit line. Arguments are never logged.
+func (s *Server) auditCall(next server.ToolHandlerFunc) server.ToolHandlerFunc {
+	return func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+		done := s.inflight.begin()
+		defer done()
+		id, _ := identity.FromContext(ctx)
+		d := s.policy.Decide(id, req.Params.Name)
+		if !d.Allow {
+			// Unreachable while the filter runs first; kept as a second
+			// lock on the door.
+			return nil, server.ErrToolNotFound
+		}
+		start := time.Now()
+		res, err := next(ctx, req)
+		outcome := "ok"
+		switch {
+		case err != nil:
+			outcome = "error"
+		case res != nil && res.IsError:
+			outcome = "tool_error"
+		}
+		attrs := []slog.Attr{
+			auditCaller(id),
+			slog.String("tool", req.Params.Name),
+			slog.String("decision", "allow"),
+			slog.String("reason", d.Reason),
+			slog.Float64("duration_ms", float64(time.Since(start).Microseconds())/1000),
+			slog.String("outcome", outcome),
+		}
+		if err != nil {
+			attrs = append(attrs, slog.String("err", err.Error()))
+		}
+		s.audit.LogAttrs(ctx, slog.LevelInfo, "tool_call", attrs...)
+		return res, err
+	}
+}
+
+// newStreamable builds the Streamable HTTP transport for /mcp.
+func (s *Server) newStreamable(m *server.MCPServer) *server.StreamableHTTPServer {
+	opts := []server.StreamableHTTPOption{
+		server.WithEndpointPath("/mcp"),
+		server.WithSessionIdManagerResolver(s.sessions),
+		server.WithSessionIdleTTL(sessionIdleTTL),
+		server.WithStreamableHTTPLogger(s.log),
+		server.WithStreamableHTTPProtocolVersions(protocolVersions...),
+	}
+	if ka := s.cfg.MCP.Keepalive; ka > 0 {
+		opts = append(opts, server.WithHeartbeatInterval(ka))
+	}
+	return server.NewStreamableHTTPServer(m, opts...)
+}
+
+// newSSE builds the legacy HTTP+SSE transport for /sse and /message.
+func (s *Server) newSSE(m *server.MCPServer) *server.SSEServer {
+	opts := []server.SSEOption{
+		server.WithSSEEndpoint("/sse"),
+		server.WithMessageEndpoint("/message"),
+		server.WithSessionIDGenerator(s.sessions.sseSessionID),
+	}
+	if ka := s.cfg.MCP.Keepalive; ka > 0 {
+		opts = append(opts, server.WithKeepAlive(true), server.WithKeepAliveInterval(ka))
+	}
+	return server.NewSSEServer(m, opts...)
+}
+
+// tailnetHandler is the one mux of the tailnet listener. Every request is
+// identified first; nothing else is served.
+func (s *Server) tailnetHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("/mcp", s.streamable)
+	mux.Handle("/sse", s.sse.SSEHandler())
+	mux.Handle("/message", s.sse.MessageHandler())
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusNotFound)
+	})
+	var h http.Handler = mux
+	h = s.checkSession(h)
+	h = s.limitBody(int64(s.cfg.MCP.MaxBody), h)
+	h = s.checkOrigin(h)
+	h = noCORS(h)
+	h = s.identify(h)
+	return h
+}

@@ -1,0 +1,181 @@
+package server
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/tsmcp/tsmcp/internal/identity"
+)
+
+// bodyReadTimeout bounds how long a client may take to send a request body.
+// Headers are bounded by http.Server.ReadHeaderTimeout. There is no
+// server-wide ReadTimeout: it would also cut long-lived SSE streams.
+const bodyReadTimeout = 30 * time.Second
+
+// writeError sends a generic error to the client. Details go to the log,
+// never to the client.
+func writeError(w http.ResponseWriter, code int) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(code)
+	io.WriteString(w, http.StatusText(code)+"\n")
+}
+
+// identify resolves the caller with WhoIs and puts the Identity in the
+// request context. Any failure is a 403 and a log line: fail closed.
+func (s *Server) identify(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if isFunnel(r) {
+			s.log.Warn("refused Funnel connection", "remote", r.RemoteAddr, "path", r.URL.Path)
+			writeError(w, http.StatusForbidden)
+			return
+		}
+		id, err := s.whois(r)
+		if err != nil {
+			s.log.Warn("refused unidentified caller", "remote", r.RemoteAddr, "path", r.URL.Path, "err", err)
+			writeError(w, http.StatusForbidden)
+			return
+		}
+		next.ServeHTTP(w, r.WithContext(identity.NewContext(r.Context(), id)))
+	})
+}
+
+// checkOrigin refuses browser requests from any origin but the host's own.
+// Requests without an Origin header (every non-browser MCP client) pass.
+func (s *Server) checkOrigin(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		origin := r.Header.Get("Origin")
+		if origin != "" && !sameOrigin(origin, r.Host) {
+			s.log.Warn("refused foreign Origin", "origin", origin, "host", r.Host, "remote", r.RemoteAddr)
+			writeError(w, http.StatusForbidden)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// sameOrigin reports whether origin (scheme://host[:port]) names host.
+func sameOrigin(origin, host string) bool {
+	u, err := url.Parse(origin)
+	if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
+		return false
+	}
+	return strings.EqualFold(u.Host, host)
+}
+
+// limitBody refuses bodies over max with 413: at once when Content-Length
+// says so, before reading a byte; otherwise as soon as the limit is crossed.
+// The body is read under a deadline so a slow client cannot hold a handler.
+func (s *Server) limitBody(max int64, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.ContentLength > max {
+			s.log.Warn("refused oversized body", "remote", r.RemoteAddr, "content_length", r.ContentLength, "max", max)
+			w.Header().Set("Connection", "close")
+			writeError(w, http.StatusRequestEntityTooLarge)
+			return
+		}
+		if r.Body == nil || r.Body == http.NoBody {
+			next.ServeHTTP(w, r)
+			return
+		}
+		rc := http.NewResponseController(w)
+		if err := rc.SetReadDeadline(time.Now().Add(bodyReadTimeout)); err != nil && !errors.Is(err, http.ErrNotSupported) {
+			s.log.Error("setting body read deadline", "err", err)
+		}
+		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, max))
+		rc.SetReadDeadline(time.Time{})
+		var tooBig *http.MaxBytesError
+		switch {
+		case errors.As(err, &tooBig):
+			s.log.Warn("refused oversized body", "remote", r.RemoteAddr, "max", max)
+			writeError(w, http.StatusRequestEntityTooLarge)
+			return
+		case err != nil:
+			s.log.Warn("reading request body", "remote", r.RemoteAddr, "err", err)
+			writeError(w, http.StatusBadRequest)
+			return
+		}
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		r.ContentLength = int64(len(body))
+		next.ServeHTTP(w, r)
+	})
+}
+
+// checkSession refuses a session ID presented by anyone but the identity
+// that opened the session: 404, as for an unknown session, and an audit
+// line.
+func (s *Server) checkSession(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		sid := r.Header.Get("Mcp-Session-Id")
+		if sid == "" {
+			sid = r.URL.Query().Get("sessionId")
+		}
+		if sid != "" {
+			caller, _ := identity.FromContext(r.Context())
+			if owner := s.sessions.owner(sid); owner != nil && !owner.Equal(caller) {
+				s.audit.Log(r.Context(), slog.LevelWarn, "session_hijack",
+					auditCaller(caller),
+					slog.String("decision", "deny"),
+					slog.String("reason", "session belongs to "+owner.String()),
+					slog.String("path", r.URL.Path))
+				writeError(w, http.StatusNotFound)
+				return
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// noCORS drops any Access-Control-* header a handler sets: tsmcp answers
+// no cross-origin browser requests. (mcp-go's SSE transport sets
+// Access-Control-Allow-Origin: * by default.)
+func noCORS(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		next.ServeHTTP(&corsStripper{ResponseWriter: w}, r)
+	})
+}
+
+type corsStripper struct {
+	http.ResponseWriter
+	wroteHeader bool
+}
+
+func (c *corsStripper) strip() {
+	if c.wroteHeader {
+		return
+	}
+	c.wroteHeader = true
+	h := c.ResponseWriter.Header()
+	for k := range h {
+		if strings.HasPrefix(k, "Access-Control-") {
+			delete(h, k)
+		}
+	}
+}
+
+func (c *corsStripper) WriteHeader(code int) {
+	c.strip()
+	c.ResponseWriter.WriteHeader(code)
+}
+
+func (c *corsStripper) Write(b []byte) (int, error) {
+	c.strip()
+	return c.ResponseWriter.Write(b)
+}
+
+// Flush implements http.Flusher, which the SSE transports require.
+func (c *corsStripper) Flush() {
+	c.strip()
+	if f, ok := c.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+// Unwrap lets http.ResponseController reach the connection.
+func (c *corsStripper) Unwrap() http.ResponseWriter { return c.ResponseWriter }

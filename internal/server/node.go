@@ -1,0 +1,120 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"strings"
+
+	"tailscale.com/hostinfo"
+	"tailscale.com/ipn/store/mem"
+	"tailscale.com/tsnet"
+
+	"github.com/tsmcp/tsmcp/internal/config"
+)
+
+// checkSupported refuses configuration that validates but that this build
+// cannot serve yet, rather than ignoring it.
+func checkSupported(c *config.Config) error {
+	var errs []error
+	st := c.Tailnet.State
+	if strings.HasPrefix(st, "kube:") || strings.HasPrefix(st, "arn:") {
+		errs = append(errs, fmt.Errorf("tailnet.state: %q: Kubernetes Secret and AWS SSM state stores are not available in this build; use a directory or mem:", st))
+	}
+	for i, t := range c.Tools {
+		errs = append(errs, fmt.Errorf("tools[%d] (%s): declarative tools are not available in this build", i, t.Name))
+	}
+	for i, u := range c.Upstreams {
+		errs = append(errs, fmt.Errorf("upstreams[%d] (%s): bridged MCP servers are not available in this build", i, u.Name))
+	}
+	return errors.Join(errs...)
+}
+
+// newNode builds (but does not start) the tsnet node from tailnet.*.
+func (s *Server) newNode() (*tsnet.Server, func() error, error) {
+	tc := s.cfg.Tailnet
+	hostinfo.SetApp("tsmcp")
+	node := &tsnet.Server{
+		Hostname:      tc.Hostname,
+		AuthKey:       tc.AuthKey,
+		ControlURL:    tc.ControlURL,
+		Ephemeral:     tc.Ephemeral,
+		AdvertiseTags: tc.Tags,
+		UserLogf: func(format string, args ...any) {
+			s.log.Info(fmt.Sprintf(format, args...), "log", "tailscale")
+		},
+	}
+	if s.verbose {
+		node.Logf = func(format string, args ...any) {
+			s.log.Debug(fmt.Sprintf(format, args...), "log", "tsnet")
+		}
+	}
+	var tmpDir string
+	switch {
+	case tc.State == "mem:":
+		// State lives in memory; tsnet still needs a writable directory
+		// for its log configuration.
+		dir, err := os.MkdirTemp("", "tsmcp-")
+		if err != nil {
+			return nil, nil, fmt.Errorf("tailnet.state: mem: needs a temporary directory: %w", err)
+		}
+		tmpDir = dir
+		node.Dir = dir
+		node.Store = new(mem.Store)
+	default:
+		if err := os.MkdirAll(tc.State, 0o700); err != nil {
+			return nil, nil, fmt.Errorf("tailnet.state: %w", err)
+		}
+		node.Dir = tc.State
+	}
+	closeNode := func() error {
+		err := node.Close()
+		if errors.Is(err, net.ErrClosed) {
+			err = nil
+		}
+		if tmpDir != "" {
+			err = errors.Join(err, os.RemoveAll(tmpDir))
+		}
+		return err
+	}
+	return node, closeNode, nil
+}
+
+// up starts the node and waits, at most tailnet.up_timeout, until it is
+// Running on the tailnet.
+func (s *Server) up(ctx context.Context, node *tsnet.Server) error {
+	tc := s.cfg.Tailnet
+	ctx, cancel := context.WithTimeout(ctx, tc.UpTimeout)
+	defer cancel()
+	s.log.Info("joining the tailnet", "hostname", tc.Hostname, "control_url", controlURLForLog(tc.ControlURL), "tags", tc.Tags)
+	st, err := node.Up(ctx)
+	if err != nil {
+		hint := "check tailnet.auth_key (or TS_AUTHKEY) and tailnet.control_url"
+		if tc.AuthKey == "" {
+			hint = "no auth key is set: set tailnet.auth_key or TS_AUTHKEY, or open the login URL logged above"
+		}
+		if ctx.Err() != nil && errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			return fmt.Errorf("tailnet: node did not log in within tailnet.up_timeout (%s): %w; %s", tc.UpTimeout, err, hint)
+		}
+		return fmt.Errorf("tailnet: joining failed: %w; %s", err, hint)
+	}
+	for _, ip := range st.TailscaleIPs {
+		if ip.Is4() {
+			s.tailnetIP = ip
+			break
+		}
+	}
+	if !s.tailnetIP.IsValid() && len(st.TailscaleIPs) > 0 {
+		s.tailnetIP = st.TailscaleIPs[0]
+	}
+	return nil
+}
+
+func controlURLForLog(u string) string {
+	if u == "" {
+		return "(Tailscale)"
+	}
+	return u
+}

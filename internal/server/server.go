@@ -1,0 +1,346 @@
+// Package server is the tsmcp host: it joins the tailnet with tsnet, serves
+// MCP (Streamable HTTP at /mcp, legacy SSE at /sse and /message) on the
+// tailnet address only, identifies every request with WhoIs, and serves
+// /health and /readyz on a separate plain-HTTP listener.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/mark3labs/mcp-go/server"
+	"tailscale.com/tsnet"
+
+	"github.com/tsmcp/tsmcp/internal/acl"
+	"github.com/tsmcp/tsmcp/internal/config"
+	"github.com/tsmcp/tsmcp/internal/tools"
+)
+
+// Options configure a Server.
+type Options struct {
+	// Config is the configuration; New validates it. Required.
+	Config *config.Config
+	// Logger receives operational and audit logs. Nil means slog.Default().
+	Logger *slog.Logger
+	// Verbose passes tsnet's own (chatty) logs to Logger at debug level.
+	// False discards them; messages meant for users, such as a login URL,
+	// are always logged.
+	Verbose bool
+	// Version is reported to MCP clients. Empty means "dev".
+	Version string
+	// WhoIs, if non-nil, replaces the tsnet node's WhoIs. Tests use it to
+	// simulate failures; production leaves it nil.
+	WhoIs WhoIsFunc
+	// Providers supply the tools. Nil means only the built-in tools.
+	Providers []tools.Provider
+}
+
+// Server is the tsmcp host. Create it with New, start it with Run, stop it
+// by cancelling Run's context or with Close.
+type Server struct {
+	cfg       *config.Config
+	log       *slog.Logger
+	audit     *slog.Logger
+	verbose   bool
+	version   string
+	policy    *acl.Policy
+	providers []tools.Provider
+	sessions  *sessionStore
+	inflight  *inflight
+
+	ready    atomic.Bool // node Running and tools loaded
+	draining atomic.Bool // shutdown has begun
+
+	started chan struct{} // closed once the health listener is bound
+	readyCh chan struct{} // closed once MCP is served on the tailnet
+	done    chan struct{} // closed when Run returns
+
+	// Set by Run before started/readyCh close; read-only afterwards.
+	healthAddr net.Addr
+	tailnetIP  netip.Addr
+	node       *tsnet.Server
+	streamable *server.StreamableHTTPServer
+	sse        *server.SSEServer
+
+	mu      sync.Mutex // guards the fields below
+	whoisFn WhoIsFunc
+	cancel  context.CancelFunc // cancels Run; nil before Run
+	running bool
+}
+
+// New validates the configuration and prepares a Server. It starts nothing
+// and touches no network: an invalid configuration fails here, before the
+// tailnet is joined.
+func New(opts Options) (*Server, error) {
+	if opts.Config == nil {
+		return nil, errors.New("server: no configuration")
+	}
+	if err := opts.Config.Validate(); err != nil {
+		return nil, err
+	}
+	if err := checkSupported(opts.Config); err != nil {
+		return nil, err
+	}
+	policy, err := acl.New(opts.Config.ACL)
+	if err != nil {
+		return nil, err
+	}
+	logger := opts.Logger
+	if logger == nil {
+		logger = slog.Default()
+	}
+	providers := opts.Providers
+	if providers == nil {
+		providers = []tools.Provider{tools.Builtin{}}
+	}
+	version := opts.Version
+	if version == "" {
+		version = "dev"
+	}
+	return &Server{
+		cfg:       opts.Config,
+		log:       logger,
+		audit:     logger.With(slog.String("log", "audit")),
+		verbose:   opts.Verbose,
+		version:   version,
+		policy:    policy,
+		providers: providers,
+		sessions:  newSessionStore(),
+		inflight:  newInflight(),
+		whoisFn:   opts.WhoIs,
+		started:   make(chan struct{}),
+		readyCh:   make(chan struct{}),
+		done:      make(chan struct{}),
+	}, nil
+}
+
+// Started is closed once the health listener is bound; HealthAddr is valid
+// from then on.
+func (s *Server) Started() <-chan struct{} { return s.started }
+
+// Ready is closed once the node is Running, the tools are loaded and MCP is
+// served on the tailnet; TailnetIP is valid from then on.
+func (s *Server) Ready() <-chan struct{} { return s.readyCh }
+
+// HealthAddr is the bound address of the health listener (useful with port
+// 0). Valid once Started is closed.
+func (s *Server) HealthAddr() net.Addr { return s.healthAddr }
+
+// TailnetIP is the host's tailnet IPv4 address. Valid once Ready is closed.
+func (s *Server) TailnetIP() netip.Addr { return s.tailnetIP }
+
+// Close stops a running Server as a SIGTERM would, and waits for Run to
+// return. It is a no-op before Run.
+func (s *Server) Close() error {
+	s.mu.Lock()
+	cancel, running := s.cancel, s.running
+	s.mu.Unlock()
+	if !running {
+		return nil
+	}
+	cancel()
+	<-s.done
+	return nil
+}
+
+// Run serves until ctx is cancelled or a listener fails, then drains and
+// stops: readiness turns 503 at once, in-flight tool calls get until
+// mcp.shutdown_grace, SSE and Streamable streams are closed, and every
+// listener and the tsnet node are shut down. It returns nil after a clean
+// shutdown. Run may be called once.
+func (s *Server) Run(ctx context.Context) (err error) {
+	s.mu.Lock()
+	if s.running || s.cancel != nil {
+		s.mu.Unlock()
+		return errors.New("server: Run called twice")
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	s.cancel, s.running = cancel, true
+	s.mu.Unlock()
+	defer close(s.done)
+	defer cancel()
+
+	var cleanup cleanups
+	defer func() { err = errors.Join(err, cleanup.run()) }()
+
+	// 1. Health first: liveness must not depend on the control plane.
+	healthLn, err := net.Listen("tcp", s.cfg.Health.Addr)
+	if err != nil {
+		return fmt.Errorf("health.addr: listen on %s: %w", s.cfg.Health.Addr, err)
+	}
+	healthSrv := &http.Server{
+		Handler:           s.healthHandler(),
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       10 * time.Second,
+		WriteTimeout:      10 * time.Second,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
+	}
+	serveErr := make(chan error, 3)
+	go func() { serveErr <- serveUntilClosed(healthSrv, healthLn) }()
+	cleanup.add("health listener", func() error { return healthSrv.Close() })
+	s.healthAddr = healthLn.Addr()
+	close(s.started)
+	s.log.Info("health listener up", "addr", s.healthAddr.String())
+
+	// 2. Join the tailnet.
+	node, closeNode, err := s.newNode()
+	if err != nil {
+		return err
+	}
+	cleanup.add("tsnet node", closeNode)
+	s.node = node
+	if err := s.up(ctx, node); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	if s.whoisFn == nil {
+		lc, err := node.LocalClient()
+		if err != nil {
+			s.mu.Unlock()
+			return fmt.Errorf("tailnet: local client: %w", err)
+		}
+		s.whoisFn = lc.WhoIs
+	}
+	s.mu.Unlock()
+
+	// 3. Load the tools.
+	ts, err := tools.Collect(ctx, s.providers)
+	if err != nil {
+		return err
+	}
+	for _, p := range s.providers {
+		cleanup.add("tools from "+p.Name(), p.Close)
+	}
+	m := s.newMCPServer(ts)
+	s.streamable = s.newStreamable(m)
+	s.sse = s.newSSE(m)
+
+	// 4. Serve MCP on the tailnet address only.
+	var mcpServers []*http.Server
+	listen := func(name string, ln net.Listener) {
+		srv := &http.Server{
+			Handler:           s.tailnetHandler(),
+			ReadHeaderTimeout: 10 * time.Second,
+			IdleTimeout:       2 * time.Minute,
+			MaxHeaderBytes:    64 << 10,
+			ConnContext:       markFunnel,
+			ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
+		}
+		mcpServers = append(mcpServers, srv)
+		go func() { serveErr <- serveUntilClosed(srv, ln) }()
+		s.log.Info("serving MCP on the tailnet", "listener", name)
+	}
+	ln, err := node.Listen("tcp", ":80")
+	if err != nil {
+		return fmt.Errorf("tailnet: listen on :80: %w", err)
+	}
+	listen("http://"+s.tailnetIP.String()+":80", ln)
+	if s.cfg.Tailnet.HTTPS {
+		if len(node.CertDomains()) == 0 {
+			ln.Close()
+			return errors.New("tailnet.https: the tailnet offers this node no certificate; enable MagicDNS and HTTPS certificates in the tailnet's DNS settings")
+		}
+		tln, err := node.ListenTLS("tcp", ":443")
+		if err != nil {
+			ln.Close()
+			return fmt.Errorf("tailnet.https: listen on :443: %w", err)
+		}
+		listen("https://"+node.CertDomains()[0], tln)
+	}
+
+	s.ready.Store(true)
+	close(s.readyCh)
+	s.log.Info("ready", "tailnet_ip", s.tailnetIP.String(), "tools", len(ts))
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+		s.log.Info("shutting down", "grace", s.cfg.MCP.ShutdownGrace.String())
+	case runErr = <-serveErr:
+		s.log.Error("listener failed; shutting down", "err", runErr)
+	}
+	return errors.Join(runErr, s.drain(mcpServers))
+}
+
+// drain stops serving MCP: readiness first, then in-flight calls get until
+// the grace period ends, then streams are closed and the servers stopped.
+func (s *Server) drain(servers []*http.Server) error {
+	s.draining.Store(true)
+	s.ready.Store(false)
+
+	grace, cancel := context.WithTimeout(context.Background(), s.cfg.MCP.ShutdownGrace)
+	defer cancel()
+
+	// Stop accepting connections; in-flight requests continue.
+	shut := make(chan error, len(servers))
+	for _, srv := range servers {
+		go func() { shut <- srv.Shutdown(grace) }()
+	}
+
+	// Let in-flight tool calls finish (SSE calls answer over their stream,
+	// so streams stay open until the calls are done).
+	select {
+	case <-s.inflight.wait():
+	case <-grace.Done():
+		s.log.Warn("shutdown grace expired with tool calls in flight")
+	}
+
+	// Close the long-lived streams so Shutdown can complete.
+	s.sse.CloseSessions()
+	streamCtx, streamCancel := context.WithTimeout(context.Background(), time.Second)
+	s.streamable.CloseSessions(streamCtx)
+	err := s.streamable.Shutdown(streamCtx) // stops the idle sweeper
+	streamCancel()
+
+	for range servers {
+		if e := <-shut; e != nil {
+			err = errors.Join(err, fmt.Errorf("stopping MCP listener: %w", e))
+		}
+	}
+	if grace.Err() != nil {
+		// Shutdown gave up; cut whatever is left.
+		for _, srv := range servers {
+			srv.Close()
+		}
+	}
+	return err
+}
+
+// serveUntilClosed runs srv on ln; closing srv is not an error.
+func serveUntilClosed(srv *http.Server, ln net.Listener) error {
+	if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+// cleanups runs release functions in reverse order and joins their errors.
+type cleanups []struct {
+	name string
+	fn   func() error
+}
+
+func (c *cleanups) add(name string, fn func() error) {
+	*c = append(*c, struct {
+		name string
+		fn   func() error
+	}{name, fn})
+}
+
+func (c cleanups) run() error {
+	var err error
+	for i := len(c) - 1; i >= 0; i-- {
+		if e := c[i].fn(); e != nil && !errors.Is(e, net.ErrClosed) && !errors.Is(e, http.ErrServerClosed) {
+			err = errors.Join(err, fmt.Errorf("closing %s: %w", c[i].name, e))
+		}
+	}
+	return err
+}

@@ -1,0 +1,304 @@
+package server_test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+)
+
+const initializeBody = `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"raw","version":"1"}}}`
+
+// postMCP sends a raw JSON-RPC POST to url with extra headers.
+func postMCP(t *testing.T, hc *http.Client, url string, body io.Reader, hdr map[string]string) *http.Response {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, url, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json, text/event-stream")
+	for k, v := range hdr {
+		req.Header.Set(k, v)
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		t.Fatalf("POST %s: %v", url, err)
+	}
+	t.Cleanup(func() { resp.Body.Close() })
+	return resp
+}
+
+// isMCPAnswer reports whether resp is a successful MCP initialize answer.
+func isMCPAnswer(resp *http.Response) bool {
+	if resp.StatusCode != http.StatusOK {
+		return false
+	}
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<16))
+	return bytes.Contains(b, []byte(`"protocolVersion"`)) && bytes.Contains(b, []byte(`"jsonrpc"`))
+}
+
+func TestOversizedBodyIs413(t *testing.T) {
+	tn := startTailnet(t)
+	hc := tn.callers()[0].httpClient()
+	max := 4 << 20 // mcp.max_body default, 4MiB
+	big := `{"jsonrpc":"2.0","id":1,"method":"ping","params":{"pad":"` + strings.Repeat("x", max) + `"}}`
+	tests := []struct {
+		name string
+		path string
+		// chunked hides the length, so the limit is found while reading.
+		chunked bool
+	}{
+		{"mcp/content-length", "/mcp", false},
+		{"mcp/chunked", "/mcp", true},
+		{"message/content-length", "/message?sessionId=x", false},
+		{"message/chunked", "/message?sessionId=x", true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var body io.Reader = strings.NewReader(big)
+			if tt.chunked {
+				body = io.MultiReader(strings.NewReader(big)) // unknown length
+			}
+			resp := postMCP(t, hc, tn.hostURL+tt.path, body, nil)
+			if resp.StatusCode != http.StatusRequestEntityTooLarge {
+				t.Fatalf("status = %d, want 413", resp.StatusCode)
+			}
+		})
+	}
+	t.Run("just under the limit is served", func(t *testing.T) {
+		resp := postMCP(t, hc, tn.hostURL+"/mcp", strings.NewReader(initializeBody), nil)
+		if !isMCPAnswer(resp) {
+			t.Fatalf("status = %d, want an MCP answer", resp.StatusCode)
+		}
+	})
+}
+
+func TestForeignOriginIs403(t *testing.T) {
+	tn := startTailnet(t)
+	hc := tn.callers()[0].httpClient()
+	hostOrigin := tn.hostURL // http://100.64.0.1
+	tests := []struct {
+		name   string
+		origin string
+		path   string
+		want   int
+	}{
+		{"foreign/mcp", "https://evil.example", "/mcp", http.StatusForbidden},
+		{"foreign/sse", "https://evil.example", "/sse", http.StatusForbidden},
+		{"foreign/message", "https://evil.example", "/message?sessionId=x", http.StatusForbidden},
+		{"localhost page", "http://localhost:6274", "/mcp", http.StatusForbidden},
+		{"null origin", "null", "/mcp", http.StatusForbidden},
+		{"same host other port", hostOrigin + ":8080", "/mcp", http.StatusForbidden},
+		{"same origin", hostOrigin, "/mcp", http.StatusOK},
+		{"no origin (non-browser client)", "", "/mcp", http.StatusOK},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			hdr := map[string]string{}
+			if tt.origin != "" {
+				hdr["Origin"] = tt.origin
+			}
+			var resp *http.Response
+			if tt.path == "/sse" {
+				req, _ := http.NewRequest(http.MethodGet, tn.hostURL+tt.path, nil)
+				req.Header.Set("Origin", tt.origin)
+				var err error
+				if resp, err = hc.Do(req); err != nil {
+					t.Fatal(err)
+				}
+				defer resp.Body.Close()
+			} else {
+				resp = postMCP(t, hc, tn.hostURL+tt.path, strings.NewReader(initializeBody), hdr)
+			}
+			if resp.StatusCode != tt.want {
+				t.Fatalf("status = %d, want %d", resp.StatusCode, tt.want)
+			}
+			assertNoCORS(t, resp)
+		})
+	}
+}
+
+func assertNoCORS(t *testing.T, resp *http.Response) {
+	t.Helper()
+	for k := range resp.Header {
+		if strings.HasPrefix(k, "Access-Control-") {
+			t.Errorf("response has CORS header %s: %v", k, resp.Header[k])
+		}
+	}
+}
+
+// openSSE opens /sse as hc and returns the message endpoint it announces
+// and a reader of the rest of the stream.
+func openSSE(t *testing.T, ctx context.Context, hc *http.Client, baseURL string) (endpoint string, stream *bufio.Reader, resp *http.Response) {
+	t.Helper()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, baseURL+"/sse", nil)
+	req.Header.Set("Accept", "text/event-stream")
+	resp, err := hc.Do(req)
+	if err != nil {
+		t.Fatalf("GET /sse: %v", err)
+	}
+	t.Cleanup(func() { resp.Body.Close() })
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET /sse: status %d", resp.StatusCode)
+	}
+	assertNoCORS(t, resp)
+	br := bufio.NewReader(resp.Body)
+	for {
+		line, err := br.ReadString('\n')
+		if err != nil {
+			t.Fatalf("reading SSE endpoint event: %v", err)
+		}
+		if data, ok := strings.CutPrefix(strings.TrimSpace(line), "data: "); ok {
+			return data, br, resp
+		}
+	}
+}
+
+func TestSSEKeepalive(t *testing.T) {
+	tn := startTailnet(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	_, stream, _ := openSSE(t, ctx, tn.callers()[0].httpClient(), tn.hostURL)
+	// The shared host pings every testKeepalive; wait for one.
+	for {
+		line, err := stream.ReadString('\n')
+		if err != nil {
+			t.Fatalf("no keepalive before the stream ended: %v", err)
+		}
+		if strings.Contains(line, "ping") {
+			return
+		}
+	}
+}
+
+// sessionURL returns the absolute message URL from an SSE endpoint event.
+func sessionURL(baseURL, endpoint string) string {
+	if strings.HasPrefix(endpoint, "http") {
+		return endpoint
+	}
+	return baseURL + endpoint
+}
+
+func TestSessionsBelongToTheirOpener(t *testing.T) {
+	tn := startTailnet(t)
+	cs := tn.callers()
+	alice, bob, ci := cs[0].httpClient(), cs[1].httpClient(), cs[2].httpClient()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+
+	t.Run("sse", func(t *testing.T) {
+		endpoint, _, _ := openSSE(t, ctx, alice, tn.hostURL)
+		msgURL := sessionURL(tn.hostURL, endpoint)
+		for _, thief := range []struct {
+			name string
+			hc   *http.Client
+		}{{"bob", bob}, {"tagged node", ci}} {
+			t.Run(thief.name, func(t *testing.T) {
+				resp := postMCP(t, thief.hc, msgURL, strings.NewReader(initializeBody), nil)
+				if resp.StatusCode != http.StatusNotFound {
+					t.Fatalf("%s using alice's SSE session: status %d, want 404", thief.name, resp.StatusCode)
+				}
+			})
+		}
+		resp := postMCP(t, alice, msgURL, strings.NewReader(initializeBody), nil)
+		if resp.StatusCode != http.StatusAccepted {
+			t.Fatalf("alice using her own session: status %d, want 202", resp.StatusCode)
+		}
+	})
+
+	t.Run("streamable", func(t *testing.T) {
+		resp := postMCP(t, alice, tn.hostURL+"/mcp", strings.NewReader(initializeBody), nil)
+		sid := resp.Header.Get("Mcp-Session-Id")
+		if resp.StatusCode != http.StatusOK || sid == "" {
+			t.Fatalf("initialize: status %d, session %q", resp.StatusCode, sid)
+		}
+		list := `{"jsonrpc":"2.0","id":2,"method":"tools/list","params":{}}`
+		hdr := map[string]string{"Mcp-Session-Id": sid, "Mcp-Protocol-Version": "2025-06-18"}
+		for _, thief := range []struct {
+			name string
+			hc   *http.Client
+		}{{"bob", bob}, {"tagged node", ci}} {
+			t.Run(thief.name, func(t *testing.T) {
+				resp := postMCP(t, thief.hc, tn.hostURL+"/mcp", strings.NewReader(list), hdr)
+				if resp.StatusCode != http.StatusNotFound {
+					t.Fatalf("POST with alice's session: status %d, want 404", resp.StatusCode)
+				}
+				req, _ := http.NewRequest(http.MethodDelete, tn.hostURL+"/mcp", nil)
+				req.Header.Set("Mcp-Session-Id", sid)
+				dresp, err := thief.hc.Do(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				dresp.Body.Close()
+				if dresp.StatusCode != http.StatusNotFound {
+					t.Fatalf("DELETE of alice's session: status %d, want 404", dresp.StatusCode)
+				}
+			})
+		}
+		resp = postMCP(t, alice, tn.hostURL+"/mcp", strings.NewReader(list), hdr)
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("alice using her own session: status %d, want 200", resp.StatusCode)
+		}
+	})
+
+	t.Run("unknown session", func(t *testing.T) {
+		hdr := map[string]string{"Mcp-Session-Id": "0123456789abcdef0123456789abcdef", "Mcp-Protocol-Version": "2025-06-18"}
+		resp := postMCP(t, alice, tn.hostURL+"/mcp", strings.NewReader(`{"jsonrpc":"2.0","id":2,"method":"tools/list"}`), hdr)
+		if resp.StatusCode != http.StatusNotFound {
+			t.Fatalf("made-up session: status %d, want 404", resp.StatusCode)
+		}
+	})
+
+	if n := len(tn.logs.lines("session_hijack")); n < 4 {
+		t.Errorf("audit has %d session_hijack lines, want at least 4", n)
+	}
+}
+
+func TestHealthListenerServesNoMCP(t *testing.T) {
+	tn := startTailnet(t)
+	base := "http://" + tn.host.HealthAddr().String()
+	hc := &http.Client{Timeout: 10 * time.Second}
+	tests := []struct {
+		name, method, path string
+		want               int
+		body               string
+	}{
+		{"health", "GET", "/health", 200, "ok\n"},
+		{"readyz", "GET", "/readyz", 200, "ready\n"},
+		{"mcp POST", "POST", "/mcp", 404, "404 not found\n"},
+		{"mcp GET", "GET", "/mcp", 404, "404 not found\n"},
+		{"sse", "GET", "/sse", 404, "404 not found\n"},
+		{"message", "POST", "/message?sessionId=x", 404, "404 not found\n"},
+		{"root", "GET", "/", 404, "404 not found\n"},
+		{"metrics (disabled)", "GET", "/metrics", 404, "404 not found\n"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			req, _ := http.NewRequest(tt.method, base+tt.path, strings.NewReader(initializeBody))
+			req.Header.Set("Content-Type", "application/json")
+			req.Header.Set("Accept", "application/json, text/event-stream")
+			resp, err := hc.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			b, _ := io.ReadAll(resp.Body)
+			if resp.StatusCode != tt.want || string(b) != tt.body {
+				t.Fatalf("%s %s = %d %q, want %d %q", tt.method, tt.path, resp.StatusCode, b, tt.want, tt.body)
+			}
+		})
+	}
+}
+
+func TestUnknownTailnetPathIs404(t *testing.T) {
+	tn := startTailnet(t)
+	code, _ := get(t, tn.callers()[0].httpClient(), tn.hostURL+"/health")
+	if code != http.StatusNotFound {
+		t.Fatalf("GET /health on the tailnet = %d, want 404", code)
+	}
+}

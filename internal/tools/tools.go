@@ -1,0 +1,76 @@
+// Package tools defines the tools tsmcp serves and the providers that supply
+// them: the built-in tools here, and (in later packages) declarative exec and
+// HTTP tools and tools bridged from upstream MCP servers.
+//
+// Access control is not a provider's concern: the host asks the policy
+// before listing or calling any tool, using the identity in the context.
+package tools
+
+import (
+	"context"
+	"fmt"
+	"regexp"
+
+	"github.com/mark3labs/mcp-go/mcp"
+	"github.com/mark3labs/mcp-go/server"
+)
+
+// NamePattern is the syntax of a tool name, the limit of the major model
+// APIs.
+var NamePattern = regexp.MustCompile(`^[a-zA-Z0-9_-]{1,64}$`)
+
+// Tool is one MCP tool: its definition as clients see it and its handler.
+type Tool = server.ServerTool
+
+// Provider supplies tools. Tools is called once at start-up; Close releases
+// whatever the provider holds (child processes, connections).
+type Provider interface {
+	// Name identifies the provider in logs and errors.
+	Name() string
+	// Tools returns the provider's tools.
+	Tools(ctx context.Context) ([]Tool, error)
+	// Close releases the provider's resources. It is called once, after
+	// the host has stopped calling the provider's tools.
+	Close() error
+}
+
+// Collect gathers the tools of every provider, checking each name's syntax
+// and that no two tools share a name. The error names the providers
+// involved.
+func Collect(ctx context.Context, providers []Provider) ([]Tool, error) {
+	var all []Tool
+	owner := map[string]string{}
+	for _, p := range providers {
+		ts, err := p.Tools(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("tools from %s: %w", p.Name(), err)
+		}
+		for _, t := range ts {
+			name := t.Tool.Name
+			if !NamePattern.MatchString(name) {
+				return nil, fmt.Errorf("tools from %s: invalid tool name %q (want %s)", p.Name(), name, NamePattern)
+			}
+			if prev, dup := owner[name]; dup {
+				return nil, fmt.Errorf("tool %q is provided by both %s and %s", name, prev, p.Name())
+			}
+			owner[name] = p.Name()
+			all = append(all, t)
+		}
+	}
+	return all, nil
+}
+
+// Names returns the names of ts, in order.
+func Names(ts []Tool) []string {
+	names := make([]string, len(ts))
+	for i, t := range ts {
+		names[i] = t.Tool.Name
+	}
+	return names
+}
+
+// textResult is a helper for handlers that fail with a message for the
+// model rather than a protocol error.
+func textError(format string, args ...any) *mcp.CallToolResult {
+	return mcp.NewToolResultError(fmt.Sprintf(format, args...))
+}
