@@ -39,8 +39,9 @@ func unwrapRawHook(_, _ reflect.Type, data any) (any, error) {
 	return data, nil
 }
 
-// structured reports whether t (a map, struct, or slice of them) is only
-// given in the environment as JSON.
+// structured reports whether t (a map, or a list of mappings or lists) is
+// only given in the environment as JSON. Structs are not: no environment
+// variable holds a whole section.
 func structured(t reflect.Type) bool {
 	for t.Kind() == reflect.Pointer {
 		t = t.Elem()
@@ -48,10 +49,12 @@ func structured(t reflect.Type) bool {
 	switch t.Kind() {
 	case reflect.Map:
 		return true
-	case reflect.Struct:
-		return t != durationType
 	case reflect.Slice:
-		return structured(t.Elem()) || t.Elem().Kind() == reflect.Slice
+		e := t.Elem()
+		for e.Kind() == reflect.Pointer {
+			e = e.Elem()
+		}
+		return e.Kind() == reflect.Struct || e.Kind() == reflect.Map || e.Kind() == reflect.Slice
 	}
 	return false
 }
@@ -252,22 +255,26 @@ func joinKey(name, key string) string {
 }
 
 func decodeErrorLines(err error, lines []string) []string {
-	if j, ok := err.(interface{ Unwrap() []error }); ok {
-		for _, e := range j.Unwrap() {
-			lines = decodeErrorLines(e, lines)
+	de, ok := err.(*mapstructure.DecodeError)
+	if !ok {
+		switch e := err.(type) {
+		case interface{ Unwrap() []error }:
+			for _, e := range e.Unwrap() {
+				lines = decodeErrorLines(e, lines)
+			}
+			return lines
+		case interface{ Unwrap() error }:
+			// Decode wraps several errors in "decoding failed due to…".
+			if inner := e.Unwrap(); inner != nil {
+				return decodeErrorLines(inner, lines)
+			}
 		}
-		return lines
-	}
-	var de *mapstructure.DecodeError
-	if !errors.As(err, &de) {
 		return append(lines, err.Error())
 	}
 	name := keyPath(de.Name())
 	inner := de.Unwrap()
-	if _, ok := inner.(interface{ Unwrap() []error }); ok {
-		return decodeErrorLines(inner, lines)
-	}
-	if _, ok := inner.(*mapstructure.DecodeError); ok {
+	switch inner.(type) {
+	case interface{ Unwrap() []error }, *mapstructure.DecodeError:
 		return decodeErrorLines(inner, lines)
 	}
 	var (

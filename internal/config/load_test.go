@@ -157,8 +157,8 @@ var envCases = []struct {
 	{"max body", "TSMCP_MCP_MAX_BODY", "512KiB", func(c *Config) bool { return c.MCP.MaxBody == 512*KiB }},
 	{"shutdown grace", "TSMCP_MCP_SHUTDOWN_GRACE", "5s", func(c *Config) bool { return c.MCP.ShutdownGrace == 5*time.Second }},
 	{"capability", "TSMCP_ACL_CAPABILITY", "example.com/cap/other", func(c *Config) bool { return c.ACL.Capability == "example.com/cap/other" }},
-	{"groups", "TSMCP_ACL_GROUPS", `{"Ops":["carol@example.com"]}`, func(c *Config) bool {
-		return reflect.DeepEqual(c.ACL.Groups, map[string][]string{"Ops": {"carol@example.com"}})
+	{"groups", "TSMCP_ACL_GROUPS", `{"sre":["carol@example.com"],"Ops_Team":["dave@example.com"]}`, func(c *Config) bool {
+		return reflect.DeepEqual(c.ACL.Groups, map[string][]string{"sre": {"carol@example.com"}, "Ops_Team": {"dave@example.com"}})
 	}},
 	{"rules", "TSMCP_ACL_RULES", `[{"src":["*"],"tools":["whoami"]}]`, func(c *Config) bool {
 		return reflect.DeepEqual(c.ACL.Rules, []acl.Rule{{Src: []string{"*"}, Tools: []string{"whoami"}}})
@@ -281,7 +281,7 @@ func TestTailscaleEnv(t *testing.T) {
 }
 
 func TestPrecedence(t *testing.T) {
-	const file = "tailnet:\n  hostname: from-file\n  tags: [tag:file]\n  ephemeral: true\n  state: mem:\nhealth:\n  addr: 0.0.0.0:1111\n"
+	const file = "tailnet:\n  hostname: from-file\n  tags: [tag:file]\n  ephemeral: true\n  state: \"mem:\"\nhealth:\n  addr: 0.0.0.0:1111\n"
 	for _, tt := range []struct {
 		name      string
 		file      bool
@@ -512,7 +512,7 @@ func TestLoadErrors(t *testing.T) {
 		{name: "mapping for string", file: "c.yaml", content: "health:\n  addr: {host: x}\n", want: []string{"health.addr: expected a string, got a mapping"}},
 		{name: "string for section", file: "c.yaml", content: "mcp: fast\n", want: []string{"mcp: expected a mapping (key: value), got a string"}},
 		{name: "mapping for list", file: "c.yaml", content: "tools:\n  name: a\n", want: []string{"tools: expected a list, got a mapping"}},
-		{name: "string for exec", file: "c.yaml", content: "tools:\n  - {name: a, exec: df -h}\n", want: []string{"tools[0].exec: expected a mapping, got a string"}},
+		{name: "string for exec", file: "c.yaml", content: "tools:\n  - {name: a, exec: df -h}\n", want: []string{"tools[0].exec: expected a mapping (key: value), got a string"}},
 		{name: "bad json in env", env: map[string]string{"TSMCP_ACL_RULES": `[{"src":`}, want: []string{"acl.rules: expected a list, got a string that is not a JSON list"}},
 		{name: "json of wrong shape in env", env: map[string]string{"TSMCP_TOOLS": `{"name":"a"}`}, want: []string{"tools: expected a list, got a mapping"}},
 		{name: "missing file", file: "missing.yaml", want: []string{"missing.yaml", "file does not exist"}},

@@ -112,7 +112,7 @@ func Start(opts Options) (*Network, error) {
 		AllOnline:              true,
 		ModifyFirstMapResponse: n.addGrants,
 	}
-	n.control = httptest.NewUnstartedServer(n.Control)
+	n.control = httptest.NewUnstartedServer(guardControl(n.Control))
 	n.control.Config.ErrorLog = logger.StdLogger(logf)
 	n.Control.HTTPTestServer = n.control
 	n.control.Start()
@@ -182,6 +182,18 @@ func (n *Network) startDERP() (*tailcfg.DERPMap, error) {
 			},
 		},
 	}, nil
+}
+
+// guardControl passes only the coordination protocol's paths to control.
+// testcontrol panics, taking the process down, on any other request (a
+// browser or a port scan on the playground would do it); those get 404.
+func guardControl(control http.Handler) http.Handler {
+	mux := http.NewServeMux()
+	for _, p := range []string{"/key", "/ts2021", "/machine/", "/c2n/", "/generate_204"} {
+		mux.Handle(p, control)
+	}
+	mux.HandleFunc("/", http.NotFound)
+	return mux
 }
 
 // Close stops the control server, DERP and STUN. Nodes should be closed

@@ -111,26 +111,9 @@ func newTailnet(mod func(*config.Config, *server.Options)) (_ *tailnet, err erro
 			tn.Close()
 		}
 	}()
-	cfg := testConfig(n.ControlURL)
-	opts := server.Options{
-		Config: cfg,
-		Logger: slog.New(slog.NewJSONHandler(tn.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
-	}
-	if mod != nil {
-		mod(cfg, &opts)
-	}
-	tn.host, err = server.New(opts)
+	tn.host, err = startHost(ctx, n, "tsmcp", tn.logs, mod)
 	if err != nil {
 		return nil, err
-	}
-	runErr := make(chan error, 1)
-	go func() { runErr <- tn.host.Run(context.Background()) }()
-	select {
-	case <-tn.host.Ready():
-	case err := <-runErr:
-		return nil, fmt.Errorf("host stopped before ready: %v", err)
-	case <-ctx.Done():
-		return nil, fmt.Errorf("host not ready: %w", ctx.Err())
 	}
 	tn.hostURL = "http://" + tn.host.TailnetIP().String()
 	for _, c := range []struct {
@@ -149,6 +132,35 @@ func newTailnet(mod func(*config.Config, *server.Options)) (_ *tailnet, err erro
 		*c.dst = nd
 	}
 	return tn, nil
+}
+
+// startHost starts a tsmcp host on n with testConfig (adjusted by mod, if
+// any), logging as JSON to logs, and waits until it is ready.
+func startHost(ctx context.Context, n *devnet.Network, hostname string, logs *logBuffer, mod func(*config.Config, *server.Options)) (*server.Server, error) {
+	cfg := testConfig(n.ControlURL)
+	cfg.Tailnet.Hostname = hostname
+	opts := server.Options{
+		Config: cfg,
+		Logger: slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+	}
+	if mod != nil {
+		mod(cfg, &opts)
+	}
+	host, err := server.New(opts)
+	if err != nil {
+		return nil, err
+	}
+	runErr := make(chan error, 1)
+	go func() { runErr <- host.Run(context.Background()) }()
+	select {
+	case <-host.Ready():
+		return host, nil
+	case err := <-runErr:
+		return nil, fmt.Errorf("host stopped before ready: %v", err)
+	case <-ctx.Done():
+		host.Close()
+		return nil, fmt.Errorf("host not ready: %w", ctx.Err())
+	}
 }
 
 // Close stops the host, the callers and the network.
