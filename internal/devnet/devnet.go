@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"tailscale.com/derp/derpserver"
+	"tailscale.com/envknob"
 	"tailscale.com/ipn/store/mem"
 	"tailscale.com/net/netns"
 	"tailscale.com/net/stun"
@@ -82,8 +83,14 @@ type Network struct {
 // Start turns off tailscale.com's network namespace marks (netns) for the
 // whole process, as Tailscale's own tests do: they need CAP_NET_ADMIN and
 // are of no use on loopback.
+//
+// It also turns off the upload of tsnet's logs to log.tailscale.com
+// (TS_NO_LOGS_NO_SUPPORT) for the process: a loopback network has no use
+// for them, and where the internet is unreachable each node would wait for
+// the upload to time out when it closes.
 func Start(opts Options) (*Network, error) {
 	netns.SetEnabled(false)
+	envknob.SetNoLogsNoSupport()
 	logf := opts.Logf
 	if logf == nil {
 		logf = logger.Discard

@@ -134,6 +134,11 @@ func newTailnet(mod func(*config.Config, *server.Options)) (_ *tailnet, err erro
 	return tn, nil
 }
 
+// newTestLogger logs JSON at debug level to logs.
+func newTestLogger(logs *logBuffer) *slog.Logger {
+	return slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
 // startHost starts a tsmcp host on n with testConfig (adjusted by mod, if
 // any), logging as JSON to logs, and waits until it is ready.
 func startHost(ctx context.Context, n *devnet.Network, hostname string, logs *logBuffer, mod func(*config.Config, *server.Options)) (*server.Server, error) {
@@ -141,7 +146,7 @@ func startHost(ctx context.Context, n *devnet.Network, hostname string, logs *lo
 	cfg.Tailnet.Hostname = hostname
 	opts := server.Options{
 		Config: cfg,
-		Logger: slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		Logger: newTestLogger(logs),
 	}
 	if mod != nil {
 		mod(cfg, &opts)

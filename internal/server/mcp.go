@@ -151,9 +151,9 @@ func (s *Server) newSSE(m *server.MCPServer) *server.SSEServer {
 // identified first; nothing else is served.
 func (s *Server) tailnetHandler() http.Handler {
 	mux := http.NewServeMux()
-	mux.Handle("/mcp", s.streamable)
-	mux.Handle("/sse", s.sse.SSEHandler())
-	mux.Handle("/message", s.sse.MessageHandler())
+	mux.Handle("/mcp", s.reconcileVersion(s.streamable))
+	mux.Handle("/sse", s.sessions.sse.wrapStream(s.sse.SSEHandler()))
+	mux.Handle("/message", s.sessions.sse.wrapMessage(s.sse.MessageHandler()))
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound)
 	})

@@ -62,3 +62,43 @@ func TestDatedProtocolVersions(t *testing.T) {
 		})
 	}
 }
+
+// TestMismatchedVersionHeaders: clients that send a protocol version
+// header disagreeing with their body still connect.
+func TestMismatchedVersionHeaders(t *testing.T) {
+	tn := startTailnet(t)
+	c := tn.callers()[0]
+	hc := c.httpClient()
+	modernMeta := `"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientInfo":{"name":"raw","version":"1"},"io.modelcontextprotocol/clientCapabilities":{}}`
+	tests := []struct {
+		name   string
+		header string
+		body   string
+		hdr    map[string]string
+	}{
+		{
+			name:   "session-era initialize with a 2026-07-28 header",
+			header: "2026-07-28",
+			body:   initializeBody,
+		},
+		{
+			name:   "stateless call with an older header",
+			header: "2025-11-25",
+			body:   `{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"whoami","arguments":{},` + modernMeta + `}}`,
+			hdr:    map[string]string{"Mcp-Method": "tools/call", "Mcp-Name": "whoami"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			hdr := map[string]string{"Mcp-Protocol-Version": tt.header}
+			for k, v := range tt.hdr {
+				hdr[k] = v
+			}
+			resp := postMCP(t, hc, tn.hostURL+"/mcp", strings.NewReader(tt.body), hdr)
+			res := readJSONRPC(t, resp)
+			if resp.StatusCode != http.StatusOK || res["error"] != nil {
+				t.Fatalf("status %d, response %v", resp.StatusCode, res)
+			}
+		})
+	}
+}

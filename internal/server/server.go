@@ -270,6 +270,10 @@ func (s *Server) Run(ctx context.Context) (err error) {
 	return errors.Join(runErr, s.drain(mcpServers))
 }
 
+// streamCloseDelay is the pause between the last answer written to a
+// legacy SSE stream and the closing of the streams at shutdown.
+const streamCloseDelay = 200 * time.Millisecond
+
 // drain stops serving MCP: readiness first, then in-flight calls get until
 // the grace period ends, then streams are closed and the servers stopped.
 func (s *Server) drain(servers []*http.Server) error {
@@ -285,14 +289,29 @@ func (s *Server) drain(servers []*http.Server) error {
 		go func() { shut <- srv.Shutdown(grace) }()
 	}
 
-	// Let in-flight tool calls finish (SSE calls answer over their stream,
-	// so streams stay open until the calls are done).
+	// Let in-flight tool calls finish and their answers reach the client
+	// (on the SSE transport they travel on the stream, so streams stay
+	// open until then).
+	s.log.Debug("drain: waiting for in-flight tool calls")
 	select {
 	case <-s.inflight.wait():
 	case <-grace.Done():
+	}
+	for !s.sessions.sse.idle() && grace.Err() == nil {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if grace.Err() != nil {
 		s.log.Warn("shutdown grace expired with tool calls in flight")
+	} else if s.sessions.sse.open() > 0 {
+		// Some clients (the Go SDK's SSE client among them) drop an answer
+		// that arrives just before its stream ends: let them read it.
+		select {
+		case <-time.After(streamCloseDelay):
+		case <-grace.Done():
+		}
 	}
 
+	s.log.Debug("drain: closing streams")
 	// Close the long-lived streams so Shutdown can complete.
 	s.sse.CloseSessions()
 	streamCtx, streamCancel := context.WithTimeout(context.Background(), time.Second)

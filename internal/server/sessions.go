@@ -19,10 +19,12 @@ import (
 type sessionStore struct {
 	mu     sync.Mutex // guards the fields below
 	owners map[string]*identity.Identity
+
+	sse *sseTracker // immutable
 }
 
 func newSessionStore() *sessionStore {
-	return &sessionStore{owners: map[string]*identity.Identity{}}
+	return &sessionStore{owners: map[string]*identity.Identity{}, sse: newSSETracker()}
 }
 
 // newSessionID returns 128 random bits, hex-encoded.
@@ -69,7 +71,9 @@ func (st *sessionStore) sseSessionID(_ context.Context, r *http.Request) (string
 	if !ok {
 		return "", errUnidentified
 	}
-	return st.open(id), nil
+	sid := st.open(id)
+	st.sse.register(r.Context(), sid)
+	return sid, nil
 }
 
 var (

@@ -1,0 +1,212 @@
+package server_test
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	mcpgo "github.com/mark3labs/mcp-go/mcp"
+	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/tsmcp/tsmcp/internal/server"
+	"github.com/tsmcp/tsmcp/internal/tools"
+)
+
+// slowProvider has one tool, "slow", that blocks until release is closed.
+type slowProvider struct {
+	started chan struct{} // receives when a call begins
+	release chan struct{}
+	closed  chan struct{} // closed by Close
+}
+
+func (p *slowProvider) Name() string { return "slow" }
+func (p *slowProvider) Close() error { close(p.closed); return nil }
+func (p *slowProvider) Tools(context.Context) ([]tools.Tool, error) {
+	return []tools.Tool{{
+		Tool: mcpgo.NewTool("slow", mcpgo.WithDescription("blocks until released")),
+		Handler: func(ctx context.Context, _ mcpgo.CallToolRequest) (*mcpgo.CallToolResult, error) {
+			p.started <- struct{}{}
+			<-p.release
+			return mcpgo.NewToolResultText("done"), nil
+		},
+	}}, nil
+}
+
+// ourGoroutines counts goroutines running tsmcp's or mcp-go's code.
+func ourGoroutines() (int, string) {
+	buf := make([]byte, 1<<20)
+	buf = buf[:runtime.Stack(buf, true)]
+	n := 0
+	var ours []string
+	for _, g := range strings.Split(string(buf), "\n\n") {
+		if strings.Contains(g, "tsmcp/internal/server.") || strings.Contains(g, "mark3labs/mcp-go/server.") {
+			n++
+			ours = append(ours, g)
+		}
+	}
+	return n, strings.Join(ours, "\n\n")
+}
+
+// TestShutdownDrains stops a host while a tool call is in flight and an SSE
+// session and a Streamable HTTP session are open: readiness turns 503 at
+// once, the call completes, the streams are closed, Run returns nil, and no
+// goroutine of the host is left.
+func TestShutdownDrains(t *testing.T) {
+	tn := startTailnet(t)
+	before, _ := ourGoroutines()
+
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	logs := &logBuffer{}
+	defer func() {
+		if t.Failed() {
+			logs.mu.Lock()
+			t.Log(logs.b.String())
+			logs.mu.Unlock()
+		}
+	}()
+	slow := &slowProvider{started: make(chan struct{}, 1), release: make(chan struct{}), closed: make(chan struct{})}
+	cfg := testConfig(tn.net.ControlURL)
+	cfg.Tailnet.Hostname = "draining"
+	cfg.MCP.ShutdownGrace = 30 * time.Second
+	host, err := server.New(server.Options{
+		Config:    cfg,
+		Logger:    newTestLogger(logs),
+		Providers: []tools.Provider{tools.Builtin{}, slow},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	runCtx, stop := context.WithCancel(context.Background())
+	runErr := make(chan error, 1)
+	go func() { runErr <- host.Run(runCtx) }()
+	select {
+	case <-host.Ready():
+	case err := <-runErr:
+		t.Fatal(err)
+	}
+	base := "http://" + host.TailnetIP().String()
+	readyz := "http://" + host.HealthAddr().String() + "/readyz"
+	if code, _ := get(t, http.DefaultClient, readyz); code != http.StatusOK {
+		t.Fatalf("readyz before shutdown = %d, want 200", code)
+	}
+	alice := tn.callers()[0]
+
+	// An open legacy SSE stream, idle.
+	_, sseStream, _ := openSSE(t, ctx, alice.httpClient(), base)
+	// An open session-based Streamable HTTP stream (GET /mcp), idle.
+	init := postMCP(t, alice.httpClient(), base+"/mcp", strings.NewReader(initializeBody), nil)
+	sid := init.Header.Get("Mcp-Session-Id")
+	getReq, _ := http.NewRequestWithContext(ctx, http.MethodGet, base+"/mcp", nil)
+	getReq.Header.Set("Accept", "text/event-stream")
+	getReq.Header.Set("Mcp-Session-Id", sid)
+	getReq.Header.Set("Mcp-Protocol-Version", "2025-06-18")
+	getResp, err := alice.httpClient().Do(getReq)
+	if err != nil || getResp.StatusCode != http.StatusOK {
+		t.Fatalf("GET /mcp stream: %v %v", err, getResp)
+	}
+	defer getResp.Body.Close()
+
+	// Calls in flight on both transports: over SSE the result travels on
+	// the stream, so the stream must outlive the call.
+	client := sdk.NewClient(&sdk.Implementation{Name: "drain", Version: "1"}, nil)
+	transports := []sdk.Transport{
+		&sdk.StreamableClientTransport{Endpoint: base + "/mcp", HTTPClient: alice.httpClient(), MaxRetries: -1},
+		&sdk.SSEClientTransport{Endpoint: base + "/sse", HTTPClient: alice.httpClient()},
+	}
+	callDone := make(chan error, len(transports))
+	for _, tr := range transports {
+		cs, err := client.Connect(ctx, tr, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer cs.Close()
+		go func() {
+			res, err := cs.CallTool(ctx, &sdk.CallToolParams{Name: "slow"})
+			if err == nil && (res.IsError || len(res.Content) == 0) {
+				err = errorf("slow returned %+v", res)
+			}
+			if err != nil {
+				err = errorf("%T: %w", tr, err)
+			}
+			callDone <- err
+		}()
+		<-slow.started
+	}
+
+	stop() // as SIGTERM does
+
+	// Readiness flips before anything else finishes.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		code, body := get(t, http.DefaultClient, readyz)
+		if code == http.StatusServiceUnavailable && body == "draining\n" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("readyz never turned 503 during the drain (last %d %q)", code, body)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	select {
+	case err := <-runErr:
+		t.Fatalf("Run returned (%v) with a call in flight, before the grace period", err)
+	default:
+	}
+
+	close(slow.release)
+	for range transports {
+		if err := <-callDone; err != nil {
+			t.Fatalf("in-flight call: %v", err)
+		}
+	}
+	if err := <-runErr; err != nil {
+		t.Fatalf("Run = %v, want nil after a clean drain", err)
+	}
+	// The idle streams were closed by the host.
+	for {
+		if _, err := sseStream.ReadString('\n'); err != nil {
+			break
+		}
+	}
+	if _, err := io.Copy(io.Discard, getResp.Body); err != nil {
+		t.Logf("GET /mcp stream ended with %v", err)
+	}
+	select {
+	case <-slow.closed:
+	default:
+		t.Error("the tool provider was not closed")
+	}
+	// Nothing of the host is left running.
+	var after int
+	var stacks string
+	for i := 0; i < 100; i++ {
+		if after, stacks = ourGoroutines(); after <= before {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("%d host goroutines before, %d after shutdown:\n%s", before, after, stacks)
+}
+
+// TestRunFailsWhenControlUnreachable: a node that cannot log in gets a
+// clear error within tailnet.up_timeout, and the health listener is closed.
+func TestRunFailsWhenControlUnreachable(t *testing.T) {
+	cfg := testConfig("http://127.0.0.1:1") // nothing listens there
+	cfg.Tailnet.UpTimeout = 2 * time.Second
+	host, err := server.New(server.Options{Config: cfg, Logger: newTestLogger(&logBuffer{})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = host.Run(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "tailnet.up_timeout") {
+		t.Fatalf("Run = %v, want an error naming tailnet.up_timeout", err)
+	}
+	if _, err := http.Get("http://" + host.HealthAddr().String() + "/health"); err == nil {
+		t.Fatal("health listener still serving after Run returned")
+	}
+}

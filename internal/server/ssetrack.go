@@ -1,0 +1,198 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net/http"
+	"sync"
+)
+
+// sseTracker counts, per legacy SSE session, the requests whose responses
+// have not yet been written to the session's stream. On the SSE transport
+// a POST /message is answered 202 at once and the response travels later
+// on the GET /sse stream, so closing streams when tool handlers return
+// could cut responses still queued. Shutdown waits for idle() first.
+type sseTracker struct {
+	mu      sync.Mutex // guards the fields below
+	streams map[string]*sseStream
+}
+
+// sseStream is one open GET /sse stream.
+type sseStream struct {
+	sid     string // set by the session ID generator
+	pending int    // guarded by sseTracker.mu
+}
+
+type sseStreamKey struct{}
+
+func newSSETracker() *sseTracker {
+	return &sseTracker{streams: map[string]*sseStream{}}
+}
+
+// register binds the stream carried in ctx (see wrapStream) to sid.
+func (tr *sseTracker) register(ctx context.Context, sid string) {
+	st, ok := ctx.Value(sseStreamKey{}).(*sseStream)
+	if !ok {
+		return
+	}
+	tr.mu.Lock()
+	defer tr.mu.Unlock()
+	st.sid = sid
+	tr.streams[sid] = st
+}
+
+// wrapStream serves a GET /sse request, watching the responses it writes.
+func (tr *sseTracker) wrapStream(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		st := &sseStream{}
+		defer func() {
+			tr.mu.Lock()
+			defer tr.mu.Unlock()
+			if st.sid != "" {
+				delete(tr.streams, st.sid) // its pending responses are moot
+			}
+		}()
+		ctx := context.WithValue(r.Context(), sseStreamKey{}, st)
+		next.ServeHTTP(&sseWriter{ResponseWriter: w, tr: tr, st: st}, r.WithContext(ctx))
+	})
+}
+
+// wrapMessage counts the requests posted to /message before handing them
+// on. The body is already buffered (limitBody runs first).
+func (tr *sseTracker) wrapMessage(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		sid := r.URL.Query().Get("sessionId")
+		var body bytes.Buffer
+		if r.Body != nil {
+			body.ReadFrom(r.Body) // in memory already; cannot fail
+			r.Body.Close()
+		}
+		n := countRequests(body.Bytes())
+		tr.mu.Lock()
+		st := tr.streams[sid]
+		if st != nil {
+			st.pending += n
+		}
+		tr.mu.Unlock()
+		r.Body = http.NoBody
+		if body.Len() > 0 {
+			r.Body = readCloser{bytes.NewReader(body.Bytes())}
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+type readCloser struct{ *bytes.Reader }
+
+func (readCloser) Close() error { return nil }
+
+// idle reports whether every posted request has been answered on its
+// stream.
+func (tr *sseTracker) idle() bool {
+	tr.mu.Lock()
+	defer tr.mu.Unlock()
+	for _, st := range tr.streams {
+		if st.pending > 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// open returns the number of open SSE streams.
+func (tr *sseTracker) open() int {
+	tr.mu.Lock()
+	defer tr.mu.Unlock()
+	return len(tr.streams)
+}
+
+// answered records n responses written on st.
+func (tr *sseTracker) answered(st *sseStream, n int) {
+	tr.mu.Lock()
+	defer tr.mu.Unlock()
+	st.pending = max(0, st.pending-n)
+}
+
+// rpcMessage has the fields that tell requests, responses and
+// notifications apart.
+type rpcMessage struct {
+	ID     json.RawMessage `json:"id"`
+	Method string          `json:"method"`
+	Result json.RawMessage `json:"result"`
+	Error  json.RawMessage `json:"error"`
+}
+
+func (m rpcMessage) isRequest() bool {
+	return m.Method != "" && len(m.ID) > 0 && string(m.ID) != "null"
+}
+
+func (m rpcMessage) isResponse() bool {
+	return m.Method == "" && (m.Result != nil || m.Error != nil)
+}
+
+// decodeMessages decodes a JSON-RPC message or batch; invalid JSON yields
+// nothing (the transport answers it with a parse error).
+func decodeMessages(b []byte) []rpcMessage {
+	b = bytes.TrimSpace(b)
+	if len(b) > 0 && b[0] == '[' {
+		var batch []rpcMessage
+		json.Unmarshal(b, &batch)
+		return batch
+	}
+	var m rpcMessage
+	if json.Unmarshal(b, &m) != nil {
+		return nil
+	}
+	return []rpcMessage{m}
+}
+
+// countRequests counts the requests (messages expecting a response) in a
+// posted body.
+func countRequests(b []byte) int {
+	n := 0
+	for _, m := range decodeMessages(b) {
+		if m.isRequest() {
+			n++
+		}
+	}
+	return n
+}
+
+// sseWriter watches the events written to one SSE stream for responses.
+type sseWriter struct {
+	http.ResponseWriter
+	tr *sseTracker
+	st *sseStream
+}
+
+var dataPrefix = []byte("data:")
+
+func (w *sseWriter) Write(b []byte) (int, error) {
+	n, err := w.ResponseWriter.Write(b)
+	if err == nil {
+		// mcp-go writes one whole event per Write.
+		if i := bytes.Index(b, dataPrefix); i >= 0 {
+			answered := 0
+			for _, m := range decodeMessages(b[i+len(dataPrefix):]) {
+				if m.isResponse() {
+					answered++
+				}
+			}
+			if answered > 0 {
+				w.tr.answered(w.st, answered)
+			}
+		}
+	}
+	return n, err
+}
+
+// Flush implements http.Flusher, which the SSE transport requires.
+func (w *sseWriter) Flush() {
+	if f, ok := w.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+// Unwrap lets http.ResponseController reach the connection.
+func (w *sseWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }

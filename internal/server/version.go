@@ -1,0 +1,68 @@
+package server
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+
+	"github.com/mark3labs/mcp-go/mcp"
+)
+
+// reconcileVersion repairs a POST /mcp whose Mcp-Protocol-Version header
+// disagrees with the protocol version the body declares, which mcp-go
+// refuses with 400. Current clients do send such requests:
+//
+//   - a session-era client (no _meta protocol version in the body) that
+//     puts the newest version it knows, 2026-07-28 or later, in the header:
+//     the header is dropped, so the request is served in the era its body
+//     speaks (for initialize, normal version negotiation);
+//   - a client speaking the stateless protocol in _meta whose header still
+//     names an older version: the header is set to the body's version.
+//
+// Identity never depends on either value, so leniency costs no safety.
+func (s *Server) reconcileVersion(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodPost || r.Body == nil {
+			next.ServeHTTP(w, r)
+			return
+		}
+		body, err := io.ReadAll(r.Body) // buffered already by limitBody
+		if err != nil {
+			writeError(w, http.StatusBadRequest)
+			return
+		}
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		header := r.Header.Get(mcp.HeaderProtocolVersion)
+		meta := metaProtocolVersion(body)
+		switch {
+		case meta == "" && mcp.IsModernProtocol(header):
+			r.Header.Del(mcp.HeaderProtocolVersion)
+		case mcp.IsModernProtocol(meta) && header != meta:
+			r.Header.Set(mcp.HeaderProtocolVersion, meta)
+		default:
+			next.ServeHTTP(w, r)
+			return
+		}
+		s.log.Debug("reconciled a mismatched protocol version header",
+			slog.String("header", header), slog.String("meta", meta), slog.String("remote", r.RemoteAddr))
+		next.ServeHTTP(w, r)
+	})
+}
+
+// metaProtocolVersion returns the protocol version in a JSON-RPC message's
+// params._meta, or "".
+func metaProtocolVersion(body []byte) string {
+	var m struct {
+		Params struct {
+			Meta map[string]json.RawMessage `json:"_meta"`
+		} `json:"params"`
+	}
+	if json.Unmarshal(body, &m) != nil {
+		return ""
+	}
+	var v string
+	json.Unmarshal(m.Params.Meta[mcp.MetaKeyProtocolVersion], &v)
+	return v
+}

@@ -1,0 +1,297 @@
+// Package interop checks tsmcp against MCP clients other than the Go ones
+// its own tests use. The clients live in subdirectories (ts/: the official
+// TypeScript SDK) and are run against a real `tsmcp dev` playground.
+package interop
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+const (
+	buildTimeout    = 5 * time.Minute
+	npmTimeout      = 5 * time.Minute
+	readyTimeout    = 60 * time.Second
+	clientTimeout   = 2 * time.Minute
+	shutdownTimeout = 30 * time.Second
+	waitDelay       = 5 * time.Second
+)
+
+// TestTypeScriptSDK runs interop/ts/client.mjs (the official
+// @modelcontextprotocol/sdk client) against `tsmcp dev`: every demo identity
+// over Streamable HTTP and legacy SSE must list and call whoami and be seen
+// as itself. It needs Node.js and npm; without them it fails rather than
+// skips, so that a missing toolchain is never mistaken for a pass.
+func TestTypeScriptSDK(t *testing.T) {
+	root := repoRoot(t)
+	tsDir := filepath.Join(root, "interop", "ts")
+
+	node, err := exec.LookPath("node")
+	if err != nil {
+		t.Fatalf("node (Node.js >= 18) is required for this interop test and was not found on PATH: %v", err)
+	}
+	ensureNodeModules(t, tsDir)
+
+	tmp := t.TempDir()
+	bin := buildTsmcp(t, root, tmp)
+
+	endpoints := filepath.Join(tmp, "endpoints.json")
+	dev := startDev(t, bin, endpoints, tmp)
+	dev.waitForFile(t, endpoints)
+
+	// The client validates the file; decode it here only to log a summary.
+	if b, err := os.ReadFile(endpoints); err == nil {
+		var eps struct {
+			Host       string `json:"host"`
+			Identities []struct {
+				Name string `json:"name"`
+			} `json:"identities"`
+		}
+		if err := json.Unmarshal(b, &eps); err != nil {
+			t.Fatalf("endpoints file is not valid JSON: %v\n%s", err, b)
+		}
+		names := make([]string, 0, len(eps.Identities))
+		for _, id := range eps.Identities {
+			names = append(names, id.Name)
+		}
+		t.Logf("tsmcp dev ready: host %s, identities %s", eps.Host, strings.Join(names, ", "))
+	}
+
+	ctx, cancel := context.WithTimeout(t.Context(), clientTimeout)
+	defer cancel()
+	client := exec.CommandContext(ctx, node, "client.mjs", endpoints)
+	client.Dir = tsDir
+	client.WaitDelay = waitDelay
+	start := time.Now()
+	out, err := client.CombinedOutput()
+	if err != nil {
+		if ctx.Err() != nil {
+			err = fmt.Errorf("%w (timed out after %v)", err, clientTimeout)
+		}
+		t.Fatalf("TypeScript SDK client failed: %v\n--- client output ---\n%s", err, out)
+	}
+	t.Logf("TypeScript SDK client passed in %v:\n%s", time.Since(start).Round(time.Millisecond), out)
+
+	dev.stop(t)
+}
+
+// repoRoot returns the module root: the test runs in interop/.
+func repoRoot(t *testing.T) string {
+	t.Helper()
+	wd, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	root := filepath.Dir(wd)
+	if _, err := os.Stat(filepath.Join(root, "go.mod")); err != nil {
+		t.Fatalf("cannot find the repository root from %s (expected the test to run in <root>/interop): %v", wd, err)
+	}
+	return root
+}
+
+// goTool returns the go command: the one on PATH, else the one of the
+// toolchain that built this test.
+func goTool(t *testing.T) string {
+	t.Helper()
+	if p, err := exec.LookPath("go"); err == nil {
+		return p
+	}
+	p := filepath.Join(runtime.GOROOT(), "bin", "go")
+	if runtime.GOOS == "windows" {
+		p += ".exe"
+	}
+	if _, err := os.Stat(p); err != nil {
+		t.Fatalf("go command not found on PATH or in GOROOT (%s): %v", runtime.GOROOT(), err)
+	}
+	return p
+}
+
+func buildTsmcp(t *testing.T, root, dir string) string {
+	t.Helper()
+	bin := filepath.Join(dir, "tsmcp")
+	if runtime.GOOS == "windows" {
+		bin += ".exe"
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), buildTimeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, goTool(t), "build", "-o", bin, "./cmd/tsmcp")
+	cmd.Dir = root
+	cmd.WaitDelay = waitDelay
+	start := time.Now()
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build ./cmd/tsmcp: %v\n%s", err, out)
+	}
+	t.Logf("built tsmcp in %v", time.Since(start).Round(time.Millisecond))
+	return bin
+}
+
+// ensureNodeModules runs `npm ci` in dir unless the SDK is already installed.
+func ensureNodeModules(t *testing.T, dir string) {
+	t.Helper()
+	sdk := filepath.Join(dir, "node_modules", "@modelcontextprotocol", "sdk", "package.json")
+	if _, err := os.Stat(sdk); err == nil {
+		return
+	}
+	npm, err := exec.LookPath("npm")
+	if err != nil {
+		t.Fatalf("the TypeScript SDK is not installed in %s/node_modules and npm was not found on PATH to install it: %v\n"+
+			"install Node.js (>= 18) with npm, or run `npm ci` in %s", dir, err, dir)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), npmTimeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, npm, "ci", "--no-audit", "--no-fund")
+	cmd.Dir = dir
+	cmd.WaitDelay = waitDelay
+	start := time.Now()
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("npm ci in %s: %v\n%s", dir, err, out)
+	}
+	t.Logf("npm ci in %v:\n%s", time.Since(start).Round(time.Millisecond), bytes.TrimSpace(out))
+}
+
+// devProcess is a running `tsmcp dev`.
+type devProcess struct {
+	cmd            *exec.Cmd
+	stdout, stderr *syncBuffer
+	done           chan struct{} // closed when the process has exited
+	waitErr        error         // cmd.Wait's result; read after done
+}
+
+func startDev(t *testing.T, bin, endpoints, tmp string) *devProcess {
+	t.Helper()
+	d := &devProcess{stdout: new(syncBuffer), stderr: new(syncBuffer), done: make(chan struct{})}
+	// t.Context is cancelled when the test ends, so the process is killed
+	// even if the test fails before stop.
+	d.cmd = exec.CommandContext(t.Context(), bin, "dev", "--endpoints-file", endpoints)
+	d.cmd.Stdout = d.stdout
+	d.cmd.Stderr = d.stderr
+	d.cmd.WaitDelay = waitDelay
+	// Anything the playground leaves in the temp directory goes with tmp.
+	d.cmd.Env = append(os.Environ(), "TMPDIR="+tmp)
+	if err := d.cmd.Start(); err != nil {
+		t.Fatalf("starting tsmcp dev: %v", err)
+	}
+	go func() {
+		d.waitErr = d.cmd.Wait()
+		close(d.done)
+	}()
+	// Cleanups run last-in first-out: kill the process, then show its
+	// output if the test failed.
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("--- tsmcp dev stdout ---\n%s", d.stdout.String())
+			t.Logf("--- tsmcp dev stderr (last 64 KiB) ---\n%s", d.stderr.tail(64<<10))
+		}
+	})
+	t.Cleanup(func() {
+		select {
+		case <-d.done:
+			return
+		default:
+		}
+		_ = d.cmd.Process.Kill()
+		select {
+		case <-d.done:
+		case <-time.After(2 * waitDelay):
+			t.Errorf("tsmcp dev (pid %d) did not exit after being killed", d.cmd.Process.Pid)
+		}
+	})
+	return d
+}
+
+// waitForFile waits until the playground has written path, failing if it
+// exits first or takes longer than readyTimeout.
+func (d *devProcess) waitForFile(t *testing.T, path string) {
+	t.Helper()
+	start := time.Now()
+	deadline := time.NewTimer(readyTimeout)
+	defer deadline.Stop()
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		// The playground writes the file by rename, so it is complete
+		// once it exists.
+		if _, err := os.Stat(path); err == nil {
+			t.Logf("tsmcp dev wrote its endpoints after %v", time.Since(start).Round(time.Millisecond))
+			return
+		}
+		select {
+		case <-d.done:
+			t.Fatalf("tsmcp dev exited before writing %s: %v", path, d.waitErr)
+		case <-deadline.C:
+			t.Fatalf("tsmcp dev did not write %s within %v", path, readyTimeout)
+		case <-tick.C:
+		}
+	}
+}
+
+// stop sends SIGTERM and expects a clean exit (status 0) in time.
+func (d *devProcess) stop(t *testing.T) {
+	t.Helper()
+	select {
+	case <-d.done:
+		t.Fatalf("tsmcp dev exited before it was told to stop: %v", d.waitErr)
+	default:
+	}
+	start := time.Now()
+	if err := d.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatalf("sending SIGTERM to tsmcp dev: %v", err)
+	}
+	select {
+	case <-d.done:
+	case <-time.After(shutdownTimeout):
+		t.Fatalf("tsmcp dev did not exit within %v of SIGTERM", shutdownTimeout)
+	}
+	took := time.Since(start).Round(time.Millisecond)
+	if d.waitErr != nil {
+		var exitErr *exec.ExitError
+		if errors.As(d.waitErr, &exitErr) {
+			t.Fatalf("tsmcp dev exited with status %d after SIGTERM (in %v), want 0", exitErr.ExitCode(), took)
+		}
+		t.Fatalf("tsmcp dev after SIGTERM: %v", d.waitErr)
+	}
+	t.Logf("tsmcp dev exited 0 %v after SIGTERM", took)
+}
+
+// syncBuffer is a bytes.Buffer safe for a process to write while the test
+// reads it.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// tail returns the last n bytes, noting how much was left out.
+func (b *syncBuffer) tail(n int) string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	s := b.buf.String()
+	if len(s) <= n {
+		return s
+	}
+	return fmt.Sprintf("... (%d bytes omitted)\n%s", len(s)-n, s[len(s)-n:])
+}
