@@ -10,6 +10,7 @@ import (
 
 	"github.com/tsmcp/tsmcp/internal/acl"
 	"github.com/tsmcp/tsmcp/internal/config"
+	"github.com/tsmcp/tsmcp/internal/server"
 	"github.com/tsmcp/tsmcp/internal/tools"
 )
 
@@ -26,6 +27,9 @@ Tailnet grants are not known offline and are not shown.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := config.Load(config.LoadOptions{File: g.configFile, Flags: cmd.Flags()})
 			if err != nil {
+				return err
+			}
+			if err := server.CheckSupported(cfg); err != nil {
 				return err
 			}
 			policy, err := acl.New(cfg.ACL)

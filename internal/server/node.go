@@ -15,9 +15,10 @@ import (
 	"github.com/tsmcp/tsmcp/internal/config"
 )
 
-// checkSupported refuses configuration that validates but that this build
-// cannot serve yet, rather than ignoring it.
-func checkSupported(c *config.Config) error {
+// CheckSupported refuses configuration that is valid but that this build
+// cannot serve yet, rather than ignoring it. New calls it; `tsmcp check`
+// calls it too, so that check and serve agree.
+func CheckSupported(c *config.Config) error {
 	var errs []error
 	st := c.Tailnet.State
 	if strings.HasPrefix(st, "kube:") || strings.HasPrefix(st, "arn:") {

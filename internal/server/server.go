@@ -86,7 +86,7 @@ func New(opts Options) (*Server, error) {
 	if err := opts.Config.Validate(); err != nil {
 		return nil, err
 	}
-	if err := checkSupported(opts.Config); err != nil {
+	if err := CheckSupported(opts.Config); err != nil {
 		return nil, err
 	}
 	policy, err := acl.New(opts.Config.ACL)

@@ -1,0 +1,17 @@
+package main
+
+import (
+	"os"
+	"testing"
+)
+
+// TestMain lets the tests run this test binary as the tsmcp command itself
+// (TSMCP_TEST_RUN_MAIN=1), so that signal handling and exit codes are
+// tested on a real process without a separate build.
+func TestMain(m *testing.M) {
+	if os.Getenv("TSMCP_TEST_RUN_MAIN") == "1" {
+		main()
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
