@@ -40,8 +40,8 @@ func TestCheck(t *testing.T) {
 		wantOut []string
 	}{
 		{
-			name: "valid policy prints who may call what",
-			file: "acl:\n  groups:\n    sre: [alice@example.com]\n  rules:\n    - src: [group:sre]\n      tools: [\"*\"]\n",
+			name:    "valid policy prints who may call what",
+			file:    "acl:\n  groups:\n    sre: [alice@example.com]\n  rules:\n    - src: [group:sre]\n      tools: [\"*\"]\n",
 			wantOut: []string{"configuration OK", "group:sre", "whoami"},
 		},
 		{
