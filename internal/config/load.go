@@ -36,11 +36,17 @@ var flagKeys = []struct{ name, key, usage string }{
 	{"ephemeral", "tailnet.ephemeral", "register an ephemeral node (tailnet.ephemeral)"},
 	{"tags", "tailnet.tags", "ACL tags to advertise, comma-separated (tailnet.tags)"},
 	{"https", "tailnet.https", "also serve HTTPS on port 443 with the tailnet certificate (tailnet.https)"},
+	{"up-timeout", "tailnet.up_timeout", "give up joining the tailnet after this long (tailnet.up_timeout)"},
 	{"health-addr", "health.addr", "host:port of the health listener (health.addr)"},
+	{"keepalive", "mcp.keepalive", "interval of SSE/stream pings; 0 disables them (mcp.keepalive)"},
+	{"max-body", "mcp.max_body", "largest request body accepted, e.g. 4MiB (mcp.max_body)"},
+	{"shutdown-grace", "mcp.shutdown_grace", "time in-flight calls get on SIGTERM (mcp.shutdown_grace)"},
+	{"acl-capability", "acl.capability", "app capability read from tailnet grants (acl.capability)"},
 }
 
-// RegisterFlags adds tsmcp's config flags to fs: --hostname,
-// --control-url, --state, --ephemeral, --tags, --https and --health-addr.
+// RegisterFlags adds a flag for every scalar config key to fs (see
+// flagKeys). The auth key has none: command lines are visible to every
+// user of the machine.
 // Their defaults, shown in help, are those of Default; pass fs to Load
 // through LoadOptions.Flags once parsed.
 func RegisterFlags(fs *pflag.FlagSet) {
@@ -59,8 +65,18 @@ func RegisterFlags(fs *pflag.FlagSet) {
 			fs.StringSlice(f.name, d.Tailnet.Tags, f.usage)
 		case "tailnet.https":
 			fs.Bool(f.name, d.Tailnet.HTTPS, f.usage)
+		case "tailnet.up_timeout":
+			fs.Duration(f.name, d.Tailnet.UpTimeout, f.usage)
 		case "health.addr":
 			fs.String(f.name, d.Health.Addr, f.usage)
+		case "mcp.keepalive":
+			fs.Duration(f.name, d.MCP.Keepalive, f.usage)
+		case "mcp.max_body":
+			fs.String(f.name, d.MCP.MaxBody.String(), f.usage)
+		case "mcp.shutdown_grace":
+			fs.Duration(f.name, d.MCP.ShutdownGrace, f.usage)
+		case "acl.capability":
+			fs.String(f.name, d.ACL.Capability, f.usage)
 		}
 	}
 }

@@ -350,6 +350,23 @@ func TestPrecedence(t *testing.T) {
 	}
 }
 
+// TestDurationAndSizeFlags: the typed flags reach the config, over the
+// file's values.
+func TestDurationAndSizeFlags(t *testing.T) {
+	clearEnv(t)
+	f := writeFile(t, "c.yaml", "mcp:\n  keepalive: 20s\n  max_body: 4MiB\n")
+	fs := pflag.NewFlagSet("test", pflag.ContinueOnError)
+	RegisterFlags(fs)
+	if err := fs.Parse([]string{"--keepalive=5s", "--max-body=1KiB", "--shutdown-grace=3s", "--up-timeout=10s", "--acl-capability=example.com/cap/x"}); err != nil {
+		t.Fatal(err)
+	}
+	c := mustLoad(t, LoadOptions{File: f, Flags: fs})
+	if c.MCP.Keepalive != 5*time.Second || c.MCP.MaxBody != KiB || c.MCP.ShutdownGrace != 3*time.Second ||
+		c.Tailnet.UpTimeout != 10*time.Second || c.ACL.Capability != "example.com/cap/x" {
+		t.Fatalf("got %+v %+v %q", c.MCP, c.Tailnet.UpTimeout, c.ACL.Capability)
+	}
+}
+
 func TestRegisterFlags(t *testing.T) {
 	fs := pflag.NewFlagSet("test", pflag.ContinueOnError)
 	RegisterFlags(fs)

@@ -69,8 +69,8 @@ func Names(ts []Tool) []string {
 	return names
 }
 
-// textResult is a helper for handlers that fail with a message for the
-// model rather than a protocol error.
+// textError is a tool result that reports a failure to the model rather
+// than as a protocol error.
 func textError(format string, args ...any) *mcp.CallToolResult {
 	return mcp.NewToolResultError(fmt.Sprintf(format, args...))
 }
