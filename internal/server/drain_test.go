@@ -210,3 +210,33 @@ func TestRunFailsWhenControlUnreachable(t *testing.T) {
 		t.Fatal("health listener still serving after Run returned")
 	}
 }
+
+// TestStopWhileJoining: SIGTERM while the node is still logging in is a
+// clean stop, not an error.
+func TestStopWhileJoining(t *testing.T) {
+	cfg := testConfig("http://127.0.0.1:1") // never answers
+	cfg.Tailnet.UpTimeout = time.Minute
+	host, err := server.New(server.Options{Config: cfg, Logger: newTestLogger(&logBuffer{})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	runErr := make(chan error, 1)
+	go func() { runErr <- host.Run(ctx) }()
+	<-host.Started()
+	if code, body := get(t, http.DefaultClient, "http://"+host.HealthAddr().String()+"/readyz"); code != http.StatusServiceUnavailable || body != "starting\n" {
+		t.Fatalf("readyz while joining = %d %q, want 503 starting", code, body)
+	}
+	if code, _ := get(t, http.DefaultClient, "http://"+host.HealthAddr().String()+"/health"); code != http.StatusOK {
+		t.Fatalf("health while joining = %d, want 200 (liveness must not depend on the control plane)", code)
+	}
+	cancel()
+	select {
+	case err := <-runErr:
+		if err != nil {
+			t.Fatalf("Run = %v, want nil", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("Run did not return after cancel while joining")
+	}
+}

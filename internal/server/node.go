@@ -96,7 +96,7 @@ func (s *Server) up(ctx context.Context, node *tsnet.Server) error {
 		if tc.AuthKey == "" {
 			hint = "no auth key is set: set tailnet.auth_key or TS_AUTHKEY, or open the login URL logged above"
 		}
-		if ctx.Err() != nil && errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
 			return fmt.Errorf("tailnet: node did not log in within tailnet.up_timeout (%s): %w; %s", tc.UpTimeout, err, hint)
 		}
 		return fmt.Errorf("tailnet: joining failed: %w; %s", err, hint)

@@ -17,7 +17,6 @@ import (
 	"time"
 
 	"github.com/mark3labs/mcp-go/server"
-	"tailscale.com/tsnet"
 
 	"github.com/tsmcp/tsmcp/internal/acl"
 	"github.com/tsmcp/tsmcp/internal/config"
@@ -66,7 +65,6 @@ type Server struct {
 	// Set by Run before started/readyCh close; read-only afterwards.
 	healthAddr net.Addr
 	tailnetIP  netip.Addr
-	node       *tsnet.Server
 	streamable *server.StreamableHTTPServer
 	sse        *server.SSEServer
 
@@ -196,8 +194,12 @@ func (s *Server) Run(ctx context.Context) (err error) {
 		return err
 	}
 	cleanup.add("tsnet node", closeNode)
-	s.node = node
 	if err := s.up(ctx, node); err != nil {
+		if ctx.Err() != nil {
+			// Stopped (SIGTERM) while joining: a clean exit.
+			s.log.Info("stopped while joining the tailnet")
+			return nil
+		}
 		return err
 	}
 	s.mu.Lock()
