@@ -302,3 +302,33 @@ func TestUnknownTailnetPathIs404(t *testing.T) {
 		t.Fatalf("GET /health on the tailnet = %d, want 404", code)
 	}
 }
+
+func TestStreamableKeepalive(t *testing.T) {
+	tn := startTailnet(t)
+	hc := tn.callers()[0].httpClient()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	init := postMCP(t, hc, tn.hostURL+"/mcp", strings.NewReader(initializeBody), nil)
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, tn.hostURL+"/mcp", nil)
+	req.Header.Set("Accept", "text/event-stream")
+	req.Header.Set("Mcp-Session-Id", init.Header.Get("Mcp-Session-Id"))
+	req.Header.Set("Mcp-Protocol-Version", "2025-06-18")
+	resp, err := hc.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET /mcp = %d", resp.StatusCode)
+	}
+	br := bufio.NewReader(resp.Body)
+	for {
+		line, err := br.ReadString('\n')
+		if err != nil {
+			t.Fatalf("no heartbeat before the stream ended: %v", err)
+		}
+		if strings.Contains(line, "ping") {
+			return
+		}
+	}
+}

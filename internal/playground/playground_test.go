@@ -1,0 +1,134 @@
+package playground_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/tsmcp/tsmcp/internal/playground"
+	"github.com/tsmcp/tsmcp/internal/tools"
+)
+
+// TestPlayground runs `tsmcp dev` in-process, then connects the official Go
+// SDK to each printed endpoint and checks that the host sees that demo
+// identity.
+func TestPlayground(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	epFile := filepath.Join(t.TempDir(), "endpoints.json")
+	out := &syncBuffer{}
+	done := make(chan error, 1)
+	go func() {
+		done <- playground.Run(ctx, playground.Options{
+			Out:           out,
+			Logger:        slog.New(slog.NewTextHandler(io.Discard, nil)),
+			EndpointsFile: epFile,
+		})
+	}()
+	var eps playground.Endpoints
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		if b, err := os.ReadFile(epFile); err == nil {
+			if err := json.Unmarshal(b, &eps); err != nil {
+				t.Fatal(err)
+			}
+			break
+		}
+		select {
+		case err := <-done:
+			t.Fatalf("playground stopped: %v", err)
+		case <-time.After(20 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no endpoints file")
+		}
+	}
+	if len(eps.Identities) != 3 {
+		t.Fatalf("identities = %+v, want alice, bob, ci", eps.Identities)
+	}
+
+	client := sdk.NewClient(&sdk.Implementation{Name: "playground-test", Version: "1"}, nil)
+	for _, id := range eps.Identities {
+		t.Run(id.Name, func(t *testing.T) {
+			if !strings.Contains(out.String(), id.MCP) {
+				t.Errorf("printed endpoints lack %s", id.MCP)
+			}
+			cctx, ccancel := context.WithTimeout(ctx, 20*time.Second)
+			defer ccancel()
+			cs, err := client.Connect(cctx, &sdk.StreamableClientTransport{Endpoint: id.MCP, MaxRetries: -1}, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer cs.Close()
+			res, err := cs.CallTool(cctx, &sdk.CallToolParams{Name: "whoami"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := json.Marshal(res.StructuredContent)
+			var w tools.WhoAmI
+			if err := json.Unmarshal(b, &w); err != nil {
+				t.Fatal(err)
+			}
+			if w.Login != id.Login || !slices.Equal(w.Tags, id.Tags) || !strings.HasPrefix(w.Node, id.Name+".") {
+				t.Fatalf("whoami = %+v, want login %q tags %v node %s.*", w, id.Login, id.Tags, id.Name)
+			}
+		})
+	}
+
+	t.Run("proxies refuse a non-loopback Host (DNS rebinding)", func(t *testing.T) {
+		req, _ := http.NewRequest(http.MethodGet, eps.Identities[0].SSE, nil)
+		req.Host = "evil.example:80"
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusForbidden {
+			t.Fatalf("status = %d, want 403", resp.StatusCode)
+		}
+	})
+
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("Run = %v, want nil", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("playground did not stop")
+	}
+	if _, err := http.Get(eps.Identities[0].MCP); err == nil {
+		t.Error("proxy still listening after the playground stopped")
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for the playground's writes and the
+// test's reads.
+type syncBuffer struct {
+	mu sync.Mutex // guards the field below
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
