@@ -23,7 +23,7 @@ type session interface {
 }
 
 // connectFunc connects one client library over one transport as caller c.
-type connectFunc func(ctx context.Context, t *testing.T, c caller, baseURL string) session
+type connectFunc func(ctx context.Context, t testing.TB, c caller, baseURL string) session
 
 var clientLibs = []struct {
 	name    string
@@ -39,7 +39,7 @@ var clientLibs = []struct {
 type sdkSession struct{ cs *sdk.ClientSession }
 
 func connectSDK(sse bool) connectFunc {
-	return func(ctx context.Context, t *testing.T, c caller, baseURL string) session {
+	return func(ctx context.Context, t testing.TB, c caller, baseURL string) session {
 		t.Helper()
 		client := sdk.NewClient(&sdk.Implementation{Name: "tsmcp-test", Version: "1"}, nil)
 		var tr sdk.Transport
@@ -90,7 +90,7 @@ func (s sdkSession) close() error { return s.cs.Close() }
 type mcpgoSession struct{ c *mcpgoclient.Client }
 
 func connectMCPGo(sse bool) connectFunc {
-	return func(ctx context.Context, t *testing.T, c caller, baseURL string) session {
+	return func(ctx context.Context, t testing.TB, c caller, baseURL string) session {
 		t.Helper()
 		var (
 			cl  *mcpgoclient.Client

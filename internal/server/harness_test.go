@@ -89,11 +89,17 @@ var (
 // it. It is torn down in TestMain.
 func startTailnet(t *testing.T) *tailnet {
 	t.Helper()
-	sharedOnce.Do(func() { shared, sharedErr = newTailnet(nil) })
-	if sharedErr != nil {
-		t.Fatal(sharedErr)
+	tn, err := sharedTailnet()
+	if err != nil {
+		t.Fatal(err)
 	}
-	return shared
+	return tn
+}
+
+// sharedTailnet starts the shared tailnet once.
+func sharedTailnet() (*tailnet, error) {
+	sharedOnce.Do(func() { shared, sharedErr = newTailnet(nil) })
+	return shared, sharedErr
 }
 
 // newTailnet builds a devnet, a host (with cfg adjusted by mod, if any) and
