@@ -111,17 +111,16 @@ func (s *Server) limitBody(max int64, next http.Handler) http.Handler {
 
 // checkSession refuses a session ID presented by anyone but the identity
 // that opened the session: 404, as for an unknown session, and an audit
-// line.
+// line. Both places an ID can travel are checked, whatever the path: the
+// Mcp-Session-Id header (Streamable HTTP) and the sessionId query
+// parameter (legacy SSE), every value of each.
 func (s *Server) checkSession(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		sid := r.Header.Get("Mcp-Session-Id")
-		if sid == "" {
-			sid = r.URL.Query().Get("sessionId")
-		}
-		if sid != "" {
-			caller, _ := identity.FromContext(r.Context())
+		caller, _ := identity.FromContext(r.Context())
+		ids := append(r.Header.Values("Mcp-Session-Id"), r.URL.Query()["sessionId"]...)
+		for _, sid := range ids {
 			if owner := s.sessions.owner(sid); owner != nil && !owner.Equal(caller) {
-				s.audit.Log(r.Context(), slog.LevelWarn, "session_hijack",
+				s.audit.LogAttrs(r.Context(), slog.LevelWarn, "session_hijack",
 					auditCaller(caller),
 					slog.String("decision", "deny"),
 					slog.String("reason", "session belongs to "+owner.String()),

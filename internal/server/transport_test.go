@@ -205,6 +205,22 @@ func TestSessionsBelongToTheirOpener(t *testing.T) {
 				}
 			})
 		}
+		t.Run("decoy header with the stolen query", func(t *testing.T) {
+			// bob's own session in the header must not vouch for
+			// alice's in the query, which is what the SSE transport uses.
+			bobInit := postMCP(t, bob, tn.hostURL+"/mcp", strings.NewReader(initializeBody), nil)
+			hdr := map[string]string{"Mcp-Session-Id": bobInit.Header.Get("Mcp-Session-Id")}
+			resp := postMCP(t, bob, msgURL, strings.NewReader(initializeBody), hdr)
+			if resp.StatusCode != http.StatusNotFound {
+				t.Fatalf("status %d, want 404", resp.StatusCode)
+			}
+		})
+		t.Run("stolen ID as a second query value", func(t *testing.T) {
+			resp := postMCP(t, bob, msgURL+"&sessionId=0000", strings.NewReader(initializeBody), nil)
+			if resp.StatusCode != http.StatusNotFound {
+				t.Fatalf("status %d, want 404", resp.StatusCode)
+			}
+		})
 		resp := postMCP(t, alice, msgURL, strings.NewReader(initializeBody), nil)
 		if resp.StatusCode != http.StatusAccepted {
 			t.Fatalf("alice using her own session: status %d, want 202", resp.StatusCode)
