@@ -151,16 +151,25 @@ func (s *Server) newSSE(m *server.MCPServer) *server.SSEServer {
 // identified first; nothing else is served.
 func (s *Server) tailnetHandler() http.Handler {
 	mux := http.NewServeMux()
-	mux.Handle("/mcp", s.reconcileVersion(s.streamable))
-	mux.Handle("/sse", s.sessions.sse.wrapStream(s.sse.SSEHandler()))
-	mux.Handle("/message", s.sessions.sse.wrapMessage(s.sse.MessageHandler()))
+	streamable := s.reconcileVersion(s.streamable)
+	for _, m := range []string{"POST", "GET", "DELETE"} { // GET includes HEAD
+		mux.Handle(m+" /mcp", streamable)
+	}
+	mux.Handle("GET /sse", s.sessions.sse.wrapStream(s.sse.SSEHandler()))
+	mux.Handle("POST /message", s.sessions.sse.wrapMessage(s.sse.MessageHandler()))
+	for path, allow := range map[string]string{"/mcp": "GET, POST, DELETE", "/sse": "GET", "/message": "POST"} {
+		mux.HandleFunc(path, func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Allow", allow)
+			writeError(w, http.StatusMethodNotAllowed)
+		})
+	}
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound)
 	})
 	var h http.Handler = mux
 	h = s.checkSession(h)
 	h = s.limitBody(int64(s.cfg.MCP.MaxBody), h)
-	h = s.checkOrigin(h)
+	h = s.checkHost(h)
 	h = noCORS(h)
 	h = s.identify(h)
 	return h

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"net"
 	"bytes"
 	"errors"
 	"io"
@@ -48,10 +49,20 @@ func (s *Server) identify(next http.Handler) http.Handler {
 	})
 }
 
-// checkOrigin refuses browser requests from any origin but the host's own.
-// Requests without an Origin header (every non-browser MCP client) pass.
-func (s *Server) checkOrigin(next http.Handler) http.Handler {
+// checkHost refuses requests whose Host is not one of this node's own
+// names or addresses, and browser requests whose Origin is not the Host.
+// Checking the Host defeats DNS rebinding: a web page that rebinds its own
+// name to the node's tailnet IP would otherwise be same-origin with itself
+// and could call tools as the person browsing (whose machine WhoIs names).
+// Requests without an Origin header (every non-browser MCP client) pass the
+// Origin check.
+func (s *Server) checkHost(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !s.hosts.allows(r.Host) {
+			s.log.Warn("refused foreign Host", "host", r.Host, "remote", r.RemoteAddr)
+			writeError(w, http.StatusForbidden)
+			return
+		}
 		origin := r.Header.Get("Origin")
 		if origin != "" && !sameOrigin(origin, r.Host) {
 			s.log.Warn("refused foreign Origin", "origin", origin, "host", r.Host, "remote", r.RemoteAddr)
@@ -69,6 +80,34 @@ func sameOrigin(origin, host string) bool {
 		return false
 	}
 	return strings.EqualFold(u.Host, host)
+}
+
+// hostSet is the set of names and addresses a request's Host may carry:
+// the node's short name, its MagicDNS name, its certificate names and its
+// tailnet IPs. Immutable once built.
+type hostSet map[string]bool
+
+// newHostSet builds a hostSet; empty names are skipped.
+func newHostSet(names ...string) hostSet {
+	hs := hostSet{}
+	for _, n := range names {
+		n = strings.ToLower(strings.TrimSuffix(n, "."))
+		if n != "" {
+			hs[n] = true
+		}
+	}
+	return hs
+}
+
+// allows reports whether hostport (a Host header: name, IP or [IPv6], with
+// an optional port) is in the set.
+func (hs hostSet) allows(hostport string) bool {
+	host := hostport
+	if h, _, err := net.SplitHostPort(hostport); err == nil {
+		host = h
+	}
+	host = strings.TrimSuffix(strings.Trim(host, "[]"), ".")
+	return hs[strings.ToLower(host)]
 }
 
 // limitBody refuses bodies over max with 413: at once when Content-Length
@@ -119,7 +158,14 @@ func (s *Server) checkSession(next http.Handler) http.Handler {
 		caller, _ := identity.FromContext(r.Context())
 		ids := append(r.Header.Values("Mcp-Session-Id"), r.URL.Query()["sessionId"]...)
 		for _, sid := range ids {
-			if owner := s.sessions.owner(sid); owner != nil && !owner.Equal(caller) {
+			owner := s.sessions.owner(sid)
+			if owner == nil && r.Method == http.MethodGet && r.URL.Path == "/mcp" {
+				// mcp-go opens a listening stream for any well-formed ID
+				// without validating it; only IDs this host minted count.
+				writeError(w, http.StatusNotFound)
+				return
+			}
+			if owner != nil && !owner.Equal(caller) {
 				s.audit.LogAttrs(r.Context(), slog.LevelWarn, "session_hijack",
 					auditCaller(caller),
 					slog.String("decision", "deny"),

@@ -110,6 +110,17 @@ func (s *Server) up(ctx context.Context, node *tsnet.Server) error {
 	if !s.tailnetIP.IsValid() && len(st.TailscaleIPs) > 0 {
 		s.tailnetIP = st.TailscaleIPs[0]
 	}
+	names := append([]string{tc.Hostname}, node.CertDomains()...)
+	if st.Self != nil && st.Self.DNSName != "" {
+		fqdn := strings.TrimSuffix(st.Self.DNSName, ".")
+		short, _, _ := strings.Cut(fqdn, ".")
+		names = append(names, fqdn, short)
+	}
+	for _, ip := range st.TailscaleIPs {
+		names = append(names, ip.String())
+	}
+	s.hosts = newHostSet(names...)
+	s.log.Info("joined the tailnet", "names", names)
 	return nil
 }
 

@@ -65,6 +65,7 @@ type Server struct {
 	// Set by Run before started/readyCh close; read-only afterwards.
 	healthAddr net.Addr
 	tailnetIP  netip.Addr
+	hosts      hostSet // names a request's Host may carry
 	streamable *server.StreamableHTTPServer
 	sse        *server.SSEServer
 

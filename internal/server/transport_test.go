@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"github.com/tsmcp/tsmcp/internal/devnet"
 	"io"
 	"net/http"
 	"strings"
@@ -76,6 +77,70 @@ func TestOversizedBodyIs413(t *testing.T) {
 			t.Fatalf("status = %d, want an MCP answer", resp.StatusCode)
 		}
 	})
+}
+
+// TestForeignHostIs403 is the DNS-rebinding case: a page that rebinds its
+// own name to the host's tailnet IP sends a Host (and Origin) of its own.
+func TestForeignHostIs403(t *testing.T) {
+	tn := startTailnet(t)
+	hc := tn.callers()[0].httpClient()
+	tests := []struct {
+		name, host, origin string
+		want               int
+	}{
+		{"rebinding page", "evil.example", "http://evil.example", http.StatusForbidden},
+		{"rebinding page, no Origin", "evil.example:80", "", http.StatusForbidden},
+		{"localhost", "localhost", "", http.StatusForbidden},
+		{"short MagicDNS name", "tsmcp", "", http.StatusOK},
+		{"short name, any case, with port", "TSMCP:80", "", http.StatusOK},
+		{"MagicDNS FQDN", "tsmcp." + devnet.MagicDNSDomain, "", http.StatusOK},
+		{"MagicDNS FQDN with same Origin", "tsmcp." + devnet.MagicDNSDomain, "http://tsmcp." + devnet.MagicDNSDomain, http.StatusOK},
+		{"tailnet IP", tn.host.TailnetIP().String(), "", http.StatusOK},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			req, _ := http.NewRequest(http.MethodPost, tn.hostURL+"/mcp", strings.NewReader(initializeBody))
+			req.Host = tt.host
+			req.Header.Set("Content-Type", "application/json")
+			req.Header.Set("Accept", "application/json, text/event-stream")
+			if tt.origin != "" {
+				req.Header.Set("Origin", tt.origin)
+			}
+			resp, err := hc.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != tt.want {
+				t.Fatalf("Host %q: status %d, want %d", tt.host, resp.StatusCode, tt.want)
+			}
+		})
+	}
+}
+
+func TestWrongMethodIs405(t *testing.T) {
+	tn := startTailnet(t)
+	hc := tn.callers()[0].httpClient()
+	tests := []struct{ method, path, allow string }{
+		{http.MethodPut, "/mcp", "GET, POST, DELETE"},
+		{http.MethodOptions, "/mcp", "GET, POST, DELETE"},
+		{http.MethodPost, "/sse", "GET"},
+		{http.MethodGet, "/message", "POST"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.method+" "+tt.path, func(t *testing.T) {
+			req, _ := http.NewRequest(tt.method, tn.hostURL+tt.path, nil)
+			resp, err := hc.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusMethodNotAllowed || resp.Header.Get("Allow") != tt.allow {
+				t.Fatalf("status %d Allow %q, want 405 %q", resp.StatusCode, resp.Header.Get("Allow"), tt.allow)
+			}
+			assertNoCORS(t, resp)
+		})
+	}
 }
 
 func TestForeignOriginIs403(t *testing.T) {
@@ -244,15 +309,19 @@ func TestSessionsBelongToTheirOpener(t *testing.T) {
 				if resp.StatusCode != http.StatusNotFound {
 					t.Fatalf("POST with alice's session: status %d, want 404", resp.StatusCode)
 				}
-				req, _ := http.NewRequest(http.MethodDelete, tn.hostURL+"/mcp", nil)
-				req.Header.Set("Mcp-Session-Id", sid)
-				dresp, err := thief.hc.Do(req)
-				if err != nil {
-					t.Fatal(err)
-				}
-				dresp.Body.Close()
-				if dresp.StatusCode != http.StatusNotFound {
-					t.Fatalf("DELETE of alice's session: status %d, want 404", dresp.StatusCode)
+				for _, method := range []string{http.MethodGet, http.MethodDelete} {
+					req, _ := http.NewRequest(method, tn.hostURL+"/mcp", nil)
+					req.Header.Set("Mcp-Session-Id", sid)
+					req.Header.Set("Accept", "text/event-stream")
+					req.Header.Set("Mcp-Protocol-Version", "2025-06-18")
+					dresp, err := thief.hc.Do(req)
+					if err != nil {
+						t.Fatal(err)
+					}
+					dresp.Body.Close()
+					if dresp.StatusCode != http.StatusNotFound {
+						t.Fatalf("%s with alice's session: status %d, want 404", method, dresp.StatusCode)
+					}
 				}
 			})
 		}
@@ -263,10 +332,23 @@ func TestSessionsBelongToTheirOpener(t *testing.T) {
 	})
 
 	t.Run("unknown session", func(t *testing.T) {
-		hdr := map[string]string{"Mcp-Session-Id": "0123456789abcdef0123456789abcdef", "Mcp-Protocol-Version": "2025-06-18"}
+		made := "0123456789abcdef0123456789abcdef"
+		hdr := map[string]string{"Mcp-Session-Id": made, "Mcp-Protocol-Version": "2025-06-18"}
 		resp := postMCP(t, alice, tn.hostURL+"/mcp", strings.NewReader(`{"jsonrpc":"2.0","id":2,"method":"tools/list"}`), hdr)
 		if resp.StatusCode != http.StatusNotFound {
-			t.Fatalf("made-up session: status %d, want 404", resp.StatusCode)
+			t.Fatalf("POST with a made-up session: status %d, want 404", resp.StatusCode)
+		}
+		req, _ := http.NewRequest(http.MethodGet, tn.hostURL+"/mcp", nil)
+		req.Header.Set("Mcp-Session-Id", made)
+		req.Header.Set("Accept", "text/event-stream")
+		req.Header.Set("Mcp-Protocol-Version", "2025-06-18")
+		gresp, err := alice.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		gresp.Body.Close()
+		if gresp.StatusCode != http.StatusNotFound {
+			t.Fatalf("GET stream with a made-up session: status %d, want 404", gresp.StatusCode)
 		}
 	})
 
