@@ -2,6 +2,8 @@ package server
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"time"
@@ -43,6 +45,7 @@ func (s *Server) newMCPServer(ts []tools.Tool) *server.MCPServer {
 		server.WithInstructions("Tools on this tailnet host. You see only the tools your tailnet identity may call; whoami shows how the host sees you."),
 	)
 	m.AddTools(ts...)
+	s.mcp = m
 	return m
 }
 
@@ -63,13 +66,17 @@ func (s *Server) filterTools(ctx context.Context, in []mcp.Tool) []mcp.Tool {
 	return out
 }
 
-// auditDeniedCall writes the audit line for a refused tools/call. (Allowed
-// calls are audited by auditCall, with duration and outcome.)
+// auditDeniedCall writes the audit line for a tools/call that will not
+// run: refused by the policy, or naming no tool. (Calls that run are
+// audited by auditCall, with duration and outcome.)
 func (s *Server) auditDeniedCall(ctx context.Context, _ any, req *mcp.CallToolRequest) {
 	id, _ := identity.FromContext(ctx)
 	d := s.policy.Decide(id, req.Params.Name)
 	if d.Allow {
-		return
+		if s.mcp.GetTool(req.Params.Name) != nil {
+			return
+		}
+		d.Reason = "no such tool"
 	}
 	s.audit.LogAttrs(ctx, slog.LevelInfo, "tool_call",
 		auditCaller(id),
@@ -81,12 +88,23 @@ func (s *Server) auditDeniedCall(ctx context.Context, _ any, req *mcp.CallToolRe
 	)
 }
 
+// errToolFailed is what a client sees when a handler fails or panics; the
+// details go to the audit log.
+var errToolFailed = errors.New("tool failed; details are in the host's log")
+
 // auditCall wraps every tool handler: it counts the call in flight (for the
-// shutdown drain) and writes its audit line. Arguments are never logged.
+// shutdown drain), cancels it when the shutdown grace ends, recovers a
+// panic, and writes the call's audit line. Arguments are never logged.
 func (s *Server) auditCall(next server.ToolHandlerFunc) server.ToolHandlerFunc {
-	return func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+	return func(ctx context.Context, req mcp.CallToolRequest) (res *mcp.CallToolResult, err error) {
 		done := s.inflight.begin()
 		defer done()
+		// mcp-go runs SSE calls under context.WithoutCancel; tie every
+		// call to the host's lifetime as well.
+		ctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		defer context.AfterFunc(s.callCtx, cancel)()
+
 		id, _ := identity.FromContext(ctx)
 		d := s.policy.Decide(id, req.Params.Name)
 		if !d.Allow {
@@ -95,26 +113,33 @@ func (s *Server) auditCall(next server.ToolHandlerFunc) server.ToolHandlerFunc {
 			return nil, server.ErrToolNotFound
 		}
 		start := time.Now()
-		res, err := next(ctx, req)
-		outcome := "ok"
+		outcome, detail := "ok", ""
+		defer func() {
+			if p := recover(); p != nil {
+				outcome, detail = "panic", fmt.Sprint(p)
+				res, err = nil, errToolFailed
+			}
+			attrs := []slog.Attr{
+				auditCaller(id),
+				slog.String("tool", req.Params.Name),
+				slog.String("decision", "allow"),
+				slog.String("reason", d.Reason),
+				slog.Float64("duration_ms", float64(time.Since(start).Microseconds())/1000),
+				slog.String("outcome", outcome),
+			}
+			if detail != "" {
+				attrs = append(attrs, slog.String("err", detail))
+			}
+			s.audit.LogAttrs(ctx, slog.LevelInfo, "tool_call", attrs...)
+		}()
+		res, err = next(ctx, req)
 		switch {
 		case err != nil:
-			outcome = "error"
+			outcome, detail = "error", err.Error()
+			err = errToolFailed
 		case res != nil && res.IsError:
 			outcome = "tool_error"
 		}
-		attrs := []slog.Attr{
-			auditCaller(id),
-			slog.String("tool", req.Params.Name),
-			slog.String("decision", "allow"),
-			slog.String("reason", d.Reason),
-			slog.Float64("duration_ms", float64(time.Since(start).Microseconds())/1000),
-			slog.String("outcome", outcome),
-		}
-		if err != nil {
-			attrs = append(attrs, slog.String("err", err.Error()))
-		}
-		s.audit.LogAttrs(ctx, slog.LevelInfo, "tool_call", attrs...)
 		return res, err
 	}
 }

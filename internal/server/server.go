@@ -55,6 +55,11 @@ type Server struct {
 	sessions  *sessionStore
 	inflight  *inflight
 
+	// callCtx is cancelled when the shutdown grace ends; every tool call's
+	// context is cancelled with it.
+	callCtx     context.Context
+	cancelCalls context.CancelFunc
+
 	ready    atomic.Bool // node Running and tools loaded
 	draining atomic.Bool // shutdown has begun
 
@@ -66,6 +71,7 @@ type Server struct {
 	healthAddr net.Addr
 	tailnetIP  netip.Addr
 	hosts      hostSet // names a request's Host may carry
+	mcp        *server.MCPServer
 	streamable *server.StreamableHTTPServer
 	sse        *server.SSEServer
 
@@ -73,6 +79,7 @@ type Server struct {
 	whoisFn WhoIsFunc
 	cancel  context.CancelFunc // cancels Run; nil before Run
 	running bool
+	closed  bool // Close was called
 }
 
 // New validates the configuration and prepares a Server. It starts nothing
@@ -104,7 +111,10 @@ func New(opts Options) (*Server, error) {
 	if version == "" {
 		version = "dev"
 	}
+	callCtx, cancelCalls := context.WithCancel(context.Background())
 	return &Server{
+		callCtx:     callCtx,
+		cancelCalls: cancelCalls,
 		cfg:       opts.Config,
 		log:       logger,
 		audit:     logger.With(slog.String("log", "audit")),
@@ -137,9 +147,10 @@ func (s *Server) HealthAddr() net.Addr { return s.healthAddr }
 func (s *Server) TailnetIP() netip.Addr { return s.tailnetIP }
 
 // Close stops a running Server as a SIGTERM would, and waits for Run to
-// return. It is a no-op before Run.
+// return. Called before Run, it makes Run return at once.
 func (s *Server) Close() error {
 	s.mu.Lock()
+	s.closed = true
 	cancel, running := s.cancel, s.running
 	s.mu.Unlock()
 	if !running {
@@ -161,11 +172,17 @@ func (s *Server) Run(ctx context.Context) (err error) {
 		s.mu.Unlock()
 		return errors.New("server: Run called twice")
 	}
+	if s.closed {
+		s.mu.Unlock()
+		close(s.done)
+		return nil
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	s.cancel, s.running = cancel, true
 	s.mu.Unlock()
 	defer close(s.done)
 	defer cancel()
+	defer s.cancelCalls()
 
 	var cleanup cleanups
 	defer func() { err = errors.Join(err, cleanup.run()) }()
@@ -225,6 +242,14 @@ func (s *Server) Run(ctx context.Context) (err error) {
 	m := s.newMCPServer(ts)
 	s.streamable = s.newStreamable(m)
 	s.sse = s.newSSE(m)
+	cleanup.add("MCP sessions", func() error {
+		// After a drain this finds nothing left; on an error path it
+		// stops mcp-go's idle-session sweeper.
+		s.sse.CloseSessions()
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		return s.streamable.Shutdown(ctx)
+	})
 
 	// 4. Serve MCP on the tailnet address only.
 	var mcpServers []*http.Server
@@ -238,6 +263,7 @@ func (s *Server) Run(ctx context.Context) (err error) {
 			ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
 		}
 		mcpServers = append(mcpServers, srv)
+		cleanup.add("MCP listener "+name, srv.Close)
 		go func() { serveErr <- serveUntilClosed(srv, ln) }()
 		s.log.Info("serving MCP on the tailnet", "listener", name)
 	}
@@ -304,7 +330,8 @@ func (s *Server) drain(servers []*http.Server) error {
 		time.Sleep(10 * time.Millisecond)
 	}
 	if grace.Err() != nil {
-		s.log.Warn("shutdown grace expired with tool calls in flight")
+		s.log.Warn("shutdown grace expired with tool calls in flight; cancelling them")
+		s.cancelCalls()
 	} else if s.sessions.sse.open() > 0 {
 		// Some clients (the Go SDK's SSE client among them) drop an answer
 		// that arrives just before its stream ends: let them read it.
