@@ -1,11 +1,11 @@
 package server
 
 import (
-	"net"
 	"bytes"
 	"errors"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
