@@ -164,18 +164,17 @@ func TestShutdownDrains(t *testing.T) {
 			t.Fatalf("in-flight call: %v", err)
 		}
 	}
-	if err := <-runErr; err != nil {
-		t.Fatalf("Run = %v, want nil after a clean drain", err)
-	}
-	// The idle streams were closed by the host.
-	for {
-		if _, err := sseStream.ReadString('\n'); err != nil {
-			break
+	select {
+	case err := <-runErr:
+		if err != nil {
+			t.Fatalf("Run = %v, want nil after a clean drain", err)
 		}
+	case <-time.After(45 * time.Second):
+		t.Fatal("Run did not return after the calls finished")
 	}
-	if _, err := io.Copy(io.Discard, getResp.Body); err != nil {
-		t.Logf("GET /mcp stream ended with %v", err)
-	}
+	// The idle streams were closed by the host (well before ctx expires).
+	mustEnd(t, "legacy SSE stream", sseStream)
+	mustEnd(t, "Streamable HTTP GET stream", getResp.Body)
 	select {
 	case <-slow.closed:
 	default:
@@ -191,6 +190,24 @@ func TestShutdownDrains(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	t.Fatalf("%d host goroutines before, %d after shutdown:\n%s", before, after, stacks)
+}
+
+// mustEnd fails the test unless r reaches its end within 10 seconds.
+func mustEnd(t *testing.T, name string, r io.Reader) {
+	t.Helper()
+	done := make(chan error, 1)
+	go func() {
+		_, err := io.Copy(io.Discard, r)
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Logf("%s ended with %v", name, err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatalf("%s still open after the host stopped", name)
+	}
 }
 
 // TestRunFailsWhenControlUnreachable: a node that cannot log in gets a
