@@ -27,6 +27,7 @@ tailnet and health sections are replaced to fit the playground.`,
 				Logger:        g.logger(cmd.ErrOrStderr()),
 				EndpointsFile: endpointsFile,
 				Version:       version,
+				Verbose:       g.verbose,
 			}
 			if g.configFile != "" {
 				cfg, err := config.Load(config.LoadOptions{File: g.configFile})

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"io"
 	"log/slog"
 
@@ -21,6 +22,12 @@ func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
 		Short:         "MCP tools on your tailnet, authorized by Tailscale identity",
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		PersistentPreRunE: func(*cobra.Command, []string) error {
+			if g.logFormat != "json" && g.logFormat != "text" {
+				return fmt.Errorf("--log-format: %q is not json or text", g.logFormat)
+			}
+			return nil
+		},
 	}
 	root.SetOut(stdout)
 	root.SetErr(stderr)

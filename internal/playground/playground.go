@@ -15,6 +15,7 @@ import (
 	"net/url"
 	"os"
 	"slices"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -39,8 +40,10 @@ type Options struct {
 	// ListenHost is the loopback address the proxies and the health
 	// listener bind. Empty means 127.0.0.1.
 	ListenHost string
-	// Version is reported to MCP clients.
+	// Version is reported to MCP clients. Empty means "dev".
 	Version string
+	// Verbose passes tsnet's own logs to Logger at debug level.
+	Verbose bool
 }
 
 // Identity is one demo identity of the playground.
@@ -51,6 +54,8 @@ type Identity struct {
 	Login string `json:"login"`
 	// Tags are the node's tags; empty for users.
 	Tags []string `json:"tags"`
+	// MayCall lists the tools the host's local rules allow this identity.
+	MayCall []string `json:"may_call"`
 	// MCP is the Streamable HTTP endpoint on loopback.
 	MCP string `json:"mcp"`
 	// SSE is the legacy SSE endpoint on loopback.
@@ -130,10 +135,15 @@ func Run(ctx context.Context, opts Options) (err error) {
 		UpTimeout:  time.Minute,
 	}
 	cfg.Health.Addr = listenHost + ":0"
-	host, err := server.New(server.Options{Config: cfg, Logger: logger, Version: opts.Version})
+	host, err := server.New(server.Options{Config: cfg, Logger: logger, Version: opts.Version, Verbose: opts.Verbose})
 	if err != nil {
 		return err
 	}
+	policy, err := acl.New(cfg.ACL) // valid: server.New checked it
+	if err != nil {
+		return err
+	}
+	toolNames := []string{"whoami"}
 	hostCtx, stopHost := context.WithCancel(context.Background())
 	defer stopHost()
 	hostErr := make(chan error, 1)
@@ -161,7 +171,7 @@ func Run(ctx context.Context, opts Options) (err error) {
 		if err != nil {
 			return err
 		}
-		defer nd.Close()
+		defer func() { err = errors.Join(err, nd.Close()) }()
 		st, err := nd.Up(ctx)
 		if err != nil {
 			return err
@@ -174,11 +184,18 @@ func Run(ctx context.Context, opts Options) (err error) {
 				return fmt.Errorf("playground: %s joined as %s, want %s: the example policy would be wrong", d.name, id.Login, want)
 			}
 		}
+		principal := id.Login
+		if len(id.Tags) > 0 {
+			principal = id.Tags[0]
+		}
+		if id.MayCall, err = policy.ToolsFor(principal, toolNames); err != nil {
+			return err
+		}
 		p, err := newProxy(listenHost+":0", target, nd.HTTPClient().Transport, logger)
 		if err != nil {
 			return fmt.Errorf("playground: proxy for %s: %w", d.name, err)
 		}
-		defer p.Close()
+		defer func() { err = errors.Join(err, p.Close()) }()
 		id.MCP, id.SSE = p.URL()+"/mcp", p.URL()+"/sse"
 		eps.Identities = append(eps.Identities, id)
 	}
@@ -214,14 +231,15 @@ func printEndpoints(out io.Writer, controlURL string, eps Endpoints) {
 	fmt.Fprintln(out, "Each endpoint below reaches the host through its own tailnet node, so the host sees that identity:")
 	fmt.Fprintln(out)
 	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "IDENTITY\tSEEN AS\tMAY CALL\tSTREAMABLE HTTP\tLEGACY SSE")
+	fmt.Fprintln(tw, "IDENTITY\tSEEN AS\tMAY CALL (LOCAL RULES)\tSTREAMABLE HTTP\tLEGACY SSE")
 	for _, id := range eps.Identities {
-		seen, may := id.Login, "every tool (group:sre)"
-		switch {
-		case len(id.Tags) > 0:
-			seen, may = id.Tags[0], "every tool (tag:ci)"
-		case id.Name == "bob":
-			may = "whoami only"
+		seen := id.Login
+		if len(id.Tags) > 0 {
+			seen = strings.Join(id.Tags, ",")
+		}
+		may := strings.Join(id.MayCall, ", ")
+		if may == "" {
+			may = "(nothing)"
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", id.Name, seen, may, id.MCP, id.SSE)
 	}
