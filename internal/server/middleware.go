@@ -159,9 +159,10 @@ func (s *Server) checkSession(next http.Handler) http.Handler {
 		ids := append(r.Header.Values("Mcp-Session-Id"), r.URL.Query()["sessionId"]...)
 		for _, sid := range ids {
 			owner := s.sessions.owner(sid)
-			if owner == nil && r.Method == http.MethodGet && r.URL.Path == "/mcp" {
-				// mcp-go opens a listening stream for any well-formed ID
-				// without validating it; only IDs this host minted count.
+			if owner == nil && (r.URL.Path == "/message" || r.Method == http.MethodGet && r.URL.Path == "/mcp") {
+				// Only IDs this host minted count. (mcp-go opens a GET
+				// stream for any well-formed ID, and answers an unknown
+				// SSE session with 400.)
 				writeError(w, http.StatusNotFound)
 				return
 			}

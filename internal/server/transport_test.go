@@ -350,6 +350,10 @@ func TestSessionsBelongToTheirOpener(t *testing.T) {
 		if gresp.StatusCode != http.StatusNotFound {
 			t.Fatalf("GET stream with a made-up session: status %d, want 404", gresp.StatusCode)
 		}
+		mresp := postMCP(t, alice, tn.hostURL+"/message?sessionId="+made, strings.NewReader(initializeBody), nil)
+		if mresp.StatusCode != http.StatusNotFound {
+			t.Fatalf("SSE message to a made-up session: status %d, want 404", mresp.StatusCode)
+		}
 	})
 
 	if n := len(tn.logs.lines("session_hijack")); n < 4 {
