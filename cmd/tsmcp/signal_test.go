@@ -2,9 +2,7 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -13,31 +11,13 @@ import (
 	"os"
 	"os/exec"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/tsmcp/tsmcp/internal/devnet"
+	"github.com/tsmcp/tsmcp/internal/testutil"
 )
-
-// syncBuffer is a bytes.Buffer safe for a child's writes and our reads.
-type syncBuffer struct {
-	mu sync.Mutex // guards the field below
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 func freePort(t *testing.T) string {
 	t.Helper()
@@ -80,7 +60,7 @@ acl:
       tools: ["*"]
 `, n.ControlURL, healthAddr))
 
-	var stderr syncBuffer
+	var stderr testutil.Buffer
 	cmd := exec.CommandContext(ctx, os.Args[0], "serve", "--config", cfg)
 	cmd.Env = append(os.Environ(), "TSMCP_TEST_RUN_MAIN=1")
 	cmd.Stderr = &stderr
@@ -111,7 +91,9 @@ acl:
 		if resp, err := http.Get(readyz); err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
-				hostIP = logField(stderr.String(), "ready", "tailnet_ip")
+				if lines := stderr.JSONLines("ready"); len(lines) > 0 {
+					hostIP, _ = lines[0]["tailnet_ip"].(string)
+				}
 			}
 		}
 	}
@@ -169,16 +151,4 @@ acl:
 		resp.Body.Close()
 		t.Errorf("health listener still answering after exit: %d", resp.StatusCode)
 	}
-}
-
-// logField returns field of the first JSON log line whose msg is msg.
-func logField(logs, msg, field string) string {
-	for _, line := range strings.Split(logs, "\n") {
-		var m map[string]any
-		if json.Unmarshal([]byte(line), &m) == nil && m["msg"] == msg {
-			s, _ := m[field].(string)
-			return s
-		}
-	}
-	return ""
 }

@@ -1,7 +1,6 @@
 package playground_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"io"
@@ -11,13 +10,13 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/tsmcp/tsmcp/internal/playground"
+	"github.com/tsmcp/tsmcp/internal/testutil"
 	"github.com/tsmcp/tsmcp/internal/tools"
 )
 
@@ -28,7 +27,7 @@ func TestPlayground(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	epFile := filepath.Join(t.TempDir(), "endpoints.json")
-	out := &syncBuffer{}
+	out := &testutil.Buffer{}
 	done := make(chan error, 1)
 	go func() {
 		done <- playground.Run(ctx, playground.Options{
@@ -112,23 +111,4 @@ func TestPlayground(t *testing.T) {
 	if _, err := http.Get(eps.Identities[0].MCP); err == nil {
 		t.Error("proxy still listening after the playground stopped")
 	}
-}
-
-// syncBuffer is a bytes.Buffer safe for the playground's writes and the
-// test's reads.
-type syncBuffer struct {
-	mu sync.Mutex // guards the field below
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

@@ -64,9 +64,7 @@ func TestShutdownDrains(t *testing.T) {
 	logs := &logBuffer{}
 	defer func() {
 		if t.Failed() {
-			logs.mu.Lock()
-			t.Log(logs.b.String())
-			logs.mu.Unlock()
+			t.Log(logs.String())
 		}
 	}()
 	slow := &slowProvider{started: make(chan struct{}, 1), release: make(chan struct{}), closed: make(chan struct{})}

@@ -2,12 +2,11 @@ package server_test
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
+	"github.com/tsmcp/tsmcp/internal/testutil"
 	"io"
 	"log/slog"
 	"net/http"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -32,30 +31,7 @@ type tailnet struct {
 }
 
 // logBuffer collects the host's JSON logs for assertions.
-type logBuffer struct {
-	mu sync.Mutex // guards the fields below
-	b  strings.Builder
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-// lines returns the decoded log lines whose msg is msg.
-func (l *logBuffer) lines(msg string) []map[string]any {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	var out []map[string]any
-	for _, line := range strings.Split(l.b.String(), "\n") {
-		var m map[string]any
-		if json.Unmarshal([]byte(line), &m) == nil && m["msg"] == msg {
-			out = append(out, m)
-		}
-	}
-	return out
-}
+type logBuffer = testutil.Buffer
 
 // testKeepalive is the shared host's ping interval, short so that a test
 // can see a ping.

@@ -139,7 +139,7 @@ func TestPolicyOnTheHost(t *testing.T) {
 	})
 
 	// The audit: one line per decision, with who, what, why and how.
-	audit := logs.lines("tool_call")
+	audit := logs.JSONLines("tool_call")
 	find := func(user, tool, decision string) map[string]any {
 		for _, l := range audit {
 			c, _ := l["caller"].(map[string]any)

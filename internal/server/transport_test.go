@@ -356,7 +356,7 @@ func TestSessionsBelongToTheirOpener(t *testing.T) {
 		}
 	})
 
-	if n := len(tn.logs.lines("session_hijack")); n < 4 {
+	if n := len(tn.logs.JSONLines("session_hijack")); n < 4 {
 		t.Errorf("audit has %d session_hijack lines, want at least 4", n)
 	}
 }

@@ -70,7 +70,7 @@ func TestWhoIsFailureIs403(t *testing.T) {
 			if code, body := get(t, hc, base+"/sse"); code != http.StatusForbidden || strings.Contains(body, tt.log) {
 				t.Errorf("GET /sse = %d %q, want 403 with a generic body", code, body)
 			}
-			refusals := logs.lines("refused unidentified caller")
+			refusals := logs.JSONLines("refused unidentified caller")
 			if len(refusals) != 3 {
 				t.Fatalf("%d refusal log lines, want 3", len(refusals))
 			}
