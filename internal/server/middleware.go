@@ -14,10 +14,12 @@ import (
 	"github.com/tsmcp/tsmcp/internal/identity"
 )
 
-// bodyReadTimeout bounds how long a client may take to send a request body.
-// Headers are bounded by http.Server.ReadHeaderTimeout. There is no
+// Default timeouts for slow clients on the tailnet listener. There is no
 // server-wide ReadTimeout: it would also cut long-lived SSE streams.
-const bodyReadTimeout = 30 * time.Second
+const (
+	defaultHeaderTimeout = 10 * time.Second
+	defaultBodyTimeout   = 30 * time.Second
+)
 
 // writeError sends a generic error to the client. Details go to the log,
 // never to the client.
@@ -126,21 +128,27 @@ func (s *Server) limitBody(max int64, next http.Handler) http.Handler {
 			return
 		}
 		rc := http.NewResponseController(w)
-		if err := rc.SetReadDeadline(time.Now().Add(bodyReadTimeout)); err != nil && !errors.Is(err, http.ErrNotSupported) {
+		if err := rc.SetReadDeadline(time.Now().Add(s.bodyTimeout)); err != nil && !errors.Is(err, http.ErrNotSupported) {
 			s.log.Error("setting body read deadline", "err", err)
 		}
 		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, max))
-		rc.SetReadDeadline(time.Time{})
 		var tooBig *http.MaxBytesError
 		switch {
 		case errors.As(err, &tooBig):
 			s.log.Warn("refused oversized body", "remote", r.RemoteAddr, "max", max)
+			w.Header().Set("Connection", "close")
 			writeError(w, http.StatusRequestEntityTooLarge)
 			return
 		case err != nil:
+			// Typically the deadline: a client trickling its body. The
+			// connection is not reused; its deadline stays expired.
 			s.log.Warn("reading request body", "remote", r.RemoteAddr, "err", err)
+			w.Header().Set("Connection", "close")
 			writeError(w, http.StatusBadRequest)
 			return
+		}
+		if err := rc.SetReadDeadline(time.Time{}); err != nil && !errors.Is(err, http.ErrNotSupported) {
+			s.log.Error("clearing body read deadline", "err", err)
 		}
 		r.Body = io.NopCloser(bytes.NewReader(body))
 		r.ContentLength = int64(len(body))

@@ -5,6 +5,7 @@
 package server
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -40,20 +41,29 @@ type Options struct {
 	WhoIs WhoIsFunc
 	// Providers supply the tools. Nil means only the built-in tools.
 	Providers []tools.Provider
+	// HeaderTimeout bounds how long a client on the tailnet listener may
+	// take to send a request's headers. Zero means 10s.
+	HeaderTimeout time.Duration
+	// BodyTimeout bounds how long a client may take to send a request's
+	// body. Zero means 30s.
+	BodyTimeout time.Duration
 }
 
 // Server is the tsmcp host. Create it with New, start it with Run, stop it
 // by cancelling Run's context or with Close.
 type Server struct {
-	cfg       *config.Config
-	log       *slog.Logger
-	audit     *slog.Logger
-	verbose   bool
-	version   string
-	policy    *acl.Policy
-	providers []tools.Provider
-	sessions  *sessionStore
-	inflight  *inflight
+	cfg     *config.Config
+	log     *slog.Logger
+	audit   *slog.Logger
+	verbose bool
+	version string
+
+	headerTimeout time.Duration
+	bodyTimeout   time.Duration
+	policy        *acl.Policy
+	providers     []tools.Provider
+	sessions      *sessionStore
+	inflight      *inflight
 
 	// callCtx is cancelled when the shutdown grace ends; every tool call's
 	// context is cancelled with it.
@@ -113,21 +123,23 @@ func New(opts Options) (*Server, error) {
 	}
 	callCtx, cancelCalls := context.WithCancel(context.Background())
 	return &Server{
-		callCtx:     callCtx,
-		cancelCalls: cancelCalls,
-		cfg:         opts.Config,
-		log:         logger,
-		audit:       logger.With(slog.String("log", "audit")),
-		verbose:     opts.Verbose,
-		version:     version,
-		policy:      policy,
-		providers:   providers,
-		sessions:    newSessionStore(),
-		inflight:    newInflight(),
-		whoisFn:     opts.WhoIs,
-		started:     make(chan struct{}),
-		readyCh:     make(chan struct{}),
-		done:        make(chan struct{}),
+		callCtx:       callCtx,
+		cancelCalls:   cancelCalls,
+		headerTimeout: cmp.Or(opts.HeaderTimeout, defaultHeaderTimeout),
+		bodyTimeout:   cmp.Or(opts.BodyTimeout, defaultBodyTimeout),
+		cfg:           opts.Config,
+		log:           logger,
+		audit:         logger.With(slog.String("log", "audit")),
+		verbose:       opts.Verbose,
+		version:       version,
+		policy:        policy,
+		providers:     providers,
+		sessions:      newSessionStore(),
+		inflight:      newInflight(),
+		whoisFn:       opts.WhoIs,
+		started:       make(chan struct{}),
+		readyCh:       make(chan struct{}),
+		done:          make(chan struct{}),
 	}, nil
 }
 
@@ -256,7 +268,7 @@ func (s *Server) Run(ctx context.Context) (err error) {
 	listen := func(name string, ln net.Listener) {
 		srv := &http.Server{
 			Handler:           s.tailnetHandler(),
-			ReadHeaderTimeout: 10 * time.Second,
+			ReadHeaderTimeout: s.headerTimeout,
 			IdleTimeout:       2 * time.Minute,
 			MaxHeaderBytes:    64 << 10,
 			ConnContext:       markFunnel,

@@ -4,8 +4,11 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"github.com/tsmcp/tsmcp/internal/config"
 	"github.com/tsmcp/tsmcp/internal/devnet"
+	"github.com/tsmcp/tsmcp/internal/server"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -432,5 +435,59 @@ func TestStreamableKeepalive(t *testing.T) {
 		if strings.Contains(line, "ping") {
 			return
 		}
+	}
+}
+
+// TestSlowClientsTimeOut: a client that trickles its headers or its body
+// is cut off instead of holding a connection and a handler.
+func TestSlowClientsTimeOut(t *testing.T) {
+	tn := startTailnet(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	slowLogs := &logBuffer{}
+	defer func() {
+		if t.Failed() {
+			t.Log(slowLogs.String())
+		}
+	}()
+	host, err := startHost(ctx, tn.net, "impatient", slowLogs, func(_ *config.Config, o *server.Options) {
+		o.HeaderTimeout = 300 * time.Millisecond
+		o.BodyTimeout = 300 * time.Millisecond
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer host.Close()
+	addr := net.JoinHostPort(host.TailnetIP().String(), "80")
+	hostName := host.TailnetIP().String()
+	tests := []struct {
+		name string
+		// send writes a request that never completes.
+		send string
+		want string // start of the answer, "" for a closed connection
+	}{
+		{"headers never finish", "POST /mcp HTTP/1.1\r\nHost: " + hostName + "\r\nContent-Type: application/json\r\n", ""},
+		{"body never finishes", "POST /mcp HTTP/1.1\r\nHost: " + hostName + "\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{\"jsonrpc\":", "HTTP/1.1 400"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := tn.alice.Dial(ctx, "tcp", addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			if _, err := io.WriteString(c, tt.send); err != nil {
+				t.Fatal(err)
+			}
+			// Wait ten times the timeout; the host must have given up.
+			c.SetReadDeadline(time.Now().Add(3 * time.Second))
+			got, err := io.ReadAll(c)
+			if err != nil {
+				t.Fatalf("connection still open after the timeout: %v (read %q)", err, got)
+			}
+			if !strings.HasPrefix(string(got), tt.want) {
+				t.Fatalf("answer %q, want it to start with %q", got, tt.want)
+			}
+		})
 	}
 }
