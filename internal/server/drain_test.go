@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"os"
 	"runtime"
 	"strings"
 	"testing"
@@ -58,6 +59,7 @@ func ourGoroutines() (int, string) {
 func TestShutdownDrains(t *testing.T) {
 	tn := startTailnet(t)
 	before, _ := ourGoroutines()
+	fdsBefore := openFDs(t)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
@@ -178,16 +180,28 @@ func TestShutdownDrains(t *testing.T) {
 	default:
 		t.Error("the tool provider was not closed")
 	}
-	// Nothing of the host is left running.
-	var after int
+	// Nothing of the host is left running or open.
+	var after, fdsAfter int
 	var stacks string
 	for i := 0; i < 100; i++ {
-		if after, stacks = ourGoroutines(); after <= before {
+		after, stacks = ourGoroutines()
+		fdsAfter = openFDs(t)
+		if after <= before && fdsAfter <= fdsBefore {
 			return
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	t.Fatalf("%d host goroutines before, %d after shutdown:\n%s", before, after, stacks)
+	t.Fatalf("after shutdown: host goroutines %d (before %d), open fds %d (before %d):\n%s", after, before, fdsAfter, fdsBefore, stacks)
+}
+
+// openFDs counts the process's open file descriptors (sockets, files).
+func openFDs(t *testing.T) int {
+	t.Helper()
+	fds, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Fatalf("this test needs Linux /proc: %v", err)
+	}
+	return len(fds)
 }
 
 // mustEnd fails the test unless r reaches its end within 10 seconds.
