@@ -19,7 +19,6 @@ import (
 	"os"
 	"strconv"
 	"sync"
-	"time"
 
 	"tailscale.com/derp/derpserver"
 	"tailscale.com/envknob"
@@ -32,6 +31,8 @@ import (
 	"tailscale.com/tstest/integration/testcontrol"
 	"tailscale.com/types/key"
 	"tailscale.com/types/logger"
+
+	"github.com/tsmcp/tsmcp/internal/tsnetx"
 )
 
 // LoginDomain is the domain of every user login on a devnet: nodes that
@@ -297,32 +298,11 @@ func (n *Network) NewNode(ctx context.Context, opts NodeOptions) (*Node, error) 
 			nd.IP = ip
 		}
 	}
-	if err := WaitDERP(ctx, nd.Server); err != nil {
+	if err := tsnetx.WaitHomeDERP(ctx, nd.Server); err != nil {
 		nd.Close()
 		return nil, fmt.Errorf("devnet: node %s: %w", opts.Hostname, err)
 	}
 	return nd, nil
-}
-
-// WaitDERP blocks until s has chosen its home DERP region and heard from it.
-// Until then the relay drops packets for s, and a fast first dial can fail.
-func WaitDERP(ctx context.Context, s *tsnet.Server) error {
-	h := s.Sys().HealthTracker.Get()
-	ms := s.Sys().MagicSock.Get()
-	t := time.NewTicker(20 * time.Millisecond)
-	defer t.Stop()
-	for {
-		if r := ms.GetLastNetcheckReport(ctx); r != nil &&
-			r.PreferredDERP != 0 &&
-			!h.GetDERPRegionReceivedTime(r.PreferredDERP).IsZero() {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("waiting for DERP: %w", ctx.Err())
-		case <-t.C:
-		}
-	}
 }
 
 // SetPeerCaps grants caps to connections from src (a peer's tailnet IP) on

@@ -7,10 +7,13 @@ import (
 	"net"
 	"os"
 	"strings"
+	"time"
 
 	"tailscale.com/hostinfo"
 	"tailscale.com/ipn/store/mem"
 	"tailscale.com/tsnet"
+
+	"github.com/tsmcp/tsmcp/internal/tsnetx"
 
 	"github.com/tsmcp/tsmcp/internal/config"
 )
@@ -121,8 +124,20 @@ func (s *Server) up(ctx context.Context, node *tsnet.Server) error {
 	}
 	s.hosts = newHostSet(names...)
 	s.log.Info("joined the tailnet", "names", names)
+
+	// Peers reach a node through its home DERP region until a direct path
+	// exists; being ready before that connection is up makes first calls
+	// stall. Wait for it briefly, but never make readiness depend on it.
+	dctx, dcancel := context.WithTimeout(ctx, derpWait)
+	defer dcancel()
+	if err := tsnetx.WaitHomeDERP(dctx, node); err != nil {
+		s.log.Warn("serving before the home DERP connection is up", "err", err)
+	}
 	return nil
 }
+
+// derpWait bounds how long joining waits for the home DERP connection.
+const derpWait = 5 * time.Second
 
 func controlURLForLog(u string) string {
 	if u == "" {
