@@ -14,10 +14,11 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/tsmcp/tsmcp/internal/testutil"
 )
 
 const (
@@ -266,30 +267,12 @@ func (d *devProcess) stop(t *testing.T) {
 	t.Logf("tsmcp dev exited 0 %v after SIGTERM", took)
 }
 
-// syncBuffer is a bytes.Buffer safe for a process to write while the test
-// reads it.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
+// syncBuffer is a testutil.Buffer that can also show its tail.
+type syncBuffer struct{ testutil.Buffer }
 
 // tail returns the last n bytes, noting how much was left out.
 func (b *syncBuffer) tail(n int) string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	s := b.buf.String()
+	s := b.String()
 	if len(s) <= n {
 		return s
 	}

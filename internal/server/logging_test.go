@@ -43,3 +43,44 @@ func TestTsnetLogsOnlyWhenVerbose(t *testing.T) {
 		})
 	}
 }
+
+// TestAuthKeyNeverLogged: the auth key appears neither in the host's logs
+// (tsnet's own included) nor in the error when joining fails.
+func TestAuthKeyNeverLogged(t *testing.T) {
+	tn := startTailnet(t)
+	const secret = "kSECRETVALUE0123456789"
+	key := "tskey-auth-" + secret
+	t.Run("joined", func(t *testing.T) {
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		defer cancel()
+		logs := &logBuffer{}
+		host, err := startHost(ctx, tn.net, "keyed", logs, func(c *config.Config, o *server.Options) {
+			c.Tailnet.AuthKey = key
+			o.Verbose = true
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		host.Close()
+		if strings.Contains(logs.String(), secret) {
+			t.Fatal("the auth key is in the host's log")
+		}
+	})
+	t.Run("join fails", func(t *testing.T) {
+		cfg := testConfig("http://127.0.0.1:1")
+		cfg.Tailnet.AuthKey = key
+		cfg.Tailnet.UpTimeout = time.Second
+		logs := &logBuffer{}
+		host, err := server.New(server.Options{Config: cfg, Logger: newTestLogger(logs), Verbose: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = host.Run(context.Background())
+		if err == nil {
+			t.Fatal("Run succeeded without a control server")
+		}
+		if strings.Contains(err.Error(), secret) || strings.Contains(logs.String(), secret) {
+			t.Fatalf("the auth key leaked: %v", err)
+		}
+	})
+}
