@@ -66,13 +66,14 @@ type Network struct {
 	// Control is the coordination server itself, for tests that adjust it.
 	Control *testcontrol.Server
 
-	logf      logger.Logf
-	control   *httptest.Server
-	derp      *derpserver.Server
-	derpHTTP  *httptest.Server
-	stunConn  net.PacketConn
-	stunDone  chan struct{}
-	closeOnce sync.Once
+	logf         logger.Logf
+	control      *httptest.Server
+	controlConns *trackingListener
+	derp         *derpserver.Server
+	derpHTTP     *httptest.Server
+	stunConn     net.PacketConn
+	stunDone     chan struct{}
+	closeOnce    sync.Once
 
 	mu     sync.Mutex // guards the fields below
 	grants map[netip.Addr]tailcfg.PeerCapMap
@@ -121,6 +122,10 @@ func Start(opts Options) (*Network, error) {
 		ModifyFirstMapResponse: n.addGrants,
 	}
 	n.control = httptest.NewUnstartedServer(guardControl(n.Control))
+	// Track connections ourselves: the coordination protocol hijacks
+	// them, after which httptest no longer can close them.
+	n.controlConns = &trackingListener{Listener: n.control.Listener, conns: map[net.Conn]bool{}}
+	n.control.Listener = n.controlConns
 	n.control.Config.ErrorLog = logger.StdLogger(logf)
 	n.Control.HTTPTestServer = n.control
 	n.control.Start()
@@ -307,8 +312,8 @@ func (n *Network) NewNode(ctx context.Context, opts NodeOptions) (*Node, error) 
 
 // SetPeerCaps grants caps to connections from src (a peer's tailnet IP) on
 // every node, as an app-capability grant in a tailnet policy would. Nil caps
-// removes the grant. Nodes see the change on their next control connection;
-// see Reconnect.
+// removes the grant. Nodes joining later see it at once; nodes already
+// joined see it on their next control connection (see Reconnect).
 func (n *Network) SetPeerCaps(src netip.Addr, caps tailcfg.PeerCapMap) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
@@ -317,6 +322,58 @@ func (n *Network) SetPeerCaps(src netip.Addr, caps tailcfg.PeerCapMap) {
 		return
 	}
 	n.grants[src] = caps
+}
+
+// Reconnect drops every node's connection to the control server. Nodes
+// reconnect on their own and receive a fresh netmap, with the grants set by
+// SetPeerCaps: this is how a changed tailnet policy reaches them here.
+func (n *Network) Reconnect() {
+	n.controlConns.closeAll()
+}
+
+// trackingListener remembers the connections it accepted until they close.
+type trackingListener struct {
+	net.Listener
+
+	mu    sync.Mutex // guards the field below
+	conns map[net.Conn]bool
+}
+
+func (l *trackingListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	tc := &trackedConn{Conn: c, l: l}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.conns[tc] = true
+	return tc, nil
+}
+
+// closeAll closes every open accepted connection.
+func (l *trackingListener) closeAll() {
+	l.mu.Lock()
+	conns := make([]net.Conn, 0, len(l.conns))
+	for c := range l.conns {
+		conns = append(conns, c)
+	}
+	l.mu.Unlock()
+	for _, c := range conns {
+		c.Close()
+	}
+}
+
+type trackedConn struct {
+	net.Conn
+	l *trackingListener
+}
+
+func (c *trackedConn) Close() error {
+	c.l.mu.Lock()
+	delete(c.l.conns, c)
+	c.l.mu.Unlock()
+	return c.Conn.Close()
 }
 
 // addGrants is testcontrol's ModifyFirstMapResponse hook: it adds the

@@ -176,3 +176,46 @@ func TestPolicyOnTheHost(t *testing.T) {
 		})
 	}
 }
+
+// TestRevokedGrantTakesEffectMidSession: a grant removed from the tailnet
+// policy stops the next call in an already open session.
+func TestRevokedGrantTakesEffectMidSession(t *testing.T) {
+	tn := startTailnet(t)
+	ci := tn.callers()[2]
+	capName := tailcfg.PeerCapability(acl.DefaultCapability)
+	tn.net.SetPeerCaps(ci.node.IP, tailcfg.PeerCapMap{capName: {`{"tools":["whoami"]}`}})
+	defer tn.net.SetPeerCaps(ci.node.IP, nil)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	host, err := startHost(ctx, tn.net, "revoking", &logBuffer{}, func(c *config.Config, _ *server.Options) {
+		c.ACL = acl.Config{} // grants only
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer host.Close()
+
+	client := sdk.NewClient(&sdk.Implementation{Name: "revoke-test", Version: "1"}, nil)
+	s, err := client.Connect(ctx, &sdk.SSEClientTransport{Endpoint: "http://" + host.TailnetIP().String() + "/sse", HTTPClient: ci.httpClient()}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if r, err := s.CallTool(ctx, &sdk.CallToolParams{Name: "whoami"}); err != nil || r.IsError {
+		t.Fatalf("whoami with the grant: %v %+v", err, r)
+	}
+
+	tn.net.SetPeerCaps(ci.node.IP, nil)
+	tn.net.Reconnect()
+	for {
+		_, err := s.CallTool(ctx, &sdk.CallToolParams{Name: "whoami"})
+		if err != nil && strings.Contains(err.Error(), "not found") {
+			return // refused, in the same session
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("the revoked grant still allowed calls: last error %v", err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
