@@ -243,13 +243,14 @@ func (s *Server) Run(ctx context.Context) (err error) {
 	}
 	s.mu.Unlock()
 
-	// 3. Load the tools.
+	// 3. Load the tools. Providers are closed whatever happens, even if
+	// collecting fails halfway.
+	for _, p := range s.providers {
+		cleanup.add("tools from "+p.Name(), p.Close)
+	}
 	ts, err := tools.Collect(ctx, s.providers)
 	if err != nil {
 		return err
-	}
-	for _, p := range s.providers {
-		cleanup.add("tools from "+p.Name(), p.Close)
 	}
 	m := s.newMCPServer(ts)
 	s.streamable = s.newStreamable(m)
