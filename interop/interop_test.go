@@ -102,19 +102,12 @@ func repoRoot(t *testing.T) string {
 	return root
 }
 
-// goTool returns the go command: the one on PATH, else the one of the
-// toolchain that built this test.
+// goTool returns the go command on PATH.
 func goTool(t *testing.T) string {
 	t.Helper()
-	if p, err := exec.LookPath("go"); err == nil {
-		return p
-	}
-	p := filepath.Join(runtime.GOROOT(), "bin", "go")
-	if runtime.GOOS == "windows" {
-		p += ".exe"
-	}
-	if _, err := os.Stat(p); err != nil {
-		t.Fatalf("go command not found on PATH or in GOROOT (%s): %v", runtime.GOROOT(), err)
+	p, err := exec.LookPath("go")
+	if err != nil {
+		t.Fatalf("the go command is needed to build tsmcp and was not found on PATH: %v", err)
 	}
 	return p
 }

@@ -25,7 +25,7 @@ func CheckSupported(c *config.Config) error {
 	var errs []error
 	st := c.Tailnet.State
 	if strings.HasPrefix(st, "kube:") || strings.HasPrefix(st, "arn:") {
-		errs = append(errs, fmt.Errorf("tailnet.state: %q: Kubernetes Secret and AWS SSM state stores are not available in this build; use a directory or mem:", st))
+		errs = append(errs, fmt.Errorf("tailnet.state: %q: Kubernetes Secret and AWS SSM state stores are not available in this build (use a directory or mem: for now)", st))
 	}
 	for i, t := range c.Tools {
 		errs = append(errs, fmt.Errorf("tools[%d] (%s): declarative tools are not available in this build", i, t.Name))

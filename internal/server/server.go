@@ -87,9 +87,8 @@ type Server struct {
 
 	mu      sync.Mutex // guards the fields below
 	whoisFn WhoIsFunc
-	cancel  context.CancelFunc // cancels Run; nil before Run
-	running bool
-	closed  bool // Close was called
+	cancel  context.CancelFunc // cancels Run; nil until Run starts
+	closed  bool               // Close was called
 }
 
 // New validates the configuration and prepares a Server. It starts nothing
@@ -163,9 +162,9 @@ func (s *Server) TailnetIP() netip.Addr { return s.tailnetIP }
 func (s *Server) Close() error {
 	s.mu.Lock()
 	s.closed = true
-	cancel, running := s.cancel, s.running
+	cancel := s.cancel
 	s.mu.Unlock()
-	if !running {
+	if cancel == nil {
 		return nil
 	}
 	cancel()
@@ -180,7 +179,7 @@ func (s *Server) Close() error {
 // shutdown. Run may be called once.
 func (s *Server) Run(ctx context.Context) (err error) {
 	s.mu.Lock()
-	if s.running || s.cancel != nil {
+	if s.cancel != nil {
 		s.mu.Unlock()
 		return errors.New("server: Run called twice")
 	}
@@ -190,7 +189,7 @@ func (s *Server) Run(ctx context.Context) (err error) {
 		return nil
 	}
 	ctx, cancel := context.WithCancel(ctx)
-	s.cancel, s.running = cancel, true
+	s.cancel = cancel
 	s.mu.Unlock()
 	defer close(s.done)
 	defer cancel()

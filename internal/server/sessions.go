@@ -57,13 +57,6 @@ func (st *sessionStore) close(sid string) {
 	delete(st.owners, sid)
 }
 
-// len returns the number of open sessions.
-func (st *sessionStore) len() int {
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	return len(st.owners)
-}
-
 // sseSessionID is the SSE transport's SessionIDGenFunc: it mints the ID for
 // a new /sse stream, bound to the caller.
 func (st *sessionStore) sseSessionID(_ context.Context, r *http.Request) (string, error) {

@@ -59,33 +59,18 @@ func (tr *sseTracker) wrapStream(next http.Handler) http.Handler {
 }
 
 // wrapMessage counts the requests posted to /message before handing them
-// on. The body is already buffered (limitBody runs first).
+// on, from the body limitBody buffered.
 func (tr *sseTracker) wrapMessage(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		sid := r.URL.Query().Get("sessionId")
-		var body bytes.Buffer
-		if r.Body != nil {
-			body.ReadFrom(r.Body) // in memory already; cannot fail
-			r.Body.Close()
-		}
-		n := countRequests(body.Bytes())
+		n := countRequests(bufferedBody(r))
 		tr.mu.Lock()
-		st := tr.streams[sid]
-		if st != nil {
+		if st := tr.streams[r.URL.Query().Get("sessionId")]; st != nil {
 			st.pending += n
 		}
 		tr.mu.Unlock()
-		r.Body = http.NoBody
-		if body.Len() > 0 {
-			r.Body = readCloser{bytes.NewReader(body.Bytes())}
-		}
 		next.ServeHTTP(w, r)
 	})
 }
-
-type readCloser struct{ *bytes.Reader }
-
-func (readCloser) Close() error { return nil }
 
 // idle reports whether every posted request has been answered on its
 // stream.

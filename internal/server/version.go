@@ -1,9 +1,7 @@
 package server
 
 import (
-	"bytes"
 	"encoding/json"
-	"io"
 	"log/slog"
 	"net/http"
 
@@ -24,18 +22,12 @@ import (
 // Identity never depends on either value, so leniency costs no safety.
 func (s *Server) reconcileVersion(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method != http.MethodPost || r.Body == nil {
+		if r.Method != http.MethodPost {
 			next.ServeHTTP(w, r)
 			return
 		}
-		body, err := io.ReadAll(r.Body) // buffered already by limitBody
-		if err != nil {
-			writeError(w, http.StatusBadRequest)
-			return
-		}
-		r.Body = io.NopCloser(bytes.NewReader(body))
 		header := r.Header.Get(mcp.HeaderProtocolVersion)
-		meta := metaProtocolVersion(body)
+		meta := metaProtocolVersion(bufferedBody(r))
 		switch {
 		case meta == "" && mcp.IsModernProtocol(header):
 			r.Header.Del(mcp.HeaderProtocolVersion)
