@@ -100,16 +100,10 @@ func TestShutdownDrains(t *testing.T) {
 	_, sseStream, _ := openSSE(t, ctx, alice.httpClient(), base)
 	// An open session-based Streamable HTTP stream (GET /mcp), idle.
 	init := postMCP(t, alice.httpClient(), base+"/mcp", strings.NewReader(initializeBody), nil)
-	sid := init.Header.Get("Mcp-Session-Id")
-	getReq, _ := http.NewRequestWithContext(ctx, http.MethodGet, base+"/mcp", nil)
-	getReq.Header.Set("Accept", "text/event-stream")
-	getReq.Header.Set("Mcp-Session-Id", sid)
-	getReq.Header.Set("Mcp-Protocol-Version", "2025-06-18")
-	getResp, err := alice.httpClient().Do(getReq)
-	if err != nil || getResp.StatusCode != http.StatusOK {
-		t.Fatalf("GET /mcp stream: %v %v", err, getResp)
+	getResp := sendMCP(ctx, t, alice.httpClient(), http.MethodGet, base+"/mcp", nil, sessionHeaders(init.Header.Get("Mcp-Session-Id")))
+	if getResp.StatusCode != http.StatusOK {
+		t.Fatalf("GET /mcp stream: status %d", getResp.StatusCode)
 	}
-	defer getResp.Body.Close()
 
 	// Calls in flight on both transports: over SSE the result travels on
 	// the stream, so the stream must outlive the call.

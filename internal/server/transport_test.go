@@ -17,24 +17,42 @@ import (
 
 const initializeBody = `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"raw","version":"1"}}}`
 
-// postMCP sends a raw JSON-RPC POST to url with extra headers.
-func postMCP(t *testing.T, hc *http.Client, url string, body io.Reader, hdr map[string]string) *http.Response {
+// sendMCP sends a raw request to url as hc, with MCP's content headers and
+// then hdr, where a "Host" entry sets the request's Host. The response body
+// is closed when the test ends.
+func sendMCP(ctx context.Context, t *testing.T, hc *http.Client, method, url string, body io.Reader, hdr map[string]string) *http.Response {
 	t.Helper()
-	req, err := http.NewRequest(http.MethodPost, url, body)
+	req, err := http.NewRequestWithContext(ctx, method, url, body)
 	if err != nil {
 		t.Fatal(err)
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Accept", "application/json, text/event-stream")
 	for k, v := range hdr {
+		if k == "Host" {
+			req.Host = v
+			continue
+		}
 		req.Header.Set(k, v)
 	}
 	resp, err := hc.Do(req)
 	if err != nil {
-		t.Fatalf("POST %s: %v", url, err)
+		t.Fatalf("%s %s: %v", method, url, err)
 	}
 	t.Cleanup(func() { resp.Body.Close() })
 	return resp
+}
+
+// postMCP sends a raw JSON-RPC POST to url with extra headers.
+func postMCP(t *testing.T, hc *http.Client, url string, body io.Reader, hdr map[string]string) *http.Response {
+	t.Helper()
+	return sendMCP(context.Background(), t, hc, http.MethodPost, url, body, hdr)
+}
+
+// sessionHeaders are the headers of a request in Streamable HTTP session
+// sid (protocol 2025-06-18).
+func sessionHeaders(sid string) map[string]string {
+	return map[string]string{"Mcp-Session-Id": sid, "Mcp-Protocol-Version": "2025-06-18"}
 }
 
 // isMCPAnswer reports whether resp is a successful MCP initialize answer.
@@ -102,18 +120,11 @@ func TestForeignHostIs403(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			req, _ := http.NewRequest(http.MethodPost, tn.hostURL+"/mcp", strings.NewReader(initializeBody))
-			req.Host = tt.host
-			req.Header.Set("Content-Type", "application/json")
-			req.Header.Set("Accept", "application/json, text/event-stream")
+			hdr := map[string]string{"Host": tt.host}
 			if tt.origin != "" {
-				req.Header.Set("Origin", tt.origin)
+				hdr["Origin"] = tt.origin
 			}
-			resp, err := hc.Do(req)
-			if err != nil {
-				t.Fatal(err)
-			}
-			resp.Body.Close()
+			resp := postMCP(t, hc, tn.hostURL+"/mcp", strings.NewReader(initializeBody), hdr)
 			if resp.StatusCode != tt.want {
 				t.Fatalf("Host %q: status %d, want %d", tt.host, resp.StatusCode, tt.want)
 			}
@@ -171,18 +182,11 @@ func TestForeignOriginIs403(t *testing.T) {
 			if tt.origin != "" {
 				hdr["Origin"] = tt.origin
 			}
-			var resp *http.Response
+			method, body := http.MethodPost, io.Reader(strings.NewReader(initializeBody))
 			if tt.path == "/sse" {
-				req, _ := http.NewRequest(http.MethodGet, tn.hostURL+tt.path, nil)
-				req.Header.Set("Origin", tt.origin)
-				var err error
-				if resp, err = hc.Do(req); err != nil {
-					t.Fatal(err)
-				}
-				defer resp.Body.Close()
-			} else {
-				resp = postMCP(t, hc, tn.hostURL+tt.path, strings.NewReader(initializeBody), hdr)
+				method, body = http.MethodGet, nil
 			}
+			resp := sendMCP(context.Background(), t, hc, method, tn.hostURL+tt.path, body, hdr)
 			if resp.StatusCode != tt.want {
 				t.Fatalf("status = %d, want %d", resp.StatusCode, tt.want)
 			}
@@ -302,7 +306,7 @@ func TestSessionsBelongToTheirOpener(t *testing.T) {
 			t.Fatalf("initialize: status %d, session %q", resp.StatusCode, sid)
 		}
 		list := `{"jsonrpc":"2.0","id":2,"method":"tools/list","params":{}}`
-		hdr := map[string]string{"Mcp-Session-Id": sid, "Mcp-Protocol-Version": "2025-06-18"}
+		hdr := sessionHeaders(sid)
 		for _, thief := range []struct {
 			name string
 			hc   *http.Client
@@ -313,15 +317,7 @@ func TestSessionsBelongToTheirOpener(t *testing.T) {
 					t.Fatalf("POST with alice's session: status %d, want 404", resp.StatusCode)
 				}
 				for _, method := range []string{http.MethodGet, http.MethodDelete} {
-					req, _ := http.NewRequest(method, tn.hostURL+"/mcp", nil)
-					req.Header.Set("Mcp-Session-Id", sid)
-					req.Header.Set("Accept", "text/event-stream")
-					req.Header.Set("Mcp-Protocol-Version", "2025-06-18")
-					dresp, err := thief.hc.Do(req)
-					if err != nil {
-						t.Fatal(err)
-					}
-					dresp.Body.Close()
+					dresp := sendMCP(context.Background(), t, thief.hc, method, tn.hostURL+"/mcp", nil, hdr)
 					if dresp.StatusCode != http.StatusNotFound {
 						t.Fatalf("%s with alice's session: status %d, want 404", method, dresp.StatusCode)
 					}
@@ -336,20 +332,12 @@ func TestSessionsBelongToTheirOpener(t *testing.T) {
 
 	t.Run("unknown session", func(t *testing.T) {
 		made := "0123456789abcdef0123456789abcdef"
-		hdr := map[string]string{"Mcp-Session-Id": made, "Mcp-Protocol-Version": "2025-06-18"}
+		hdr := sessionHeaders(made)
 		resp := postMCP(t, alice, tn.hostURL+"/mcp", strings.NewReader(`{"jsonrpc":"2.0","id":2,"method":"tools/list"}`), hdr)
 		if resp.StatusCode != http.StatusNotFound {
 			t.Fatalf("POST with a made-up session: status %d, want 404", resp.StatusCode)
 		}
-		req, _ := http.NewRequest(http.MethodGet, tn.hostURL+"/mcp", nil)
-		req.Header.Set("Mcp-Session-Id", made)
-		req.Header.Set("Accept", "text/event-stream")
-		req.Header.Set("Mcp-Protocol-Version", "2025-06-18")
-		gresp, err := alice.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		gresp.Body.Close()
+		gresp := sendMCP(context.Background(), t, alice, http.MethodGet, tn.hostURL+"/mcp", nil, hdr)
 		if gresp.StatusCode != http.StatusNotFound {
 			t.Fatalf("GET stream with a made-up session: status %d, want 404", gresp.StatusCode)
 		}
@@ -414,15 +402,7 @@ func TestStreamableKeepalive(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	init := postMCP(t, hc, tn.hostURL+"/mcp", strings.NewReader(initializeBody), nil)
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, tn.hostURL+"/mcp", nil)
-	req.Header.Set("Accept", "text/event-stream")
-	req.Header.Set("Mcp-Session-Id", init.Header.Get("Mcp-Session-Id"))
-	req.Header.Set("Mcp-Protocol-Version", "2025-06-18")
-	resp, err := hc.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
+	resp := sendMCP(ctx, t, hc, http.MethodGet, tn.hostURL+"/mcp", nil, sessionHeaders(init.Header.Get("Mcp-Session-Id")))
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("GET /mcp = %d", resp.StatusCode)
 	}
