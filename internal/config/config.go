@@ -132,8 +132,13 @@ type ExecTool struct {
 	// when it has no slash), the rest its arguments, each a template that
 	// may use the tool's params ({{.path}}). Empty is invalid.
 	Command []string `mapstructure:"command"`
-	// Timeout bounds one run. Zero means no tool-specific timeout.
+	// Timeout bounds one run; when it passes, the command's whole process
+	// group is killed. Zero means DefaultToolTimeout.
 	Timeout time.Duration `mapstructure:"timeout"`
+	// MaxOutput caps what is kept of stdout and of stderr, each; the rest
+	// is discarded and the result says it was truncated. Zero means
+	// DefaultMaxOutput.
+	MaxOutput ByteSize `mapstructure:"max_output"`
 	// Dir is the working directory. Empty means tsmcp's own.
 	Dir string `mapstructure:"dir"`
 	// Env holds extra environment variables for the command, by name.
@@ -155,8 +160,16 @@ type HTTPTool struct {
 	// Headers are request headers, values being templates
 	// (e.g. 'Bearer {{env "TOKEN"}}'). Nil means none.
 	Headers map[string]string `mapstructure:"headers"`
-	// Timeout bounds one call. Zero means no tool-specific timeout.
+	// Body is a JSON request body template; params are inserted as JSON
+	// values ({{.count}} becomes 3 or "text", quoted and escaped), and
+	// {{env "NAME"}} as a JSON string. Empty means no body.
+	Body string `mapstructure:"body"`
+	// Timeout bounds one call, redirects included. Zero means
+	// DefaultToolTimeout.
 	Timeout time.Duration `mapstructure:"timeout"`
+	// MaxResponse caps the response body kept; the rest is discarded and
+	// the result says it was truncated. Zero means DefaultMaxOutput.
+	MaxResponse ByteSize `mapstructure:"max_response"`
 	// AllowHosts names targets that would otherwise be refused (loopback,
 	// link-local, cloud metadata): host names, IP addresses or CIDR
 	// prefixes. Nil means such targets are refused.
@@ -178,6 +191,9 @@ type Param struct {
 	// Enum lists the allowed values of a string argument. Nil means any
 	// value.
 	Enum []string `mapstructure:"enum"`
+	// AllowLeadingDash lets a string argument start with '-', which a
+	// command could read as an option. False refuses such values.
+	AllowLeadingDash bool `mapstructure:"allow_leading_dash"`
 }
 
 // Upstream is an MCP server whose tools are bridged as "<name>__<tool>":
@@ -198,9 +214,30 @@ type Upstream struct {
 	Isolation string `mapstructure:"isolation"`
 	// Env holds extra environment variables for Command. Nil means none.
 	Env map[string]string `mapstructure:"env"`
-	// Headers are sent to a URL upstream. Nil means none.
+	// Headers are sent to a URL upstream; values may use {{env "NAME"}}.
+	// Nil means none.
 	Headers map[string]string `mapstructure:"headers"`
+	// Timeout bounds one forwarded tool call. Zero means
+	// DefaultUpstreamTimeout.
+	Timeout time.Duration `mapstructure:"timeout"`
+	// IdleTimeout is how long a per-identity child (or session) may sit
+	// unused before it is stopped. Zero means DefaultIdleTimeout. Shared
+	// upstreams are never reaped.
+	IdleTimeout time.Duration `mapstructure:"idle_timeout"`
 }
+
+// Defaults that apply when a tool or upstream leaves a key at zero.
+const (
+	// DefaultToolTimeout bounds an exec or http tool without a timeout.
+	DefaultToolTimeout = 30 * time.Second
+	// DefaultMaxOutput caps an exec tool's stdout and stderr and an http
+	// tool's response body.
+	DefaultMaxOutput = 1 * MiB
+	// DefaultUpstreamTimeout bounds a call forwarded to an upstream.
+	DefaultUpstreamTimeout = 60 * time.Second
+	// DefaultIdleTimeout is how long an idle per-identity upstream lives.
+	DefaultIdleTimeout = 10 * time.Minute
+)
 
 // Isolation values of Upstream.Isolation.
 const (

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"net"
@@ -191,7 +192,7 @@ func checkHTTPURL(s string) error {
 
 func checkTimeout(p *problems, key string, d time.Duration) {
 	if d < 0 {
-		p.addf(key, "must not be negative (0 means no timeout)")
+		p.addf(key, "must not be negative (0 means the default)")
 	}
 }
 
@@ -277,6 +278,7 @@ func validateExec(p *problems, key string, e *ExecTool, params map[string]Param)
 		checkParamRefs(p, fmt.Sprintf("%s.command[%d]", key, j), arg, params)
 	}
 	checkTimeout(p, key+".timeout", e.Timeout)
+	checkCap(p, key+".max_output", e.MaxOutput)
 	if _, refs := paramRefs(e.Dir); refs {
 		p.addf(key+".dir", "must not refer to params (callers never choose the working directory)")
 	}
@@ -327,10 +329,27 @@ func validateHTTP(p *problems, key string, h *HTTPTool, params map[string]Param)
 		checkParamRefs(p, k, h.Headers[name], params)
 	}
 	checkTimeout(p, key+".timeout", h.Timeout)
+	checkCap(p, key+".max_response", h.MaxResponse)
+	if h.Body != "" {
+		if m := strings.ToUpper(h.Method); m == "GET" || m == "HEAD" || m == "" {
+			p.addf(key+".body", "a %s request has no body; use POST, PUT, PATCH or DELETE", cmp.Or(m, "GET"))
+		}
+		checkParamRefs(p, key+".body", h.Body, params)
+	}
 	for j, host := range h.AllowHosts {
 		if !validAllowHost(host) {
 			p.addf(fmt.Sprintf("%s.allow_hosts[%d]", key, j), "%q is not a host name, IP address or CIDR prefix", host)
 		}
+	}
+}
+
+// maxOutputCap bounds max_output and max_response: what a tool returns is
+// held in memory and sent to a model.
+const maxOutputCap = 64 * MiB
+
+func checkCap(p *problems, key string, b ByteSize) {
+	if b < 0 || b > maxOutputCap {
+		p.addf(key, "must be between 0 (the default, %s) and %s, got %s", DefaultMaxOutput, ByteSize(maxOutputCap), b)
 	}
 }
 
@@ -367,6 +386,9 @@ func validateParams(p *problems, key string, params map[string]Param) {
 		}
 		if len(pa.Enum) > 0 && typ != "string" {
 			p.addf(k+".enum", "only allowed for type string")
+		}
+		if pa.AllowLeadingDash && typ != "string" {
+			p.addf(k+".allow_leading_dash", "only allowed for type string")
 		}
 	}
 }
@@ -416,6 +438,17 @@ func validateUpstreams(p *problems, ups []Upstream) {
 			if !envNameRE.MatchString(name) {
 				p.addf(key+".env."+name, "%q is not an environment variable name (letters, digits and '_', not starting with a digit)", name)
 			}
+		}
+		checkTimeout(p, key+".timeout", u.Timeout)
+		checkTimeout(p, key+".idle_timeout", u.IdleTimeout)
+		if u.IdleTimeout != 0 && u.Isolation != IsolationPerIdentity {
+			p.addf(key+".idle_timeout", "only applies with isolation: %s", IsolationPerIdentity)
+		}
+		if len(u.Headers) > 0 && u.URL == "" {
+			p.addf(key+".headers", "only applies to a url upstream")
+		}
+		if len(u.Env) > 0 && len(u.Command) == 0 {
+			p.addf(key+".env", "only applies to a command upstream")
 		}
 		for _, name := range sortedKeys(u.Headers) {
 			k := key + ".headers." + name

@@ -99,6 +99,38 @@ func TestValidate(t *testing.T) {
 			c.Tools = append(c.Tools, c.Tools[0])
 		}, want: []string{`tools[2].name: "disk_usage" is already used by tools[0]`}},
 
+		// tools: caps, bodies, dashes
+		{name: "exec max_output", mutate: func(c *Config) { c.Tools[0].Exec.MaxOutput = 2 * MiB }},
+		{name: "exec max_output negative", mutate: func(c *Config) { c.Tools[0].Exec.MaxOutput = -1 }, want: []string{"tools[0].exec.max_output: must be between 0"}},
+		{name: "http max_response too big", mutate: func(c *Config) { c.Tools[1].HTTP.MaxResponse = 65 * MiB }, want: []string{"tools[1].http.max_response: must be between 0"}},
+		{name: "http body on GET", mutate: func(c *Config) { c.Tools[1].HTTP.Body = `{"a":1}` }, want: []string{"tools[1].http.body: a GET request has no body"}},
+		{name: "http body on POST", mutate: func(c *Config) {
+			c.Tools[1].HTTP.Method = "POST"
+			c.Tools[1].HTTP.Body = `{"service":{{.service}}}`
+		}},
+		{name: "http body unknown param", mutate: func(c *Config) {
+			c.Tools[1].HTTP.Method = "POST"
+			c.Tools[1].HTTP.Body = `{"x":{{.nope}}}`
+		}, want: []string{"tools[1].http.body: refers to {{.nope}}"}},
+		{name: "leading dash on integer", mutate: func(c *Config) {
+			c.Tools[0].Params["n"] = Param{Type: "integer", AllowLeadingDash: true}
+		}, want: []string{"tools[0].params.n.allow_leading_dash: only allowed for type string"}},
+		{name: "leading dash on string", mutate: func(c *Config) {
+			p := c.Tools[0].Params["path"]
+			p.AllowLeadingDash = true
+			c.Tools[0].Params["path"] = p
+		}},
+
+		// upstreams: timeouts and transport-specific keys
+		{name: "upstream timeout negative", mutate: func(c *Config) { c.Upstreams[0].Timeout = -time.Second }, want: []string{"upstreams[0].timeout: must not be negative"}},
+		{name: "idle timeout on shared", mutate: func(c *Config) { c.Upstreams[0].IdleTimeout = time.Minute }, want: []string{"upstreams[0].idle_timeout: only applies with isolation: per-identity"}},
+		{name: "idle timeout per identity", mutate: func(c *Config) {
+			c.Upstreams[0].Isolation = IsolationPerIdentity
+			c.Upstreams[0].IdleTimeout = time.Minute
+		}},
+		{name: "headers on command upstream", mutate: func(c *Config) { c.Upstreams[0].Headers = map[string]string{"X-A": "b"} }, want: []string{"upstreams[0].headers: only applies to a url upstream"}},
+		{name: "env on url upstream", mutate: func(c *Config) { c.Upstreams[1].Env = map[string]string{"A": "b"} }, want: []string{"upstreams[1].env: only applies to a command upstream"}},
+
 		// tools: kind
 		{name: "tool without kind", mutate: func(c *Config) { c.Tools[0].Exec = nil }, want: []string{"tools[0]: needs exactly one of exec or http, has neither"}},
 		{name: "tool with both kinds", mutate: func(c *Config) { c.Tools[0].HTTP = c.Tools[1].HTTP }, want: []string{"tools[0]: needs exactly one of exec or http, has both"}},

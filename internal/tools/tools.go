@@ -34,6 +34,34 @@ type Provider interface {
 	Close() error
 }
 
+// Notifier is implemented by providers whose tools change while the host
+// runs (bridged upstreams: a child that (re)starts, an upstream's
+// notifications/tools/list_changed). The host calls OnToolsChanged once,
+// before Tools; after each change the provider calls fn (from any
+// goroutine, never while holding its own locks) and the host calls Tools
+// again, swaps its tool set and tells connected clients.
+type Notifier interface {
+	OnToolsChanged(fn func())
+}
+
+// StatusReporter is implemented by providers with parts that can be up or
+// down independently of the host (upstreams). /readyz lists them; a down
+// part never makes the host unready.
+type StatusReporter interface {
+	Status() []Status
+}
+
+// Status is the state of one part of a provider, e.g. one upstream.
+type Status struct {
+	// Name identifies the part, e.g. the upstream's name.
+	Name string `json:"name"`
+	// Up is true when the part can serve calls now.
+	Up bool `json:"up"`
+	// Detail says why a part is down (or e.g. how many per-identity
+	// children run). Empty means nothing to add. Never a secret.
+	Detail string `json:"detail,omitempty"`
+}
+
 // Collect gathers the tools of every provider, checking each name's syntax
 // and that no two tools share a name. The error names the providers
 // involved.
