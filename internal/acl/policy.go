@@ -27,6 +27,11 @@ type Policy struct {
 	// groups maps lower-cased group names to sets of lower-cased logins.
 	groups map[string]map[string]struct{}
 	rules  []rule
+
+	// subjects and grants cache per-caller rule indexes and decoded
+	// grant values (see index.go).
+	subjects subjectCache
+	grants   grantCache
 }
 
 // Decision is the outcome of Policy.Decide. The zero value denies, without
@@ -76,8 +81,9 @@ func (p *Policy) Capability() string {
 // decode all deny, the last even when a local rule would allow. A tagged
 // node matches only the tag: principals it carries and "*".
 //
-// Decide does not allocate when a rule allows; it decodes the caller's
-// grants (if any) on every call, so a revoked grant takes effect at once.
+// Decide reads the caller's grants from id on every call, so a revoked
+// grant takes effect at once. For a caller seen before (and a grant value
+// seen before) it does not allocate, except for nodes with several tags.
 func (p *Policy) Decide(id *identity.Identity, tool string) Decision {
 	if id == nil {
 		return Decision{Reason: "unidentified caller"}
@@ -91,31 +97,30 @@ func (p *Policy) Decide(id *identity.Identity, tool string) Decision {
 	if !validToolName(tool) {
 		return Decision{Reason: "invalid tool name"}
 	}
-	var grants []Grant
-	if id.Caps.HasCapability(p.capKey) {
-		var err error
-		grants, err = tailcfg.UnmarshalCapJSON[Grant](id.Caps, p.capKey)
-		if err != nil {
-			return Decision{Reason: "malformed grant for " + p.capability + ": " + err.Error()}
+	// Grants first: a malformed one denies even when a rule would allow.
+	raws := id.Caps[p.capKey]
+	for _, raw := range raws {
+		if g := p.grant(raw); g.err != nil {
+			return Decision{Reason: "malformed grant for " + p.capability + ": " + g.err.Error()}
 		}
 	}
 	s := subject{tags: id.Tags, login: strings.ToLower(id.LoginName), shared: id.Shared}
-	for i := range p.rules {
-		if reason, ok := p.rules[i].allows(&s, tool); ok {
-			return Decision{Allow: true, Reason: reason}
-		}
+	if reason, ok := p.rulesFor(&s, keyFor(&s)).allows(tool); ok {
+		return Decision{Allow: true, Reason: reason}
 	}
-	for _, g := range grants {
-		for _, pat := range g.Tools {
-			// An invalid pattern in a grant matches nothing; the
-			// rest of the grant still counts.
-			if validPattern(pat) && matchGlob(pat, tool) {
+	for _, raw := range raws {
+		for _, pat := range p.grant(raw).patterns {
+			if matchGlob(pat, tool) {
 				return Decision{Allow: true, Reason: p.grantReason}
 			}
 		}
 	}
-	return Decision{Reason: "no rule or grant allows " + tool}
+	return Decision{Reason: denyReason}
 }
+
+// denyReason is the Decision.Reason when nothing allows a tool. (The audit
+// line names the tool.)
+const denyReason = "no rule or grant allows the tool"
 
 // allows reports whether r lets s call tool, and if so the reason.
 func (r *rule) allows(s *subject, tool string) (string, bool) {

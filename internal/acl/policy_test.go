@@ -71,7 +71,7 @@ func TestDecide(t *testing.T) {
 
 		{name: "login allowed", id: user("carol@example.com"), tool: "login_tool", allow: true, reason: "acl.rules[0] (src carol@example.com)"},
 		{name: "login case-insensitive", id: user("CAROL@Example.COM"), tool: "login_tool", allow: true, reason: "acl.rules[0]"},
-		{name: "other login denied", id: user("mallory@example.com"), tool: "login_tool", reason: "no rule or grant allows login_tool"},
+		{name: "other login denied", id: user("mallory@example.com"), tool: "login_tool", reason: "no rule or grant allows the tool"},
 
 		{name: "group member allowed", id: user("bob@example.com"), tool: "group_tool", allow: true, reason: "acl.rules[1] (src group:sre)"},
 		{name: "group member case-insensitive", id: user("alice@EXAMPLE.com"), tool: "group_tool", allow: true, reason: "acl.rules[1]"},
@@ -100,7 +100,7 @@ func TestDecide(t *testing.T) {
 		{name: "wildcard prefix matches empty rest", id: user("dave@example.com"), tool: "docs__", allow: true, reason: "acl.rules[6]"},
 		{name: "wildcard suffix", id: user("dave@example.com"), tool: "service_status", allow: true, reason: "acl.rules[6]"},
 		{name: "wildcard middle", id: user("dave@example.com"), tool: "axxbyyc", allow: true, reason: "acl.rules[6]"},
-		{name: "wildcard no match", id: user("dave@example.com"), tool: "wiki__search", reason: "no rule or grant allows wiki__search"},
+		{name: "wildcard no match", id: user("dave@example.com"), tool: "wiki__search", reason: "no rule or grant allows the tool"},
 		{name: "wildcard is case-sensitive", id: user("dave@example.com"), tool: "DOCS__search", reason: "no rule or grant allows"},
 	}
 	for _, tt := range tests {
@@ -129,7 +129,7 @@ func TestDecideGrants(t *testing.T) {
 	}{
 		{name: "grant allows", p: p, id: withCaps(user("carol@example.com"), docs), tool: "docs__search", allow: true, reason: "grant tsmcp.dev/cap/mcp"},
 		{name: "grant allows tagged node", p: p, id: withCaps(tagged("tag:ci"), docs), tool: "docs__search", allow: true, reason: "grant tsmcp.dev/cap/mcp"},
-		{name: "grant does not cover tool", p: p, id: withCaps(user("carol@example.com"), docs), tool: "wiki__search", reason: "no rule or grant allows wiki__search"},
+		{name: "grant does not cover tool", p: p, id: withCaps(user("carol@example.com"), docs), tool: "wiki__search", reason: "no rule or grant allows the tool"},
 		{name: "rule still allows with grant", p: p, id: withCaps(user("carol@example.com"), docs), tool: "whoami", allow: true, reason: "acl.rules[0]"},
 		{name: "no caps", p: p, id: user("carol@example.com"), tool: "docs__search", reason: "no rule or grant allows"},
 		{name: "second grant value allows", p: p, id: withCaps(user("carol@example.com"), tailcfg.PeerCapMap{

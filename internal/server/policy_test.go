@@ -156,7 +156,7 @@ func TestPolicyOnTheHost(t *testing.T) {
 		{"grant allow", "", "whoami", "allow", "reason", "grant " + acl.DefaultCapability},
 		{"malformed grant", bob.login, "whoami", "deny", "reason", "malformed grant"},
 		{"no such tool", alice.login, "no-such-tool", "deny", "reason", "no such tool"},
-		{"tool not granted", "", "boom", "deny", "reason", "no rule or grant allows boom"},
+		{"tool not granted", "", "boom", "deny", "reason", "no rule or grant allows the tool"},
 		{"panic outcome", alice.login, "boom", "allow", "outcome", "panic"},
 		{"panic detail logged", alice.login, "boom", "allow", "err", "password authentication failed"},
 		{"error outcome", alice.login, "fails", "allow", "outcome", "error"},
