@@ -1,0 +1,115 @@
+package declared
+
+import (
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+)
+
+// tailSize is how much of the end of a stream an error result shows.
+const tailSize = 4096
+
+// capBuffer keeps the first max bytes written to it and the last
+// tailSize bytes, counts the rest and discards it. Write never fails and
+// never blocks, so a child writing to it is never stalled, and memory is
+// bounded whatever the child writes. It is not safe for concurrent
+// writers (each stream has its own).
+type capBuffer struct {
+	max   int
+	head  []byte
+	tail  []byte // the last tailSize bytes of the whole stream
+	total int64
+}
+
+func newCapBuffer(max int) *capBuffer { return &capBuffer{max: max} }
+
+func (c *capBuffer) Write(p []byte) (int, error) {
+	c.total += int64(len(p))
+	if room := c.max - len(c.head); room > 0 {
+		take := min(room, len(p))
+		if cap(c.head)-len(c.head) < take {
+			// Grow at most to max: never more memory than the cap.
+			grown := make([]byte, len(c.head), min(c.max, max(2*cap(c.head), len(c.head)+take, 512)))
+			copy(grown, c.head)
+			c.head = grown
+		}
+		c.head = append(c.head, p[:take]...)
+	}
+	if len(p) >= tailSize {
+		c.tail = append(c.tail[:0], p[len(p)-tailSize:]...)
+	} else {
+		if over := len(c.tail) + len(p) - tailSize; over > 0 {
+			c.tail = append(c.tail[:0], c.tail[over:]...)
+		}
+		c.tail = append(c.tail, p...)
+	}
+	return len(p), nil
+}
+
+// truncated is how many bytes were discarded.
+func (c *capBuffer) truncated() int64 { return c.total - int64(len(c.head)) }
+
+// text returns what was kept, with a note when bytes were discarded.
+func (c *capBuffer) text(what string) string {
+	s := string(c.head)
+	if n := c.truncated(); n > 0 {
+		s += fmt.Sprintf("\n[%s truncated: %d of %d bytes shown, %d bytes discarded]", what, len(c.head), c.total, n)
+	}
+	return s
+}
+
+// tailText returns the end of the stream, noting when it is not all of
+// it.
+func (c *capBuffer) tailText(what string) string {
+	if c.total <= int64(len(c.tail)) {
+		return what + ":\n" + string(c.tail)
+	}
+	return fmt.Sprintf("%s (last %d of %d bytes):\n%s", what, len(c.tail), c.total, c.tail)
+}
+
+// redactor replaces secrets (values read with {{env "NAME"}}) in text
+// that goes to a caller.
+type redactor []string
+
+// minSecretLen is the shortest value redacted: shorter values ("1",
+// "true") are not secrets and replacing them would garble the output.
+const minSecretLen = 4
+
+func (r redactor) add(v string) redactor {
+	if len(v) < minSecretLen {
+		return r
+	}
+	return append(r, v)
+}
+
+func (r redactor) apply(s string) string {
+	// Longest first, so that a secret containing another is replaced
+	// whole.
+	r = slices.Clone(r)
+	slices.SortFunc(r, func(a, b string) int { return len(b) - len(a) })
+	for _, v := range r {
+		s = strings.ReplaceAll(s, v, "[redacted]")
+	}
+	return s
+}
+
+// ReadFrom reads r to its end (or first error) into c, 32 KiB at a
+// time.
+func (c *capBuffer) ReadFrom(r io.Reader) (int64, error) {
+	buf := make([]byte, 32<<10)
+	var n int64
+	for {
+		m, err := r.Read(buf)
+		if m > 0 {
+			_, _ = c.Write(buf[:m])
+			n += int64(m)
+		}
+		if err == io.EOF {
+			return n, nil
+		}
+		if err != nil {
+			return n, err
+		}
+	}
+}
