@@ -1,0 +1,329 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/mark3labs/mcp-go/client"
+	"github.com/mark3labs/mcp-go/client/transport"
+	"github.com/mark3labs/mcp-go/mcp"
+)
+
+// The transports measured.
+const (
+	transportStreamable = "streamable"
+	transportSSE        = "sse"
+)
+
+// clientProtocol is the protocol version the benchmark client negotiates:
+// the last revision with the initialize handshake and sessions, which
+// today's clients speak.
+const clientProtocol = mcp.ProtocolVersion20251125
+
+// cellResult is one measured cell: one server kind, transport and
+// concurrency.
+type cellResult struct {
+	kind, transport string
+	clients         int
+	calls           int
+	errors          int64
+	elapsed         time.Duration
+	p50, p99        time.Duration
+	hostCPU         time.Duration // CPU the server process used during the cell
+	err             error         // the cell could not run
+}
+
+// callsPerSec is the cell's throughput.
+func (c cellResult) callsPerSec() float64 {
+	if c.elapsed <= 0 {
+		return 0
+	}
+	return float64(c.calls) / c.elapsed.Seconds()
+}
+
+// cpuPerCall is the server process's CPU time per call.
+func (c cellResult) cpuPerCall() time.Duration {
+	if c.calls == 0 {
+		return 0
+	}
+	return c.hostCPU / time.Duration(c.calls)
+}
+
+// httpClientFunc returns a new HTTP client (with its own connection pool)
+// for one MCP client.
+type httpClientFunc func() *http.Client
+
+// connectMCP connects one mcp-go client to baseURL over tr and initializes
+// the session.
+func connectMCP(ctx context.Context, tr, baseURL string, hc *http.Client) (*client.Client, error) {
+	var (
+		t   transport.Interface
+		err error
+	)
+	switch tr {
+	case transportSSE:
+		t, err = transport.NewSSE(baseURL+"/sse", transport.WithHTTPClient(hc))
+	default:
+		t, err = transport.NewStreamableHTTP(baseURL+"/mcp", transport.WithHTTPBasicClient(hc))
+	}
+	if err != nil {
+		return nil, err
+	}
+	c := client.NewClient(t, client.WithProtocolVersion(clientProtocol))
+	if err := c.Start(ctx); err != nil {
+		c.Close()
+		return nil, err
+	}
+	req := mcp.InitializeRequest{}
+	req.Params.ProtocolVersion = clientProtocol
+	req.Params.ClientInfo = mcp.Implementation{Name: "tsmcp-bench", Version: "1"}
+	if _, err := c.Initialize(ctx, req); err != nil {
+		c.Close()
+		return nil, err
+	}
+	return c, nil
+}
+
+// callNoop calls the no-op tool once.
+func callNoop(ctx context.Context, c *client.Client) error {
+	req := mcp.CallToolRequest{}
+	req.Params.Name = "noop"
+	res, err := c.CallTool(ctx, req)
+	if err != nil {
+		return err
+	}
+	if res.IsError {
+		return fmt.Errorf("noop returned a tool error: %v", res.Content)
+	}
+	return nil
+}
+
+// loadSpec describes one cell to run.
+type loadSpec struct {
+	kind, transport string
+	baseURL         string
+	clients         int
+	newHTTP         httpClientFunc
+	warmup, measure time.Duration
+	// call, if set, replaces callNoop (the bridge calls echo).
+	call func(ctx context.Context, c *client.Client) error
+	// cpu, if set, reports the server's CPU time so far.
+	cpu func() time.Duration
+	// profile, if set, is called when measuring starts, in its own
+	// goroutine, with the measuring duration (to take a CPU profile).
+	profile func(d time.Duration)
+}
+
+// runLoad runs one cell: it connects spec.clients clients, each with its
+// own HTTP client, lets each call in a closed loop for the warm-up and
+// then for the measured duration, and summarizes the measured calls.
+func runLoad(ctx context.Context, spec loadSpec) cellResult {
+	res := cellResult{kind: spec.kind, transport: spec.transport, clients: spec.clients}
+	call := spec.call
+	if call == nil {
+		call = callNoop
+	}
+	cctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	clients := make([]*client.Client, spec.clients)
+	var (
+		wg      sync.WaitGroup
+		connErr atomic.Value
+	)
+	sem := make(chan struct{}, 16)
+	for i := range clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			c, err := connectMCP(cctx, spec.transport, spec.baseURL, spec.newHTTP())
+			if err != nil {
+				connErr.Store(err)
+				return
+			}
+			clients[i] = c
+		}()
+	}
+	wg.Wait()
+	defer func() {
+		for _, c := range clients {
+			if c != nil {
+				c.Close()
+			}
+		}
+	}()
+	if err, _ := connErr.Load().(error); err != nil {
+		res.err = fmt.Errorf("connect: %w", err)
+		return res
+	}
+
+	var (
+		measuring atomic.Bool
+		stop      atomic.Bool
+		errs      atomic.Int64
+		lastErr   atomic.Value
+	)
+	samples := make([]latencies, len(clients))
+	for i, c := range clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			lat := make(latencies, 0, 4096)
+			for !stop.Load() {
+				callCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
+				t0 := time.Now()
+				err := call(callCtx, c)
+				d := time.Since(t0)
+				cancel()
+				if !measuring.Load() {
+					continue
+				}
+				if err != nil {
+					errs.Add(1)
+					lastErr.Store(err)
+					continue
+				}
+				lat = append(lat, d)
+			}
+			samples[i] = lat
+		}()
+	}
+	sleep(ctx, spec.warmup)
+	var cpu0 time.Duration
+	if spec.cpu != nil {
+		cpu0 = spec.cpu()
+	}
+	if spec.profile != nil {
+		go spec.profile(spec.measure)
+	}
+	measuring.Store(true)
+	start := time.Now()
+	sleep(ctx, spec.measure)
+	measuring.Store(false)
+	res.elapsed = time.Since(start)
+	if spec.cpu != nil {
+		res.hostCPU = spec.cpu() - cpu0
+	}
+	stop.Store(true)
+	wg.Wait()
+	if ctx.Err() != nil {
+		res.err = ctx.Err()
+		return res
+	}
+	var all latencies
+	for _, s := range samples {
+		all = append(all, s...)
+	}
+	res.calls = len(all)
+	res.errors = errs.Load()
+	res.p50 = all.percentile(50)
+	res.p99 = all.percentile(99)
+	if res.calls == 0 {
+		res.err = fmt.Errorf("no successful calls (%d errors; last: %v)", res.errors, lastErr.Load())
+	}
+	return res
+}
+
+// sleep waits for d or until ctx ends.
+func sleep(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+	}
+}
+
+// callsResults are the results of measurement 1.
+type callsResults struct {
+	cells []cellResult
+	// auditLines is how many log lines the tsmcp host encoded (at least
+	// one per call), proving the audit ran.
+	auditLines int64
+	profiles   []string // CPU profiles written
+	note       string
+}
+
+// cell finds a result.
+func (r *callsResults) cell(kind, tr string, clients int) cellResult {
+	for _, c := range r.cells {
+		if c.kind == kind && c.transport == tr && c.clients == clients {
+			return c
+		}
+	}
+	return cellResult{}
+}
+
+// measureCalls runs measurement 1: the three server kinds side by side,
+// interleaved cell by cell so that drift on a shared machine hits all of
+// them alike.
+func (b *bench) measureCalls(ctx context.Context) (*callsResults, error) {
+	res := &callsResults{}
+	hosts := map[string]*hostProc{}
+	defer func() {
+		for _, h := range hosts {
+			h.stop()
+		}
+	}()
+	for _, kind := range []string{kindTsmcp, kindBareTailnet, kindBareLoopback} {
+		h, err := b.startHostProc(ctx, kind, "calls-"+kind)
+		if err != nil {
+			return nil, err
+		}
+		hosts[kind] = h
+	}
+	for _, tr := range []string{transportStreamable, transportSSE} {
+		for _, n := range b.concurrency {
+			for _, kind := range []string{kindTsmcp, kindBareTailnet, kindBareLoopback} {
+				h := hosts[kind]
+				newHTTP := b.tailnetHTTP
+				if kind == kindBareLoopback {
+					newHTTP = loopbackHTTP
+				}
+				spec := loadSpec{
+					kind: kind, transport: tr, baseURL: h.ready.URL, clients: n,
+					newHTTP: newHTTP, warmup: b.warmup, measure: b.cell,
+					cpu: h.cpu,
+				}
+				if b.profileDir != "" && kind != kindBareLoopback && n == b.concurrency[len(b.concurrency)-1] {
+					path := filepath.Join(b.profileDir, fmt.Sprintf("cpu-%s-%s-%d.pprof", kind, tr, n))
+					res.profiles = append(res.profiles, path)
+					spec.profile = func(d time.Duration) {
+						if err := h.profile(ctx, d, path); err != nil {
+							b.logf("profile %s: %v", path, err)
+						}
+					}
+				}
+				c := runLoad(ctx, spec)
+				if ctx.Err() != nil {
+					return nil, ctx.Err()
+				}
+				b.logf("calls %-13s %-10s c=%-3d %8.0f calls/s p50 %-8s p99 %-8s cpu/call %-8s err %d %v",
+					kind, tr, n, c.callsPerSec(), fmtDur(c.p50), fmtDur(c.p99), fmtDur(c.cpuPerCall()), c.errors, errOrEmpty(c.err))
+				res.cells = append(res.cells, c)
+			}
+		}
+	}
+	if st, err := hosts[kindTsmcp].stats(ctx, false); err == nil {
+		res.auditLines = st.AuditLines
+	}
+	return res, nil
+}
+
+func errOrEmpty(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
+}
+
+// loopbackHTTP returns a plain HTTP client with its own connection pool.
+func loopbackHTTP() *http.Client {
+	return &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 4}}
+}
