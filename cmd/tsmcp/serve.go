@@ -1,6 +1,9 @@
 package main
 
 import (
+	"context"
+	"log/slog"
+
 	"github.com/spf13/cobra"
 
 	"github.com/tsmcp/tsmcp/internal/config"
@@ -13,22 +16,57 @@ func newServeCmd(g *globalFlags) *cobra.Command {
 		Short: "Join the tailnet and serve MCP tools there",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := config.Load(config.LoadOptions{File: g.configFile, Flags: cmd.Flags()})
+			loadOpts := config.LoadOptions{File: g.configFile, Flags: cmd.Flags()}
+			cfg, err := config.Load(loadOpts)
 			if err != nil {
 				return err
 			}
+			logger := g.logger(cmd.ErrOrStderr())
 			srv, err := server.New(server.Options{
 				Config:  cfg,
-				Logger:  g.logger(cmd.ErrOrStderr()),
+				Logger:  logger,
 				Verbose: g.verbose,
 				Version: version,
 			})
 			if err != nil {
 				return err
 			}
-			return srv.Run(cmd.Context())
+			ctx, stop := context.WithCancel(cmd.Context())
+			defer stop()
+			if loadOpts.File != "" {
+				watched := make(chan struct{})
+				defer func() { stop(); <-watched }()
+				go func() {
+					defer close(watched)
+					watchConfig(ctx, loadOpts, srv, logger)
+				}()
+			}
+			return srv.Run(ctx)
 		},
 	}
 	config.RegisterFlags(cmd.Flags())
 	return cmd
+}
+
+// watchConfig applies every valid change of the config file to srv (the
+// access policy is swapped; see server.Reload) and logs, without applying,
+// every invalid one. A file that cannot be watched is logged and the host
+// keeps running with the policy it has.
+func watchConfig(ctx context.Context, opts config.LoadOptions, srv *server.Server, logger *slog.Logger) {
+	err := config.Watch(ctx, config.WatchOptions{
+		Load: opts,
+		OnReload: func(cfg *config.Config, err error) {
+			if err == nil {
+				err = srv.Reload(cfg)
+			}
+			if err != nil {
+				logger.Error("config change refused; keeping the current policy",
+					slog.String("file", opts.File), slog.String("error", err.Error()))
+			}
+		},
+	})
+	if err != nil {
+		logger.Warn("config file not watched; policy changes need a restart",
+			slog.String("file", opts.File), slog.String("error", err.Error()))
+	}
 }

@@ -42,61 +42,15 @@ func TestSIGTERMDrainsAndExitsZero(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 
-	healthAddr := freePort(t)
-	cfg := writeFile(t, "tsmcp.yaml", fmt.Sprintf(`tailnet:
-  hostname: sigterm
-  control_url: %s
-  state: "mem:"
-  ephemeral: true
-  tags: [tag:mcp]
-health:
-  addr: %s
-mcp:
+	h := startServe(ctx, t, n, "sigterm", `mcp:
   keepalive: 1s
   shutdown_grace: 10s
 acl:
   rules:
     - src: ["*"]
       tools: ["*"]
-`, n.ControlURL, healthAddr))
-
-	var stderr testutil.Buffer
-	cmd := exec.CommandContext(ctx, os.Args[0], "serve", "--config", cfg)
-	cmd.Env = append(os.Environ(), "TSMCP_TEST_RUN_MAIN=1")
-	cmd.Stderr = &stderr
-	cmd.WaitDelay = 5 * time.Second
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	defer func() {
-		cmd.Process.Kill()
-		if t.Failed() {
-			t.Logf("tsmcp stderr:\n%s", stderr.String())
-		}
-	}()
-
-	// Wait for readiness and read the host's tailnet IP from its log.
-	readyz := "http://" + healthAddr + "/readyz"
-	var hostIP string
-	for hostIP == "" {
-		select {
-		case err := <-exited:
-			t.Fatalf("tsmcp exited before ready: %v", err)
-		case <-ctx.Done():
-			t.Fatal("tsmcp not ready in time")
-		case <-time.After(50 * time.Millisecond):
-		}
-		if resp, err := http.Get(readyz); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				if lines := stderr.JSONLines("ready"); len(lines) > 0 {
-					hostIP, _ = lines[0]["tailnet_ip"].(string)
-				}
-			}
-		}
-	}
+`)
+	cmd, exited, stderr, hostIP, readyz := h.cmd, h.exited, h.stderr, h.hostIP, h.readyz
 
 	alice, err := n.NewNode(ctx, devnet.NodeOptions{Hostname: "alice"})
 	if err != nil {
@@ -151,4 +105,71 @@ acl:
 		resp.Body.Close()
 		t.Errorf("health listener still answering after exit: %d", resp.StatusCode)
 	}
+}
+
+// serveProcess is a `tsmcp serve` process on a devnet.
+type serveProcess struct {
+	cmd      *exec.Cmd
+	exited   chan error // receives Wait's result
+	stderr   *testutil.Buffer
+	hostIP   string // the host's tailnet IP, from its "ready" log line
+	readyz   string // the readiness URL on the health listener
+	cfgFile  string
+	cfgStart string // the tailnet and health sections of cfgFile
+}
+
+// startServe writes a config file with the tailnet and health sections for
+// n followed by rest, runs `tsmcp serve --config` on it (this test binary
+// re-executed as main), and waits until it is ready. The process is killed
+// when the test ends; its stderr is logged if the test failed.
+func startServe(ctx context.Context, t *testing.T, n *devnet.Network, hostname, rest string) *serveProcess {
+	t.Helper()
+	h := &serveProcess{exited: make(chan error, 1), stderr: &testutil.Buffer{}}
+	healthAddr := freePort(t)
+	h.cfgStart = fmt.Sprintf(`tailnet:
+  hostname: %s
+  control_url: %s
+  state: "mem:"
+  ephemeral: true
+  tags: [tag:mcp]
+health:
+  addr: %s
+`, hostname, n.ControlURL, healthAddr)
+	h.cfgFile = writeFile(t, "tsmcp.yaml", h.cfgStart+rest)
+
+	h.cmd = exec.CommandContext(ctx, os.Args[0], "serve", "--config", h.cfgFile)
+	h.cmd.Env = append(os.Environ(), "TSMCP_TEST_RUN_MAIN=1")
+	h.cmd.Stderr = h.stderr
+	h.cmd.WaitDelay = 5 * time.Second
+	if err := h.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { h.exited <- h.cmd.Wait() }()
+	t.Cleanup(func() {
+		h.cmd.Process.Kill()
+		if t.Failed() {
+			t.Logf("tsmcp stderr:\n%s", h.stderr.String())
+		}
+	})
+
+	// Wait for readiness and read the host's tailnet IP from its log.
+	h.readyz = "http://" + healthAddr + "/readyz"
+	for h.hostIP == "" {
+		select {
+		case err := <-h.exited:
+			t.Fatalf("tsmcp exited before ready: %v", err)
+		case <-ctx.Done():
+			t.Fatal("tsmcp not ready in time")
+		case <-time.After(50 * time.Millisecond):
+		}
+		if resp, err := http.Get(h.readyz); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				if lines := h.stderr.JSONLines("ready"); len(lines) > 0 {
+					h.hostIP, _ = lines[0]["tailnet_ip"].(string)
+				}
+			}
+		}
+	}
+	return h
 }

@@ -17,8 +17,8 @@ import (
 	"github.com/tsmcp/tsmcp/internal/server"
 )
 
-// tailnet is an in-process tailnet with a tsmcp host and three callers:
-// two users and a tagged node.
+// tailnet is an in-process tailnet with a tsmcp host and four callers:
+// three users and a tagged node.
 type tailnet struct {
 	net   *devnet.Network
 	host  *server.Server
@@ -26,6 +26,7 @@ type tailnet struct {
 	alice *devnet.Node
 	bob   *devnet.Node
 	ci    *devnet.Node // tagged tag:ci
+	carol *devnet.Node // a user no test policy names
 	// hostURL is http://<host tailnet IP>.
 	hostURL string
 }
@@ -106,6 +107,7 @@ func newTailnet(mod func(*config.Config, *server.Options)) (_ *tailnet, err erro
 		{&tn.alice, "alice", nil},
 		{&tn.bob, "bob", nil},
 		{&tn.ci, "ci", []string{"tag:ci"}},
+		{&tn.carol, "carol", nil},
 	} {
 		nd, err := n.NewNode(ctx, devnet.NodeOptions{Hostname: c.name, Tags: c.tags})
 		if err != nil {
@@ -155,7 +157,7 @@ func (tn *tailnet) Close() {
 	if tn.host != nil {
 		tn.host.Close()
 	}
-	for _, nd := range []*devnet.Node{tn.alice, tn.bob, tn.ci} {
+	for _, nd := range []*devnet.Node{tn.alice, tn.bob, tn.ci, tn.carol} {
 		if nd != nil {
 			nd.Close()
 		}
@@ -170,6 +172,11 @@ func (tn *tailnet) callers() []caller {
 		{name: "bob", node: tn.bob, login: tn.loginOf(tn.bob)},
 		{name: "ci", node: tn.ci, tags: []string{"tag:ci"}},
 	}
+}
+
+// carolCaller is a fourth user, whom no test policy names.
+func (tn *tailnet) carolCaller() caller {
+	return caller{name: "carol", node: tn.carol, login: tn.loginOf(tn.carol)}
 }
 
 // loginOf asks the control server which login it gave nd's user.

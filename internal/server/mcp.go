@@ -57,9 +57,10 @@ func (s *Server) filterTools(ctx context.Context, in []mcp.Tool) []mcp.Tool {
 	if !ok {
 		return nil
 	}
+	policy := s.policy.Load()
 	out := in[:0:0]
 	for _, t := range in {
-		if s.policy.Decide(id, t.Name).Allow {
+		if policy.Decide(id, t.Name).Allow {
 			out = append(out, t)
 		}
 	}
@@ -71,7 +72,7 @@ func (s *Server) filterTools(ctx context.Context, in []mcp.Tool) []mcp.Tool {
 // audited by auditCall, with duration and outcome.)
 func (s *Server) auditDeniedCall(ctx context.Context, _ any, req *mcp.CallToolRequest) {
 	id, _ := identity.FromContext(ctx)
-	d := s.policy.Decide(id, req.Params.Name)
+	d := s.policy.Load().Decide(id, req.Params.Name)
 	if d.Allow {
 		if s.mcp.GetTool(req.Params.Name) != nil {
 			return
@@ -106,7 +107,7 @@ func (s *Server) auditCall(next server.ToolHandlerFunc) server.ToolHandlerFunc {
 		defer context.AfterFunc(s.callCtx, cancel)()
 
 		id, _ := identity.FromContext(ctx)
-		d := s.policy.Decide(id, req.Params.Name)
+		d := s.policy.Load().Decide(id, req.Params.Name)
 		if !d.Allow {
 			// Unreachable while the filter runs first; kept as a second
 			// lock on the door.

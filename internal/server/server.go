@@ -60,7 +60,7 @@ type Server struct {
 
 	headerTimeout time.Duration
 	bodyTimeout   time.Duration
-	policy        *acl.Policy
+	policy        atomic.Pointer[acl.Policy] // swapped by Reload
 	providers     []tools.Provider
 	sessions      *sessionStore
 	inflight      *inflight
@@ -121,7 +121,7 @@ func New(opts Options) (*Server, error) {
 		version = "dev"
 	}
 	callCtx, cancelCalls := context.WithCancel(context.Background())
-	return &Server{
+	s := &Server{
 		callCtx:       callCtx,
 		cancelCalls:   cancelCalls,
 		headerTimeout: cmp.Or(opts.HeaderTimeout, defaultHeaderTimeout),
@@ -131,7 +131,6 @@ func New(opts Options) (*Server, error) {
 		audit:         logger.With(slog.String("log", "audit")),
 		verbose:       opts.Verbose,
 		version:       version,
-		policy:        policy,
 		providers:     providers,
 		sessions:      newSessionStore(),
 		inflight:      newInflight(),
@@ -139,7 +138,9 @@ func New(opts Options) (*Server, error) {
 		started:       make(chan struct{}),
 		readyCh:       make(chan struct{}),
 		done:          make(chan struct{}),
-	}, nil
+	}
+	s.policy.Store(policy)
+	return s, nil
 }
 
 // Started is closed once the health listener is bound; HealthAddr is valid
