@@ -1,0 +1,172 @@
+package upstream
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"strings"
+
+	"github.com/mark3labs/mcp-go/client/transport"
+	"github.com/mark3labs/mcp-go/mcp"
+
+	"github.com/tsmcp/tsmcp/internal/tools"
+)
+
+// Separator between the upstream's name and its tool's name.
+const nameSep = "__"
+
+// wireTool is the part of an upstream's tool definition that is decoded;
+// the schemas stay raw so they reach clients byte for byte.
+type wireTool struct {
+	Name         string              `json:"name"`
+	Title        string              `json:"title"`
+	Description  string              `json:"description"`
+	InputSchema  json.RawMessage     `json:"inputSchema"`
+	OutputSchema json.RawMessage     `json:"outputSchema"`
+	Annotations  *mcp.ToolAnnotation `json:"annotations"`
+	Meta         *mcp.Meta           `json:"_meta"`
+	Icons        []mcp.Icon          `json:"icons"`
+}
+
+// bridge turns an upstream's raw tool list into tsmcp tools named
+// "<upstream>__<tool>". Tools that cannot be bridged (undecodable, a name
+// that would not match tools.NamePattern, a schema that is not an object, a
+// duplicate) are skipped with a log line.
+func (u *upstream) bridge(raws []json.RawMessage) []tools.Tool {
+	var out []tools.Tool
+	seen := map[string]bool{}
+	for _, raw := range raws {
+		var w wireTool
+		if err := json.Unmarshal(raw, &w); err != nil {
+			u.log.Warn("upstream tool skipped: undecodable definition", "err", err)
+			continue
+		}
+		name := u.name + nameSep + w.Name
+		if !tools.NamePattern.MatchString(name) || w.Name == "" {
+			u.log.Warn("upstream tool skipped: bridged name invalid", "tool", w.Name, "bridged", name, "want", tools.NamePattern.String())
+			continue
+		}
+		if seen[name] {
+			u.log.Warn("upstream tool skipped: listed twice", "tool", w.Name)
+			continue
+		}
+		schema := w.InputSchema
+		if len(schema) == 0 || string(schema) == "null" {
+			schema = json.RawMessage(`{"type":"object"}`)
+		}
+		if !isJSONObject(schema) {
+			u.log.Warn("upstream tool skipped: inputSchema is not an object", "tool", w.Name)
+			continue
+		}
+		seen[name] = true
+		t := mcp.NewToolWithRawSchema(name, w.Description, schema)
+		t.Title = w.Title
+		if isJSONObject(w.OutputSchema) {
+			t.RawOutputSchema = w.OutputSchema
+		}
+		if w.Annotations != nil {
+			t.Annotations = *w.Annotations
+		}
+		t.Meta = w.Meta
+		t.Icons = w.Icons
+		out = append(out, tools.Tool{Tool: t, Handler: u.handler(w.Name)})
+	}
+	return out
+}
+
+func isJSONObject(raw json.RawMessage) bool {
+	s := strings.TrimSpace(string(raw))
+	return strings.HasPrefix(s, "{") && json.Valid(raw)
+}
+
+// handler forwards a call of the upstream tool named tool.
+func (u *upstream) handler(tool string) func(context.Context, mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+	return func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+		return u.call(ctx, tool, req), nil
+	}
+}
+
+// call forwards one call: to the shared session, or to the caller's own
+// child. Every failure becomes a tool error with generic text; details go
+// to the log.
+func (u *upstream) call(ctx context.Context, tool string, req mcp.CallToolRequest) *mcp.CallToolResult {
+	sup := u.lister
+	if u.perIdentity {
+		s, release, err := u.acquireChild(ctx)
+		switch {
+		case errors.Is(err, errNoIdentity):
+			u.log.Warn("upstream call refused: no caller identity", "tool", tool)
+			return mcp.NewToolResultError("upstream " + u.name + " needs an identified caller")
+		case errors.Is(err, errTooMany):
+			u.log.Warn("upstream call refused: per-identity limit reached", "tool", tool, "limit", u.p.opts.MaxPerIdentity)
+			return mcp.NewToolResultError(u.describeTooMany())
+		case err != nil:
+			return u.unavailable(tool, err)
+		}
+		defer release()
+		sup = s
+	}
+
+	ctx, cancel := context.WithTimeout(ctx, u.timeout)
+	defer cancel()
+	sess, err := sup.session(ctx)
+	if err != nil {
+		return u.failed(ctx, tool, err)
+	}
+	// A call in flight when the session dies ends now, not at its timeout.
+	callCtx, stop := context.WithCancel(ctx)
+	defer stop()
+	unhook := context.AfterFunc(sess.ctx, stop)
+	defer unhook()
+
+	fwd := mcp.CallToolRequest{}
+	fwd.Params.Name = tool
+	fwd.Params.Arguments = req.Params.Arguments
+	fwd.Params.RawArguments = req.Params.RawArguments
+	res, err := sess.client.CallTool(callCtx, fwd)
+	if err == nil {
+		if res == nil {
+			return u.unavailable(tool, errors.New("empty result"))
+		}
+		return res
+	}
+	select {
+	case <-sess.done:
+		return u.unavailable(tool, errors.New(sess.reason()))
+	default:
+	}
+	if ctx.Err() == nil && callCtx.Err() == nil && u.remote != nil && !isRPCError(err) {
+		// A transport error on a remote session: start over.
+		sess.fail(err.Error())
+	}
+	return u.failed(ctx, tool, err)
+}
+
+// failed maps an error to a tool error: timeout, cancelled, or unavailable.
+func (u *upstream) failed(ctx context.Context, tool string, err error) *mcp.CallToolResult {
+	switch {
+	case errors.Is(ctx.Err(), context.DeadlineExceeded):
+		u.log.Warn("upstream call timed out", "tool", tool, "timeout", u.timeout.String())
+		return mcp.NewToolResultError("upstream " + u.name + " timed out")
+	case errors.Is(ctx.Err(), context.Canceled):
+		u.log.Info("upstream call cancelled by the caller", "tool", tool)
+		return mcp.NewToolResultError("upstream " + u.name + " call was cancelled")
+	case isRPCError(err):
+		u.log.Warn("upstream returned an error", "tool", tool, "err", err)
+		return mcp.NewToolResultError("upstream " + u.name + " returned an error")
+	}
+	return u.unavailable(tool, err)
+}
+
+func (u *upstream) unavailable(tool string, err error) *mcp.CallToolResult {
+	u.log.Warn("upstream call failed: unavailable", "tool", tool, "err", err)
+	return mcp.NewToolResultError("upstream " + u.name + " is unavailable")
+}
+
+// isRPCError reports whether err came from the server's answer (a
+// JSON-RPC error, an undecodable result) rather than from the transport,
+// whose failures mcp-go's client wraps in *transport.Error.
+func isRPCError(err error) bool {
+	var te *transport.Error
+	return !errors.As(err, &te) && !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded)
+}

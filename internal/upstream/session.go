@@ -1,0 +1,158 @@
+package upstream
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/mark3labs/mcp-go/client"
+	"github.com/mark3labs/mcp-go/client/transport"
+	"github.com/mark3labs/mcp-go/mcp"
+)
+
+// maxListPages bounds the pages of one tools/list, against a server whose
+// cursors never end.
+const maxListPages = 100
+
+// clientInfo is how tsmcp introduces itself to upstreams.
+var clientInfo = mcp.Implementation{Name: "tsmcp", Version: "upstream-bridge"}
+
+// session is one initialized MCP client connection: a stdio child or a
+// remote session. It is dead once done is closed.
+type session struct {
+	kind    string // "stdio", "streamable-http" or "sse", for logs
+	client  *client.Client
+	timeout time.Duration // bounds tools/list and initialize
+
+	done    chan struct{}
+	ctx     context.Context // cancelled when done is closed
+	cancel  context.CancelFunc
+	failOne sync.Once
+	// stop releases everything the session holds (kills and reaps the
+	// child, closes connections) and waits for its goroutines.
+	stop      func()
+	closeOnce sync.Once
+	listID    atomic.Int64
+
+	mu    sync.Mutex // guards the fields below
+	why   string
+	tools []json.RawMessage // raw tool objects of the last tools/list
+}
+
+func newSession(kind string, timeout time.Duration) *session {
+	ctx, cancel := context.WithCancel(context.Background())
+	return &session{kind: kind, timeout: timeout, done: make(chan struct{}), ctx: ctx, cancel: cancel}
+}
+
+// fail marks the session dead for reason (the first reason wins); calls in
+// flight on it are cancelled.
+func (s *session) fail(reason string) {
+	s.failOne.Do(func() {
+		s.mu.Lock()
+		s.why = reason
+		s.mu.Unlock()
+		close(s.done)
+		s.cancel()
+	})
+}
+
+func (s *session) reason() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.why
+}
+
+// close ends the session and waits until its resources are released.
+func (s *session) close() {
+	s.fail("closed")
+	s.closeOnce.Do(func() {
+		if s.stop != nil {
+			s.stop()
+		}
+	})
+}
+
+// initialize runs the MCP handshake. The client is pinned to the newest
+// protocol revision that still has the initialize handshake (and so
+// sessions, the stdio notifications and the standalone GET stream): every
+// server in use speaks it, and it avoids a discovery probe that servers
+// which ignore unknown methods would let time out.
+func (s *session) initialize(ctx context.Context) error {
+	req := mcp.InitializeRequest{}
+	req.Params.ProtocolVersion = mcp.LATEST_LEGACY_PROTOCOL_VERSION
+	req.Params.ClientInfo = clientInfo
+	_, err := s.client.Initialize(ctx, req)
+	return err
+}
+
+func newClient(tr transport.Interface) *client.Client {
+	return client.NewClient(tr, client.WithProtocolVersion(mcp.LATEST_LEGACY_PROTOCOL_VERSION))
+}
+
+// listTools sends tools/list itself (rather than through client.ListTools,
+// which decodes into mcp.Tool and drops unknown schema keys) and keeps each
+// tool's raw JSON.
+func (s *session) listTools(ctx context.Context) error {
+	var all []json.RawMessage
+	cursor := ""
+	seen := map[string]bool{}
+	for page := 0; ; page++ {
+		if page == maxListPages {
+			return fmt.Errorf("more than %d pages", maxListPages)
+		}
+		req := transport.JSONRPCRequest{
+			JSONRPC: mcp.JSONRPC_VERSION,
+			ID:      mcp.NewRequestId(fmt.Sprintf("tsmcp-list-%d", s.listID.Add(1))),
+			Method:  string(mcp.MethodToolsList),
+		}
+		if cursor != "" {
+			req.Params = map[string]any{"cursor": cursor}
+		}
+		resp, err := s.client.GetTransport().SendRequest(ctx, req)
+		if err != nil {
+			return err
+		}
+		if resp.Error != nil {
+			return resp.Error.AsError()
+		}
+		var result struct {
+			Tools      []json.RawMessage `json:"tools"`
+			NextCursor string            `json:"nextCursor"`
+		}
+		if err := json.Unmarshal(resp.Result, &result); err != nil {
+			return fmt.Errorf("decoding result: %w", err)
+		}
+		all = append(all, result.Tools...)
+		if result.NextCursor == "" {
+			break
+		}
+		if seen[result.NextCursor] {
+			return errors.New("repeated cursor")
+		}
+		seen[result.NextCursor] = true
+		cursor = result.NextCursor
+	}
+	s.mu.Lock()
+	s.tools = all
+	s.mu.Unlock()
+	return nil
+}
+
+func (s *session) rawTools() []json.RawMessage {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.tools
+}
+
+// onListChanged calls fn on every notifications/tools/list_changed.
+func (s *session) onListChanged(fn func()) {
+	s.client.OnNotification(func(n mcp.JSONRPCNotification) {
+		if n.Method == string(mcp.MethodNotificationToolsListChanged) {
+			fn()
+		}
+	})
+}

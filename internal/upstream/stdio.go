@@ -1,0 +1,219 @@
+package upstream
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"sort"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/mark3labs/mcp-go/client/transport"
+)
+
+// Shutdown of a child: stdin is closed first (MCP servers exit on EOF);
+// after stdinGrace the process group gets SIGTERM, after termGrace SIGKILL.
+// Once the child has exited, output still buffered in its pipes is read for
+// at most drainGrace before the pipes are closed.
+const (
+	stdinGrace = time.Second
+	termGrace  = 2 * time.Second
+	drainGrace = time.Second
+)
+
+// baseEnvNames are the variables of tsmcp's own environment a child
+// inherits; everything else comes from the upstream's env in the config
+// (and, per identity, the TSMCP_CALLER_* variables).
+var baseEnvNames = []string{"PATH", "HOME", "LANG", "LC_ALL", "TZ", "TMPDIR"}
+
+// defaultPath is the child's PATH when tsmcp has none.
+const defaultPath = "/usr/local/bin:/usr/bin:/bin"
+
+// childEnv builds a child's environment: the base variables, then the
+// configured ones, then extra (the caller variables), later ones winning.
+func childEnv(lookup func(string) (string, bool), cfg map[string]string, extra map[string]string) []string {
+	m := map[string]string{}
+	for _, name := range baseEnvNames {
+		if v, ok := lookup(name); ok {
+			m[name] = v
+		}
+	}
+	if _, ok := m["PATH"]; !ok {
+		m["PATH"] = defaultPath
+	}
+	for k, v := range cfg {
+		m[k] = v
+	}
+	for k, v := range extra {
+		m[k] = v
+	}
+	env := make([]string, 0, len(m))
+	for k, v := range m {
+		env = append(env, k+"="+v)
+	}
+	sort.Strings(env)
+	return env
+}
+
+// startChild starts argv as a new process group with env, wires its stdout
+// through the line filter into an mcp-go IO transport, its stderr into the
+// log, and initializes the MCP session. The session dies when the child
+// exits or closes its stdout; closing the session stops the child (stdin
+// EOF, SIGTERM, SIGKILL to the group) and reaps it.
+func startChild(ctx context.Context, argv []string, env []string, timeout time.Duration,
+	maxLine int, log *slog.Logger, onListChanged func()) (*session, error) {
+	stdinR, stdinW, err := os.Pipe()
+	if err != nil {
+		return nil, err
+	}
+	stdoutR, stdoutW, err := os.Pipe()
+	if err != nil {
+		closeAll(stdinR, stdinW)
+		return nil, err
+	}
+	stderrR, stderrW, err := os.Pipe()
+	if err != nil {
+		closeAll(stdinR, stdinW, stdoutR, stdoutW)
+		return nil, err
+	}
+	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd.Env = env
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = stdinR, stdoutW, stderrW
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	err = cmd.Start()
+	// The child has its own copies (or failed to start): close ours.
+	closeAll(stdinR, stdoutW, stderrW)
+	if err != nil {
+		closeAll(stdinW, stdoutR, stderrR)
+		return nil, fmt.Errorf("starting %s: %w", argv[0], err)
+	}
+	pid := cmd.Process.Pid
+	log = log.With("pid", pid)
+
+	s := newSession("stdio", timeout)
+	exited := make(chan struct{})
+	go func() {
+		err := cmd.Wait()
+		// Grandchildren left in the group die with the child.
+		_ = syscall.Kill(-pid, syscall.SIGKILL)
+		s.fail(exitReason(err))
+		close(exited)
+	}()
+
+	pr, pw := io.Pipe()
+	var readers sync.WaitGroup
+	readers.Add(2)
+	go func() {
+		defer readers.Done()
+		lim := newLogLimiter(log, "stdout")
+		filterStdout(stdoutR, pw, maxLine, lim)
+		lim.flush()
+		// Usually the child has exited: mark the session dead with its
+		// exit status before the transport sees EOF and fails the calls
+		// in flight. A child that closed stdout but runs on is useless.
+		t := time.NewTimer(drainGrace)
+		select {
+		case <-exited:
+		case <-t.C:
+			s.fail("stdout closed")
+		}
+		t.Stop()
+		_ = pw.Close()
+	}()
+	go func() {
+		defer readers.Done()
+		logStderr(stderrR, newLogLimiter(log, "stderr"))
+	}()
+
+	tr := transport.NewIO(pr, stdinW, nil)
+	c := newClient(tr)
+	s.client = c
+	s.stop = func() {
+		// Unblock the filter if it is writing to the transport, and
+		// end the transport's reader: in-flight requests fail now.
+		_ = pw.Close()
+		_ = c.Close() // closes the child's stdin
+		stopProcess(cmd.Process, pid, exited)
+		// Read what the child left in its pipes, then close them; a
+		// grandchild that left the group may still hold them open.
+		drained := make(chan struct{})
+		go func() { readers.Wait(); close(drained) }()
+		t := time.NewTimer(drainGrace)
+		select {
+		case <-drained:
+		case <-t.C:
+		}
+		t.Stop()
+		closeAll(stdoutR, stderrR)
+		<-drained
+		_ = pr.Close()
+	}
+	if err := c.Start(ctx); err != nil {
+		s.close()
+		return nil, err
+	}
+	s.onListChanged(onListChanged)
+	initCtx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	initDone := make(chan error, 1)
+	go func() { initDone <- s.initialize(initCtx) }()
+	select {
+	case err = <-initDone:
+	case <-s.done:
+		// The child died during the handshake: report why.
+		cancel()
+		<-initDone
+		err = errors.New(s.reason())
+	}
+	if err != nil {
+		s.close()
+		if r := s.reason(); r != "closed" && r != "" {
+			return nil, fmt.Errorf("initialize: %v (%s)", err, r)
+		}
+		return nil, fmt.Errorf("initialize: %w", err)
+	}
+	return s, nil
+}
+
+// stopProcess ends the child's process group: it waits stdinGrace for the
+// child to exit on stdin EOF, then sends SIGTERM, then SIGKILL, and returns
+// once the child is reaped.
+func stopProcess(p *os.Process, pid int, exited <-chan struct{}) {
+	for _, step := range []struct {
+		wait time.Duration
+		sig  syscall.Signal
+	}{{stdinGrace, syscall.SIGTERM}, {termGrace, syscall.SIGKILL}} {
+		t := time.NewTimer(step.wait)
+		select {
+		case <-exited:
+			t.Stop()
+			return
+		case <-t.C:
+		}
+		_ = syscall.Kill(-pid, step.sig)
+	}
+	_ = p.Kill()
+	<-exited
+}
+
+func exitReason(err error) string {
+	if err == nil {
+		return "exit status 0"
+	}
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		return ee.Error() // "exit status 1", "signal: killed"
+	}
+	return err.Error()
+}
+
+func closeAll(fs ...*os.File) {
+	for _, f := range fs {
+		_ = f.Close()
+	}
+}

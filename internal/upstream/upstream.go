@@ -1,0 +1,188 @@
+package upstream
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/tsmcp/tsmcp/internal/config"
+	"github.com/tsmcp/tsmcp/internal/tools"
+)
+
+// minSetupTimeout is the least time given to starting a child or session
+// and to tools/list, even when the call timeout is shorter (npx may have a
+// package to fetch first).
+const minSetupTimeout = 30 * time.Second
+
+// upstream is the bridge of one configured upstream.
+type upstream struct {
+	p       *Provider
+	name    string
+	cfg     config.Upstream
+	timeout time.Duration // bounds a forwarded call
+	// setupTimeout bounds starting a child or session (initialize) and
+	// tools/list: the call timeout, but at least minSetupTimeout.
+	setupTimeout time.Duration
+	idle         time.Duration
+	perIdentity  bool
+	headers      map[string]string // resolved; secrets: never logged
+	remote       *remote           // nil for stdio upstreams
+	log          *slog.Logger
+
+	// lister serves tools/list and list_changed: the shared child or
+	// session, or the discovery one of a per-identity upstream (never
+	// used for calls then).
+	lister       *supervisor
+	firstListing chan struct{} // closed after the lister's first attempt
+	firstOnce    sync.Once
+
+	mu       sync.Mutex // guards the fields below
+	tools    []tools.Tool
+	rawList  []byte // the raw tools of the last listing, to detect changes
+	children map[string]*child
+	closed   bool
+}
+
+func newUpstream(p *Provider, i int, c config.Upstream) (*upstream, error) {
+	u := &upstream{
+		p:            p,
+		name:         c.Name,
+		cfg:          c,
+		timeout:      c.Timeout,
+		idle:         c.IdleTimeout,
+		perIdentity:  c.Isolation == config.IsolationPerIdentity,
+		log:          p.opts.Logger.With("upstream", c.Name),
+		firstListing: make(chan struct{}),
+		children:     map[string]*child{},
+	}
+	if u.timeout <= 0 {
+		u.timeout = config.DefaultUpstreamTimeout
+	}
+	u.setupTimeout = max(u.timeout, minSetupTimeout)
+	if u.idle <= 0 {
+		u.idle = config.DefaultIdleTimeout
+	}
+	switch {
+	case c.Name == "":
+		return nil, keyError(i, "name", "must not be empty")
+	case len(c.Command) > 0 && c.URL != "", len(c.Command) == 0 && c.URL == "":
+		return nil, keyError(i, "", "needs exactly one of command or url")
+	case len(c.Command) > 0 && c.Command[0] == "":
+		return nil, keyError(i, "command[0]", "must not be empty")
+	}
+	if c.URL != "" {
+		h, err := resolveHeaders(i, c.Headers, p.opts.LookupEnv)
+		if err != nil {
+			return nil, err
+		}
+		u.headers = h
+		u.remote = newRemote(c.URL, u.log, u.setupTimeout)
+	}
+	return u, nil
+}
+
+// start launches the lister in the background.
+func (u *upstream) start() {
+	u.lister = newSupervisor(u.p.ctx, u.log, u.p.opts,
+		func(ctx context.Context, onListChanged func()) (*session, error) {
+			return u.dial(ctx, nil, onListChanged)
+		}, u.listed, u.remote != nil)
+	u.lister.attempted = func() { u.firstOnce.Do(func() { close(u.firstListing) }) }
+	u.p.goFunc(u.lister.run)
+}
+
+// dial starts a child or opens a session, for caller (nil: shared or
+// discovery, without caller variables).
+func (u *upstream) dial(ctx context.Context, caller *callerInfo, onListChanged func()) (*session, error) {
+	if u.remote != nil {
+		h := u.headers
+		if caller != nil {
+			h = make(map[string]string, len(u.headers)+3)
+			for k, v := range u.headers {
+				h[k] = v
+			}
+			h[headerCallerLogin] = caller.login
+			h[headerCallerNode] = caller.node
+			h[headerCallerTags] = caller.tags
+		}
+		return u.remote.dial(ctx, h, onListChanged)
+	}
+	var extra map[string]string
+	log := u.log
+	if caller != nil {
+		extra = caller.env()
+		log = log.With("caller", caller.key)
+	}
+	env := childEnv(u.p.opts.LookupEnv, u.cfg.Env, extra)
+	return startChild(ctx, u.cfg.Command, env, u.setupTimeout, u.p.opts.MaxLineBytes, log, onListChanged)
+}
+
+// listed takes the lister's new raw tool list; it notifies the host when
+// the list differs from the previous one.
+func (u *upstream) listed(s *session) {
+	raws := s.rawTools()
+	var joined []byte
+	for _, r := range raws {
+		joined = append(append(joined, r...), 0)
+	}
+	ts := u.bridge(raws)
+	u.mu.Lock()
+	changed := u.rawList == nil || !bytes.Equal(joined, u.rawList)
+	if changed {
+		u.rawList = append([]byte{}, joined...)
+		u.tools = ts
+	}
+	u.mu.Unlock()
+	if changed {
+		u.log.Info("upstream tools listed", "tools", len(ts))
+		u.p.notify()
+	}
+}
+
+func (u *upstream) currentTools() []tools.Tool {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return append([]tools.Tool(nil), u.tools...)
+}
+
+func (u *upstream) status() tools.Status {
+	up, detail := u.lister.describe()
+	if u.perIdentity {
+		u.mu.Lock()
+		n := len(u.children)
+		u.mu.Unlock()
+		noun := "children"
+		if u.remote != nil {
+			noun = "sessions"
+		}
+		count := fmt.Sprintf("%d per-identity %s", n, noun)
+		if detail == "" {
+			detail = count
+		} else {
+			detail += "; " + count
+		}
+	}
+	return tools.Status{Name: u.name, Up: up, Detail: detail}
+}
+
+// close stops the lister and every per-identity child; Provider.Close
+// waits for them.
+func (u *upstream) close() {
+	u.mu.Lock()
+	u.closed = true
+	children := u.children
+	u.children = map[string]*child{}
+	u.mu.Unlock()
+	for _, ch := range children {
+		if ch.timer != nil {
+			ch.timer.Stop()
+		}
+		ch.sup.stop()
+	}
+	if u.lister != nil {
+		u.lister.stop()
+	}
+}
