@@ -13,9 +13,9 @@ import (
 	"tailscale.com/ipn/store/mem"
 	"tailscale.com/tsnet"
 
-	"github.com/tsmcp/tsmcp/internal/tsnetx"
-
 	"github.com/tsmcp/tsmcp/internal/config"
+	"github.com/tsmcp/tsmcp/internal/statestore"
+	"github.com/tsmcp/tsmcp/internal/tsnetx"
 )
 
 // CheckSupported refuses configuration that is valid but that this build
@@ -23,10 +23,8 @@ import (
 // calls it too, so that check and serve agree.
 func CheckSupported(c *config.Config) error {
 	var errs []error
-	st := c.Tailnet.State
-	if strings.HasPrefix(st, "kube:") || strings.HasPrefix(st, "arn:") {
-		errs = append(errs, fmt.Errorf("tailnet.state: %q: Kubernetes Secret and AWS SSM state stores are not available in this build (use a directory or mem: for now)", st))
-	}
+	// Every tailnet.state form is served: a directory, mem:, kube:<secret>
+	// and SSM parameter ARNs (internal/statestore).
 	for i, t := range c.Tools {
 		errs = append(errs, fmt.Errorf("tools[%d] (%s): declarative tools are not available in this build", i, t.Name))
 	}
@@ -56,17 +54,23 @@ func (s *Server) newNode() (*tsnet.Server, func() error, error) {
 		}
 	}
 	var tmpDir string
-	switch {
-	case tc.State == "mem:":
-		// State lives in memory; tsnet still needs a writable directory
-		// for its log configuration.
+	switch statestore.KindOf(tc.State) {
+	case statestore.Mem, statestore.Kube, statestore.SSM:
+		// State lives in memory, a Kubernetes Secret or an SSM parameter;
+		// tsnet still needs a writable directory for its log
+		// configuration (and, outside Kubernetes, tailnet.https
+		// certificates). A fresh one under $TMPDIR (/tmp) serves: nothing
+		// in it has to survive a restart. Kubernetes and SSM stores are
+		// opened in up, under its deadline, because they reach the network.
 		dir, err := os.MkdirTemp("", "tsmcp-")
 		if err != nil {
-			return nil, nil, fmt.Errorf("tailnet.state: mem: needs a temporary directory: %w", err)
+			return nil, nil, fmt.Errorf("tailnet.state: %s state needs a writable temporary directory (mount one at /tmp or set TMPDIR): %w", statestore.KindOf(tc.State), err)
 		}
 		tmpDir = dir
 		node.Dir = dir
-		node.Store = new(mem.Store)
+		if tc.State == "mem:" {
+			node.Store = new(mem.Store)
+		}
 	default:
 		if err := os.MkdirAll(tc.State, 0o700); err != nil {
 			return nil, nil, fmt.Errorf("tailnet.state: %w", err)
@@ -74,9 +78,15 @@ func (s *Server) newNode() (*tsnet.Server, func() error, error) {
 		node.Dir = tc.State
 	}
 	closeNode := func() error {
-		err := node.Close()
-		if errors.Is(err, net.ErrClosed) {
-			err = nil
+		var err error
+		// A node that never started (the state store could not be
+		// opened, or tsnet failed before building its subsystems) has
+		// nothing to close, and tsnet's Close would panic on it.
+		if node.Sys() != nil {
+			err = node.Close()
+			if errors.Is(err, net.ErrClosed) {
+				err = nil
+			}
 		}
 		if tmpDir != "" {
 			err = errors.Join(err, os.RemoveAll(tmpDir))
@@ -92,6 +102,9 @@ func (s *Server) up(ctx context.Context, node *tsnet.Server) error {
 	tc := s.cfg.Tailnet
 	ctx, cancel := context.WithTimeout(ctx, tc.UpTimeout)
 	defer cancel()
+	if err := s.openStore(ctx, node); err != nil {
+		return err
+	}
 	s.log.Info("joining the tailnet", "hostname", tc.Hostname, "control_url", controlURLForLog(tc.ControlURL), "tags", tc.Tags)
 	st, err := node.Up(ctx)
 	if err != nil {
@@ -133,6 +146,26 @@ func (s *Server) up(ctx context.Context, node *tsnet.Server) error {
 	if err := tsnetx.WaitHomeDERP(dctx, node); err != nil {
 		s.log.Warn("serving before the home DERP connection is up", "err", err)
 	}
+	return nil
+}
+
+// openStore opens a Kubernetes Secret or SSM state store for node, if
+// tailnet.state names one; it reads the node's existing state, so it runs
+// under up's deadline.
+func (s *Server) openStore(ctx context.Context, node *tsnet.Server) error {
+	state := s.cfg.Tailnet.State
+	kind := statestore.KindOf(state)
+	if node.Store != nil || (kind != statestore.Kube && kind != statestore.SSM) {
+		return nil
+	}
+	s.log.Info("opening the state store", "kind", kind.String(), "state", state)
+	st, err := statestore.Open(ctx, func(format string, args ...any) {
+		s.log.Warn(fmt.Sprintf(format, args...), "log", "statestore")
+	}, state)
+	if err != nil {
+		return err
+	}
+	node.Store = st
 	return nil
 }
 
