@@ -18,6 +18,7 @@ import (
 	"net/netip"
 	"os"
 	"strconv"
+	"strings"
 	"sync"
 
 	"tailscale.com/derp/derpserver"
@@ -401,4 +402,23 @@ func (n *Network) addGrants(res *tailcfg.MapResponse, _ *tailcfg.MapRequest) {
 // (counting from 1): user-<n>@fake-control.example.net.
 func Login(n int) string {
 	return "user-" + strconv.Itoa(n) + "@" + LoginDomain
+}
+
+// MoveToOtherTailnet makes nd look, to every other node, like a node of
+// another tailnet named domain (e.g. "other.ts.net") that was given access
+// by sharing: its MagicDNS name moves under domain, as the names of a
+// sharee's devices do. Nodes see the change with their next netmap.
+func (n *Network) MoveToOtherTailnet(ctx context.Context, nd *Node, domain string) error {
+	st, err := nd.Up(ctx)
+	if err != nil {
+		return err
+	}
+	node := n.Control.Node(st.Self.PublicKey)
+	if node == nil {
+		return fmt.Errorf("devnet: control does not know node %s", st.Self.HostName)
+	}
+	short, _, _ := strings.Cut(node.Name, ".")
+	node.Name = short + "." + strings.Trim(domain, ".") + "."
+	n.Control.UpdateNode(node)
+	return nil
 }

@@ -78,7 +78,14 @@ var ErrIncomplete = errors.New("identity: WhoIs answer has no node or no user")
 // FromWhoIs builds an Identity from a WhoIs answer for a connection from
 // addr. Tags are checked first: a tagged node is identified by its tags only,
 // and any user profile attached to it is ignored, as in production Tailscale.
-func FromWhoIs(w *apitype.WhoIsResponse, addr netip.Addr) (*Identity, error) {
+//
+// tailnetSuffix is the host's own MagicDNS suffix (e.g. "tail1234.ts.net").
+// A caller is Shared (autogroup:shared) when its node was shared in
+// (Node.Sharer is set) or its node's name is not under tailnetSuffix: a
+// user of another tailnet, to whom the host node was shared, connects from a
+// node named in their own tailnet. Empty tailnetSuffix means only Sharer
+// counts.
+func FromWhoIs(w *apitype.WhoIsResponse, addr netip.Addr, tailnetSuffix string) (*Identity, error) {
 	if w == nil || w.Node == nil {
 		return nil, ErrIncomplete
 	}
@@ -87,7 +94,7 @@ func FromWhoIs(w *apitype.WhoIsResponse, addr netip.Addr) (*Identity, error) {
 		NodeName:  strings.TrimSuffix(n.Name, "."),
 		NodeID:    n.StableID,
 		TailnetIP: addr,
-		Shared:    !n.Sharer.IsZero(),
+		Shared:    !n.Sharer.IsZero() || !inTailnet(n.Name, tailnetSuffix),
 		Caps:      w.CapMap,
 	}
 	if id.NodeName == "" {
@@ -104,6 +111,17 @@ func FromWhoIs(w *apitype.WhoIsResponse, addr netip.Addr) (*Identity, error) {
 	id.LoginName = w.UserProfile.LoginName
 	id.DisplayName = w.UserProfile.DisplayName
 	return id, nil
+}
+
+// inTailnet reports whether the node name fqdn ("laptop.tail1234.ts.net.")
+// is under the MagicDNS suffix; true when the suffix is unknown.
+func inTailnet(fqdn, suffix string) bool {
+	suffix = strings.Trim(suffix, ".")
+	if suffix == "" {
+		return true
+	}
+	fqdn = strings.ToLower(strings.TrimSuffix(fqdn, "."))
+	return strings.HasSuffix(fqdn, "."+strings.ToLower(suffix))
 }
 
 type ctxKey struct{}

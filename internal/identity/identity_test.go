@@ -35,8 +35,23 @@ func TestFromWhoIs(t *testing.T) {
 		},
 		{
 			name: "shared-in node",
-			w:    &apitype.WhoIsResponse{Node: &tailcfg.Node{Name: "x.", StableID: "n3", Sharer: 9}, UserProfile: user},
-			want: &Identity{LoginName: "alice@example.com", DisplayName: "Alice", NodeName: "x", NodeID: "n3", TailnetIP: ip, Shared: true},
+			w:    &apitype.WhoIsResponse{Node: &tailcfg.Node{Name: "x.example.ts.net.", StableID: "n3", Sharer: 9}, UserProfile: user},
+			want: &Identity{LoginName: "alice@example.com", DisplayName: "Alice", NodeName: "x.example.ts.net", NodeID: "n3", TailnetIP: ip, Shared: true},
+		},
+		{
+			name: "node of another tailnet",
+			w:    &apitype.WhoIsResponse{Node: &tailcfg.Node{Name: "laptop.other.ts.net.", StableID: "n4"}, UserProfile: user},
+			want: &Identity{LoginName: "alice@example.com", DisplayName: "Alice", NodeName: "laptop.other.ts.net", NodeID: "n4", TailnetIP: ip, Shared: true},
+		},
+		{
+			name: "suffix must match whole labels",
+			w:    &apitype.WhoIsResponse{Node: &tailcfg.Node{Name: "laptop.notexample.ts.net.", StableID: "n5"}, UserProfile: user},
+			want: &Identity{LoginName: "alice@example.com", DisplayName: "Alice", NodeName: "laptop.notexample.ts.net", NodeID: "n5", TailnetIP: ip, Shared: true},
+		},
+		{
+			name: "node name case differs",
+			w:    &apitype.WhoIsResponse{Node: &tailcfg.Node{Name: "Laptop.EXAMPLE.ts.net.", StableID: "n6"}, UserProfile: user},
+			want: &Identity{LoginName: "alice@example.com", DisplayName: "Alice", NodeName: "Laptop.EXAMPLE.ts.net", NodeID: "n6", TailnetIP: ip},
 		},
 		{name: "nil answer", w: nil, wantErr: ErrIncomplete},
 		{name: "no node", w: &apitype.WhoIsResponse{UserProfile: user}, wantErr: ErrIncomplete},
@@ -45,7 +60,7 @@ func TestFromWhoIs(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := FromWhoIs(tt.w, ip)
+			got, err := FromWhoIs(tt.w, ip, "example.ts.net")
 			if !errors.Is(err, tt.wantErr) {
 				t.Fatalf("err = %v, want %v", err, tt.wantErr)
 			}

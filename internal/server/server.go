@@ -87,8 +87,11 @@ type Server struct {
 
 	mu      sync.Mutex // guards the fields below
 	whoisFn WhoIsFunc
-	cancel  context.CancelFunc // cancels Run; nil until Run starts
-	closed  bool               // Close was called
+	// tailnetSuffix is the node's MagicDNS suffix: callers whose node
+	// names are not under it are autogroup:shared. Set once joined.
+	tailnetSuffix string
+	cancel        context.CancelFunc // cancels Run; nil until Run starts
+	closed        bool               // Close was called
 }
 
 // New validates the configuration and prepares a Server. It starts nothing
@@ -232,15 +235,23 @@ func (s *Server) Run(ctx context.Context) (err error) {
 		}
 		return err
 	}
+	lc, err := node.LocalClient()
+	if err != nil {
+		return fmt.Errorf("tailnet: local client: %w", err)
+	}
+	st, err := lc.StatusWithoutPeers(ctx)
+	if err != nil {
+		return fmt.Errorf("tailnet: status: %w", err)
+	}
+	if st.CurrentTailnet == nil || st.CurrentTailnet.MagicDNSSuffix == "" {
+		// Without it every caller would count as a member.
+		return errors.New("tailnet: the control server sent no MagicDNS suffix; cannot tell members from shared users")
+	}
 	s.mu.Lock()
 	if s.whoisFn == nil {
-		lc, err := node.LocalClient()
-		if err != nil {
-			s.mu.Unlock()
-			return fmt.Errorf("tailnet: local client: %w", err)
-		}
 		s.whoisFn = lc.WhoIs
 	}
+	s.tailnetSuffix = st.CurrentTailnet.MagicDNSSuffix
 	s.mu.Unlock()
 
 	// 3. Load the tools. Providers are closed whatever happens, even if

@@ -24,7 +24,7 @@ func (s *Server) whois(r *http.Request) (*identity.Identity, error) {
 		return nil, fmt.Errorf("remote address %q: %w", r.RemoteAddr, err)
 	}
 	s.mu.Lock()
-	whois := s.whoisFn
+	whois, suffix := s.whoisFn, s.tailnetSuffix
 	s.mu.Unlock()
 	if whois == nil {
 		return nil, fmt.Errorf("no WhoIs available")
@@ -33,7 +33,7 @@ func (s *Server) whois(r *http.Request) (*identity.Identity, error) {
 	if err != nil {
 		return nil, fmt.Errorf("WhoIs %s: %w", r.RemoteAddr, err)
 	}
-	return identity.FromWhoIs(w, ap.Addr().Unmap())
+	return identity.FromWhoIs(w, ap.Addr().Unmap(), suffix)
 }
 
 type funnelKey struct{}
