@@ -53,7 +53,7 @@ type httpTool struct {
 	envNames    []string // every {{env}} the tool reads, for redaction
 }
 
-func (p *Provider) newHTTPTool(key string, t config.Tool, lookupIP func(context.Context, string) ([]netip.Addr, error)) (tools.Tool, func(), error) {
+func (p *Provider) newHTTPTool(key string, t config.Tool, lookupIP func(context.Context, string) ([]netip.Addr, error)) (tools.Tool, *http.Transport, error) {
 	h := t.HTTP
 	hkey := key + ".http"
 	params, err := compileParams(key+".params", t.Params, false)
@@ -143,7 +143,7 @@ func (p *Provider) newHTTPTool(key string, t config.Tool, lookupIP func(context.
 	default:
 		def.Annotations = annotations(false, false)
 	}
-	return tools.Tool{Tool: def, Handler: x.handle}, tr.CloseIdleConnections, nil
+	return tools.Tool{Tool: def, Handler: x.handle}, tr, nil
 }
 
 // jsonString encodes s as a JSON string.

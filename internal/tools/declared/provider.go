@@ -20,6 +20,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"net/netip"
 	"os"
 	"sync"
@@ -53,7 +54,9 @@ type Provider struct {
 	log       *slog.Logger
 	lookupEnv func(string) (string, bool)
 	tools     []tools.Tool
-	idle      []func() // closes idle HTTP connections
+	// transports are the http tools' transports, one per tool (each
+	// with its own guard); Close closes their idle connections.
+	transports []*http.Transport
 
 	stop    context.Context // done once Close begins
 	cancel  context.CancelFunc
@@ -100,9 +103,9 @@ func New(cfg []config.Tool, opts Options) (*Provider, error) {
 		case t.Exec != nil && t.HTTP == nil:
 			tool, err = p.newExecTool(key, t)
 		case t.HTTP != nil && t.Exec == nil:
-			var idle func()
-			tool, idle, err = p.newHTTPTool(key, t, lookupIP)
-			p.idle = append(p.idle, idle)
+			var tr *http.Transport
+			tool, tr, err = p.newHTTPTool(key, t, lookupIP)
+			p.transports = append(p.transports, tr)
 		default:
 			err = fmt.Errorf("%s: needs exactly one of exec or http", key)
 		}
@@ -138,8 +141,8 @@ func (p *Provider) Close() error {
 	p.mu.Unlock()
 	p.cancel()
 	p.running.Wait()
-	for _, idle := range p.idle {
-		idle()
+	for _, tr := range p.transports {
+		tr.CloseIdleConnections()
 	}
 	return nil
 }
