@@ -111,7 +111,10 @@ func (u *upstream) call(ctx context.Context, tool string, req mcp.CallToolReques
 	defer cancel()
 	sess, err := sup.session(ctx)
 	if err != nil {
-		return u.failed(ctx, tool, err)
+		if ctx.Err() != nil {
+			return u.ended(ctx, tool)
+		}
+		return u.unavailable(tool, err)
 	}
 	// A call in flight when the session dies ends now, not at its timeout.
 	callCtx, stop := context.WithCancel(ctx)
@@ -135,27 +138,28 @@ func (u *upstream) call(ctx context.Context, tool string, req mcp.CallToolReques
 		return u.unavailable(tool, errors.New(sess.reason()))
 	default:
 	}
-	if ctx.Err() == nil && callCtx.Err() == nil && u.remote != nil && !isRPCError(err) {
-		// A transport error on a remote session: start over.
-		sess.fail(err.Error())
-	}
-	return u.failed(ctx, tool, err)
-}
-
-// failed maps an error to a tool error: timeout, cancelled, or unavailable.
-func (u *upstream) failed(ctx context.Context, tool string, err error) *mcp.CallToolResult {
 	switch {
-	case errors.Is(ctx.Err(), context.DeadlineExceeded):
-		u.log.Warn("upstream call timed out", "tool", tool, "timeout", u.timeout.String())
-		return mcp.NewToolResultError("upstream " + u.name + " timed out")
-	case errors.Is(ctx.Err(), context.Canceled):
-		u.log.Info("upstream call cancelled by the caller", "tool", tool)
-		return mcp.NewToolResultError("upstream " + u.name + " call was cancelled")
+	case ctx.Err() != nil:
+		return u.ended(ctx, tool)
 	case isRPCError(err):
 		u.log.Warn("upstream returned an error", "tool", tool, "err", err)
 		return mcp.NewToolResultError("upstream " + u.name + " returned an error")
+	case u.remote != nil:
+		// A transport error on a remote session: start over.
+		sess.fail(err.Error())
 	}
 	return u.unavailable(tool, err)
+}
+
+// ended is the tool error of a call whose context ended: the call's
+// timeout, or the caller's cancellation.
+func (u *upstream) ended(ctx context.Context, tool string) *mcp.CallToolResult {
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		u.log.Warn("upstream call timed out", "tool", tool, "timeout", u.timeout.String())
+		return mcp.NewToolResultError("upstream " + u.name + " timed out")
+	}
+	u.log.Info("upstream call cancelled by the caller", "tool", tool)
+	return mcp.NewToolResultError("upstream " + u.name + " call was cancelled")
 }
 
 func (u *upstream) unavailable(tool string, err error) *mcp.CallToolResult {

@@ -31,7 +31,7 @@ func TestMain(m *testing.M) {
 
 // guard bounds waits that should end promptly, so that a bug fails the
 // test with a message instead of hanging it. It is not a timing assertion.
-const guard = 60 * time.Second
+const guard = 20 * time.Second
 
 // testUpstream is a stdio upstream running this test binary as the server.
 func testUpstream(t *testing.T, name string) config.Upstream {

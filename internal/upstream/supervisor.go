@@ -55,6 +55,7 @@ type supervisor struct {
 	lastErr string    // why the last session ended or the last dial failed
 	nextTry time.Time // when state is stateBackoff
 	delay   time.Duration
+	tries   int           // dial attempts started
 	changed chan struct{} // closed and replaced on every state change
 }
 
@@ -97,6 +98,9 @@ func (s *supervisor) run() {
 	delay := s.opts.BackoffBase
 	for {
 		started := time.Now()
+		s.mu.Lock()
+		s.tries++
+		s.mu.Unlock()
 		sess, err := s.dial(s.ctx, s.listChanged)
 		if s.ctx.Err() != nil {
 			if sess != nil {
@@ -214,19 +218,30 @@ func (s *supervisor) listChanged() {
 }
 
 // session waits for a live session: while the supervisor is starting, or
-// in backoff with the next attempt at most maxRestartWait away. It fails
-// with errDown (wrapping the last failure) when the upstream is down for
-// longer, errStopped after stop, or ctx's error.
+// in backoff with the next attempt at most maxRestartWait away; it waits
+// for one attempt at most. It fails with errDown (wrapping the last
+// failure) when the upstream stays down, errStopped after stop, or ctx's
+// error.
 func (s *supervisor) session(ctx context.Context) (*session, error) {
+	// The attempts that count: the one in progress, and later ones.
+	s.mu.Lock()
+	tries := s.tries
+	if s.state == stateStarting {
+		tries--
+	}
+	s.mu.Unlock()
 	for {
 		s.mu.Lock()
 		st, cur, ch := s.state, s.cur, s.changed
 		wait := time.Until(s.nextTry)
 		last := s.lastErr
+		failedSince := s.tries > tries
 		s.mu.Unlock()
 		switch {
 		case st == stateStopped:
 			return nil, errStopped
+		case st == stateBackoff && failedSince:
+			return nil, fmt.Errorf("%w: %s", errDown, last)
 		case st == stateUp && cur != nil:
 			select {
 			case <-cur.done:
