@@ -536,3 +536,31 @@ func TestNewErrors(t *testing.T) {
 		})
 	}
 }
+
+// TestHTTPStoppedByClose: Close cancels an in-flight request and waits
+// for the call to return.
+func TestHTTPStoppedByClose(t *testing.T) {
+	arrived := make(chan struct{})
+	srv := newServer(t, func(_ http.ResponseWriter, r *http.Request) {
+		close(arrived)
+		<-r.Context().Done()
+	})
+	p, _ := newProvider(t, []config.Tool{
+		httpToolCfg("slow", "GET", fmt.Sprintf("http://api.test:%d/", srv.port()), nil, func(h *config.HTTPTool) {
+			h.AllowHosts = []string{"api.test"}
+			h.Timeout = time.Hour
+		}),
+	}, Options{LookupIP: resolver(testNames)})
+	h := handlerOf(t, p, "slow")
+	var wg sync.WaitGroup
+	var res string
+	wg.Go(func() { res, _ = h(context.Background(), "{}") })
+	<-arrived
+	if err := p.Close(); err != nil {
+		t.Fatal(err)
+	}
+	wg.Wait()
+	if res != "the request was stopped: tsmcp is shutting down" {
+		t.Errorf("result %q", res)
+	}
+}
