@@ -203,9 +203,9 @@ func (x *httpTool) secrets() redactor {
 	return r
 }
 
-// request builds the request for validated values; a nil result with a
-// nil error never happens. The error is for the caller (a template or
-// header problem), the detail for the log.
+// request builds the request for validated values. On failure it
+// returns a message for the caller and an error with the detail for the
+// log (neither holds argument values or secrets).
 func (x *httpTool) request(ctx context.Context, vals map[string]value) (*http.Request, string, error) {
 	u, err := x.url.render(x.params, vals)
 	if err != nil {
