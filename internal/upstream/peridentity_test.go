@@ -3,6 +3,8 @@ package upstream
 import (
 	"context"
 	"encoding/json"
+	"fmt"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -25,6 +27,21 @@ func TestPerIdentitySeparation(t *testing.T) {
 
 	// Tools are listed (by the discovery child) before any call.
 	h.tool("p__count")
+	// The discovery child runs without caller variables or tsmcp's own
+	// environment.
+	kids := childPIDs(t)
+	if len(kids) != 1 {
+		t.Fatalf("child processes %v before any call, want the discovery child", kids)
+	}
+	environ, err := os.ReadFile(fmt.Sprintf("/proc/%d/environ", kids[0]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, kv := range strings.Split(string(environ), "\x00") {
+		if strings.HasPrefix(kv, "TSMCP_CALLER_") || strings.HasPrefix(kv, "TSMCP_TEST_PARENT_SECRET") {
+			t.Errorf("discovery child has %s", kv)
+		}
+	}
 
 	tests := []struct {
 		name   string

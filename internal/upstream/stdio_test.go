@@ -382,3 +382,31 @@ func TestManyCallsNoLeaks(t *testing.T) {
 		t.Errorf("child processes %v, want exactly the one server", kids)
 	}
 }
+
+func TestToolsDoesNotWaitForSlowUpstream(t *testing.T) {
+	hang := testUpstream(t, "hang")
+	hang.Env[testServerEnv] = "hang"
+	good := testUpstream(t, "good")
+	opts := testOptions()
+	opts.StartWait = 50 * time.Millisecond
+	h := newHarness(t, []config.Upstream{good, hang}, opts)
+	// Once good has listed, Tools returns after StartWait at most, with
+	// what is known: good's tools, none of hang's.
+	waitFor(t, "good to be up", func() bool { return h.status("good").Up })
+	ts, err := h.p.Tools(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range tools.Names(ts) {
+		if strings.HasPrefix(n, "hang__") {
+			t.Errorf("tool %s from an upstream that never answered", n)
+		}
+	}
+	if !slices.Contains(tools.Names(ts), "good__echo") {
+		t.Errorf("tools %v lack good__echo", tools.Names(ts))
+	}
+	if s := h.status("hang"); s.Up || s.Detail != "starting" {
+		t.Errorf("hang status = %+v, want down, starting", s)
+	}
+	h.waitLog("upstream stderr") // the hung child runs; Close must still reap it
+}

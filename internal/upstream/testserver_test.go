@@ -90,6 +90,13 @@ func runTestServer() {
 		fmt.Fprintln(os.Stderr, "test server: exiting at once")
 		os.Exit(3)
 	}
+	if os.Getenv(testServerEnv) == "hang" {
+		// Never answers, and ignores stdin EOF: Close must signal it.
+		fmt.Fprintln(os.Stderr, "test server: hanging")
+		for {
+			time.Sleep(time.Hour)
+		}
+	}
 	s := &testServer{tools: append([]string(nil), testTools...)}
 	sc := bufio.NewScanner(os.Stdin)
 	sc.Buffer(make([]byte, 1<<20), 64<<20)
