@@ -30,7 +30,7 @@ type bridgeCell struct {
 	cellResult
 	gatewayRSS uint64 // peak RSS of the gateway process during the cell
 	treeRSS    uint64 // peak RSS of the gateway's process tree (children included)
-	procs      int    // processes in the tree at the end of the cell
+	procs      int    // most processes in the tree during the cell
 }
 
 // bridgeResults are measurement 3's results.
@@ -152,6 +152,7 @@ func warmBridge(ctx context.Context, tr, url string, newHTTP httpClientFunc, too
 func (b *bench) bridgeCell(ctx context.Context, gw, tr string, n int, url string, newHTTP httpClientFunc, tool string, pid int) bridgeCell {
 	var (
 		peakGW, peakTree atomic.Uint64
+		peakProcs        atomic.Int64
 		done             = make(chan struct{})
 		wg               sync.WaitGroup
 	)
@@ -167,6 +168,9 @@ func (b *bench) bridgeCell(ctx context.Context, gw, tr string, n int, url string
 			if r := treeRSS(pid); r > peakTree.Load() {
 				peakTree.Store(r)
 			}
+			if n := int64(len(processTree(pid))); n > peakProcs.Load() {
+				peakProcs.Store(n)
+			}
 			select {
 			case <-done:
 				return
@@ -181,7 +185,7 @@ func (b *bench) bridgeCell(ctx context.Context, gw, tr string, n int, url string
 	})
 	close(done)
 	wg.Wait()
-	cell := bridgeCell{cellResult: c, gatewayRSS: peakGW.Load(), treeRSS: peakTree.Load(), procs: len(processTree(pid))}
+	cell := bridgeCell{cellResult: c, gatewayRSS: peakGW.Load(), treeRSS: peakTree.Load(), procs: int(peakProcs.Load())}
 	b.logf("bridge %-13s %-10s c=%-3d %8.0f calls/s p50 %-8s p99 %-8s rss %s (tree %s, %d procs) err %d %v",
 		gw, tr, n, c.callsPerSec(), fmtDur(c.p50), fmtDur(c.p99), fmtBytes(float64(cell.gatewayRSS)), fmtBytes(float64(cell.treeRSS)), cell.procs, c.errors, errOrEmpty(c.err))
 	return cell

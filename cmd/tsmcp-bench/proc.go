@@ -40,19 +40,32 @@ func (p *procs) start(cmd *exec.Cmd) error {
 }
 
 // stop asks cmd's process group to terminate (SIGTERM), waits up to grace
-// for cmd to exit, then kills the group. It returns cmd's exit error, if
-// the process did not exit cleanly within grace.
+// for cmd to exit, then kills whatever is left of its process tree. It
+// returns cmd's exit error, or an error if it had to be killed.
 func (p *procs) stop(cmd *exec.Cmd, exited <-chan error, grace time.Duration) error {
 	defer p.forget(cmd)
+	// Collected first: once cmd exits, its orphans are no longer its
+	// descendants. (supergateway starts its children detached, in process
+	// groups of their own.)
+	tree := processTree(cmd.Process.Pid)
 	syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
 	select {
 	case err := <-exited:
-		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) // stragglers in the group
+		killTree(tree) // stragglers
 		return err
 	case <-time.After(grace):
-		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		killTree(append(tree, processTree(cmd.Process.Pid)...))
 		<-exited
 		return fmt.Errorf("pid %d did not exit within %s of SIGTERM; killed", cmd.Process.Pid, grace)
+	}
+}
+
+// killTree sends SIGKILL to every process in pids and to the process
+// groups they lead.
+func killTree(pids []int) {
+	for _, pid := range pids {
+		syscall.Kill(-pid, syscall.SIGKILL)
+		syscall.Kill(pid, syscall.SIGKILL)
 	}
 }
 
@@ -67,7 +80,7 @@ func (p *procs) killAll() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	for cmd := range p.live {
-		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		killTree(processTree(cmd.Process.Pid))
 		delete(p.live, cmd)
 	}
 }
@@ -159,9 +172,12 @@ func (b *bench) startHostProc(ctx context.Context, kind, hostname string) (*host
 	}
 }
 
-// stop ends the host child.
-func (h *hostProc) stop() error {
-	return h.procs.stop(h.cmd, h.exited, 10*time.Second)
+// stop ends the host child, giving it 10s to drain.
+func (h *hostProc) stop() error { return h.stopWithin(10 * time.Second) }
+
+// stopWithin ends the host child, killing it after grace.
+func (h *hostProc) stopWithin(grace time.Duration) error {
+	return h.procs.stop(h.cmd, h.exited, grace)
 }
 
 // stats fetches the child's /stats; gc runs a GC first.

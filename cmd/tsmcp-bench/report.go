@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 )
@@ -62,8 +63,8 @@ func renderResults(o options, r *results) string {
 	}
 
 	p("## Run\n\n")
-	t := newTable("", "")
-	t.header = []string{"item", "value"}
+	t := newTable("item", "value")
+	t.leftAll = true
 	t.add("date (UTC)", e.date.Format("2006-01-02 15:04"))
 	t.add("machine", fmt.Sprintf("%s, %d cores, %s RAM, %s", e.cpuModel, e.cores, e.memTotal, e.kernel))
 	t.add("load average (1/5/15 min) at start / end", e.loadStart+" / "+e.loadEnd)
@@ -71,7 +72,7 @@ func renderResults(o options, r *results) string {
 	t.add("tailscale.com", e.tailscale)
 	t.add("mcp-go (servers and the benchmark client)", e.mcpGo)
 	t.add("tsmcp commit", orNA(e.commit))
-	t.add("tsmcp version", orNA(strings.ReplaceAll(e.tsmcpVersion, "\n", "; ")))
+	t.add("tsmcp version", orNA(strings.Join(strings.Fields(e.tsmcpVersion), " ")))
 	t.add("Node.js / supergateway / server-everything", orNA(e.nodeVersion)+" / "+orNA(e.supergateway)+" / "+orNA(e.everything))
 	t.add("command", "`make bench` → `"+o.command+"`")
 	t.add("settings", fmt.Sprintf("cells of %s after %s warm-up; concurrency %s; %d tsnet client nodes; open-files limit %d", o.cell, o.warmup, joinInts(o.concurrency), o.clientNodes, e.nofile))
@@ -139,7 +140,7 @@ func renderGoals(r *results) string {
 		}
 		rss := s.perThousand(func(h hostStats) float64 { return float64(h.RSS) }) / 1000
 		heap := s.perThousand(func(h hostStats) float64 { return float64(h.HeapInuse) }) / 1000
-		t.add(fmt.Sprintf("< 30 KB per idle %s session", s.transport),
+		t.add(fmt.Sprintf("< 30 KB (29.3 KiB) per idle %s session", s.transport),
 			fmt.Sprintf("%s RSS, %s heap", fmtBytes(rss), fmtBytes(heap)), yesNo(max(rss, heap) < goalSessionSize))
 	}
 	for _, c := range r.cold {
@@ -203,7 +204,7 @@ func renderCalls(o options, r *results) string {
 	b.WriteString(t.String())
 	b.WriteString("\n")
 	if len(r.calls.profiles) > 0 {
-		fmt.Fprintf(&b, "CPU profiles of the hosts at %d clients: %s.\n\n", o.concurrency[len(o.concurrency)-1], codeList(r.calls.profiles))
+		fmt.Fprintf(&b, "CPU profiles of the hosts at %d clients: %s.\n\n", o.concurrency[len(o.concurrency)-1], codeList(o.repo, r.calls.profiles))
 	}
 	return b.String()
 }
@@ -250,7 +251,7 @@ func renderSessions(o options, r *results) string {
 		}
 	}
 	if len(profiles) > 0 {
-		fmt.Fprintf(&b, "Heap profiles with the most sessions open: %s.\n\n", codeList(profiles))
+		fmt.Fprintf(&b, "Heap profiles with the most sessions open: %s.\n\n", codeList(o.repo, profiles))
 	}
 	return b.String()
 }
@@ -273,7 +274,7 @@ func renderBridge(o options, r *results) string {
 		fmt.Fprintf(&b, "**supergateway failed** — %s.\n\n", br.supergatewayErr)
 	}
 	if len(br.cells) > 0 {
-		t := newTable("transport", "clients", "gateway", "p50", "p99", "calls/s", "CPU/call", "RSS (gateway)", "RSS (tree)", "processes", "errors")
+		t := newTable("transport", "clients", "gateway", "p50", "p99", "calls/s", "CPU/call", "RSS (gateway)", "RSS (tree)", "processes (peak)", "errors")
 		for _, c := range br.cells {
 			if c.err != nil {
 				t.add(c.transport, fmt.Sprint(c.clients), c.kind, "failed: "+c.err.Error())
@@ -369,10 +370,14 @@ func joinInts(ns []int) string {
 	return strings.Join(s, ", ")
 }
 
-// codeList renders paths as inline code, comma-separated.
-func codeList(paths []string) string {
+// codeList renders paths as inline code, comma-separated, relative to
+// dir where possible.
+func codeList(dir string, paths []string) string {
 	var s []string
 	for _, p := range paths {
+		if rel, err := filepath.Rel(dir, p); err == nil && !strings.HasPrefix(rel, "..") {
+			p = rel
+		}
 		s = append(s, "`"+p+"`")
 	}
 	return strings.Join(s, ", ")

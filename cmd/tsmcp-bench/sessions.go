@@ -201,7 +201,8 @@ func (b *bench) measureSessions(ctx context.Context, kind, tr string) sessionRun
 		run.err = err
 		return run
 	}
-	defer h.stop()
+	// Draining thousands of sessions is not measured: a short grace.
+	defer h.stopWithin(time.Second)
 	open := openStreamable
 	if tr == transportSSE {
 		open = openSSE

@@ -75,6 +75,10 @@ func TestTable(t *testing.T) {
 	if got := tb.String(); got != want {
 		t.Errorf("table:\n%s\nwant:\n%s", got, want)
 	}
+	tb.leftAll = true
+	if got := tb.String(); !strings.Contains(got, "|---|---|\n") {
+		t.Errorf("leftAll table:\n%s", got)
+	}
 }
 
 func TestSpliceGenerated(t *testing.T) {

@@ -8,6 +8,8 @@ import (
 type table struct {
 	header []string
 	rows   [][]string
+	// leftAll left-aligns every column (for tables of text).
+	leftAll bool
 }
 
 // newTable starts a table with the given column headers.
@@ -37,7 +39,7 @@ func (t *table) String() string {
 	line(t.header)
 	b.WriteString("|")
 	for i := range t.header {
-		if i == 0 {
+		if i == 0 || t.leftAll {
 			b.WriteString("---|")
 		} else {
 			b.WriteString("---:|")
