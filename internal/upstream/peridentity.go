@@ -2,7 +2,6 @@ package upstream
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -15,11 +14,6 @@ const (
 	envCallerLogin = "TSMCP_CALLER_LOGIN" // the user's login; empty for tagged nodes
 	envCallerNode  = "TSMCP_CALLER_NODE"  // the node of the call that started the child
 	envCallerTags  = "TSMCP_CALLER_TAGS"  // the node's tags, comma-separated; empty for users
-)
-
-var (
-	errNoIdentity = errors.New("no caller identity")
-	errTooMany    = errors.New("too many per-identity children")
 )
 
 // callerInfo is what a per-identity child (or session) knows of its caller.

@@ -137,6 +137,9 @@ type Provider struct {
 	wg     sync.WaitGroup
 	ctx    context.Context
 	cancel context.CancelFunc
+	// startWaitUntil is when Tools stops waiting for first listings:
+	// Options.StartWait after New, so later calls never wait.
+	startWaitUntil time.Time
 
 	mu       sync.Mutex // guards the fields below
 	onChange func()
@@ -158,7 +161,7 @@ var (
 func New(cfg []config.Upstream, opts Options) (*Provider, error) {
 	opts = opts.withDefaults()
 	ctx, cancel := context.WithCancel(context.Background())
-	p := &Provider{opts: opts, ctx: ctx, cancel: cancel}
+	p := &Provider{opts: opts, ctx: ctx, cancel: cancel, startWaitUntil: time.Now().Add(opts.StartWait)}
 	var errs []error
 	for i, c := range cfg {
 		u, err := newUpstream(p, i, c)
@@ -181,13 +184,14 @@ func New(cfg []config.Upstream, opts Options) (*Provider, error) {
 // Name identifies the provider in logs and errors: "upstreams".
 func (p *Provider) Name() string { return "upstreams" }
 
-// Tools returns the bridged tools currently known from all upstreams. It
-// waits at most Options.StartWait (or until ctx ends) for upstreams that
-// have not finished their first listing; those that list later are reported
-// through the OnToolsChanged callback. An upstream that is down keeps the
-// tools it last listed (calls to them fail until it is back).
+// Tools returns the bridged tools currently known from all upstreams. Until
+// Options.StartWait after New (or until ctx ends) it waits for upstreams
+// that have not finished their first attempt to start and list; those that
+// list later are reported through the OnToolsChanged callback. An upstream
+// that is down keeps the tools it last listed (calls to them fail until it
+// is back).
 func (p *Provider) Tools(ctx context.Context) ([]tools.Tool, error) {
-	timer := time.NewTimer(p.opts.StartWait)
+	timer := time.NewTimer(max(time.Until(p.startWaitUntil), 0))
 	defer timer.Stop()
 wait:
 	for _, u := range p.ups {

@@ -18,8 +18,8 @@ import (
 // cursors never end.
 const maxListPages = 100
 
-// clientInfo is how tsmcp introduces itself to upstreams.
-var clientInfo = mcp.Implementation{Name: "tsmcp", Version: "upstream-bridge"}
+// clientName is how tsmcp introduces itself to upstreams.
+const clientName = "tsmcp"
 
 // session is one initialized MCP client connection: a stdio child or a
 // remote session. It is dead once done is closed.
@@ -84,7 +84,7 @@ func (s *session) close() {
 func (s *session) initialize(ctx context.Context) error {
 	req := mcp.InitializeRequest{}
 	req.Params.ProtocolVersion = mcp.LATEST_LEGACY_PROTOCOL_VERSION
-	req.Params.ClientInfo = clientInfo
+	req.Params.ClientInfo = mcp.Implementation{Name: clientName, Version: "upstream-bridge"}
 	_, err := s.client.Initialize(ctx, req)
 	return err
 }

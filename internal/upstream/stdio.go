@@ -29,7 +29,9 @@ const (
 // baseEnvNames are the variables of tsmcp's own environment a child
 // inherits; everything else comes from the upstream's env in the config
 // (and, per identity, the TSMCP_CALLER_* variables).
-var baseEnvNames = []string{"PATH", "HOME", "LANG", "LC_ALL", "TZ", "TMPDIR"}
+func baseEnvNames() []string {
+	return []string{"PATH", "HOME", "LANG", "LC_ALL", "TZ", "TMPDIR"}
+}
 
 // defaultPath is the child's PATH when tsmcp has none.
 const defaultPath = "/usr/local/bin:/usr/bin:/bin"
@@ -38,7 +40,7 @@ const defaultPath = "/usr/local/bin:/usr/bin:/bin"
 // configured ones, then extra (the caller variables), later ones winning.
 func childEnv(lookup func(string) (string, bool), cfg map[string]string, extra map[string]string) []string {
 	m := map[string]string{}
-	for _, name := range baseEnvNames {
+	for _, name := range baseEnvNames() {
 		if v, ok := lookup(name); ok {
 			m[name] = v
 		}

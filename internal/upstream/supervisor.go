@@ -14,11 +14,19 @@ import (
 // at once instead of sitting out the delay.
 const maxRestartWait = time.Second
 
-// Errors a call can get from a supervisor; the bridge turns them into
-// generic tool errors.
-var (
-	errStopped = errors.New("upstream stopped")
-	errDown    = errors.New("upstream down")
+// bridgeError is an error of the bridge itself; constants of this type
+// work with errors.Is.
+type bridgeError string
+
+func (e bridgeError) Error() string { return string(e) }
+
+// Errors a call can get from a supervisor or the per-identity pool; the
+// bridge turns them into generic tool errors.
+const (
+	errStopped    bridgeError = "upstream stopped"
+	errDown       bridgeError = "upstream down"
+	errNoIdentity bridgeError = "no caller identity"
+	errTooMany    bridgeError = "too many per-identity children"
 )
 
 type supState int
