@@ -47,6 +47,13 @@ Tailnet grants are not known offline and are not shown.`,
 			}
 			fmt.Fprintf(w, "configuration OK: %s\n", src)
 			fmt.Fprintf(w, "tools: %s\n", strings.Join(names, ", "))
+			if len(cfg.Upstreams) > 0 {
+				var ups []string
+				for _, u := range cfg.Upstreams {
+					ups = append(ups, u.Name+"__*")
+				}
+				fmt.Fprintf(w, "bridged (tool names known once the upstreams run): %s\n", strings.Join(ups, ", "))
+			}
 			if as != "" {
 				allowed, err := policy.ToolsFor(as, names)
 				if err != nil {

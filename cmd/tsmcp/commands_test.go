@@ -91,9 +91,10 @@ func TestCheck(t *testing.T) {
 			wantErr: []string{"tailnet.ephemeral: must be true"},
 		},
 		{
-			name:    "features of later versions are refused, not ignored",
-			file:    "tools:\n  - name: disk\n    exec:\n      command: [df, -h]\n",
-			wantErr: []string{"tools[0] (disk): declarative tools are not available in this build"},
+			name:    "declarative tools and upstreams",
+			file:    "acl:\n  rules:\n    - src: [\"*\"]\n      tools: [disk, fs__*]\ntools:\n  - name: disk\n    exec:\n      command: [df, -h]\nupstreams:\n  - name: fs\n    command: [mcp-server-fs]\n",
+			args:    []string{"--as", "alice@example.com"},
+			wantOut: []string{"tools: whoami, disk", "bridged (tool names known once the upstreams run): fs__*", "alice@example.com may call: disk"},
 		},
 	}
 	for _, tt := range tests {

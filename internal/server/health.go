@@ -3,6 +3,7 @@ package server
 import (
 	"io"
 	"net/http"
+	"strings"
 )
 
 // healthHandler serves the plain-HTTP health listener: /health (liveness),
@@ -22,7 +23,10 @@ func (s *Server) healthHandler() http.Handler {
 		case !s.ready.Load():
 			plain(w, http.StatusServiceUnavailable, "starting\n")
 		default:
-			plain(w, http.StatusOK, "ready\n")
+			var b strings.Builder
+			b.WriteString("ready\n")
+			s.readiness(&b)
+			plain(w, http.StatusOK, b.String())
 		}
 	})
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {

@@ -6,6 +6,11 @@ import (
 )
 
 func TestMain(m *testing.M) {
+	if os.Getenv(stdioServerEnv) != "" {
+		// Re-executed as a bridged upstream: serve MCP on stdio.
+		runStdioServer()
+		os.Exit(0)
+	}
 	code := m.Run()
 	if shared != nil {
 		shared.Close()

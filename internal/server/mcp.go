@@ -37,7 +37,7 @@ func (s *Server) newMCPServer(ts []tools.Tool) *server.MCPServer {
 		s.sessions.close(cs.SessionID())
 	})
 	m := server.NewMCPServer("tsmcp", s.version,
-		server.WithToolCapabilities(false),
+		server.WithToolCapabilities(true), // tools/list_changed when upstreams change
 		server.WithRecovery(),
 		server.WithHooks(hooks),
 		server.WithToolFilter(s.filterTools),

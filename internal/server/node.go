@@ -13,26 +13,9 @@ import (
 	"tailscale.com/ipn/store/mem"
 	"tailscale.com/tsnet"
 
-	"github.com/tsmcp/tsmcp/internal/config"
 	"github.com/tsmcp/tsmcp/internal/statestore"
 	"github.com/tsmcp/tsmcp/internal/tsnetx"
 )
-
-// CheckSupported refuses configuration that is valid but that this build
-// cannot serve yet, rather than ignoring it. New calls it; `tsmcp check`
-// calls it too, so that check and serve agree.
-func CheckSupported(c *config.Config) error {
-	var errs []error
-	// Every tailnet.state form is served: a directory, mem:, kube:<secret>
-	// and SSM parameter ARNs (internal/statestore).
-	for i, t := range c.Tools {
-		errs = append(errs, fmt.Errorf("tools[%d] (%s): declarative tools are not available in this build", i, t.Name))
-	}
-	for i, u := range c.Upstreams {
-		errs = append(errs, fmt.Errorf("upstreams[%d] (%s): bridged MCP servers are not available in this build", i, u.Name))
-	}
-	return errors.Join(errs...)
-}
 
 // newNode builds (but does not start) the tsnet node from tailnet.*.
 func (s *Server) newNode() (*tsnet.Server, func() error, error) {

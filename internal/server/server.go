@@ -61,9 +61,13 @@ type Server struct {
 	headerTimeout time.Duration
 	bodyTimeout   time.Duration
 	policy        atomic.Pointer[acl.Policy] // swapped by Reload
-	providers     []tools.Provider
-	sessions      *sessionStore
-	inflight      *inflight
+	// providers supply the tools: Options.Providers, or (when that is
+	// nil) the ones the configuration names, built by Run once joined.
+	// Set before ready; read-only afterwards.
+	providers  []tools.Provider
+	toolsDirty chan struct{} // a provider's tools changed; see refreshTools
+	sessions   *sessionStore
+	inflight   *inflight
 
 	// callCtx is cancelled when the shutdown grace ends; every tool call's
 	// context is cancelled with it.
@@ -115,10 +119,6 @@ func New(opts Options) (*Server, error) {
 	if logger == nil {
 		logger = slog.Default()
 	}
-	providers := opts.Providers
-	if providers == nil {
-		providers = []tools.Provider{tools.Builtin{}}
-	}
 	version := opts.Version
 	if version == "" {
 		version = "dev"
@@ -134,7 +134,8 @@ func New(opts Options) (*Server, error) {
 		audit:         logger.With(slog.String("log", "audit")),
 		verbose:       opts.Verbose,
 		version:       version,
-		providers:     providers,
+		providers:     opts.Providers,
+		toolsDirty:    make(chan struct{}, 1),
 		sessions:      newSessionStore(),
 		inflight:      newInflight(),
 		whoisFn:       opts.WhoIs,
@@ -256,14 +257,33 @@ func (s *Server) Run(ctx context.Context) (err error) {
 
 	// 3. Load the tools. Providers are closed whatever happens, even if
 	// collecting fails halfway.
+	if s.providers == nil {
+		ps, err := s.configProviders()
+		if err != nil {
+			return err
+		}
+		s.providers = ps
+	}
 	for _, p := range s.providers {
 		cleanup.add("tools from "+p.Name(), p.Close)
 	}
+	s.watchProviders()
 	ts, err := tools.Collect(ctx, s.providers)
 	if err != nil {
 		return err
 	}
 	m := s.newMCPServer(ts)
+	refreshCtx, stopRefresh := context.WithCancel(context.Background())
+	refreshDone := make(chan struct{})
+	go func() {
+		defer close(refreshDone)
+		s.refreshTools(refreshCtx)
+	}()
+	cleanup.add("tool refresher", func() error {
+		stopRefresh()
+		<-refreshDone
+		return nil
+	})
 	s.streamable = s.newStreamable(m)
 	s.sse = s.newSSE(m)
 	cleanup.add("MCP sessions", func() error {

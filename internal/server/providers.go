@@ -1,0 +1,121 @@
+package server
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/tsmcp/tsmcp/internal/config"
+	"github.com/tsmcp/tsmcp/internal/tools"
+	"github.com/tsmcp/tsmcp/internal/tools/declared"
+	"github.com/tsmcp/tsmcp/internal/upstream"
+)
+
+// CheckSupported checks what config.Validate cannot without starting
+// anything: that every declarative tool compiles (its templates, patterns
+// and schema). New calls it; `tsmcp check` calls it too, so that check and
+// serve agree.
+func CheckSupported(c *config.Config) error {
+	p, err := declared.New(c.Tools, declared.Options{})
+	if err != nil {
+		return err
+	}
+	return p.Close()
+}
+
+// configProviders builds the tool providers the configuration names: the
+// built-in tools, the declarative tools, and (when configured) the
+// bridged upstreams. Upstreams start their children and sessions here, so
+// Run calls it only once the node has joined.
+func (s *Server) configProviders() ([]tools.Provider, error) {
+	ps := []tools.Provider{tools.Builtin{}}
+	log := s.log.With(slog.String("log", "tools"))
+	d, err := declared.New(s.cfg.Tools, declared.Options{Logger: log})
+	if err != nil {
+		return nil, err
+	}
+	ps = append(ps, d)
+	if len(s.cfg.Upstreams) > 0 {
+		u, err := upstream.New(s.cfg.Upstreams, upstream.Options{Logger: s.log.With(slog.String("log", "upstream"))})
+		if err != nil {
+			d.Close()
+			return nil, err
+		}
+		ps = append(ps, u)
+	}
+	return ps, nil
+}
+
+// refreshTimeout bounds one re-collection of the tools after a provider
+// reported a change.
+const refreshTimeout = 10 * time.Second
+
+// watchProviders subscribes to the providers whose tools change at run
+// time. It must run before the first Collect (see tools.Notifier).
+func (s *Server) watchProviders() {
+	for _, p := range s.providers {
+		if n, ok := p.(tools.Notifier); ok {
+			n.OnToolsChanged(s.toolsChanged)
+		}
+	}
+}
+
+// toolsChanged is the providers' change callback: it asks the refresher
+// goroutine to re-collect the tools. It never blocks; changes that arrive
+// while a refresh is pending are folded into it.
+func (s *Server) toolsChanged() {
+	select {
+	case s.toolsDirty <- struct{}{}:
+	default:
+	}
+}
+
+// refreshTools re-collects the tools whenever a provider reports a change,
+// swaps the host's tool set, and has mcp-go send
+// notifications/tools/list_changed to connected clients. It returns when
+// ctx ends.
+func (s *Server) refreshTools(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-s.toolsDirty:
+		}
+		cctx, cancel := context.WithTimeout(ctx, refreshTimeout)
+		ts, err := tools.Collect(cctx, s.providers)
+		cancel()
+		if err != nil {
+			// Keep serving the previous set; the provider will
+			// report its next change.
+			s.log.Error("tools changed but could not be collected; keeping the previous set", "error", err)
+			continue
+		}
+		s.mcp.SetTools(ts...)
+		s.log.Info("tools changed", "tools", len(ts))
+	}
+}
+
+// readiness writes the parts of providers that can be up or down on their
+// own (upstreams), one line each, for /readyz. A down upstream never makes
+// the host unready: its other tools still serve.
+func (s *Server) readiness(b *strings.Builder) {
+	for _, p := range s.providers {
+		r, ok := p.(tools.StatusReporter)
+		if !ok {
+			continue
+		}
+		for _, st := range r.Status() {
+			state := "up"
+			if !st.Up {
+				state = "down"
+			}
+			fmt.Fprintf(b, "upstream %s: %s", st.Name, state)
+			if st.Detail != "" {
+				fmt.Fprintf(b, " (%s)", st.Detail)
+			}
+			b.WriteString("\n")
+		}
+	}
+}

@@ -1,0 +1,59 @@
+package server_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"sync"
+
+	"github.com/mark3labs/mcp-go/mcp"
+	mcpserver "github.com/mark3labs/mcp-go/server"
+)
+
+// stdioServerEnv makes the test binary an MCP server on stdio (see
+// TestMain), for bridging tests: a real child process speaking MCP through
+// mcp-go's stdio server.
+const stdioServerEnv = "TSMCP_SERVER_TEST_STDIO"
+
+// runStdioServer serves echo, env (the caller variables tsmcp sets), count
+// (per process) and grow (adds a tool, which sends
+// notifications/tools/list_changed) until stdin ends.
+func runStdioServer() {
+	s := mcpserver.NewMCPServer("stdio-test", "1", mcpserver.WithToolCapabilities(true))
+	s.AddTool(mcp.NewTool("echo", mcp.WithString("text", mcp.Required())),
+		func(_ context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+			return mcp.NewToolResultText(req.GetString("text", "")), nil
+		})
+	s.AddTool(mcp.NewTool("env"), func(context.Context, mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+		b, err := json.Marshal(map[string]string{
+			"login": os.Getenv("TSMCP_CALLER_LOGIN"),
+			"node":  os.Getenv("TSMCP_CALLER_NODE"),
+			"tags":  os.Getenv("TSMCP_CALLER_TAGS"),
+		})
+		if err != nil {
+			return nil, err
+		}
+		return mcp.NewToolResultText(string(b)), nil
+	})
+	var (
+		mu    sync.Mutex
+		count int
+	)
+	s.AddTool(mcp.NewTool("count"), func(context.Context, mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		count++
+		return mcp.NewToolResultText(fmt.Sprint(count)), nil
+	})
+	s.AddTool(mcp.NewTool("grow"), func(context.Context, mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+		s.AddTool(mcp.NewTool("grown"), func(context.Context, mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+			return mcp.NewToolResultText("grown"), nil
+		})
+		return mcp.NewToolResultText("added grown"), nil
+	})
+	if err := mcpserver.ServeStdio(s); err != nil {
+		fmt.Fprintln(os.Stderr, "stdio test server:", err)
+		os.Exit(1)
+	}
+}
