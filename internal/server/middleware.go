@@ -46,8 +46,10 @@ func (s *Server) identify(next http.Handler) http.Handler {
 			writeError(w, http.StatusForbidden)
 			return
 		}
-		s.log.Debug("request", "method", r.Method, "path", r.URL.Path, "caller", id.String(),
-			"protocol_version", r.Header.Get("Mcp-Protocol-Version"))
+		if s.log.Enabled(r.Context(), slog.LevelDebug) {
+			s.log.Debug("request", "method", r.Method, "path", r.URL.Path, "caller", id.String(),
+				"protocol_version", r.Header.Get("Mcp-Protocol-Version"))
+		}
 		next.ServeHTTP(w, r.WithContext(identity.NewContext(r.Context(), id)))
 	})
 }
