@@ -85,8 +85,8 @@ var demo = []struct {
 }
 
 // Example returns the playground's host configuration: alice is in group
-// sre and, like the tag:ci node, may call every tool; bob and everyone else
-// may call whoami only.
+// sre and, like the tag:ci node, may call every tool (whoami and the exec
+// tool server_time); bob and everyone else may call whoami only.
 func Example() *config.Config {
 	c := config.Default()
 	c.ACL = acl.Config{
@@ -97,6 +97,15 @@ func Example() *config.Config {
 			{Src: []string{"*"}, Tools: []string{"whoami"}},
 		},
 	}
+	c.Tools = []config.Tool{{
+		Name:        "server_time",
+		Description: "The host's clock in UTC, in RFC 3339 or another date(1) format.",
+		Exec:        &config.ExecTool{Command: []string{"date", "-u", "{{.format}}"}},
+		Params: map[string]config.Param{"format": {
+			Description: "a date(1) format starting with '+', e.g. +%H:%M",
+			Pattern:     `^\+[%A-Za-z0-9:. _-]{1,40}$`,
+		}},
+	}}
 	return c
 }
 
@@ -144,6 +153,9 @@ func Run(ctx context.Context, opts Options) (err error) {
 		return err
 	}
 	toolNames := []string{"whoami"}
+	for _, t := range cfg.Tools {
+		toolNames = append(toolNames, t.Name)
+	}
 	hostCtx, stopHost := context.WithCancel(context.Background())
 	defer stopHost()
 	hostErr := make(chan error, 1)

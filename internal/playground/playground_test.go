@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -82,6 +83,22 @@ func TestPlayground(t *testing.T) {
 			}
 			if w.Login != id.Login || !slices.Equal(w.Tags, id.Tags) || !strings.HasPrefix(w.Node, id.Name+".") {
 				t.Fatalf("whoami = %+v, want login %q tags %v node %s.*", w, id.Login, id.Tags, id.Name)
+			}
+			// The example's exec tool: as the table says.
+			res, err = cs.CallTool(cctx, &sdk.CallToolParams{Name: "server_time", Arguments: map[string]any{"format": "+%Y"}})
+			allowed := slices.Contains(id.MayCall, "server_time")
+			switch {
+			case allowed && (err != nil || res.IsError):
+				t.Fatalf("server_time: %v %+v, want the year", err, res)
+			case allowed:
+				if text := res.Content[0].(*sdk.TextContent).Text; !strings.HasPrefix(text, strconv.Itoa(time.Now().UTC().Year())) {
+					t.Fatalf("server_time = %q, want the year", text)
+				}
+			case err == nil:
+				t.Fatalf("server_time succeeded for %s, whom the table says may not call it", id.Name)
+			}
+			if want := id.Name != "bob"; allowed != want {
+				t.Errorf("%s may call server_time = %v, want %v", id.Name, allowed, want)
 			}
 		})
 	}
