@@ -3,18 +3,21 @@ package server_test
 import (
 	"context"
 	"fmt"
-	"github.com/tsmcp/tsmcp/internal/testutil"
 	"io"
 	"log/slog"
 	"net/http"
+	"slices"
 	"sync"
 	"testing"
 	"time"
+
+	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/tsmcp/tsmcp/internal/acl"
 	"github.com/tsmcp/tsmcp/internal/config"
 	"github.com/tsmcp/tsmcp/internal/devnet"
 	"github.com/tsmcp/tsmcp/internal/server"
+	"github.com/tsmcp/tsmcp/internal/testutil"
 )
 
 // tailnet is an in-process tailnet with a tsmcp host and four callers:
@@ -210,4 +213,32 @@ func get(t *testing.T, hc *http.Client, url string) (int, string) {
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	return resp.StatusCode, string(b)
+}
+
+// streamableSession opens a go-sdk Streamable HTTP session to the host at
+// endpoint as caller c; it is closed when the test ends.
+func streamableSession(ctx context.Context, t *testing.T, endpoint string, c caller) *sdk.ClientSession {
+	t.Helper()
+	client := sdk.NewClient(&sdk.Implementation{Name: "tsmcp-server-test", Version: "1"}, nil)
+	s, err := client.Connect(ctx, &sdk.StreamableClientTransport{Endpoint: endpoint, HTTPClient: c.httpClient(), MaxRetries: -1}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+// toolNames lists the tools session s sees, sorted.
+func toolNames(ctx context.Context, t *testing.T, s *sdk.ClientSession) []string {
+	t.Helper()
+	res, err := s.ListTools(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, tool := range res.Tools {
+		names = append(names, tool.Name)
+	}
+	slices.Sort(names)
+	return names
 }

@@ -72,7 +72,6 @@ func TestEachIdentitySeesExactlyItsTools(t *testing.T) {
 	}
 	defer host.Close()
 	endpoint := "http://" + host.TailnetIP().String() + "/mcp"
-	client := sdk.NewClient(&sdk.Implementation{Name: "identities-test", Version: "1"}, nil)
 	all := []string{"docs_search", "ops_restart", "secret_dump", "whoami", "no_such_tool"}
 
 	for _, tt := range []struct {
@@ -86,21 +85,8 @@ func TestEachIdentitySeesExactlyItsTools(t *testing.T) {
 		{name: "tagged node with nothing", who: ci},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			s, err := client.Connect(ctx, &sdk.StreamableClientTransport{Endpoint: endpoint, HTTPClient: tt.who.httpClient(), MaxRetries: -1}, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer s.Close()
-			res, err := s.ListTools(ctx, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			var names []string
-			for _, tool := range res.Tools {
-				names = append(names, tool.Name)
-			}
-			slices.Sort(names)
-			if !slices.Equal(names, tt.want) {
+			s := streamableSession(ctx, t, endpoint, tt.who)
+			if names := toolNames(ctx, t, s); !slices.Equal(names, tt.want) {
 				t.Errorf("tools/list = %v, want %v", names, tt.want)
 			}
 

@@ -6,8 +6,6 @@ import (
 	"testing"
 	"time"
 
-	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
-
 	"github.com/tsmcp/tsmcp/internal/acl"
 	"github.com/tsmcp/tsmcp/internal/config"
 	"github.com/tsmcp/tsmcp/internal/devnet"
@@ -43,23 +41,9 @@ func TestAutogroupsMemberAndShared(t *testing.T) {
 	defer dave.Close()
 
 	endpoint := "http://" + host.TailnetIP().String() + "/mcp"
-	client := sdk.NewClient(&sdk.Implementation{Name: "autogroups-test", Version: "1"}, nil)
 	list := func(c caller) []string {
 		t.Helper()
-		s, err := client.Connect(ctx, &sdk.StreamableClientTransport{Endpoint: endpoint, HTTPClient: c.httpClient(), MaxRetries: -1}, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer s.Close()
-		res, err := s.ListTools(ctx, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var names []string
-		for _, tool := range res.Tools {
-			names = append(names, tool.Name)
-		}
-		return names
+		return toolNames(ctx, t, streamableSession(ctx, t, endpoint, c))
 	}
 	daveCaller := caller{name: "dave", node: dave}
 
