@@ -61,7 +61,8 @@ func TestEachIdentitySeesExactlyItsTools(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	counting := &countingProvider{runs: map[string]int{}}
-	host, err := startHost(ctx, tn.net, "identities", &logBuffer{}, func(c *config.Config, o *server.Options) {
+	logs := &logBuffer{}
+	host, err := startHost(ctx, tn.net, "identities", logs, func(c *config.Config, o *server.Options) {
 		c.ACL = acl.Config{Rules: []acl.Rule{
 			{Src: []string{alice.login}, Tools: []string{"ops_*", "whoami"}},
 		}}
@@ -86,8 +87,18 @@ func TestEachIdentitySeesExactlyItsTools(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			s := streamableSession(ctx, t, endpoint, tt.who)
+			before := len(logs.JSONLines("tools_list"))
 			if names := toolNames(ctx, t, s); !slices.Equal(names, tt.want) {
 				t.Errorf("tools/list = %v, want %v", names, tt.want)
+			}
+
+			lines := logs.JSONLines("tools_list")
+			if len(lines) != before+1 {
+				t.Fatalf("%d tools_list audit lines for one tools/list, want 1", len(lines)-before)
+			}
+			caller, _ := lines[before]["caller"].(map[string]any)
+			if got := lines[before]["shown"]; got != float64(len(tt.want)) || caller["user"] != tt.who.login {
+				t.Errorf("tools_list audit line %v, want caller %q shown %d", lines[before], tt.who.login, len(tt.want))
 			}
 
 			// The error for an unknown tool is what every forbidden

@@ -33,6 +33,7 @@ var protocolVersions = []string{
 func (s *Server) newMCPServer(ts []tools.Tool) *server.MCPServer {
 	hooks := &server.Hooks{}
 	hooks.AddBeforeCallTool(s.auditDeniedCall)
+	hooks.AddAfterListTools(s.auditList)
 	hooks.AddOnUnregisterSession(func(_ context.Context, cs server.ClientSession) {
 		s.sessions.close(cs.SessionID())
 	})
@@ -65,6 +66,23 @@ func (s *Server) filterTools(ctx context.Context, in []mcp.Tool) []mcp.Tool {
 		}
 	}
 	return out
+}
+
+// auditList writes one audit line per tools/list: who asked and how many
+// tools the policy showed them. (One line per hidden tool would flood the
+// log; the per-tool decisions are the same Decide calls that tools/call
+// audits one by one.)
+func (s *Server) auditList(ctx context.Context, _ any, _ *mcp.ListToolsRequest, res *mcp.ListToolsResult) {
+	id, _ := identity.FromContext(ctx)
+	shown := 0
+	if res != nil {
+		shown = len(res.Tools)
+	}
+	s.audit.LogAttrs(ctx, slog.LevelInfo, "tools_list",
+		auditCaller(id),
+		slog.String("decision", "filter"),
+		slog.Int("shown", shown),
+	)
 }
 
 // auditDeniedCall writes the audit line for a tools/call that will not
