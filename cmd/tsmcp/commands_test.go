@@ -91,6 +91,11 @@ func TestCheck(t *testing.T) {
 			wantErr: []string{"tailnet.ephemeral: must be true"},
 		},
 		{
+			name:    "upstream header names an unset variable",
+			file:    "upstreams:\n  - name: wiki\n    url: http://wiki.internal/mcp\n    headers:\n      Authorization: 'Bearer {{env \"TSMCP_TEST_UNSET_TOKEN\"}}'\n",
+			wantErr: []string{`upstreams[0].headers.Authorization: environment variable "TSMCP_TEST_UNSET_TOKEN" is not set`},
+		},
+		{
 			name:    "declarative tools and upstreams",
 			file:    "acl:\n  rules:\n    - src: [\"*\"]\n      tools: [disk, fs__*]\ntools:\n  - name: disk\n    exec:\n      command: [df, -h]\nupstreams:\n  - name: fs\n    command: [mcp-server-fs]\n",
 			args:    []string{"--as", "alice@example.com"},

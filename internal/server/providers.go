@@ -15,14 +15,18 @@ import (
 
 // CheckSupported checks what config.Validate cannot without starting
 // anything: that every declarative tool compiles (its templates, patterns
-// and schema). New calls it; `tsmcp check` calls it too, so that check and
-// serve agree.
+// and schema) and that the environment variables upstream headers name are
+// set. New calls it; `tsmcp check` calls it too, so that check and serve
+// agree, and both fail before the tailnet is joined.
 func CheckSupported(c *config.Config) error {
 	p, err := declared.New(c.Tools, declared.Options{})
 	if err != nil {
 		return err
 	}
-	return p.Close()
+	if err := p.Close(); err != nil {
+		return err
+	}
+	return upstream.Check(c.Upstreams, nil)
 }
 
 // configProviders builds the tool providers the configuration names: the

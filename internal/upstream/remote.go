@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"os"
 	"sort"
 	"strings"
 	"sync/atomic"
@@ -13,6 +14,8 @@ import (
 	"time"
 
 	"github.com/mark3labs/mcp-go/client/transport"
+
+	"github.com/tsmcp/tsmcp/internal/config"
 )
 
 // Identity headers sent to per-identity url upstreams (never to shared
@@ -156,4 +159,21 @@ func (r *remote) finish(ctx context.Context, s *session, tr transport.Interface,
 		return nil, err
 	}
 	return s, nil
+}
+
+// Check reports, without starting anything, the configuration problems New
+// would report: header templates that do not parse or name an unset
+// environment variable. lookupEnv nil means os.LookupEnv. The host calls it
+// before joining the tailnet, so such mistakes stop tsmcp before it starts.
+func Check(cfg []config.Upstream, lookupEnv func(string) (string, bool)) error {
+	if lookupEnv == nil {
+		lookupEnv = os.LookupEnv
+	}
+	var errs []error
+	for i, c := range cfg {
+		if _, err := resolveHeaders(i, c.Headers, lookupEnv); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
 }
