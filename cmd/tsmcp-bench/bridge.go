@@ -42,7 +42,6 @@ type bridgeResults struct {
 	supergatewayErr string
 	cells           []bridgeCell
 	idleRSS         map[string]uint64 // gateway/transport -> tree RSS before load
-	notes           []string
 }
 
 // cell finds a result.

@@ -247,7 +247,6 @@ type callsResults struct {
 	// one per call), proving the audit ran.
 	auditLines int64
 	profiles   []string // CPU profiles written
-	note       string
 }
 
 // cell finds a result.

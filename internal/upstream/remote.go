@@ -112,7 +112,8 @@ func (r *remote) dialStreamable(ctx context.Context, headers map[string]string, 
 		transport.WithHTTPHeaders(headers),
 		transport.WithHTTPLogger(r.log),
 		// The standalone GET stream carries notifications/tools/list_changed.
-		transport.WithContinuousListening(), //nolint:staticcheck // the legacy protocol is pinned on purpose
+		//lint:ignore SA1019 the client is pinned to 2025-11-25, where this stream exists
+		transport.WithContinuousListening(),
 	)
 	if err != nil {
 		return nil, err
