@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"net/netip"
 	"net/url"
@@ -282,7 +283,7 @@ func validateExec(p *problems, key string, e *ExecTool, params map[string]Param)
 	if _, refs := paramRefs(e.Dir); refs {
 		p.addf(key+".dir", "must not refer to params (callers never choose the working directory)")
 	}
-	for _, name := range sortedKeys(e.Env) {
+	for _, name := range slices.Sorted(maps.Keys(e.Env)) {
 		k := key + ".env." + name
 		if !envNameRE.MatchString(name) {
 			p.addf(k, "%q is not an environment variable name (letters, digits and '_', not starting with a digit)", name)
@@ -318,7 +319,7 @@ func validateHTTP(p *problems, key string, h *HTTPTool, params map[string]Param)
 		}
 		checkParamRefs(p, key+".url", h.URL, params)
 	}
-	for _, name := range sortedKeys(h.Headers) {
+	for _, name := range slices.Sorted(maps.Keys(h.Headers)) {
 		k := key + ".headers." + name
 		if !headerNameRE.MatchString(name) {
 			p.addf(k, "%q is not a valid header name", name)
@@ -364,7 +365,7 @@ func validAllowHost(s string) bool {
 }
 
 func validateParams(p *problems, key string, params map[string]Param) {
-	for _, name := range sortedKeys(params) {
+	for _, name := range slices.Sorted(maps.Keys(params)) {
 		k := key + "." + name
 		pa := params[name]
 		if !paramNameRE.MatchString(name) {
@@ -434,7 +435,7 @@ func validateUpstreams(p *problems, ups []Upstream) {
 		default:
 			p.addf(key+".isolation", "%q is not %q or %q", u.Isolation, IsolationShared, IsolationPerIdentity)
 		}
-		for _, name := range sortedKeys(u.Env) {
+		for _, name := range slices.Sorted(maps.Keys(u.Env)) {
 			if !envNameRE.MatchString(name) {
 				p.addf(key+".env."+name, "%q is not an environment variable name (letters, digits and '_', not starting with a digit)", name)
 			}
@@ -450,7 +451,7 @@ func validateUpstreams(p *problems, ups []Upstream) {
 		if len(u.Env) > 0 && len(u.Command) == 0 {
 			p.addf(key+".env", "only applies to a command upstream")
 		}
-		for _, name := range sortedKeys(u.Headers) {
+		for _, name := range slices.Sorted(maps.Keys(u.Headers)) {
 			k := key + ".headers." + name
 			if !headerNameRE.MatchString(name) {
 				p.addf(k, "%q is not a valid header name", name)
@@ -460,13 +461,4 @@ func validateUpstreams(p *problems, ups []Upstream) {
 			}
 		}
 	}
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -85,7 +86,7 @@ func (p *Provider) newExecTool(key string, t config.Tool) (tools.Tool, error) {
 		}
 		x.args = append(x.args, tm)
 	}
-	for _, name := range sortedKeys(e.Env) {
+	for _, name := range slices.Sorted(maps.Keys(e.Env)) {
 		k := ekey + ".env." + name
 		if name == "" || strings.ContainsAny(name, "=\x00") {
 			return tools.Tool{}, fmt.Errorf("%s: invalid variable name", k)
@@ -177,7 +178,7 @@ func (x *execTool) environ() ([]string, redactor, error) {
 		}
 	}
 	env := make([]string, 0, len(m))
-	for _, k := range sortedKeys(m) {
+	for _, k := range slices.Sorted(maps.Keys(m)) {
 		env = append(env, k+"="+m[k])
 	}
 	return env, secrets, nil

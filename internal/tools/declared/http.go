@@ -6,10 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"net/netip"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -78,7 +80,7 @@ func (p *Provider) newHTTPTool(key string, t config.Tool, lookupIP func(context.
 		return tools.Tool{}, nil, err
 	}
 	x.envNames = append(x.envNames, x.url.envNames()...)
-	for _, name := range sortedKeys(h.Headers) {
+	for _, name := range slices.Sorted(maps.Keys(h.Headers)) {
 		k := hkey + ".headers." + name
 		if strings.EqualFold(name, "Host") {
 			return tools.Tool{}, nil, fmt.Errorf("%s: the Host header comes from the url", k)

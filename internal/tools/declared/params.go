@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"math"
 	"regexp"
 	"slices"
@@ -173,13 +174,13 @@ func arguments(req mcp.CallToolRequest) (map[string]any, error) {
 // of the arguments present. Every problem is an *argError naming the
 // param; values never appear in errors.
 func validate(params map[string]*param, args map[string]any) (map[string]value, error) {
-	for _, name := range sortedKeys(args) {
+	for _, name := range slices.Sorted(maps.Keys(args)) {
 		if _, ok := params[name]; !ok {
 			return nil, &argError{param: name, msg: "unknown argument"}
 		}
 	}
 	vals := make(map[string]value, len(args))
-	for _, name := range sortedKeys(params) {
+	for _, name := range slices.Sorted(maps.Keys(params)) {
 		p := params[name]
 		raw, ok := args[name]
 		if !ok || raw == nil {
@@ -319,13 +320,4 @@ func quoteAll(ss []string) string {
 		q[i] = strconv.Quote(s)
 	}
 	return strings.Join(q, ", ")
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
 }
