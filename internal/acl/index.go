@@ -80,33 +80,40 @@ func (sr *subjectRules) allows(tool string) (string, bool) {
 	return best.reason, ok
 }
 
-// subjectCache maps callers to their rules.
-type subjectCache struct {
-	mu sync.RWMutex // guards the fields below
-	m  map[subjectKey]*subjectRules
+// boundedCache memoizes one value per key, for at most max keys; past
+// that, values are computed but not kept. It is safe for concurrent use.
+type boundedCache[K comparable, V any] struct {
+	mu sync.RWMutex // guards m
+	m  map[K]V
+}
+
+// get returns the value for k, computing and (room permitting) keeping it
+// on a miss. Two racing misses may both compute; the first kept wins.
+func (c *boundedCache[K, V]) get(k K, max int, compute func() V) V {
+	c.mu.RLock()
+	v, ok := c.m[k]
+	c.mu.RUnlock()
+	if ok {
+		return v
+	}
+	v = compute()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if prev, ok := c.m[k]; ok {
+		return prev
+	}
+	if len(c.m) < max {
+		if c.m == nil {
+			c.m = make(map[K]V)
+		}
+		c.m[k] = v
+	}
+	return v
 }
 
 // rulesFor returns the rules naming s, from the cache when possible.
 func (p *Policy) rulesFor(s *subject, k subjectKey) *subjectRules {
-	c := &p.subjects
-	c.mu.RLock()
-	sr, ok := c.m[k]
-	c.mu.RUnlock()
-	if ok {
-		return sr
-	}
-	sr = p.buildSubjectRules(s)
-	c.mu.Lock()
-	if prev, ok := c.m[k]; ok {
-		sr = prev
-	} else if len(c.m) < maxCachedSubjects {
-		if c.m == nil {
-			c.m = make(map[subjectKey]*subjectRules)
-		}
-		c.m[k] = sr
-	}
-	c.mu.Unlock()
-	return sr
+	return p.subjects.get(k, maxCachedSubjects, func() *subjectRules { return p.buildSubjectRules(s) })
 }
 
 // buildSubjectRules collects the rules whose src names s.
@@ -155,47 +162,28 @@ type decodedGrant struct {
 	err      error
 }
 
-// grantCache maps raw grant values to their decoding.
-type grantCache struct {
-	mu sync.RWMutex // guards the fields below
-	m  map[tailcfg.RawMessage]*decodedGrant
-}
-
 // grant decodes one raw grant value under the policy's capability with
 // tailcfg.UnmarshalCapJSON, from the cache when possible.
 func (p *Policy) grant(raw tailcfg.RawMessage) *decodedGrant {
-	c := &p.grants
-	c.mu.RLock()
-	g, ok := c.m[raw]
-	c.mu.RUnlock()
-	if ok {
+	return p.grants.get(raw, maxCachedGrants, func() *decodedGrant { return p.decodeGrant(raw) })
+}
+
+// decodeGrant decodes one raw grant value.
+func (p *Policy) decodeGrant(raw tailcfg.RawMessage) *decodedGrant {
+	g := &decodedGrant{}
+	gs, err := tailcfg.UnmarshalCapJSON[Grant](tailcfg.PeerCapMap{p.capKey: {raw}}, p.capKey)
+	if err != nil {
+		g.err = err
 		return g
 	}
-	g = &decodedGrant{}
-	gs, err := tailcfg.UnmarshalCapJSON[Grant](tailcfg.PeerCapMap{p.capKey: {raw}}, p.capKey)
-	switch {
-	case err != nil:
-		g.err = err
-	default:
-		for _, gr := range gs {
-			for _, pat := range gr.Tools {
-				// An invalid pattern in a grant matches nothing; the
-				// rest of the grant still counts.
-				if validPattern(pat) {
-					g.patterns = append(g.patterns, pat)
-				}
+	for _, gr := range gs {
+		for _, pat := range gr.Tools {
+			// An invalid pattern in a grant matches nothing; the rest
+			// of the grant still counts.
+			if validPattern(pat) {
+				g.patterns = append(g.patterns, pat)
 			}
 		}
 	}
-	c.mu.Lock()
-	if prev, ok := c.m[raw]; ok {
-		g = prev
-	} else if len(c.m) < maxCachedGrants {
-		if c.m == nil {
-			c.m = make(map[tailcfg.RawMessage]*decodedGrant)
-		}
-		c.m[raw] = g
-	}
-	c.mu.Unlock()
 	return g
 }

@@ -30,8 +30,8 @@ type Policy struct {
 
 	// subjects and grants cache per-caller rule indexes and decoded
 	// grant values (see index.go).
-	subjects subjectCache
-	grants   grantCache
+	subjects boundedCache[subjectKey, *subjectRules]
+	grants   boundedCache[tailcfg.RawMessage, *decodedGrant]
 }
 
 // Decision is the outcome of Policy.Decide. The zero value denies, without
