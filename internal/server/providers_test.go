@@ -54,7 +54,8 @@ func TestConfiguredToolsEndToEnd(t *testing.T) {
 
 	var statusPaths atomic.Value
 	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		statusPaths.Store(r.URL.EscapedPath() + " auth=" + r.Header.Get("Authorization") + " forwarded-cookie=" + r.Header.Get("Cookie"))
+		statusPaths.Store(r.URL.EscapedPath() + " auth=" + r.Header.Get("Authorization") +
+			" forwarded-cookie=" + r.Header.Get("Cookie") + " forwarded-x=" + r.Header.Get(callerHeader))
 		io.WriteString(w, `{"state":"running"}`)
 	}))
 	defer api.Close()
@@ -99,7 +100,10 @@ func TestConfiguredToolsEndToEnd(t *testing.T) {
 
 	connect := func(c caller) *mcpgoclient.Client {
 		t.Helper()
-		cl, err := mcpgoclient.NewSSEMCPClient(base+"/sse", mcpgotransport.WithHTTPClient(c.httpClient()))
+		// Every client sends headers of its own: none may reach an
+		// http tool's target.
+		cl, err := mcpgoclient.NewSSEMCPClient(base+"/sse", mcpgotransport.WithHTTPClient(c.httpClient()),
+			mcpgotransport.WithHeaders(map[string]string{"Cookie": "session=caller-secret", callerHeader: "caller-secret"}))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -177,7 +181,7 @@ func TestConfiguredToolsEndToEnd(t *testing.T) {
 			t.Fatalf("status = %q, %v", out, err)
 		}
 		got, _ := statusPaths.Load().(string)
-		if want := "/services/..%2Fadmin%3Fx=1%23y/status auth=Bearer s3cret-token forwarded-cookie="; got != want {
+		if want := "/services/..%2Fadmin%3Fx=1%23y/status auth=Bearer s3cret-token forwarded-cookie= forwarded-x="; got != want {
 			t.Errorf("the API saw %q, want %q", got, want)
 		}
 		if strings.Contains(out, "s3cret") || strings.Contains(logs.String(), "s3cret") {
@@ -185,8 +189,12 @@ func TestConfiguredToolsEndToEnd(t *testing.T) {
 		}
 	})
 	t.Run("bridged stdio and reference servers", func(t *testing.T) {
-		if out, err := call(bc, "local__echo", map[string]any{"text": "via the bridge"}); err != nil || out != "via the bridge" {
+		if out, err := call(bc, "local__echo", map[string]any{"text": argMarker}); err != nil || out != argMarker {
 			t.Errorf("local__echo = %q, %v", out, err)
+		}
+		// The call was audited, its arguments were not.
+		if !strings.Contains(logs.String(), `"tool":"local__echo"`) || strings.Contains(logs.String(), argMarker) {
+			t.Errorf("audit log: want a local__echo line and no trace of its argument %q", argMarker)
 		}
 		if out, err := call(ac, "everything__echo", map[string]any{"message": "hello everything"}); err != nil || !strings.Contains(out, "hello everything") {
 			t.Errorf("everything__echo = %q, %v", out, err)
@@ -262,6 +270,13 @@ func TestConfiguredToolsEndToEnd(t *testing.T) {
 		}
 	})
 }
+
+const (
+	// callerHeader is a header every test client sends.
+	callerHeader = "X-Caller-Secret"
+	// argMarker is an argument value that must never reach the log.
+	argMarker = "arg-marker-7f3a91"
+)
 
 type toolResultError struct{}
 
