@@ -5,7 +5,6 @@ import (
 	"debug/elf"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -192,7 +191,7 @@ func TestDockerBuildFlags(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), 8*time.Minute)
 	defer cancel()
 	build := exec.CommandContext(ctx, "go", append([]string{"build"}, args...)...)
-	build.Dir = repoRoot(t)
+	build.Dir = testutil.RepoRoot(t)
 	build.Env = append(os.Environ(), env...)
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("go build %q: %v\n%s", args, err, out)
@@ -232,7 +231,7 @@ func TestDockerBuildFlags(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer n.Close()
-	healthAddr := freeAddr(t)
+	healthAddr := testutil.FreeAddr(t)
 	cfg := filepath.Join(t.TempDir(), "tsmcp.yaml")
 	os.WriteFile(cfg, []byte(fmt.Sprintf(`tailnet:
   hostname: deploytest
@@ -292,21 +291,10 @@ health:
 			t.Errorf("tsmcp health --url %s exited %d, want 0:\n%s", path, code, out)
 		}
 	}
-	if code, out := health("http://" + freeAddr(t) + "/health"); code != 1 {
+	if code, out := health("http://" + testutil.FreeAddr(t) + "/health"); code != 1 {
 		t.Errorf("tsmcp health against a closed port exited %d, want 1:\n%s", code, out)
 	}
 	if code, out := health("http://" + healthAddr + "/mcp"); code != 1 {
 		t.Errorf("tsmcp health against a 404 exited %d, want 1:\n%s", code, out)
 	}
-}
-
-// freeAddr returns a loopback address nothing listens on (any more).
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
 }

@@ -19,6 +19,8 @@ import (
 	"sigs.k8s.io/kustomize/api/krusty"
 	"sigs.k8s.io/kustomize/kyaml/filesys"
 	"sigs.k8s.io/yaml"
+
+	"github.com/tsmcp/tsmcp/internal/testutil"
 )
 
 // manifests is a kustomize build decoded into the API types.
@@ -143,7 +145,7 @@ var k8sTargets = []k8sTarget{
 
 func TestKustomizeBuilds(t *testing.T) {
 	for _, tg := range k8sTargets {
-		dir := filepath.Join(repoRoot(t), tg.dir)
+		dir := filepath.Join(testutil.RepoRoot(t), tg.dir)
 		t.Run(tg.dir+"/krusty", func(t *testing.T) {
 			checkK8s(t, tg, decodeManifests(t, krustyBuild(t, dir)))
 		})

@@ -36,7 +36,7 @@ const (
 // as itself. It needs Node.js and npm; without them it fails rather than
 // skips, so that a missing toolchain is never mistaken for a pass.
 func TestTypeScriptSDK(t *testing.T) {
-	root := repoRoot(t)
+	root := testutil.RepoRoot(t)
 	tsDir := filepath.Join(root, "interop", "ts")
 
 	node, err := exec.LookPath("node")
@@ -86,20 +86,6 @@ func TestTypeScriptSDK(t *testing.T) {
 	t.Logf("TypeScript SDK client passed in %v:\n%s", time.Since(start).Round(time.Millisecond), out)
 
 	dev.stop(t)
-}
-
-// repoRoot returns the module root: the test runs in interop/.
-func repoRoot(t *testing.T) string {
-	t.Helper()
-	wd, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	root := filepath.Dir(wd)
-	if _, err := os.Stat(filepath.Join(root, "go.mod")); err != nil {
-		t.Fatalf("cannot find the repository root from %s (expected the test to run in <root>/interop): %v", wd, err)
-	}
-	return root
 }
 
 // goTool returns the go command on PATH.

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -18,16 +17,6 @@ import (
 	"github.com/tsmcp/tsmcp/internal/devnet"
 	"github.com/tsmcp/tsmcp/internal/testutil"
 )
-
-func freePort(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
 
 // TestSIGTERMDrainsAndExitsZero runs `tsmcp serve` as a real process on an
 // in-process tailnet, opens legacy SSE sessions to it through a tailnet
@@ -125,7 +114,7 @@ type serveProcess struct {
 func startServe(ctx context.Context, t *testing.T, n *devnet.Network, hostname, rest string) *serveProcess {
 	t.Helper()
 	h := &serveProcess{exited: make(chan error, 1), stderr: &testutil.Buffer{}}
-	healthAddr := freePort(t)
+	healthAddr := testutil.FreeAddr(t)
 	h.cfgStart = fmt.Sprintf(`tailnet:
   hostname: %s
   control_url: %s

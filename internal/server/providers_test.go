@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -21,26 +20,8 @@ import (
 	"github.com/tsmcp/tsmcp/internal/acl"
 	"github.com/tsmcp/tsmcp/internal/config"
 	"github.com/tsmcp/tsmcp/internal/server"
+	"github.com/tsmcp/tsmcp/internal/testutil"
 )
-
-// everythingBin finds @modelcontextprotocol/server-everything as
-// `npm ci --prefix interop/ts` installs it. Missing, it fails the test in
-// CI (CI set) and skips it elsewhere, saying how to install it.
-func everythingBin(t *testing.T) string {
-	t.Helper()
-	bin, err := filepath.Abs(filepath.Join("..", "..", "interop", "ts", "node_modules", ".bin", "mcp-server-everything"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := os.Stat(bin); err != nil {
-		msg := "@modelcontextprotocol/server-everything is not installed; run: npm ci --prefix interop/ts"
-		if os.Getenv("CI") != "" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
-	}
-	return bin
-}
 
 // TestConfiguredToolsEndToEnd runs a host whose tools all come from the
 // configuration: an exec tool, an http tool, a bridged stdio server (a
@@ -89,7 +70,7 @@ func TestConfiguredToolsEndToEnd(t *testing.T) {
 		c.Upstreams = []config.Upstream{
 			child("local", ""),
 			child("pi", config.IsolationPerIdentity),
-			{Name: "everything", Command: []string{everythingBin(t)}},
+			{Name: "everything", Command: []string{testutil.EverythingBin(t)}},
 		}
 	})
 	if err != nil {
