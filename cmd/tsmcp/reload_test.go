@@ -14,6 +14,7 @@ import (
 	"github.com/mark3labs/mcp-go/mcp"
 
 	"github.com/tsmcp/tsmcp/internal/devnet"
+	"github.com/tsmcp/tsmcp/internal/testutil"
 )
 
 // TestConfigReloadChangesAccess edits the config file of a running
@@ -54,27 +55,10 @@ func TestConfigReloadChangesAccess(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer cl.Close()
-	if err := cl.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	init := mcp.InitializeRequest{}
-	init.Params.ProtocolVersion = mcp.LATEST_PROTOCOL_VERSION
-	init.Params.ClientInfo = mcp.Implementation{Name: "reload-test", Version: "1"}
-	if _, err := cl.Initialize(ctx, init); err != nil {
-		t.Fatal(err)
-	}
+	testutil.StartMCPGo(ctx, t, cl, "reload-test")
 	listed := func() []string {
 		t.Helper()
-		res, err := cl.ListTools(ctx, mcp.ListToolsRequest{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		var names []string
-		for _, tl := range res.Tools {
-			names = append(names, tl.Name)
-		}
-		return names
+		return testutil.MCPGoToolNames(ctx, t, cl)
 	}
 	call := func() error {
 		req := mcp.CallToolRequest{}

@@ -71,14 +71,8 @@ func TestPolicyOnTheHost(t *testing.T) {
 	defer host.Close()
 	base := "http://" + host.TailnetIP().String()
 
-	client := sdk.NewClient(&sdk.Implementation{Name: "policy-test", Version: "1"}, nil)
 	connect := func(t *testing.T, c caller) *sdk.ClientSession {
-		s, err := client.Connect(ctx, &sdk.StreamableClientTransport{Endpoint: base + "/mcp", HTTPClient: c.httpClient(), MaxRetries: -1}, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { s.Close() })
-		return s
+		return streamableSession(ctx, t, base+"/mcp", c)
 	}
 	call := func(s *sdk.ClientSession, name string) (*sdk.CallToolResult, error) {
 		return s.CallTool(ctx, &sdk.CallToolParams{Name: name})
@@ -99,16 +93,7 @@ func TestPolicyOnTheHost(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			s := connect(t, tt.who)
-			res, err := s.ListTools(ctx, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			var names []string
-			for _, tool := range res.Tools {
-				names = append(names, tool.Name)
-			}
-			slices.Sort(names)
-			if !slices.Equal(names, tt.wantList) {
+			if names := toolNames(ctx, t, s); !slices.Equal(names, tt.wantList) {
 				t.Errorf("tools/list = %v, want %v", names, tt.wantList)
 			}
 			for _, name := range tt.callable {

@@ -88,30 +88,12 @@ func TestConfiguredToolsEndToEnd(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		t.Cleanup(func() { cl.Close() })
-		if err := cl.Start(ctx); err != nil {
-			t.Fatal(err)
-		}
-		init := mcp.InitializeRequest{}
-		init.Params.ProtocolVersion = mcp.LATEST_PROTOCOL_VERSION
-		init.Params.ClientInfo = mcp.Implementation{Name: "configured-test", Version: "1"}
-		if _, err := cl.Initialize(ctx, init); err != nil {
-			t.Fatal(err)
-		}
+		testutil.StartMCPGo(ctx, t, cl, "configured-test")
 		return cl
 	}
 	list := func(cl *mcpgoclient.Client) []string {
 		t.Helper()
-		res, err := cl.ListTools(ctx, mcp.ListToolsRequest{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		var names []string
-		for _, tl := range res.Tools {
-			names = append(names, tl.Name)
-		}
-		slices.Sort(names)
-		return names
+		return testutil.MCPGoToolNames(ctx, t, cl)
 	}
 	call := func(cl *mcpgoclient.Client, name string, args map[string]any) (string, error) {
 		t.Helper()
