@@ -133,7 +133,7 @@ func runLoad(ctx context.Context, spec loadSpec) cellResult {
 	clients := make([]*client.Client, spec.clients)
 	var (
 		wg      sync.WaitGroup
-		connErr atomic.Value
+		connErr errRecord
 	)
 	sem := make(chan struct{}, 16)
 	for i := range clients {
@@ -144,7 +144,7 @@ func runLoad(ctx context.Context, spec loadSpec) cellResult {
 			defer func() { <-sem }()
 			c, err := connectMCP(cctx, spec.transport, spec.baseURL, spec.newHTTP())
 			if err != nil {
-				connErr.Store(err)
+				connErr.set(err)
 				return
 			}
 			clients[i] = c
@@ -158,7 +158,7 @@ func runLoad(ctx context.Context, spec loadSpec) cellResult {
 			}
 		}
 	}()
-	if err, _ := connErr.Load().(error); err != nil {
+	if err := connErr.get(); err != nil {
 		res.err = fmt.Errorf("connect: %w", err)
 		return res
 	}
@@ -167,7 +167,7 @@ func runLoad(ctx context.Context, spec loadSpec) cellResult {
 		measuring atomic.Bool
 		stop      atomic.Bool
 		errs      atomic.Int64
-		lastErr   atomic.Value
+		lastErr   errRecord
 	)
 	samples := make([]latencies, len(clients))
 	for i, c := range clients {
@@ -186,7 +186,7 @@ func runLoad(ctx context.Context, spec loadSpec) cellResult {
 				}
 				if err != nil {
 					errs.Add(1)
-					lastErr.Store(err)
+					lastErr.set(err)
 					continue
 				}
 				lat = append(lat, d)
@@ -225,9 +225,28 @@ func runLoad(ctx context.Context, spec loadSpec) cellResult {
 	res.p50 = all.percentile(50)
 	res.p99 = all.percentile(99)
 	if res.calls == 0 {
-		res.err = fmt.Errorf("no successful calls (%d errors; last: %v)", res.errors, lastErr.Load())
+		res.err = fmt.Errorf("no successful calls (%d errors; last: %v)", res.errors, lastErr.get())
 	}
 	return res
+}
+
+// errRecord holds an error shared between goroutines. Unlike an
+// atomic.Value, which panics when Store is given a different concrete
+// type than before, it takes errors of any type.
+type errRecord struct{ p atomic.Pointer[error] }
+
+// set records err, replacing any error recorded before.
+func (r *errRecord) set(err error) { r.p.Store(&err) }
+
+// setFirst records err unless an error is already recorded.
+func (r *errRecord) setFirst(err error) { r.p.CompareAndSwap(nil, &err) }
+
+// get returns the recorded error, or nil.
+func (r *errRecord) get() error {
+	if p := r.p.Load(); p != nil {
+		return *p
+	}
+	return nil
 }
 
 // sleep waits for d or until ctx ends.

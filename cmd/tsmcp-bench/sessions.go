@@ -256,7 +256,7 @@ func (b *bench) measureSessions(ctx context.Context, kind, tr string) sessionRun
 	for target := b.sessionStep; target <= b.sessionMax; target += b.sessionStep {
 		var (
 			wg       sync.WaitGroup
-			firstErr atomic.Value
+			firstErr errRecord
 		)
 		next.Store(int64(len(sessions)))
 		for w := range 32 {
@@ -266,7 +266,7 @@ func (b *bench) measureSessions(ctx context.Context, kind, tr string) sessionRun
 				for next.Add(1) <= int64(target) {
 					s, err := open(ctx, pools[w%len(pools)], h.ready.URL)
 					if err != nil {
-						firstErr.CompareAndSwap(nil, err)
+						firstErr.setFirst(err)
 						return
 					}
 					mu.Lock()
@@ -276,7 +276,7 @@ func (b *bench) measureSessions(ctx context.Context, kind, tr string) sessionRun
 			}()
 		}
 		wg.Wait()
-		if err, _ := firstErr.Load().(error); err != nil {
+		if err := firstErr.get(); err != nil {
 			run.err = fmt.Errorf("opening session %d: %w", len(sessions)+1, err)
 			return run
 		}
