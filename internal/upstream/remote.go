@@ -29,7 +29,9 @@ const (
 
 // resolveHeaders evaluates the {{env "NAME"}} templates of an upstream's
 // headers once, at New. Errors name the header and the variable, never a
-// value.
+// value. Names are stored in canonical form (http.CanonicalHeaderKey), so
+// that the caller headers set per identity replace configured headers of the
+// same name whatever their case.
 func resolveHeaders(i int, hs map[string]string, lookup func(string) (string, bool)) (map[string]string, error) {
 	if len(hs) == 0 {
 		return nil, nil
@@ -64,7 +66,7 @@ func resolveHeaders(i int, hs map[string]string, lookup func(string) (string, bo
 		if strings.ContainsAny(b.String(), "\r\n\x00") {
 			return nil, keyError(i, "headers."+name, "value contains a line break or NUL")
 		}
-		out[name] = b.String()
+		out[http.CanonicalHeaderKey(name)] = b.String()
 	}
 	return out, nil
 }

@@ -224,6 +224,21 @@ func TestRemotePerIdentitySessions(t *testing.T) {
 	}
 }
 
+// A configured header named like a caller header, in any case, must not
+// reach a per-identity session in place of the real caller's value.
+func TestRemotePerIdentityHeadersOverrideConfig(t *testing.T) {
+	srv := newRemoteServer(t, false)
+	u := config.Upstream{Name: "r", URL: srv.url(), Isolation: config.IsolationPerIdentity,
+		Headers: map[string]string{"x-tsmcp-caller-login": "forged"}}
+	h := newHarness(t, []config.Upstream{u}, testOptions())
+	ctx := alice(context.Background())
+	// Every request iterates the header map anew: with two keys differing
+	// in case, a forged value would win about half the time.
+	for range 20 {
+		wantText(t, h.call(ctx, "r__who", nil), "alice@example.com|")
+	}
+}
+
 func TestHeaderTemplates(t *testing.T) {
 	env := map[string]string{"TOKEN": "tok-value"}
 	lookup := func(n string) (string, bool) { v, ok := env[n]; return v, ok }
@@ -235,6 +250,7 @@ func TestHeaderTemplates(t *testing.T) {
 	}{
 		{name: "env", headers: map[string]string{"Authorization": `Bearer {{env "TOKEN"}}`}, want: map[string]string{"Authorization": "Bearer tok-value"}},
 		{name: "plain", headers: map[string]string{"X-A": "b"}, want: map[string]string{"X-A": "b"}},
+		{name: "name canonicalized", headers: map[string]string{"x-tsmcp-caller-login": "b"}, want: map[string]string{headerCallerLogin: "b"}},
 		{name: "missing variable", headers: map[string]string{"Authorization": `Bearer {{env "NOPE"}}`},
 			err: `upstreams[2].headers.Authorization: environment variable "NOPE" is not set`},
 		{name: "bad template", headers: map[string]string{"X-A": `{{env`}, err: `upstreams[2].headers.X-A: invalid template`},
