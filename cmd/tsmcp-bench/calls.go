@@ -114,8 +114,10 @@ type loadSpec struct {
 	call func(ctx context.Context, c *client.Client) error
 	// cpu, if set, reports the server's CPU time so far.
 	cpu func() time.Duration
-	// profile, if set, is called when measuring starts, in its own
-	// goroutine, with the measuring duration (to take a CPU profile).
+	// profile, if set, is called after the measured window, while the
+	// clients still call at the same load, with the measuring duration
+	// (to take a CPU profile). Profiling outside the window keeps its
+	// cost out of the measured numbers.
 	profile func(d time.Duration)
 }
 
@@ -199,9 +201,6 @@ func runLoad(ctx context.Context, spec loadSpec) cellResult {
 	if spec.cpu != nil {
 		cpu0 = spec.cpu()
 	}
-	if spec.profile != nil {
-		go spec.profile(spec.measure)
-	}
 	measuring.Store(true)
 	start := time.Now()
 	sleep(ctx, spec.measure)
@@ -209,6 +208,9 @@ func runLoad(ctx context.Context, spec loadSpec) cellResult {
 	res.elapsed = time.Since(start)
 	if spec.cpu != nil {
 		res.hostCPU = spec.cpu() - cpu0
+	}
+	if spec.profile != nil {
+		spec.profile(spec.measure)
 	}
 	stop.Store(true)
 	wg.Wait()

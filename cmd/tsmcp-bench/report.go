@@ -204,7 +204,7 @@ func renderCalls(o options, r *results) string {
 	b.WriteString(t.String())
 	b.WriteString("\n")
 	if len(r.calls.profiles) > 0 {
-		fmt.Fprintf(&b, "CPU profiles of the hosts at %d clients: %s.\n\n", o.concurrency[len(o.concurrency)-1], codeList(o.repo, r.calls.profiles))
+		fmt.Fprintf(&b, "CPU profiles of the hosts at %d clients (taken right after the measured window, at the same load): %s.\n\n", o.concurrency[len(o.concurrency)-1], codeList(o.repo, r.calls.profiles))
 	}
 	return b.String()
 }
