@@ -16,35 +16,40 @@ import (
 // CheckSupported checks what config.Validate cannot without starting
 // anything: that every declarative tool compiles (its templates, patterns
 // and schema) and that the environment variables upstream headers name are
-// set. New calls it; `tsmcp check` calls it too, so that check and serve
-// agree, and both fail before the tailnet is joined.
+// set. New makes the same checks; `tsmcp check` calls this, so that check
+// and serve agree, and both fail before the tailnet is joined.
 func CheckSupported(c *config.Config) error {
-	p, err := declared.New(c.Tools, declared.Options{})
+	d, err := prepareDeclared(c, nil)
 	if err != nil {
 		return err
 	}
-	if err := p.Close(); err != nil {
-		return err
-	}
-	return upstream.Check(c.Upstreams, nil)
+	return d.Close()
 }
 
-// configProviders builds the tool providers the configuration names: the
-// built-in tools, the declarative tools, and (when configured) the
-// bridged upstreams. Upstreams start their children and sessions here, so
-// Run calls it only once the node has joined.
-func (s *Server) configProviders() ([]tools.Provider, error) {
-	ps := []tools.Provider{tools.Builtin{}}
-	log := s.log.With(slog.String("log", "tools"))
-	d, err := declared.New(s.cfg.Tools, declared.Options{Logger: log})
+// prepareDeclared builds the declarative tools provider (which starts
+// nothing until a tool is called) and checks the upstreams' headers.
+func prepareDeclared(c *config.Config, log *slog.Logger) (*declared.Provider, error) {
+	d, err := declared.New(c.Tools, declared.Options{Logger: log})
 	if err != nil {
 		return nil, err
 	}
-	ps = append(ps, d)
+	if err := upstream.Check(c.Upstreams, nil); err != nil {
+		d.Close()
+		return nil, err
+	}
+	return d, nil
+}
+
+// configProviders returns the tool providers the configuration names: the
+// built-in tools, the declarative tools New prepared, and (when
+// configured) the bridged upstreams. Upstreams start their children and
+// sessions here, so Run calls it only once the node has joined.
+func (s *Server) configProviders() ([]tools.Provider, error) {
+	ps := []tools.Provider{tools.Builtin{}, s.declared}
 	if len(s.cfg.Upstreams) > 0 {
 		u, err := upstream.New(s.cfg.Upstreams, upstream.Options{Logger: s.log.With(slog.String("log", "upstream"))})
 		if err != nil {
-			d.Close()
+			s.declared.Close()
 			return nil, err
 		}
 		ps = append(ps, u)

@@ -22,6 +22,7 @@ import (
 	"github.com/tsmcp/tsmcp/internal/acl"
 	"github.com/tsmcp/tsmcp/internal/config"
 	"github.com/tsmcp/tsmcp/internal/tools"
+	"github.com/tsmcp/tsmcp/internal/tools/declared"
 )
 
 // Options configure a Server.
@@ -66,8 +67,11 @@ type Server struct {
 	// Set before ready; read-only afterwards.
 	providers  []tools.Provider
 	toolsDirty chan struct{} // a provider's tools changed; see refreshTools
-	sessions   *sessionStore
-	inflight   *inflight
+	// declared is the declarative tools provider New built from the
+	// config; nil when Options.Providers replaced the configured ones.
+	declared *declared.Provider
+	sessions *sessionStore
+	inflight *inflight
 
 	// callCtx is cancelled when the shutdown grace ends; every tool call's
 	// context is cancelled with it.
@@ -108,9 +112,6 @@ func New(opts Options) (*Server, error) {
 	if err := opts.Config.Validate(); err != nil {
 		return nil, err
 	}
-	if err := CheckSupported(opts.Config); err != nil {
-		return nil, err
-	}
 	policy, err := acl.New(opts.Config.ACL)
 	if err != nil {
 		return nil, err
@@ -118,6 +119,16 @@ func New(opts Options) (*Server, error) {
 	logger := opts.Logger
 	if logger == nil {
 		logger = slog.Default()
+	}
+	decl, err := prepareDeclared(opts.Config, logger.With(slog.String("log", "tools")))
+	if err != nil {
+		return nil, err
+	}
+	if opts.Providers != nil {
+		// The caller's providers replace the configured ones; the
+		// configuration was still checked.
+		decl.Close()
+		decl = nil
 	}
 	version := opts.Version
 	if version == "" {
@@ -135,6 +146,7 @@ func New(opts Options) (*Server, error) {
 		verbose:       opts.Verbose,
 		version:       version,
 		providers:     opts.Providers,
+		declared:      decl,
 		toolsDirty:    make(chan struct{}, 1),
 		sessions:      newSessionStore(),
 		inflight:      newInflight(),
