@@ -23,7 +23,7 @@ type blockedRange struct {
 // addresses that are not one host. Private (RFC 1918, fc00::/7) ranges
 // are allowed: internal APIs live there. More specific ranges come
 // first, so that they name the address best.
-func blockedRanges() []blockedRange {
+var blockedRanges = func() []blockedRange {
 	r := func(p, what string) blockedRange { return blockedRange{netip.MustParsePrefix(p), what} }
 	return []blockedRange{
 		r("0.0.0.0/8", "unspecified"), // 0.0.0.0 reaches the local host
@@ -42,7 +42,7 @@ func blockedRanges() []blockedRange {
 		r("fd7a:115c:a1e0::/48", "tailnet (Tailscale IPv6)"),
 		r("ff00::/8", "multicast"),
 	}
-}
+}()
 
 // blockedError is a dial refused by the guard. It names the host and the
 // address, which come from the config or from a redirect, never from
@@ -66,13 +66,12 @@ func (e *blockedError) Error() string {
 // rebinding gains nothing.
 type guard struct {
 	lookup  func(ctx context.Context, host string) ([]netip.Addr, error)
-	ranges  []blockedRange
 	names   map[string]bool // allowed host names, lower case, no trailing dot
 	allowed []netip.Prefix  // allowed addresses and prefixes
 }
 
 func newGuard(allowHosts []string, lookup func(context.Context, string) ([]netip.Addr, error)) (*guard, error) {
-	g := &guard{lookup: lookup, ranges: blockedRanges(), names: map[string]bool{}}
+	g := &guard{lookup: lookup, names: map[string]bool{}}
 	for i, h := range allowHosts {
 		if a, err := netip.ParseAddr(h); err == nil {
 			a = a.WithZone("").Unmap()
@@ -110,7 +109,7 @@ func (g *guard) check(host string, a netip.Addr) error {
 		cands = append(cands, v4)
 	}
 	for _, c := range cands {
-		for _, r := range g.ranges {
+		for _, r := range blockedRanges {
 			if r.prefix.Contains(c) {
 				return &blockedError{host: host, addr: a, what: r.what}
 			}
@@ -118,6 +117,13 @@ func (g *guard) check(host string, a netip.Addr) error {
 	}
 	return nil
 }
+
+// Prefixes whose addresses carry an IPv4 address a gateway connects to.
+var (
+	nat64      = netip.MustParsePrefix("64:ff9b::/96")
+	nat64Local = netip.MustParsePrefix("64:ff9b:1::/48")
+	sixToFour  = netip.MustParsePrefix("2002::/16")
+)
 
 // embeddedIPv4 returns the IPv4 address inside a NAT64 (64:ff9b::/96,
 // 64:ff9b:1::/48) or 6to4 (2002::/16) address: a gateway would carry
@@ -128,9 +134,9 @@ func embeddedIPv4(a netip.Addr) (netip.Addr, bool) {
 	}
 	b := a.As16()
 	switch {
-	case netip.MustParsePrefix("64:ff9b::/96").Contains(a), netip.MustParsePrefix("64:ff9b:1::/48").Contains(a):
+	case nat64.Contains(a), nat64Local.Contains(a):
 		return netip.AddrFrom4([4]byte(b[12:16])), true
-	case netip.MustParsePrefix("2002::/16").Contains(a):
+	case sixToFour.Contains(a):
 		return netip.AddrFrom4([4]byte(b[2:6])), true
 	}
 	return netip.Addr{}, false

@@ -1,9 +1,11 @@
 package declared
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"maps"
 	"os"
 	"os/exec"
@@ -71,8 +73,8 @@ func (p *Provider) newExecTool(key string, t config.Tool) (tools.Tool, error) {
 		params:    params,
 		program:   e.Command[0],
 		dir:       e.Dir,
-		timeout:   cmpOr(e.Timeout, config.DefaultToolTimeout),
-		maxOutput: int(cmpOr(e.MaxOutput, config.DefaultMaxOutput)),
+		timeout:   cmp.Or(e.Timeout, config.DefaultToolTimeout),
+		maxOutput: int(cmp.Or(e.MaxOutput, config.DefaultMaxOutput)),
 	}
 	for j, src := range e.Command[1:] {
 		// No env here: a secret in argv is visible to every user of
@@ -117,14 +119,6 @@ func checkRefs(t *tmpl, params map[string]*param, key string) error {
 		}
 	}
 	return nil
-}
-
-func cmpOr[T comparable](v, def T) T {
-	var zero T
-	if v == zero {
-		return def
-	}
-	return v
 }
 
 // argv renders the command for validated values. Each element renders
@@ -314,7 +308,7 @@ func (x *execTool) start(ctx context.Context, path string, argv, env []string, s
 		go func() {
 			// capBuffer never fails, so this ends at EOF or when r is
 			// closed below.
-			_, _ = s.w.ReadFrom(s.r)
+			_, _ = io.Copy(s.w, s.r)
 			done <- struct{}{}
 		}()
 	}

@@ -1,6 +1,7 @@
 package declared
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -66,9 +67,9 @@ func (p *Provider) newHTTPTool(key string, t config.Tool, lookupIP func(context.
 		p:           p,
 		name:        t.Name,
 		params:      params,
-		method:      strings.ToUpper(cmpOr(h.Method, http.MethodGet)),
-		timeout:     cmpOr(h.Timeout, config.DefaultToolTimeout),
-		maxResponse: int(cmpOr(h.MaxResponse, config.DefaultMaxOutput)),
+		method:      strings.ToUpper(cmp.Or(h.Method, http.MethodGet)),
+		timeout:     cmp.Or(h.Timeout, config.DefaultToolTimeout),
+		maxResponse: int(cmp.Or(h.MaxResponse, config.DefaultMaxOutput)),
 	}
 	switch x.method {
 	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete:

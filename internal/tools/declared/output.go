@@ -2,7 +2,6 @@ package declared
 
 import (
 	"fmt"
-	"io"
 	"slices"
 	"strings"
 )
@@ -76,40 +75,19 @@ type redactor []string
 // "true") are not secrets and replacing them would garble the output.
 const minSecretLen = 4
 
+// add returns r with v, keeping the longest secrets first so that apply
+// replaces a secret containing another whole.
 func (r redactor) add(v string) redactor {
 	if len(v) < minSecretLen {
 		return r
 	}
-	return append(r, v)
+	i, _ := slices.BinarySearchFunc(r, len(v), func(s string, n int) int { return n - len(s) })
+	return slices.Insert(r, i, v)
 }
 
 func (r redactor) apply(s string) string {
-	// Longest first, so that a secret containing another is replaced
-	// whole.
-	r = slices.Clone(r)
-	slices.SortFunc(r, func(a, b string) int { return len(b) - len(a) })
 	for _, v := range r {
 		s = strings.ReplaceAll(s, v, "[redacted]")
 	}
 	return s
-}
-
-// ReadFrom reads r to its end (or first error) into c, 32 KiB at a
-// time.
-func (c *capBuffer) ReadFrom(r io.Reader) (int64, error) {
-	buf := make([]byte, 32<<10)
-	var n int64
-	for {
-		m, err := r.Read(buf)
-		if m > 0 {
-			_, _ = c.Write(buf[:m])
-			n += int64(m)
-		}
-		if err == io.EOF {
-			return n, nil
-		}
-		if err != nil {
-			return n, err
-		}
-	}
 }

@@ -20,7 +20,6 @@ import (
 // and its path no "." or ".." segment and no empty segment ("//") that
 // the template does not have itself.
 type urlTemplate struct {
-	key               string
 	base, path, query *tmpl
 }
 
@@ -35,7 +34,7 @@ func parseURLTemplate(key, src string, lookup func(string) (string, bool), param
 	if err != nil {
 		return nil, fmt.Errorf("%s: %v", key, err)
 	}
-	u := &urlTemplate{key: key}
+	u := &urlTemplate{}
 	if u.base, err = parseTemplate(key, base, envFunc(lookup, nil)); err != nil {
 		return nil, err
 	}
