@@ -203,13 +203,9 @@ func lookPath(program string, env []string) (string, error) {
 }
 
 func (x *execTool) handle(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
-	args, err := arguments(req)
-	if err != nil {
-		return x.p.invalid(ctx, x.name, err), nil
-	}
-	vals, err := validate(x.params, args)
-	if err != nil {
-		return x.p.invalid(ctx, x.name, err), nil
+	vals, refused := x.p.values(ctx, x.name, x.params, req)
+	if refused != nil {
+		return refused, nil
 	}
 	argv, err := x.argv(vals)
 	if err != nil {

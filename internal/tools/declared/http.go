@@ -274,13 +274,9 @@ func validHeaderValue(v string) bool {
 }
 
 func (x *httpTool) handle(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
-	args, err := arguments(req)
-	if err != nil {
-		return x.p.invalid(ctx, x.name, err), nil
-	}
-	vals, err := validate(x.params, args)
-	if err != nil {
-		return x.p.invalid(ctx, x.name, err), nil
+	vals, refused := x.p.values(ctx, x.name, x.params, req)
+	if refused != nil {
+		return refused, nil
 	}
 	run, end, ok := x.p.begin(ctx, x.timeout)
 	if !ok {

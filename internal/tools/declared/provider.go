@@ -207,6 +207,19 @@ func (p *Provider) failed(ctx context.Context, tool, reason, msg string, attrs .
 // invalid reports an argument problem to the caller. It is logged at
 // debug level only: the host audits every call, and the caller, not the
 // tool, is at fault.
+// values returns the call's validated argument values, or the result that
+// refuses the call.
+func (p *Provider) values(ctx context.Context, tool string, params map[string]*param, req mcp.CallToolRequest) (map[string]value, *mcp.CallToolResult) {
+	args, err := arguments(req)
+	if err == nil {
+		var vals map[string]value
+		if vals, err = validate(params, args); err == nil {
+			return vals, nil
+		}
+	}
+	return nil, p.invalid(ctx, tool, err)
+}
+
 func (p *Provider) invalid(ctx context.Context, tool string, err error) *mcp.CallToolResult {
 	p.log.LogAttrs(ctx, slog.LevelDebug, "tool arguments refused", slog.String("tool", tool), slog.String("error", err.Error()))
 	var ae *argError
