@@ -131,7 +131,12 @@ func TestExecEnvironment(t *testing.T) {
 			"PASSWORD": `{{env "DB_PASSWORD"}}`,
 			"LANG":     "en_US.UTF-8",
 		}}},
-		{Name: "missing", Exec: &config.ExecTool{Command: []string{"env"}, Env: map[string]string{"X": `{{env "NOT_SET_ANYWHERE"}}`}}},
+		// Reads a secret, then fails: the secret must not reach the error.
+		{Name: "missing", Exec: &config.ExecTool{Command: []string{"env"}, Env: map[string]string{"X": `{{env "TS_AUTHKEY"}}{{env "NOT_SET_ANYWHERE"}}`}}},
+		// Prints a secret to stderr and exits non-zero: the error's stderr
+		// tail must have it redacted.
+		{Name: "leaks", Exec: &config.ExecTool{Command: []string{"sh", "-c", `echo "pw=$PASSWORD" >&2; exit 3`},
+			Env: map[string]string{"PASSWORD": `{{env "DB_PASSWORD"}}`}}},
 		{Name: "pwd", Exec: &config.ExecTool{Command: []string{"pwd", "-P"}, Dir: dir}},
 	}, Options{LookupEnv: env(host)})
 
@@ -148,6 +153,12 @@ func TestExecEnvironment(t *testing.T) {
 		got := mustFail(t, call(t, p, "missing", nil), "environment variable NOT_SET_ANYWHERE is not set")
 		if strings.Contains(got, "tskey") {
 			t.Errorf("error %q", got)
+		}
+	})
+	t.Run("secret redacted in a failed command's stderr", func(t *testing.T) {
+		got := mustFail(t, call(t, p, "leaks", nil), "exited with code 3")
+		if !strings.Contains(got, "pw=[redacted]") || strings.Contains(got, secret) {
+			t.Errorf("error %q, want the stderr tail with the secret redacted", got)
 		}
 	})
 	t.Run("working directory from config", func(t *testing.T) {
