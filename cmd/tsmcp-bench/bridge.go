@@ -161,13 +161,17 @@ func (b *bench) bridgeCell(ctx context.Context, gw, tr string, n int, url string
 		t := time.NewTicker(100 * time.Millisecond)
 		defer t.Stop()
 		for {
-			if r, err := readRSS(pid); err == nil && r > peakGW.Load() {
-				peakGW.Store(r)
+			// One /proc scan per sample; the gateway's RSS, the
+			// tree's and the process count all come from it.
+			tree := processTree(pid)
+			gw, sum := rssOf(tree)
+			if gw > peakGW.Load() {
+				peakGW.Store(gw)
 			}
-			if r := treeRSS(pid); r > peakTree.Load() {
-				peakTree.Store(r)
+			if sum > peakTree.Load() {
+				peakTree.Store(sum)
 			}
-			if n := int64(len(processTree(pid))); n > peakProcs.Load() {
+			if n := int64(len(tree)); n > peakProcs.Load() {
 				peakProcs.Store(n)
 			}
 			select {
@@ -363,13 +367,25 @@ func processTree(pid int) []int {
 
 // treeRSS is the summed RSS of pid's process tree.
 func treeRSS(pid int) uint64 {
-	var sum uint64
-	for _, p := range processTree(pid) {
-		if r, err := readRSS(p); err == nil {
-			sum += r
-		}
-	}
+	_, sum := rssOf(processTree(pid))
 	return sum
+}
+
+// rssOf reads the RSS of each process in tree (as processTree returns it,
+// the root first) and returns the root's and the sum. A process whose RSS
+// cannot be read (it has exited) counts as 0.
+func rssOf(tree []int) (root, sum uint64) {
+	for i, p := range tree {
+		r, err := readRSS(p)
+		if err != nil {
+			continue
+		}
+		if i == 0 {
+			root = r
+		}
+		sum += r
+	}
+	return root, sum
 }
 
 // treeCPU is the CPU time used so far by pid's process tree (living
