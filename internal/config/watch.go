@@ -76,7 +76,7 @@ func Watch(ctx context.Context, opts WatchOptions) error {
 		select {
 		case <-ctx.Done():
 			return nil
-		case ev, ok := <-w.Events:
+		case _, ok := <-w.Events:
 			if !ok {
 				return nil
 			}
@@ -84,7 +84,6 @@ func Watch(ctx context.Context, opts WatchOptions) error {
 			// (Kubernetes changes it through a symlink named
 			// differently); the content comparison below filters
 			// the noise.
-			_ = ev
 			timer.Reset(debounce)
 		case err, ok := <-w.Errors:
 			if !ok {
