@@ -1,5 +1,5 @@
 # Benchmarks: `make bench` writes docs/benchmarks.md (see cmd/tsmcp-bench).
-# Needs Go, Node.js and npm. About 7 minutes on 2 cores; run it on a quiet
+# Needs Go, Node.js and npm. About 5 minutes on 2 cores; run it on a quiet
 # machine. `make bench-quick` is a ~2-minute smoke run whose numbers are
 # marked provisional. Extra flags: make bench BENCH_FLAGS="-cell 10s".
 

@@ -233,7 +233,7 @@ func TestDockerBuildFlags(t *testing.T) {
 	defer n.Close()
 	healthAddr := testutil.FreeAddr(t)
 	cfg := filepath.Join(t.TempDir(), "tsmcp.yaml")
-	os.WriteFile(cfg, []byte(fmt.Sprintf(`tailnet:
+	if err := os.WriteFile(cfg, []byte(fmt.Sprintf(`tailnet:
   hostname: deploytest
   control_url: %s
   state: "mem:"
@@ -241,7 +241,9 @@ func TestDockerBuildFlags(t *testing.T) {
   tags: [tag:mcp]
 health:
   addr: %s
-`, n.ControlURL, healthAddr)), 0o600)
+`, n.ControlURL, healthAddr)), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	var stderr testutil.Buffer
 	serve := exec.CommandContext(ctx, bin, "serve", "--config", cfg)
 	serve.Env = append(os.Environ(), "TS_NO_LOGS_NO_SUPPORT=true")
