@@ -94,9 +94,14 @@ func pascal(s string) string     { return s }
 
 // loadConfig loads a tsmcp config file
 // content (and env) with internal/config exactly as `tsmcp serve` would,
-// failing the test on any validation error.
+// failing the test on any validation error. The test's own environment
+// does not take part: every variable Load reads is cleared first, so only
+// the manifest's env applies.
 func loadConfig(t *testing.T, name, content string, env map[string]string) *config.Config {
 	t.Helper()
+	for _, v := range config.EnvVars() {
+		t.Setenv(v, "")
+	}
 	for k, v := range env {
 		t.Setenv(k, v)
 	}

@@ -95,6 +95,18 @@ func envVars(key string) []string {
 	return append([]string{primary}, extraEnv[key]...)
 }
 
+// EnvVars lists every environment variable Load reads: for each config
+// key its TSMCP_<SECTION>_<KEY> variable, then the key's fallbacks (e.g.
+// TS_AUTHKEY). Load treats an empty variable as unset, so setting each of
+// them to "" shields a Load from the caller's environment, as tests do.
+func EnvVars() []string {
+	var out []string
+	for _, k := range configKeys {
+		out = append(out, envVars(k.key)...)
+	}
+	return out
+}
+
 // configKey is one leaf key of Config (e.g. "mcp.max_body") with the
 // index path of its struct field.
 type configKey struct {

@@ -18,10 +18,8 @@ import (
 // reads, so that the caller's environment cannot leak into a test.
 func clearEnv(t *testing.T) {
 	t.Helper()
-	for _, k := range configKeys {
-		for _, name := range envVars(k.key) {
-			t.Setenv(name, "")
-		}
+	for _, name := range EnvVars() {
+		t.Setenv(name, "")
 	}
 }
 
