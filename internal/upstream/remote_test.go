@@ -147,7 +147,9 @@ func TestRemoteUpstreams(t *testing.T) {
 				t.Errorf("input schema = %s, want %s", echo.Tool.RawInputSchema, echoSchema)
 			}
 			wantText(t, h.call(ctx, "r__echo", map[string]any{"text": "over http"}), "over http")
-			wantText(t, h.call(ctx, "r__who", nil), "|Bearer s3cret-token")
+			// A shared upstream gets no caller headers, even for an
+			// identified caller.
+			wantText(t, h.call(alice(ctx), "r__who", nil), "|Bearer s3cret-token")
 			ups := h.logs.JSONLines("upstream up")
 			if len(ups) == 0 || ups[len(ups)-1]["transport"] != tc.transport {
 				t.Errorf("upstream up records %v, want transport %s", ups, tc.transport)
@@ -252,6 +254,8 @@ func TestHeaderTemplates(t *testing.T) {
 		{name: "plain", headers: map[string]string{"X-A": "b"}, want: map[string]string{"X-A": "b"}},
 		{name: "name canonicalized", headers: map[string]string{"x-tsmcp-caller-login": "b"}, want: map[string]string{headerCallerLogin: "b"}},
 		{name: "missing variable", headers: map[string]string{"Authorization": `Bearer {{env "NOPE"}}`},
+			err: `upstreams[2].headers.Authorization: environment variable "NOPE" is not set`},
+		{name: "secret read, then a missing variable", headers: map[string]string{"Authorization": `Bearer {{env "TOKEN"}}{{env "NOPE"}}`},
 			err: `upstreams[2].headers.Authorization: environment variable "NOPE" is not set`},
 		{name: "bad template", headers: map[string]string{"X-A": `{{env`}, err: `upstreams[2].headers.X-A: invalid template`},
 	}

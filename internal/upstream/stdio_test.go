@@ -3,6 +3,7 @@ package upstream
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"slices"
 	"strconv"
 	"strings"
@@ -175,6 +176,35 @@ func TestChildDiesMidCall(t *testing.T) {
 			if alive(pid) {
 				t.Errorf("old child %d still exists", pid)
 			}
+		})
+	}
+}
+
+// Processes a child leaves in its process group die with it: when it
+// exits by itself, and when Close stops it.
+func TestGrandchildrenKilled(t *testing.T) {
+	tests := []struct {
+		name string
+		end  func(t *testing.T, h *harness) // ends the child
+	}{
+		{name: "child crashes", end: func(t *testing.T, h *harness) {
+			wantError(t, h.call(context.Background(), "t__crash", nil), "upstream t is unavailable")
+		}},
+		{name: "Close", end: func(t *testing.T, h *harness) {
+			if err := h.p.Close(); err != nil {
+				t.Fatal(err)
+			}
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t, []config.Upstream{testUpstream(t, "t")}, testOptions())
+			pid := h.pidOf(context.Background(), "t__spawn")
+			if !alive(pid) {
+				t.Fatalf("spawned sleep %d is not running", pid)
+			}
+			tc.end(t, h)
+			waitFor(t, fmt.Sprintf("the grandchild %d to be killed", pid), func() bool { return !alive(pid) })
 		})
 	}
 }

@@ -51,6 +51,9 @@ type supervisor struct {
 	// attempted, when set, is called after every dial attempt, once the
 	// upstream is up (and listed) or down.
 	attempted func()
+	// now is time.Now; tests replace it (before run) to read the restart
+	// delays off nextTry.
+	now func() time.Time
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -76,6 +79,7 @@ func newSupervisor(parent context.Context, log *slog.Logger, opts Options,
 		onTools: onTools,
 		opts:    opts,
 		ping:    ping,
+		now:     time.Now,
 		ctx:     ctx,
 		cancel:  cancel,
 		done:    make(chan struct{}),
@@ -105,7 +109,7 @@ func (s *supervisor) run() {
 	}()
 	delay := s.opts.BackoffBase
 	for {
-		started := time.Now()
+		started := s.now()
 		s.mu.Lock()
 		s.tries++
 		s.mu.Unlock()
@@ -121,7 +125,7 @@ func (s *supervisor) run() {
 			if s.ctx.Err() != nil {
 				return
 			}
-			if time.Since(started) >= s.opts.StableAfter {
+			if s.now().Sub(started) >= s.opts.StableAfter {
 				delay = s.opts.BackoffBase
 			}
 		}
@@ -130,7 +134,7 @@ func (s *supervisor) run() {
 		s.cur = nil
 		s.lastErr = reason
 		s.delay = delay
-		s.nextTry = time.Now().Add(delay)
+		s.nextTry = s.now().Add(delay)
 		s.setStateLocked(stateBackoff)
 		s.mu.Unlock()
 		s.log.Warn("upstream down", "reason", reason, "retry_in", delay.String())
@@ -242,7 +246,7 @@ func (s *supervisor) session(ctx context.Context) (*session, error) {
 	for {
 		s.mu.Lock()
 		st, cur, ch := s.state, s.cur, s.changed
-		wait := time.Until(s.nextTry)
+		wait := s.nextTry.Sub(s.now())
 		last := s.lastErr
 		failedSince := s.tries > tries
 		s.mu.Unlock()
@@ -284,7 +288,7 @@ func (s *supervisor) describe() (bool, string) {
 		}
 		return false, "starting"
 	case stateBackoff:
-		in := max(time.Until(s.nextTry), 0).Round(10 * time.Millisecond)
+		in := max(s.nextTry.Sub(s.now()), 0).Round(10 * time.Millisecond)
 		return false, fmt.Sprintf("restarting in %s after %s", in, s.lastErr)
 	default:
 		return false, "stopped"

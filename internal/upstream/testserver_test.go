@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"os/exec"
 	"strings"
 	"sync"
 	"time"
@@ -31,6 +32,7 @@ var testTools = []string{
 	`{"name":"pid","description":"The process ID","inputSchema":{"type":"object"}}`,
 	`{"name":"sleep","description":"Sleeps ms milliseconds","inputSchema":{"type":"object","properties":{"ms":{"type":"integer"}}}}`,
 	`{"name":"crash","description":"Exits mid-call","inputSchema":{"type":"object"}}`,
+	`{"name":"spawn","description":"Starts sleep 300, deaf to SIGTERM, in its process group and returns its pid","inputSchema":{"type":"object"}}`,
 	`{"name":"big","description":"Writes a 50 MB line to stdout","inputSchema":{"type":"object"}}`,
 	`{"name":"garbage","description":"Writes non-JSON lines to stdout","inputSchema":{"type":"object"}}`,
 	`{"name":"flood","description":"Floods stderr","inputSchema":{"type":"object","properties":{"lines":{"type":"integer"}}}}`,
@@ -182,6 +184,18 @@ func (s *testServer) call(m rpcMsg) {
 		s.result(m.ID, text("slept"))
 	case "crash":
 		os.Exit(7)
+	case "spawn":
+		// Same process group as the server (no Setsid/Setpgid), never
+		// waited for, and ignoring SIGTERM (an ignored signal stays
+		// ignored across exec): only the SIGKILL the bridge sends the
+		// group once the server has exited ends it, not the SIGTERM
+		// stopProcess may send the server on Close.
+		cmd := exec.Command("sh", "-c", `trap '' TERM; exec sleep 300`)
+		if err := cmd.Start(); err != nil {
+			s.write(map[string]any{"jsonrpc": "2.0", "id": m.ID, "error": map[string]any{"code": -32000, "message": err.Error()}})
+			return
+		}
+		s.result(m.ID, text(fmt.Sprint(cmd.Process.Pid)))
 	case "big":
 		line := make([]byte, 50<<20)
 		for i := range line {
