@@ -84,9 +84,6 @@ type Options struct {
 	// MaxPerIdentity caps live per-identity children per upstream. Zero
 	// means DefaultMaxPerIdentity.
 	MaxPerIdentity int
-	// MaxLineBytes caps a stdout line of a child. Zero means
-	// DefaultMaxLineBytes.
-	MaxLineBytes int
 	// PingInterval is how often remote sessions are pinged. Zero means
 	// DefaultPingInterval.
 	PingInterval time.Duration
@@ -116,9 +113,6 @@ func (o Options) withDefaults() Options {
 	}
 	if o.MaxPerIdentity <= 0 {
 		o.MaxPerIdentity = DefaultMaxPerIdentity
-	}
-	if o.MaxLineBytes <= 0 {
-		o.MaxLineBytes = DefaultMaxLineBytes
 	}
 	if o.PingInterval <= 0 {
 		o.PingInterval = DefaultPingInterval

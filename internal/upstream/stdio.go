@@ -68,7 +68,7 @@ func childEnv(lookup func(string) (string, bool), cfg map[string]string, extra m
 // exits or closes its stdout; closing the session stops the child (stdin
 // EOF, SIGTERM, SIGKILL to the group) and reaps it.
 func startChild(ctx context.Context, argv []string, env []string, timeout time.Duration,
-	maxLine int, log *slog.Logger, onListChanged func()) (*session, error) {
+	log *slog.Logger, onListChanged func()) (*session, error) {
 	stdinR, stdinW, err := os.Pipe()
 	if err != nil {
 		return nil, err
@@ -113,7 +113,7 @@ func startChild(ctx context.Context, argv []string, env []string, timeout time.D
 	go func() {
 		defer readers.Done()
 		lim := newLogLimiter(log, "stdout")
-		filterStdout(stdoutR, pw, maxLine, lim)
+		filterStdout(stdoutR, pw, DefaultMaxLineBytes, lim)
 		lim.flush()
 		// Usually the child has exited: mark the session dead with its
 		// exit status before the transport sees EOF and fails the calls

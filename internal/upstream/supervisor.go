@@ -57,15 +57,13 @@ type supervisor struct {
 
 	ctx    context.Context
 	cancel context.CancelFunc
-	done   chan struct{} // closed when run returns
 	relist chan struct{} // buffered 1: a list_changed arrived
 
 	mu      sync.Mutex // guards the fields below
 	state   supState
 	cur     *session
-	lastErr string    // why the last session ended or the last dial failed
-	nextTry time.Time // when state is stateBackoff
-	delay   time.Duration
+	lastErr string        // why the last session ended or the last dial failed
+	nextTry time.Time     // when state is stateBackoff
 	tries   int           // dial attempts started
 	changed chan struct{} // closed and replaced on every state change
 }
@@ -82,7 +80,6 @@ func newSupervisor(parent context.Context, log *slog.Logger, opts Options,
 		now:     time.Now,
 		ctx:     ctx,
 		cancel:  cancel,
-		done:    make(chan struct{}),
 		relist:  make(chan struct{}, 1),
 		changed: make(chan struct{}),
 	}
@@ -100,7 +97,6 @@ func (s *supervisor) stop() { s.cancel() }
 // run is the supervision loop; it returns when s.ctx ends, after closing
 // the current session (and so reaping its child).
 func (s *supervisor) run() {
-	defer close(s.done)
 	defer func() {
 		s.mu.Lock()
 		s.cur = nil
@@ -133,7 +129,6 @@ func (s *supervisor) run() {
 		s.mu.Lock()
 		s.cur = nil
 		s.lastErr = reason
-		s.delay = delay
 		s.nextTry = s.now().Add(delay)
 		s.setStateLocked(stateBackoff)
 		s.mu.Unlock()

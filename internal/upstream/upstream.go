@@ -117,7 +117,7 @@ func (u *upstream) dial(ctx context.Context, caller *callerInfo, onListChanged f
 		log = log.With("caller", caller.key)
 	}
 	env := childEnv(u.p.opts.LookupEnv, u.cfg.Env, extra)
-	return startChild(ctx, u.cfg.Command, env, u.setupTimeout, u.p.opts.MaxLineBytes, log, onListChanged)
+	return startChild(ctx, u.cfg.Command, env, u.setupTimeout, log, onListChanged)
 }
 
 // listed takes the lister's new raw tool list; it notifies the host when
