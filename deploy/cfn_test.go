@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"reflect"
 	"regexp"
 	"slices"
 	"strconv"
@@ -13,6 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
 	ecstypes "github.com/aws/aws-sdk-go-v2/service/ecs/types"
 	"go.yaml.in/yaml/v3"
+	"tailscale.com/ipn/store/awsstore"
 )
 
 // CloudFormation YAML: the short intrinsic tags (!Ref, !Sub, !GetAtt, …)
@@ -318,6 +320,22 @@ func (r iamRole) allows() (actions, resources []string) {
 	return actions, resources
 }
 
+// grant is one Allow statement: its actions (sorted) and resources.
+type grant struct{ actions, resources []string }
+
+// grants returns the Allow statements of a role's inline policies.
+func (r iamRole) grants() []grant {
+	var out []grant
+	for _, p := range r.Policies {
+		for _, s := range p.PolicyDocument.Statement {
+			if s.Effect == "Allow" {
+				out = append(out, grant{slices.Sorted(slices.Values(s.Action)), s.Resource})
+			}
+		}
+	}
+	return out
+}
+
 type sgRule struct {
 	Description           string `json:"Description"`
 	IpProtocol            string `json:"IpProtocol"`
@@ -386,21 +404,33 @@ func TestCloudFormation(t *testing.T) {
 			t.Errorf("resource %s (%s) would put tsmcp behind a public endpoint", name, r.Type)
 		}
 	}
-	for _, withALB := range []bool{true, false} {
-		t.Run(fmt.Sprintf("alb=%v", withALB), func(t *testing.T) {
+	for _, tc := range []struct {
+		withALB bool
+		kmsKey  string // StateKmsKeyArn; empty leaves it at its default
+	}{
+		{withALB: true},
+		{withALB: false},
+		{withALB: false, kmsKey: "arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"},
+	} {
+		t.Run(fmt.Sprintf("alb=%v,kms=%v", tc.withALB, tc.kmsKey != ""), func(t *testing.T) {
 			params := map[string]any{}
 			for k, v := range cfnExample {
 				params[k] = v
 			}
-			if withALB {
+			if tc.withALB {
 				params["AlbListenerArn"] = "arn:aws:elasticloadbalancing:eu-west-1:123456789012:listener/app/internal/0123/4567"
 			}
-			checkStack(t, &cfnEval{t: t, tmpl: tmpl, params: params, conds: map[string]bool{}}, withALB)
+			if tc.kmsKey != "" {
+				params["StateKmsKeyArn"] = tc.kmsKey
+			}
+			checkStack(t, &cfnEval{t: t, tmpl: tmpl, params: params, conds: map[string]bool{}}, tc.withALB, tc.kmsKey)
 		})
 	}
 }
 
-func checkStack(t *testing.T, e *cfnEval, withALB bool) {
+// checkStack checks the evaluated stack. kmsKey is the StateKmsKeyArn
+// parameter ("" when not set).
+func checkStack(t *testing.T, e *cfnEval, withALB bool, kmsKey string) {
 	// The service: Fargate, private subnets, no public IP, one task.
 	var svc ecs.CreateServiceInput
 	props(t, e, "Service", &svc)
@@ -447,20 +477,33 @@ func checkStack(t *testing.T, e *cfnEval, withALB bool) {
 			stateARN = deref(kv.Value)
 		}
 	}
-	if want := "arn:aws:ssm:eu-west-1:123456789012:parameter/tsmcp/state"; stateARN != want {
+	// The parameter's ARN, and the key (if any) as tsmcp's ?kmsKey=
+	// option, which awsstore (through statestore) turns into the KeyId of
+	// PutParameter.
+	ssmARN := "arn:aws:ssm:eu-west-1:123456789012:parameter/tsmcp/state"
+	want := ssmARN
+	if kmsKey != "" {
+		want += "?kmsKey=" + kmsKey
+	}
+	if stateARN != want {
 		t.Errorf("TSMCP_TAILNET_STATE = %q, want %q", stateARN, want)
+	}
+	if arn, opts, err := awsstore.ParseARNAndOpts(stateARN); err != nil || arn != ssmARN || len(opts) != min(len(kmsKey), 1) {
+		t.Errorf("awsstore parses TSMCP_TAILNET_STATE %q as %q with %d options (%v), want %q with %d", stateARN, arn, len(opts), err, ssmARN, min(len(kmsKey), 1))
 	}
 	sameContainer(t, loadTaskDefinition(t).ContainerDefinitions[0], c)
 
-	// Task role: exactly Get/PutParameter on exactly the state parameter.
+	// Task role: exactly Get/PutParameter on exactly the state parameter
+	// (its ARN without tsmcp's ?kmsKey= option), and with a customer
+	// key, exactly the KMS actions SecureString needs on exactly that key.
 	var task iamRole
 	props(t, e, "TaskRole", &task)
-	actions, resources := task.allows()
-	if !slices.Equal(slices.Sorted(slices.Values(actions)), []string{"ssm:GetParameter", "ssm:PutParameter"}) {
-		t.Errorf("task role actions = %v, want ssm:GetParameter and ssm:PutParameter only", actions)
+	wantGrants := []grant{{[]string{"ssm:GetParameter", "ssm:PutParameter"}, []string{ssmARN}}}
+	if kmsKey != "" {
+		wantGrants = append(wantGrants, grant{[]string{"kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey"}, []string{kmsKey}})
 	}
-	if !slices.Equal(resources, []string{stateARN}) {
-		t.Errorf("task role resources = %v, want exactly the state parameter %s", resources, stateARN)
+	if got := task.grants(); !reflect.DeepEqual(got, wantGrants) {
+		t.Errorf("task role allows %v, want exactly %v", got, wantGrants)
 	}
 	if len(task.ManagedPolicyArns) != 0 {
 		t.Errorf("task role has managed policies %v", task.ManagedPolicyArns)
@@ -472,7 +515,7 @@ func checkStack(t *testing.T, e *cfnEval, withALB bool) {
 	// managed policy for image pulls and logs).
 	var exec iamRole
 	props(t, e, "ExecutionRole", &exec)
-	actions, resources = exec.allows()
+	actions, resources := exec.allows()
 	if !slices.Equal(actions, []string{"secretsmanager:GetSecretValue"}) || !slices.Equal(resources, []string{cfnExample["AuthKeySecretArn"].(string)}) {
 		t.Errorf("execution role allows %v on %v, want secretsmanager:GetSecretValue on the auth key secret only", actions, resources)
 	}
