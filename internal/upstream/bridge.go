@@ -134,7 +134,7 @@ func (u *upstream) call(ctx context.Context, tool string, req mcp.CallToolReques
 		return res
 	}
 	select {
-	case <-sess.done:
+	case <-sess.ctx.Done():
 		return u.unavailable(tool, errors.New(sess.reason()))
 	default:
 	}

@@ -5,9 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/http"
 	"os"
-	"sort"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"text/template"
@@ -36,13 +37,8 @@ func resolveHeaders(i int, hs map[string]string, lookup func(string) (string, bo
 	if len(hs) == 0 {
 		return nil, nil
 	}
-	names := make([]string, 0, len(hs))
-	for k := range hs {
-		names = append(names, k)
-	}
-	sort.Strings(names)
 	out := make(map[string]string, len(hs))
-	for _, name := range names {
+	for _, name := range slices.Sorted(maps.Keys(hs)) {
 		var missing string
 		funcs := template.FuncMap{"env": func(v string) (string, error) {
 			val, ok := lookup(v)

@@ -22,48 +22,39 @@ const maxListPages = 100
 const clientName = "tsmcp"
 
 // session is one initialized MCP client connection: a stdio child or a
-// remote session. It is dead once done is closed.
+// remote session. It is dead once ctx is done; context.Cause(ctx) says why.
 type session struct {
 	kind    string // "stdio", "streamable-http" or "sse", for logs
 	client  *client.Client
 	timeout time.Duration // bounds tools/list and initialize
 
-	done    chan struct{}
-	ctx     context.Context // cancelled when done is closed
-	cancel  context.CancelFunc
-	failOne sync.Once
+	ctx    context.Context // done when the session is dead
+	cancel context.CancelCauseFunc
 	// stop releases everything the session holds (kills and reaps the
 	// child, closes connections) and waits for its goroutines.
 	stop      func()
 	closeOnce sync.Once
 	listID    atomic.Int64
 
-	mu    sync.Mutex // guards the fields below
-	why   string
+	mu    sync.Mutex        // guards the field below
 	tools []json.RawMessage // raw tool objects of the last tools/list
 }
 
 func newSession(kind string, timeout time.Duration) *session {
-	ctx, cancel := context.WithCancel(context.Background())
-	return &session{kind: kind, timeout: timeout, done: make(chan struct{}), ctx: ctx, cancel: cancel}
+	ctx, cancel := context.WithCancelCause(context.Background())
+	return &session{kind: kind, timeout: timeout, ctx: ctx, cancel: cancel}
 }
 
 // fail marks the session dead for reason (the first reason wins); calls in
 // flight on it are cancelled.
-func (s *session) fail(reason string) {
-	s.failOne.Do(func() {
-		s.mu.Lock()
-		s.why = reason
-		s.mu.Unlock()
-		close(s.done)
-		s.cancel()
-	})
-}
+func (s *session) fail(reason string) { s.cancel(errors.New(reason)) }
 
+// reason is why the session died; "" while it lives.
 func (s *session) reason() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.why
+	if err := context.Cause(s.ctx); err != nil {
+		return err.Error()
+	}
+	return ""
 }
 
 // close ends the session and waits until its resources are released.

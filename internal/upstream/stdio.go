@@ -6,9 +6,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"os"
 	"os/exec"
-	"sort"
+	"slices"
 	"sync"
 	"syscall"
 	"time"
@@ -48,17 +49,13 @@ func childEnv(lookup func(string) (string, bool), cfg map[string]string, extra m
 	if _, ok := m["PATH"]; !ok {
 		m["PATH"] = defaultPath
 	}
-	for k, v := range cfg {
-		m[k] = v
-	}
-	for k, v := range extra {
-		m[k] = v
-	}
+	maps.Copy(m, cfg)
+	maps.Copy(m, extra)
 	env := make([]string, 0, len(m))
 	for k, v := range m {
 		env = append(env, k+"="+v)
 	}
-	sort.Strings(env)
+	slices.Sort(env)
 	return env
 }
 
@@ -166,7 +163,7 @@ func startChild(ctx context.Context, argv []string, env []string, timeout time.D
 	go func() { initDone <- s.initialize(initCtx) }()
 	select {
 	case err = <-initDone:
-	case <-s.done:
+	case <-s.ctx.Done():
 		// The child died during the handshake: report why.
 		cancel()
 		<-initDone

@@ -186,7 +186,7 @@ func (s *supervisor) serve(sess *session) error {
 		select {
 		case <-s.ctx.Done():
 			return s.ctx.Err()
-		case <-sess.done:
+		case <-sess.ctx.Done():
 			return errors.New(sess.reason())
 		case <-s.relist:
 			if s.onTools == nil {
@@ -252,7 +252,7 @@ func (s *supervisor) session(ctx context.Context) (*session, error) {
 			return nil, fmt.Errorf("%w: %s", errDown, last)
 		case st == stateUp && cur != nil:
 			select {
-			case <-cur.done:
+			case <-cur.ctx.Done():
 				// Dead, and the run loop has not noticed yet: wait
 				// for the change (the restart, or the backoff).
 			default:

@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"maps"
 	"sync"
 	"time"
 
@@ -101,9 +102,7 @@ func (u *upstream) dial(ctx context.Context, caller *callerInfo, onListChanged f
 		h := u.headers
 		if caller != nil {
 			h = make(map[string]string, len(u.headers)+3)
-			for k, v := range u.headers {
-				h[k] = v
-			}
+			maps.Copy(h, u.headers)
 			h[headerCallerLogin] = caller.login
 			h[headerCallerNode] = caller.node
 			h[headerCallerTags] = caller.tags
