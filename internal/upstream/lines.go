@@ -150,7 +150,9 @@ func filterStdout(r io.Reader, w io.Writer, maxLine int, lim *logLimiter) {
 	}
 }
 
-// forwardLine writes one complete line to w if it is a JSON object.
+// forwardLine writes one complete line to w if it is a JSON object. line
+// ends in '\n' and is the caller's buffer: forwardLine overwrites bytes of
+// its trailing whitespace.
 func forwardLine(line []byte, w io.Writer, lim *logLimiter) error {
 	msg := bytes.TrimSpace(line)
 	if len(msg) == 0 {
@@ -162,8 +164,11 @@ func forwardLine(line []byte, w io.Writer, lim *logLimiter) error {
 		}
 		return nil
 	}
-	buf := make([]byte, 0, len(msg)+1)
-	buf = append(append(buf, msg...), '\n')
-	_, err := w.Write(buf)
+	// msg stops before line's trailing newline, so the append writes
+	// into line's capacity without allocating. w does not retain the bytes
+	// (the io.Writer contract; io.Pipe copies them to the reader before
+	// Write returns), and filterStdout reuses line only after Write
+	// returned.
+	_, err := w.Write(append(msg, '\n'))
 	return err
 }

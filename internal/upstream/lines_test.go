@@ -2,6 +2,7 @@ package upstream
 
 import (
 	"bytes"
+	"io"
 	"log/slog"
 	"strings"
 	"testing"
@@ -19,6 +20,7 @@ func TestFilterStdout(t *testing.T) {
 	}{
 		{name: "messages pass", in: "{\"a\":1}\n{\"b\":2}\r\n", max: 100, want: "{\"a\":1}\n{\"b\":2}\n"},
 		{name: "blank lines skipped", in: "\n  \n{\"a\":1}\n", max: 100, want: "{\"a\":1}\n"},
+		{name: "surrounding whitespace trimmed", in: " \t{\"a\":1} \t\r\n{\"b\":2}\n", max: 100, want: "{\"a\":1}\n{\"b\":2}\n"},
 		{name: "non-JSON dropped", in: "hello\n[1]\n{\"a\":\n{\"a\":1}\n", max: 100, want: "{\"a\":1}\n",
 			logMsgs: []string{"upstream stdout line is not JSON, dropped"}},
 		{name: "long line discarded, next one kept", in: "{\"a\":\"" + strings.Repeat("x", 500) + "\"}\n{\"b\":2}\n", max: 100, want: "{\"b\":2}\n",
@@ -40,6 +42,27 @@ func TestFilterStdout(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// forwardLine appends the newline in the line's own buffer: forwarding a
+// message allocates nothing.
+func TestForwardLineDoesNotAllocate(t *testing.T) {
+	lim := newLogLimiter(slog.New(slog.NewTextHandler(io.Discard, nil)), "stdout")
+	line := []byte("{\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{}}\r\n")
+	var out bytes.Buffer
+	out.Grow(1 << 10)
+	allocs := testing.AllocsPerRun(100, func() {
+		out.Reset()
+		if err := forwardLine(line, &out, lim); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if allocs != 0 {
+		t.Errorf("%v allocations per forwarded line, want 0", allocs)
+	}
+	if want := "{\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{}}\n"; out.String() != want {
+		t.Errorf("out = %q, want %q", out.String(), want)
 	}
 }
 
