@@ -453,7 +453,7 @@ func checkStack(t *testing.T, e *cfnEval, withALB bool, kmsKey string) {
 	if deref(svc.DesiredCount) != 1 {
 		t.Errorf("DesiredCount = %v, want 1 (the state parameter has one writer)", svc.DesiredCount)
 	}
-	if dc := svc.DeploymentConfiguration; dc == nil || deref(dc.MaximumPercent) != 100 || deref(dc.MinimumHealthyPercent) != 0 {
+	if dc := svc.DeploymentConfiguration; dc == nil || dc.MaximumPercent == nil || *dc.MaximumPercent != 100 || dc.MinimumHealthyPercent == nil || *dc.MinimumHealthyPercent != 0 {
 		t.Errorf("DeploymentConfiguration %+v: want MaximumPercent 100, MinimumHealthyPercent 0 (never two tasks on one state)", dc)
 	}
 	if deref(svc.TaskDefinition) != "ref:TaskDefinition" {
@@ -538,6 +538,11 @@ func checkStack(t *testing.T, e *cfnEval, withALB bool, kmsKey string) {
 	if len(sg.SecurityGroupEgress) == 0 {
 		t.Error("no explicit egress: the default allows everything")
 	}
+	for _, out := range sg.SecurityGroupEgress {
+		if out.IpProtocol == "-1" {
+			t.Errorf("egress %+v allows every protocol and port; name the protocol and ports", out)
+		}
+	}
 
 	// Optional ALB target group: /health on 8080, short deregistration.
 	_, hasTG := e.tmpl.Resources["TargetGroup"]
@@ -573,6 +578,9 @@ func checkStack(t *testing.T, e *cfnEval, withALB bool, kmsKey string) {
 	var rule listenerRule
 	props(t, e, "ListenerRule", &rule)
 	for _, c := range rule.Conditions {
+		if len(c.PathPatternConfig.Values) == 0 {
+			t.Errorf("listener rule condition on %s has no values", c.Field)
+		}
 		for _, p := range c.PathPatternConfig.Values {
 			if p != "/health" && p != "/readyz" {
 				t.Errorf("listener rule forwards %q; only health paths may reach the task", p)
@@ -585,12 +593,21 @@ func checkStack(t *testing.T, e *cfnEval, withALB bool, kmsKey string) {
 	if len(rule.Conditions) == 0 {
 		t.Error("listener rule forwards every path")
 	}
+	if a := rule.Actions; len(a) != 1 || a[0].Type != "forward" || a[0].TargetGroupArn != "ref:TargetGroup" {
+		t.Errorf("listener rule actions %+v, want exactly one forward to the template's TargetGroup", a)
+	}
 }
 
 // sameContainer: the CloudFormation task definition must not drift from
 // task-definition.json in what the tests guard.
 func sameContainer(t *testing.T, a, b ecstypes.ContainerDefinition) {
 	t.Helper()
+	if a.HealthCheck == nil || b.HealthCheck == nil {
+		t.Fatalf("task-definition.json or service.yaml has no health check (%v, %v)", a.HealthCheck, b.HealthCheck)
+	}
+	if len(a.PortMappings) == 0 || len(b.PortMappings) == 0 {
+		t.Fatalf("task-definition.json or service.yaml has no port mapping (%v, %v)", a.PortMappings, b.PortMappings)
+	}
 	names := func(kv []ecstypes.KeyValuePair) []string {
 		var s []string
 		for _, x := range kv {

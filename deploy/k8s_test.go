@@ -20,6 +20,7 @@ import (
 	"sigs.k8s.io/kustomize/kyaml/filesys"
 	"sigs.k8s.io/yaml"
 
+	"github.com/tsmcp/tsmcp/internal/config"
 	"github.com/tsmcp/tsmcp/internal/testutil"
 )
 
@@ -185,12 +186,7 @@ func checkK8s(t *testing.T, tg k8sTarget, m manifests) {
 
 	// The tsmcp config the pod reads, validated as serve would.
 	c := one(t, "container", pod.Containers)
-	cfgPath := argAfter(c.Args, "--config")
-	if cfgPath == "" {
-		t.Fatalf("container args %q lack --config", c.Args)
-	}
-	cm := configMapMountedAt(t, m, pod, c, cfgPath)
-	cfg := loadConfig(t, filepath.Base(cfgPath), cm.Data[filepath.Base(cfgPath)], nil)
+	cfg := podConfig(t, m, pod, c)
 
 	// Probes on the health port: startup and readiness on /readyz,
 	// liveness on /health.
@@ -311,6 +307,33 @@ func checkK8s(t *testing.T, tg k8sTarget, m manifests) {
 	}
 }
 
+// podConfig is the tsmcp config container c of pod reads (from the
+// ConfigMap mounted at its --config path), validated as serve would.
+func podConfig(t *testing.T, m manifests, pod corev1.PodSpec, c corev1.Container) *config.Config {
+	t.Helper()
+	cfgPath := argAfter(c.Args, "--config")
+	if cfgPath == "" {
+		t.Fatalf("container args %q lack --config", c.Args)
+	}
+	cm := configMapMountedAt(t, m, pod, c, cfgPath)
+	return loadConfig(t, filepath.Base(cfgPath), cm.Data[filepath.Base(cfgPath)], nil)
+}
+
+// baseStateSecret is the Secret the base keeps the state in (its
+// tailnet.state kube:<name>), which an overlay that moves the state
+// elsewhere must drop.
+func baseStateSecret(t *testing.T) string {
+	t.Helper()
+	m := decodeManifests(t, krustyBuild(t, filepath.Join(testutil.RepoRoot(t), "deploy/k8s/base")))
+	pod := one(t, "base Deployment", m.deployments).Spec.Template.Spec
+	state := podConfig(t, m, pod, one(t, "base container", pod.Containers)).Tailnet.State
+	name, ok := strings.CutPrefix(state, "kube:")
+	if !ok || name == "" {
+		t.Fatalf("base tailnet.state = %q, want kube:<secret>", state)
+	}
+	return name
+}
+
 // checkKubeState: state in a Secret that exists, a Role that allows
 // exactly get/update/patch on exactly that Secret, bound to the pod's
 // ServiceAccount, whose token is mounted.
@@ -359,8 +382,8 @@ func checkSSMState(t *testing.T, m manifests, sa corev1.ServiceAccount, pod core
 	if len(m.roles)+len(m.roleBindings) != 0 {
 		t.Errorf("SSM state needs no Kubernetes RBAC; have %d Roles, %d RoleBindings", len(m.roles), len(m.roleBindings))
 	}
-	if secretNamed(m, "tsmcp-state") != nil {
-		t.Error("the unused state Secret is still in the build")
+	if name := baseStateSecret(t); secretNamed(m, name) != nil {
+		t.Errorf("the unused state Secret %s (the base's tailnet.state) is still in the build", name)
 	}
 	if pod.AutomountServiceAccountToken == nil || *pod.AutomountServiceAccountToken {
 		t.Error("the Kubernetes API token is mounted although SSM state does not use it")
