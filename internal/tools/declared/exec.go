@@ -235,7 +235,7 @@ func (x *execTool) run(ctx context.Context, path string, argv, env []string, sec
 		return x.p.failed(ctx, x.name, "start", "the command could not be started", "error", err.Error())
 	}
 	if ctx.Err() != nil {
-		return x.p.failed(ctx, x.name, endedReason(ctx), endedMessage(ctx, x.timeout, "command"))
+		return x.p.ended(ctx, x.name, x.timeout, "command")
 	}
 	if code := state.ExitCode(); code != 0 {
 		msg := ""

@@ -302,7 +302,7 @@ func (x *httpTool) do(ctx context.Context, req *http.Request, secrets redactor) 
 	b, err := io.ReadAll(io.LimitReader(resp.Body, int64(x.maxResponse)+1))
 	if err != nil {
 		if ctx.Err() != nil {
-			return x.p.failed(ctx, x.name, endedReason(ctx), endedMessage(ctx, x.timeout, "request"))
+			return x.p.ended(ctx, x.name, x.timeout, "request")
 		}
 		return x.p.failed(ctx, x.name, "response", "the response could not be read", "error", unwrapURLError(err).Error())
 	}
@@ -348,7 +348,7 @@ func (x *httpTool) requestFailed(ctx context.Context, err error) *mcp.CallToolRe
 	case errors.Is(err, errRedirectScheme):
 		return x.p.failed(ctx, x.name, "redirect_scheme", "request refused: a redirect to a URL that is not http or https")
 	case ctx.Err() != nil:
-		return x.p.failed(ctx, x.name, endedReason(ctx), endedMessage(ctx, x.timeout, "request"))
+		return x.p.ended(ctx, x.name, x.timeout, "request")
 	}
 	var dnsErr *net.DNSError
 	if errors.As(err, &dnsErr) {

@@ -175,26 +175,17 @@ func (p *Provider) begin(ctx context.Context, timeout time.Duration) (run contex
 	}, true
 }
 
-// endedMessage says why a run's context ended, for the caller.
-func endedMessage(ctx context.Context, timeout time.Duration, what string) string {
+// ended is the failure of a run whose context ended: it says why (timeout,
+// shutdown or the caller's cancellation) to the log and to the caller;
+// what is "command" or "request".
+func (p *Provider) ended(ctx context.Context, tool string, timeout time.Duration, what string) *mcp.CallToolResult {
 	switch context.Cause(ctx) {
 	case errTimeout:
-		return fmt.Sprintf("the %s timed out after %s", what, timeout)
+		return p.failed(ctx, tool, "timeout", fmt.Sprintf("the %s timed out after %s", what, timeout))
 	case errShutdown:
-		return fmt.Sprintf("the %s was stopped: tsmcp is shutting down", what)
+		return p.failed(ctx, tool, "shutdown", fmt.Sprintf("the %s was stopped: tsmcp is shutting down", what))
 	}
-	return fmt.Sprintf("the %s was cancelled", what)
-}
-
-// endedReason is endedMessage for logs.
-func endedReason(ctx context.Context) string {
-	switch context.Cause(ctx) {
-	case errTimeout:
-		return "timeout"
-	case errShutdown:
-		return "shutdown"
-	}
-	return "cancelled"
+	return p.failed(ctx, tool, "cancelled", fmt.Sprintf("the %s was cancelled", what))
 }
 
 // failed logs a failed run and returns the tool error for the caller.
