@@ -6,9 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"runtime"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -70,7 +68,7 @@ func testOptions() Options {
 func newHarness(t *testing.T, cfg []config.Upstream, opts Options) *harness {
 	t.Helper()
 	goroutines := runtime.NumGoroutine()
-	fds := countFDs(t)
+	fds := testutil.OpenFDs(t)
 	logs := &testutil.Buffer{}
 	opts.Logger = slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	p, err := New(cfg, opts)
@@ -88,11 +86,11 @@ func newHarness(t *testing.T, cfg []config.Upstream, opts Options) *harness {
 		if err := p.Close(); err != nil {
 			t.Errorf("Close: %v", err)
 		}
-		if kids := childPIDs(t); len(kids) > 0 {
+		if kids := testutil.ChildPIDs(t); len(kids) > 0 {
 			t.Errorf("child processes left after Close: %v", kids)
 		}
 		waitFor(t, "goroutines to end", func() bool { return runtime.NumGoroutine() <= goroutines })
-		waitFor(t, "file descriptors to close", func() bool { return countFDs(t) <= fds })
+		waitFor(t, "file descriptors to close", func() bool { return testutil.OpenFDs(t) <= fds })
 		if t.Failed() {
 			lines := strings.Split(logs.String(), "\n")
 			if len(lines) > 150 {
@@ -237,48 +235,4 @@ func (h *harness) status(name string) tools.Status {
 func (h *harness) waitLog(msg string) {
 	h.t.Helper()
 	waitFor(h.t, "log "+msg, func() bool { return len(h.logs.JSONLines(msg)) > 0 })
-}
-
-func countFDs(t *testing.T) int {
-	t.Helper()
-	ents, err := os.ReadDir("/proc/self/fd")
-	if err != nil {
-		t.Fatalf("counting fds: %v", err)
-	}
-	return len(ents)
-}
-
-// childPIDs lists this process's child processes, zombies included.
-func childPIDs(t *testing.T) []int {
-	t.Helper()
-	stats, _ := filepath.Glob("/proc/[0-9]*/stat")
-	var kids []int
-	for _, path := range stats {
-		b, err := os.ReadFile(path)
-		if err != nil {
-			continue // exited meanwhile
-		}
-		// pid (comm) state ppid ...; comm may contain spaces and parens.
-		s := string(b)
-		fields := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
-		if len(fields) < 2 {
-			continue
-		}
-		if ppid, _ := strconv.Atoi(fields[1]); ppid == os.Getpid() {
-			pid, _ := strconv.Atoi(filepath.Base(filepath.Dir(path)))
-			kids = append(kids, pid)
-		}
-	}
-	return kids
-}
-
-// alive reports whether pid exists (as anything but a zombie).
-func alive(pid int) bool {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return false
-	}
-	s := string(b)
-	fields := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
-	return len(fields) > 0 && fields[0] != "Z"
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/tsmcp/tsmcp/internal/config"
 	"github.com/tsmcp/tsmcp/internal/identity"
+	"github.com/tsmcp/tsmcp/internal/testutil"
 )
 
 func perIdentityUpstream(t *testing.T, name string) config.Upstream {
@@ -29,7 +30,7 @@ func TestPerIdentitySeparation(t *testing.T) {
 	h.tool("p__count")
 	// The discovery child runs without caller variables or tsmcp's own
 	// environment.
-	kids := childPIDs(t)
+	kids := testutil.ChildPIDs(t)
 	if len(kids) != 1 {
 		t.Fatalf("child processes %v before any call, want the discovery child", kids)
 	}
@@ -83,7 +84,7 @@ func TestPerIdentitySeparation(t *testing.T) {
 		t.Errorf("status = %+v, want up with 3 per-identity children", s)
 	}
 	// 3 per-identity children and the discovery child.
-	if kids := childPIDs(t); len(kids) != 4 {
+	if kids := testutil.ChildPIDs(t); len(kids) != 4 {
 		t.Errorf("child processes %v, want 4", kids)
 	}
 	wantError(t, h.call(bg, "p__count", nil), "upstream p needs an identified caller")
@@ -98,9 +99,9 @@ func TestPerIdentityIdleReaping(t *testing.T) {
 	pid := h.pidOf(ctx, "p__pid")
 	wantText(t, h.call(ctx, "p__count", nil), "1")
 	waitFor(t, "the idle child to be reaped", func() bool {
-		return h.status("p").Detail == "0 per-identity children" && !alive(pid)
+		return h.status("p").Detail == "0 per-identity children" && !testutil.Alive(pid)
 	})
-	if kids := childPIDs(t); len(kids) != 1 {
+	if kids := testutil.ChildPIDs(t); len(kids) != 1 {
 		t.Errorf("child processes %v, want only the discovery child", kids)
 	}
 	// The next call starts a fresh child.

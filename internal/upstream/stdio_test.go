@@ -14,6 +14,7 @@ import (
 	"github.com/mark3labs/mcp-go/mcp"
 
 	"github.com/tsmcp/tsmcp/internal/config"
+	"github.com/tsmcp/tsmcp/internal/testutil"
 	"github.com/tsmcp/tsmcp/internal/tools"
 )
 
@@ -173,7 +174,7 @@ func TestChildDiesMidCall(t *testing.T) {
 				t.Errorf("pid %d unchanged after the child died", pid)
 			}
 			wantText(t, h.call(ctx, "t__echo", map[string]any{"text": "again"}), "again")
-			if alive(pid) {
+			if testutil.Alive(pid) {
 				t.Errorf("old child %d still exists", pid)
 			}
 		})
@@ -200,11 +201,11 @@ func TestGrandchildrenKilled(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			h := newHarness(t, []config.Upstream{testUpstream(t, "t")}, testOptions())
 			pid := h.pidOf(context.Background(), "t__spawn")
-			if !alive(pid) {
+			if !testutil.Alive(pid) {
 				t.Fatalf("spawned sleep %d is not running", pid)
 			}
 			tc.end(t, h)
-			waitFor(t, fmt.Sprintf("the grandchild %d to be killed", pid), func() bool { return !alive(pid) })
+			waitFor(t, fmt.Sprintf("the grandchild %d to be killed", pid), func() bool { return !testutil.Alive(pid) })
 		})
 	}
 }
@@ -397,7 +398,7 @@ func TestManyCallsNoLeaks(t *testing.T) {
 	ctx := context.Background()
 	echo := h.tool("t__echo")
 	wantText(t, callTool(t, ctx, echo, map[string]any{"text": "warm"}), "warm")
-	fds := countFDs(t)
+	fds := testutil.OpenFDs(t)
 	const n = 3000
 	for i := range n {
 		res := callTool(t, ctx, echo, map[string]any{"text": strconv.Itoa(i)})
@@ -405,10 +406,10 @@ func TestManyCallsNoLeaks(t *testing.T) {
 			t.Fatalf("call %d: %q", i, resultText(res))
 		}
 	}
-	if got := countFDs(t); got > fds {
+	if got := testutil.OpenFDs(t); got > fds {
 		t.Errorf("%d fds after %d calls, %d before", got, n, fds)
 	}
-	if kids := childPIDs(t); len(kids) != 1 {
+	if kids := testutil.ChildPIDs(t); len(kids) != 1 {
 		t.Errorf("child processes %v, want exactly the one server", kids)
 	}
 }

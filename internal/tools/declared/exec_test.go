@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/tsmcp/tsmcp/internal/config"
+	"github.com/tsmcp/tsmcp/internal/testutil"
 )
 
 func TestExecMetacharactersStayLiteral(t *testing.T) {
@@ -373,7 +374,7 @@ func TestExecNoLeaks(t *testing.T) {
 		{Name: "missing", Exec: &config.ExecTool{Command: []string{"no-such-program-tsmcp"}}},
 	}, Options{})
 	call(t, p, "ok", nil) // warm up: the runtime's poller opens its fds once
-	fds := openFDs(t)
+	fds := testutil.OpenFDs(t)
 	var hs []func(context.Context, string) (string, bool)
 	for _, name := range []string{"ok", "fail", "bg", "timeout", "missing"} {
 		hs = append(hs, handlerOf(t, p, name))
@@ -386,8 +387,8 @@ func TestExecNoLeaks(t *testing.T) {
 		}
 	}
 	wg.Wait()
-	eventually(t, "no child processes left", func() bool { return len(children(t)) == 0 })
-	if got := openFDs(t); got > fds {
+	eventually(t, "no child processes left", func() bool { return len(testutil.ChildPIDs(t)) == 0 })
+	if got := testutil.OpenFDs(t); got > fds {
 		t.Errorf("open fds: %d before, %d after 200 runs", fds, got)
 	}
 }

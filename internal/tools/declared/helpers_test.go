@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -150,56 +148,11 @@ func eventually(t *testing.T, what string, cond func() bool) {
 	}
 }
 
-// procState returns the state letter of process pid ("R", "S", "Z", …)
-// and its parent, or ok=false when there is no such process.
-func procState(pid int) (state string, ppid int, ok bool) {
-	b, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "stat"))
-	if err != nil {
-		return "", 0, false
-	}
-	s := string(b)
-	// pid (comm) state ppid …; comm may contain spaces and parentheses.
-	rest := s[strings.LastIndexByte(s, ')')+2:]
-	f := strings.Fields(rest)
-	ppid, _ = strconv.Atoi(f[1])
-	return f[0], ppid, true
-}
-
 // gone reports whether pid no longer runs: no such process, or a zombie
 // that is not ours to reap (it was reparented; init reaps it).
 func gone(pid int) bool {
-	st, ppid, ok := procState(pid)
+	st, ppid, ok := testutil.ProcState(pid)
 	return !ok || (st == "Z" && ppid != os.Getpid())
-}
-
-// children returns the pids whose parent is this process.
-func children(t *testing.T) []int {
-	t.Helper()
-	ents, err := os.ReadDir("/proc")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out []int
-	for _, e := range ents {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		if _, ppid, ok := procState(pid); ok && ppid == os.Getpid() {
-			out = append(out, pid)
-		}
-	}
-	return out
-}
-
-// openFDs counts this process's open file descriptors.
-func openFDs(t *testing.T) int {
-	t.Helper()
-	ents, err := os.ReadDir("/proc/self/fd")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return len(ents)
 }
 
 // handlerOf returns the handler of tool name, for goroutines (which must
