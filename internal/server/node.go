@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"tailscale.com/hostinfo"
-	"tailscale.com/ipn/store/mem"
 	"tailscale.com/tsnet"
 
 	"github.com/tsmcp/tsmcp/internal/statestore"
@@ -43,17 +42,15 @@ func (s *Server) newNode() (*tsnet.Server, func() error, error) {
 		// tsnet still needs a writable directory for its log
 		// configuration (and, outside Kubernetes, tailnet.https
 		// certificates). A fresh one under $TMPDIR (/tmp) serves: nothing
-		// in it has to survive a restart. Kubernetes and SSM stores are
-		// opened in up, under its deadline, because they reach the network.
+		// in it has to survive a restart. The store itself is opened by
+		// statestore in up (openStore), under up's deadline, because the
+		// Kubernetes and SSM stores reach the network.
 		dir, err := os.MkdirTemp("", "tsmcp-")
 		if err != nil {
 			return nil, nil, fmt.Errorf("tailnet.state: %s state needs a writable temporary directory (mount one at /tmp or set TMPDIR): %w", statestore.KindOf(tc.State), err)
 		}
 		tmpDir = dir
 		node.Dir = dir
-		if tc.State == "mem:" {
-			node.Store = new(mem.Store)
-		}
 	default:
 		if err := os.MkdirAll(tc.State, 0o700); err != nil {
 			return nil, nil, fmt.Errorf("tailnet.state: %w", err)
@@ -132,16 +129,20 @@ func (s *Server) up(ctx context.Context, node *tsnet.Server) error {
 	return nil
 }
 
-// openStore opens a Kubernetes Secret or SSM state store for node, if
-// tailnet.state names one; it reads the node's existing state, so it runs
-// under up's deadline.
+// openStore opens the state store tailnet.state names (memory, a
+// Kubernetes Secret or an SSM parameter) for node; a directory needs none,
+// tsnet keeps its state file there itself. Kubernetes and SSM stores read
+// the node's existing state over the network, so this runs under up's
+// deadline.
 func (s *Server) openStore(ctx context.Context, node *tsnet.Server) error {
 	state := s.cfg.Tailnet.State
 	kind := statestore.KindOf(state)
-	if node.Store != nil || (kind != statestore.Kube && kind != statestore.SSM) {
+	if kind == statestore.Dir {
 		return nil
 	}
-	s.log.Info("opening the state store", "kind", kind.String(), "state", state)
+	if kind != statestore.Mem {
+		s.log.Info("opening the state store", "kind", kind.String(), "state", state)
+	}
 	st, err := statestore.Open(ctx, func(format string, args ...any) {
 		s.log.Warn(fmt.Sprintf(format, args...), "log", "statestore")
 	}, state)

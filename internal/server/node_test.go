@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"tailscale.com/ipn/store/mem"
 	"tailscale.com/kube/kubeclient"
 
 	"github.com/tsmcp/tsmcp/internal/config"
@@ -92,6 +93,39 @@ func TestNodeWithKubeStateKeepsIdentity(t *testing.T) {
 	}
 	if dir1 == dir2 {
 		t.Errorf("Dir reused: %s", dir1)
+	}
+}
+
+// TestNodeMemState: every mem: value config accepts ("mem:" and
+// "mem:<anything>") gets an in-memory store, opened through statestore,
+// and a temporary Dir removed on close.
+func TestNodeMemState(t *testing.T) {
+	for _, state := range []string{"mem:", "mem:node-1"} {
+		t.Run(state, func(t *testing.T) {
+			cfg := config.Default()
+			cfg.Tailnet.State = state
+			cfg.Tailnet.Ephemeral = true
+			s := &Server{cfg: cfg, log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+			node, closeNode, err := s.newNode()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := s.openStore(t.Context(), node); err != nil {
+				t.Fatal(err)
+			}
+			if _, ok := node.Store.(*mem.Store); !ok {
+				t.Errorf("node.Store = %T, want *mem.Store", node.Store)
+			}
+			if node.Dir == "" {
+				t.Error("no temporary Dir for tsnet's log configuration")
+			}
+			if err := closeNode(); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := os.Stat(node.Dir); !os.IsNotExist(err) {
+				t.Errorf("temporary Dir %s left behind: %v", node.Dir, err)
+			}
+		})
 	}
 }
 
