@@ -12,7 +12,7 @@
 // kubeclient.SetRootPathForTesting) and, with
 // TS_KUBERNETES_READ_API_SERVER_ADDRESS_FROM_ENV=true, dials
 // https://$KUBERNETES_SERVICE_HOST:$KUBERNETES_SERVICE_PORT_HTTPS.
-// Server.Root and Server.Env provide both.
+// Server.Root and Server.Env provide both; Use does all of it for a test.
 package fakekube
 
 import (
@@ -28,8 +28,10 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"testing"
 
 	"tailscale.com/kube/kubeapi"
+	"tailscale.com/kube/kubeclient"
 )
 
 // Options configure a Server. The zero value is usable.
@@ -107,6 +109,40 @@ func Start(dir string, opts Options) (*Server, error) {
 		}
 	}
 	return s, nil
+}
+
+// Use starts a Server for the test t and points tailscale's kubeclient at
+// it, as a pod's service account mount and environment would: it sets the
+// variables of Env and the root of the service account files, and undoes
+// both (and stops the server) when t ends. POD_NAME and POD_UID are set
+// empty: kubestore creates Events only with both set, and the deploy/k8s
+// manifests set neither. Like t.Setenv, it cannot be used in parallel
+// tests.
+func Use(t testing.TB, opts Options) *Server {
+	t.Helper()
+	s, err := Start(t.TempDir(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Close)
+	for _, kv := range s.Env() {
+		k, v, _ := strings.Cut(kv, "=")
+		t.Setenv(k, v)
+	}
+	t.Setenv("POD_NAME", "")
+	t.Setenv("POD_UID", "")
+	kubeclient.SetRootPathForTesting(s.Root)
+	t.Cleanup(func() { kubeclient.SetRootPathForTesting("") })
+	return s
+}
+
+// NotInPod makes tailscale's kubeclient look, for the test t, like it runs
+// outside a pod: its root is an empty directory, so there are no service
+// account files. The root is reset when t ends.
+func NotInPod(t testing.TB) {
+	t.Helper()
+	kubeclient.SetRootPathForTesting(t.TempDir())
+	t.Cleanup(func() { kubeclient.SetRootPathForTesting("") })
 }
 
 // Env returns the environment variables that point kubeclient at the
