@@ -89,7 +89,7 @@ func (p *Policy) toolsFor(s subject, tools []string) []string {
 			continue
 		}
 		for i := range p.rules {
-			if _, ok := p.rules[i].allows(&s, tool); ok {
+			if _, ok := p.rules[i].allows(&s, KindTool, tool); ok {
 				out = append(out, tool)
 				break
 			}

@@ -161,6 +161,9 @@ var envCases = []struct {
 	{"rules", "TSMCP_ACL_RULES", `[{"src":["*"],"tools":["whoami"]}]`, func(c *Config) bool {
 		return reflect.DeepEqual(c.ACL.Rules, []acl.Rule{{Src: []string{"*"}, Tools: []string{"whoami"}}})
 	}},
+	{"rules with prompts and resources", "TSMCP_ACL_RULES", `[{"src":["*"],"prompts":["docs__*"],"resources":["docs+file:///*"]}]`, func(c *Config) bool {
+		return reflect.DeepEqual(c.ACL.Rules, []acl.Rule{{Src: []string{"*"}, Prompts: []string{"docs__*"}, Resources: []string{"docs+file:///*"}}})
+	}},
 	{"tools", "TSMCP_TOOLS", `[{"name":"echo","exec":{"command":["echo","{{.msg}}"],"env":{"My_Var":"v"}},"params":{"msg":{"required":true}}}]`, func(c *Config) bool {
 		return reflect.DeepEqual(c.Tools, []Tool{{
 			Name:   "echo",
