@@ -171,6 +171,10 @@ var envCases = []struct {
 			Params: map[string]Param{"msg": {Type: "string", Required: true}},
 		}})
 	}},
+	{"tool annotations", "TSMCP_TOOLS", `[{"name":"du","exec":{"command":["du"]},"annotations":{"title":"Disk usage","read_only":true,"open_world":false}}]`, func(c *Config) bool {
+		a := c.Tools[0].Annotations
+		return a != nil && a.Title == "Disk usage" && a.ReadOnly != nil && *a.ReadOnly && a.OpenWorld != nil && !*a.OpenWorld && a.Destructive == nil && a.Idempotent == nil
+	}},
 	{"upstreams", "TSMCP_UPSTREAMS", `[{"name":"docs","url":"https://docs.internal/mcp","isolation":"per-identity","headers":{"X-Team":"sre"}}]`, func(c *Config) bool {
 		return reflect.DeepEqual(c.Upstreams, []Upstream{{
 			Name: "docs", URL: "https://docs.internal/mcp", Isolation: "per-identity", Headers: map[string]string{"X-Team": "sre"},

@@ -3,6 +3,7 @@ package server_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -167,6 +168,20 @@ func TestPolicyOnTheHost(t *testing.T) {
 				t.Errorf("audit line lacks duration_ms: %v", l)
 			}
 		})
+	}
+	// Tags are a list, as whoami shows them: empty for a user's node.
+	for _, c := range []struct {
+		user string
+		want string
+	}{{"", "[tag:ci]"}, {alice.login, "[]"}} {
+		l := find(c.user, "whoami", "allow")
+		if l == nil {
+			t.Fatalf("no whoami audit line for %q", c.user)
+		}
+		tags, ok := l["caller"].(map[string]any)["tags"].([]any)
+		if got := fmt.Sprint(tags); !ok || got != c.want {
+			t.Errorf("audit caller.tags for %q = %#v, want the list %s", c.user, l["caller"].(map[string]any)["tags"], c.want)
+		}
 	}
 }
 
