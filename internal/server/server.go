@@ -23,6 +23,7 @@ import (
 	"github.com/tsmcp/tsmcp/internal/config"
 	"github.com/tsmcp/tsmcp/internal/tools"
 	"github.com/tsmcp/tsmcp/internal/tools/declared"
+	"github.com/tsmcp/tsmcp/internal/tsnetx"
 )
 
 // Options configure a Server.
@@ -48,6 +49,10 @@ type Options struct {
 	// BodyTimeout bounds how long a client may take to send a request's
 	// body. Zero means 30s.
 	BodyTimeout time.Duration
+
+	// staleWhoIs, set only by tests (export_test.go), turns off the WhoIs
+	// cache's invalidation, to show that its tests can fail.
+	staleWhoIs bool
 }
 
 // Server is the tsmcp host. Create it with New, start it with Run, stop it
@@ -93,8 +98,13 @@ type Server struct {
 	streamable *server.StreamableHTTPServer
 	sse        *server.SSEServer
 
-	mu      sync.Mutex // guards the fields below
-	whoisFn WhoIsFunc
+	// whoisStale, set only by tests (export_test.go), turns off the WhoIs
+	// cache's invalidation.
+	whoisStale bool
+
+	mu         sync.Mutex // guards the fields below
+	whoisFn    WhoIsFunc
+	whoisCache *whoisCache // nil when Options.WhoIs replaced the node's
 	// tailnetSuffix is the node's MagicDNS suffix: callers whose node
 	// names are not under it are autogroup:shared. Set once joined.
 	tailnetSuffix string
@@ -151,6 +161,7 @@ func New(opts Options) (*Server, error) {
 		sessions:      newSessionStore(),
 		inflight:      newInflight(),
 		whoisFn:       opts.WhoIs,
+		whoisStale:    opts.staleWhoIs,
 		started:       make(chan struct{}),
 		readyCh:       make(chan struct{}),
 		done:          make(chan struct{}),
@@ -262,7 +273,21 @@ func (s *Server) Run(ctx context.Context) (err error) {
 	}
 	s.mu.Lock()
 	if s.whoisFn == nil {
-		s.whoisFn = lc.WhoIs
+		cache := newWhoisCache(lc.WhoIs, tsnetx.FilterFunc(node), s.log)
+		cache.stale = s.whoisStale
+		watchCtx, stopWatch := context.WithCancel(context.Background())
+		watchDone := make(chan struct{})
+		go func() {
+			defer close(watchDone)
+			cache.watch(watchCtx, lc)
+		}()
+		cleanup.add("WhoIs cache", func() error {
+			stopWatch()
+			<-watchDone
+			return nil
+		})
+		s.whoisFn = cache.whoIs
+		s.whoisCache = cache
 	}
 	s.tailnetSuffix = st.CurrentTailnet.MagicDNSSuffix
 	s.mu.Unlock()
