@@ -107,10 +107,12 @@ func (s *Server) up(ctx context.Context, node *tsnet.Server) error {
 		s.tailnetIP = st.TailscaleIPs[0]
 	}
 	names := append([]string{tc.Hostname}, node.CertDomains()...)
+	s.shortName = tc.Hostname
 	if st.Self != nil && st.Self.DNSName != "" {
 		fqdn := strings.TrimSuffix(st.Self.DNSName, ".")
 		short, _, _ := strings.Cut(fqdn, ".")
 		names = append(names, fqdn, short)
+		s.fqdn, s.shortName = fqdn, short
 	}
 	for _, ip := range st.TailscaleIPs {
 		names = append(names, ip.String())

@@ -94,6 +94,8 @@ type Server struct {
 	healthAddr net.Addr
 	tailnetIP  netip.Addr
 	hosts      hostSet // names a request's Host may carry
+	shortName  string  // the node's MagicDNS short name, e.g. tsmcp
+	fqdn       string  // its full MagicDNS name; empty without MagicDNS
 	mcp        *server.MCPServer
 	streamable *server.StreamableHTTPServer
 	sse        *server.SSEServer
