@@ -57,6 +57,10 @@ type Options struct {
 	// Tags lists the ACL tags nodes may request (e.g. "tag:ci"). Nil means
 	// no tags can be requested.
 	Tags []string
+	// RequireAuthKey, when set, is the only auth key control accepts;
+	// nodes registering with another get "invalid authkey". Empty means
+	// any node may join.
+	RequireAuthKey string
 }
 
 // Network is a running in-process tailnet.
@@ -121,6 +125,7 @@ func Start(opts Options) (*Network, error) {
 		TagOwners:              owners,
 		AllOnline:              true,
 		ModifyFirstMapResponse: n.addGrants,
+		RequireAuthKey:         opts.RequireAuthKey,
 	}
 	n.control = httptest.NewUnstartedServer(guardControl(n.Control))
 	// Track connections ourselves: the coordination protocol hijacks

@@ -30,8 +30,11 @@ import (
 type Options struct {
 	// Config is the configuration; New validates it. Required.
 	Config *config.Config
-	// Logger receives operational and audit logs. Nil means slog.Default().
+	// Logger receives operational logs, and audit logs unless AuditLogger
+	// is set. Nil means slog.Default().
 	Logger *slog.Logger
+	// AuditLogger receives the audit lines (log.audit). Nil means Logger.
+	AuditLogger *slog.Logger
 	// Verbose passes tsnet's own (chatty) logs to Logger at debug level.
 	// False discards them; messages meant for users, such as a login URL,
 	// are always logged.
@@ -93,9 +96,10 @@ type Server struct {
 	// Set by Run before started/readyCh close; read-only afterwards.
 	healthAddr net.Addr
 	tailnetIP  netip.Addr
-	hosts      hostSet // names a request's Host may carry
-	shortName  string  // the node's MagicDNS short name, e.g. tsmcp
-	fqdn       string  // its full MagicDNS name; empty without MagicDNS
+	joinDiag   *joinDiag // explains a failed join; set by newNode
+	hosts      hostSet   // names a request's Host may carry
+	shortName  string    // the node's MagicDNS short name, e.g. tsmcp
+	fqdn       string    // its full MagicDNS name; empty without MagicDNS
 	mcp        *server.MCPServer
 	streamable *server.StreamableHTTPServer
 	sse        *server.SSEServer
@@ -154,7 +158,7 @@ func New(opts Options) (*Server, error) {
 		bodyTimeout:   cmp.Or(opts.BodyTimeout, defaultBodyTimeout),
 		cfg:           opts.Config,
 		log:           logger,
-		audit:         logger.With(slog.String("log", "audit")),
+		audit:         cmp.Or(opts.AuditLogger, logger).With(slog.String("log", "audit")),
 		verbose:       opts.Verbose,
 		version:       version,
 		providers:     opts.Providers,
