@@ -227,6 +227,8 @@ func (s *Server) Run(ctx context.Context) (err error) {
 		WriteTimeout:      10 * time.Second,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
 	}
+	// "OPTIONS *" gets the fixed 404 too, not net/http's empty 200.
+	healthSrv.DisableGeneralOptionsHandler = true
 	serveErr := make(chan error, 3)
 	go func() { serveErr <- serveUntilClosed(healthSrv, healthLn) }()
 	cleanup.add("health listener", func() error { return healthSrv.Close() })
