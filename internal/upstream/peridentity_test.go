@@ -80,7 +80,7 @@ func TestPerIdentitySeparation(t *testing.T) {
 			}
 		})
 	}
-	if s := h.status("p"); !s.Up || s.Detail != "3 per-identity children" {
+	if s := h.status("p"); !s.Up || s.Detail != "" || s.PerIdentity != 3 {
 		t.Errorf("status = %+v, want up with 3 per-identity children", s)
 	}
 	// 3 per-identity children and the discovery child.
@@ -99,7 +99,7 @@ func TestPerIdentityIdleReaping(t *testing.T) {
 	pid := h.pidOf(ctx, "p__pid")
 	wantText(t, h.call(ctx, "p__count", nil), "1")
 	waitFor(t, "the idle child to be reaped", func() bool {
-		return h.status("p").Detail == "0 per-identity children" && !testutil.Alive(pid)
+		return h.status("p").PerIdentity == 0 && !testutil.Alive(pid)
 	})
 	if kids := testutil.ChildPIDs(t); len(kids) != 1 {
 		t.Errorf("child processes %v, want only the discovery child", kids)
