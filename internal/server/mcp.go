@@ -33,6 +33,7 @@ var protocolVersions = []string{
 func (s *Server) newMCPServer(ts []tools.Tool) *server.MCPServer {
 	hooks := &server.Hooks{}
 	hooks.AddBeforeCallTool(s.auditDeniedCall)
+	hooks.AddBeforeCallTool(hideInvalidName) // after the audit, which logs the name bounded
 	hooks.AddAfterListTools(s.auditList)
 	hooks.AddOnUnregisterSession(func(_ context.Context, cs server.ClientSession) {
 		s.sessions.close(cs.SessionID())
@@ -99,7 +100,7 @@ func (s *Server) auditDeniedCall(ctx context.Context, _ any, req *mcp.CallToolRe
 	}
 	s.audit.LogAttrs(ctx, slog.LevelInfo, "tool_call",
 		auditCaller(id),
-		slog.String("tool", req.Params.Name),
+		slog.String("tool", bounded(req.Params.Name)),
 		slog.String("decision", "deny"),
 		slog.String("reason", d.Reason),
 		slog.Float64("duration_ms", 0),
@@ -140,14 +141,14 @@ func (s *Server) auditCall(next server.ToolHandlerFunc) server.ToolHandlerFunc {
 			}
 			attrs := []slog.Attr{
 				auditCaller(id),
-				slog.String("tool", req.Params.Name),
+				slog.String("tool", bounded(req.Params.Name)),
 				slog.String("decision", "allow"),
 				slog.String("reason", d.Reason),
 				slog.Float64("duration_ms", float64(time.Since(start).Microseconds())/1000),
 				slog.String("outcome", outcome),
 			}
 			if detail != "" {
-				attrs = append(attrs, slog.String("err", detail))
+				attrs = append(attrs, slog.String("err", boundedN(detail, maxLoggedError)))
 			}
 			s.audit.LogAttrs(ctx, slog.LevelInfo, "tool_call", attrs...)
 		}()

@@ -38,7 +38,7 @@ func (s *Server) reconcileVersion(next http.Handler) http.Handler {
 			return
 		}
 		s.log.Debug("reconciled a mismatched protocol version header",
-			slog.String("header", header), slog.String("meta", meta), slog.String("remote", r.RemoteAddr))
+			slog.String("header", bounded(header)), slog.String("meta", bounded(meta)), slog.String("remote", r.RemoteAddr))
 		next.ServeHTTP(w, r)
 	})
 }
