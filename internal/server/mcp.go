@@ -196,7 +196,7 @@ func (s *Server) newSSE(m *server.MCPServer) *server.SSEServer {
 // identified first; nothing else is served.
 func (s *Server) tailnetHandler() http.Handler {
 	mux := http.NewServeMux()
-	streamable := s.reconcileVersion(s.streamable)
+	streamable := s.checkVersionHeader(s.reconcileVersion(s.requireSession(s.streamable)))
 	for _, m := range []string{"POST", "GET", "DELETE"} { // GET includes HEAD
 		mux.Handle(m+" /mcp", streamable)
 	}

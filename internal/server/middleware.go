@@ -181,10 +181,11 @@ func (s *Server) checkSession(next http.Handler) http.Handler {
 		ids := append(r.Header.Values("Mcp-Session-Id"), r.URL.Query()["sessionId"]...)
 		for _, sid := range ids {
 			owner := s.sessions.owner(sid)
-			if owner == nil && (r.URL.Path == "/message" || r.Method == http.MethodGet && r.URL.Path == "/mcp") {
+			if owner == nil && (r.URL.Path == "/message" || r.URL.Path == "/mcp" && r.Method != http.MethodPost) {
 				// Only IDs this host minted count. (mcp-go opens a GET
-				// stream for any well-formed ID, and answers an unknown
-				// SSE session with 400.)
+				// stream for any well-formed ID, answers DELETE of an
+				// unknown one with 200, and an unknown SSE session
+				// with 400.)
 				writeError(w, http.StatusNotFound)
 				return
 			}
