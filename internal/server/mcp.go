@@ -124,6 +124,7 @@ func (s *Server) auditCall(next server.ToolHandlerFunc) server.ToolHandlerFunc {
 		ctx, cancel := context.WithCancel(ctx)
 		defer cancel()
 		defer context.AfterFunc(s.callCtx, cancel)()
+		defer onClientCancel(ctx, cancel)()
 
 		id, _ := identity.FromContext(ctx)
 		d := s.policy.Load().Decide(id, req.Params.Name)
@@ -196,7 +197,7 @@ func (s *Server) newSSE(m *server.MCPServer) *server.SSEServer {
 // identified first; nothing else is served.
 func (s *Server) tailnetHandler() http.Handler {
 	mux := http.NewServeMux()
-	streamable := s.checkVersionHeader(s.reconcileVersion(s.requireSession(s.streamable)))
+	streamable := s.checkVersionHeader(s.reconcileVersion(s.requireSession(s.scopeCancels(s.streamable))))
 	for _, m := range []string{"POST", "GET", "DELETE"} { // GET includes HEAD
 		mux.Handle(m+" /mcp", streamable)
 	}

@@ -72,6 +72,8 @@ type Server struct {
 	declared *declared.Provider
 	sessions *sessionStore
 	inflight *inflight
+	// stateless scopes stateless cancellations to their sender.
+	stateless *statelessCalls
 
 	// callCtx is cancelled when the shutdown grace ends; every tool call's
 	// context is cancelled with it.
@@ -150,6 +152,7 @@ func New(opts Options) (*Server, error) {
 		toolsDirty:    make(chan struct{}, 1),
 		sessions:      newSessionStore(),
 		inflight:      newInflight(),
+		stateless:     newStatelessCalls(),
 		whoisFn:       opts.WhoIs,
 		started:       make(chan struct{}),
 		readyCh:       make(chan struct{}),
