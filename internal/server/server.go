@@ -72,6 +72,7 @@ type Server struct {
 	declared *declared.Provider
 	sessions *sessionStore
 	inflight *inflight
+	limits   *limits // mcp.limits
 
 	// callCtx is cancelled when the shutdown grace ends; every tool call's
 	// context is cancelled with it.
@@ -150,6 +151,7 @@ func New(opts Options) (*Server, error) {
 		toolsDirty:    make(chan struct{}, 1),
 		sessions:      newSessionStore(),
 		inflight:      newInflight(),
+		limits:        newLimits(opts.Config.MCP.Limits),
 		whoisFn:       opts.WhoIs,
 		started:       make(chan struct{}),
 		readyCh:       make(chan struct{}),
@@ -298,6 +300,7 @@ func (s *Server) Run(ctx context.Context) (err error) {
 	})
 	s.streamable = s.newStreamable(m)
 	s.sse = s.newSSE(m)
+	cleanup.add("unused-session reaper", s.startReaper())
 	cleanup.add("MCP sessions", func() error {
 		// After a drain this finds nothing left; on an error path it
 		// stops mcp-go's idle-session sweeper.
