@@ -39,7 +39,7 @@ type Limits struct {
 	BodyBytesTotal ByteSize `mapstructure:"body_bytes_total"`
 	// QueuePerSession caps the answers waiting to be written on one legacy
 	// SSE stream; a POST /message past it gets 429 until the client reads.
-	// Default 256.
+	// Default 32.
 	QueuePerSession int `mapstructure:"queue_per_session"`
 	// WriteTimeout bounds every write to a client (each event of a stream,
 	// renewed per event, and each response): a client that stops reading
@@ -63,7 +63,7 @@ func DefaultLimits() Limits {
 		CallsTotal:           512,
 		BodyBytesPerIdentity: 16 * MiB,
 		BodyBytesTotal:       64 * MiB,
-		QueuePerSession:      256,
+		QueuePerSession:      32,
 		WriteTimeout:         30 * time.Second,
 		UnusedSessionTTL:     time.Minute,
 	}
