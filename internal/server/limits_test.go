@@ -222,13 +222,9 @@ func TestUnusedSessionsExpireSooner(t *testing.T) {
 // the host's budget held, everyone gets 503. Both with Content-Length
 // (reserved whole) and chunked (reserved as it arrives).
 func TestBodyBudget(t *testing.T) {
-	base, _, logs := limitsHost(t, "limits-body", nil)
 	cs := startTailnet(t).callers()
 	alice, bob, ci := cs[0].httpClient(), cs[1].httpClient(), cs[2].httpClient()
 	const max = 64 << 10
-	small := func(hc *http.Client) *http.Response {
-		return postMCP(t, hc, base+"/mcp", strings.NewReader(initializeBody), nil)
-	}
 
 	for _, tt := range []struct {
 		name    string
@@ -238,6 +234,12 @@ func TestBodyBudget(t *testing.T) {
 		{"chunked", true},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
+			// A host of its own: bodies given up on by the other subtest
+			// leave the budgets only once the host notices.
+			base, _, logs := limitsHost(t, "limits-body-"+tt.name, nil)
+			small := func(hc *http.Client) *http.Response {
+				return postMCP(t, hc, base+"/mcp", strings.NewReader(initializeBody), nil)
+			}
 			// trickle starts a body that stays open until the subtest ends.
 			type trickling struct {
 				w      *io.PipeWriter
