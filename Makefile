@@ -23,3 +23,14 @@ bench: bench-deps
 
 bench-quick:
 	$(MAKE) bench BENCH_FLAGS="-quick $(BENCH_FLAGS)"
+
+# Soak: `make soak` runs the tsmcp host (a child process) under abuse from
+# many identities for SOAK_DURATION (default 10m; about 1 more minute of
+# warm-up and settling), then prints its RSS, goroutines, fds and child
+# processes at start and end and fails if any grew beyond its bound (see
+# cmd/tsmcp-soak). Example: make soak SOAK_DURATION=2m
+SOAK_DURATION ?= 10m
+
+.PHONY: soak
+soak:
+	go run ./cmd/tsmcp-soak -duration $(SOAK_DURATION)

@@ -116,6 +116,9 @@ type MCP struct {
 	// streams before closing them. Zero means close them at once; the
 	// default is 20s (inside ECS's and Kubernetes' 30 s).
 	ShutdownGrace time.Duration `mapstructure:"shutdown_grace"`
+	// Limits bound sessions, streams, tool calls and request bodies per
+	// identity and in total; see Limits. Default: DefaultLimits.
+	Limits Limits `mapstructure:"limits"`
 }
 
 // Tool is one declarative tool: exactly one of Exec or HTTP is set.
@@ -294,6 +297,7 @@ func Default() *Config {
 			Keepalive:     20 * time.Second,
 			MaxBody:       4 * MiB,
 			ShutdownGrace: 20 * time.Second,
+			Limits:        DefaultLimits(),
 		},
 		ACL: acl.Config{Capability: acl.DefaultCapability},
 		Log: Log{Audit: "stderr"},

@@ -73,7 +73,7 @@ func designExample() *Config {
 			UpTimeout: 60 * time.Second,
 		},
 		Health: Health{Addr: "0.0.0.0:8080"},
-		MCP:    MCP{Keepalive: 20 * time.Second, MaxBody: 4 * MiB, ShutdownGrace: 20 * time.Second},
+		MCP:    MCP{Keepalive: 20 * time.Second, MaxBody: 4 * MiB, ShutdownGrace: 20 * time.Second, Limits: DefaultLimits()},
 		ACL: acl.Config{
 			Capability: "tsmcp.dev/cap/mcp",
 			Groups:     map[string][]string{"sre": {"alice@example.com", "bob@example.com"}},
@@ -155,6 +155,17 @@ var envCases = []struct {
 	{"keepalive", "TSMCP_MCP_KEEPALIVE", "0", func(c *Config) bool { return c.MCP.Keepalive == 0 }},
 	{"max body", "TSMCP_MCP_MAX_BODY", "512KiB", func(c *Config) bool { return c.MCP.MaxBody == 512*KiB }},
 	{"shutdown grace", "TSMCP_MCP_SHUTDOWN_GRACE", "5s", func(c *Config) bool { return c.MCP.ShutdownGrace == 5*time.Second }},
+	{"limits sessions per identity", "TSMCP_MCP_LIMITS_SESSIONS_PER_IDENTITY", "7", func(c *Config) bool { return c.MCP.Limits.SessionsPerIdentity == 7 }},
+	{"limits body bytes total", "TSMCP_MCP_LIMITS_BODY_BYTES_TOTAL", "1GiB", func(c *Config) bool { return c.MCP.Limits.BodyBytesTotal == GiB }},
+	{"limits sessions total", "TSMCP_MCP_LIMITS_SESSIONS_TOTAL", "9000", func(c *Config) bool { return c.MCP.Limits.SessionsTotal == 9000 }},
+	{"limits streams per identity", "TSMCP_MCP_LIMITS_STREAMS_PER_IDENTITY", "3", func(c *Config) bool { return c.MCP.Limits.StreamsPerIdentity == 3 }},
+	{"limits streams total", "TSMCP_MCP_LIMITS_STREAMS_TOTAL", "2000", func(c *Config) bool { return c.MCP.Limits.StreamsTotal == 2000 }},
+	{"limits calls per identity", "TSMCP_MCP_LIMITS_CALLS_PER_IDENTITY", "4", func(c *Config) bool { return c.MCP.Limits.CallsPerIdentity == 4 }},
+	{"limits calls total", "TSMCP_MCP_LIMITS_CALLS_TOTAL", "600", func(c *Config) bool { return c.MCP.Limits.CallsTotal == 600 }},
+	{"limits body bytes per identity", "TSMCP_MCP_LIMITS_BODY_BYTES_PER_IDENTITY", "32MiB", func(c *Config) bool { return c.MCP.Limits.BodyBytesPerIdentity == 32*MiB }},
+	{"limits queue per session", "TSMCP_MCP_LIMITS_QUEUE_PER_SESSION", "10", func(c *Config) bool { return c.MCP.Limits.QueuePerSession == 10 }},
+	{"limits unused session ttl", "TSMCP_MCP_LIMITS_UNUSED_SESSION_TTL", "90s", func(c *Config) bool { return c.MCP.Limits.UnusedSessionTTL == 90*time.Second }},
+	{"limits write timeout", "TSMCP_MCP_LIMITS_WRITE_TIMEOUT", "5s", func(c *Config) bool { return c.MCP.Limits.WriteTimeout == 5*time.Second }},
 	{"capability", "TSMCP_ACL_CAPABILITY", "example.com/cap/other", func(c *Config) bool { return c.ACL.Capability == "example.com/cap/other" }},
 	{"groups", "TSMCP_ACL_GROUPS", `{"sre":["carol@example.com"],"Ops_Team":["dave@example.com"]}`, func(c *Config) bool {
 		return reflect.DeepEqual(c.ACL.Groups, map[string][]string{"sre": {"carol@example.com"}, "Ops_Team": {"dave@example.com"}})

@@ -186,6 +186,7 @@ func (m *MCP) validate(p *problems) {
 	if m.ShutdownGrace < 0 {
 		p.addf("mcp.shutdown_grace", "must not be negative")
 	}
+	m.Limits.validate(p, m.MaxBody)
 }
 
 // checkHTTPURL checks that s is an absolute http or https URL.

@@ -79,9 +79,40 @@ func TestValidate(t *testing.T) {
 		{name: "keepalive 0 disables", mutate: func(c *Config) { c.MCP.Keepalive = 0 }},
 		{name: "negative keepalive", mutate: func(c *Config) { c.MCP.Keepalive = -time.Second }, want: []string{"mcp.keepalive: must not be negative"}},
 		{name: "zero max body", mutate: func(c *Config) { c.MCP.MaxBody = 0 }, want: []string{"mcp.max_body: must be between 1B and 1GiB, got 0B"}},
-		{name: "max body 1GiB", mutate: func(c *Config) { c.MCP.MaxBody = GiB }},
+		{name: "max body 1GiB", mutate: func(c *Config) {
+			c.MCP.MaxBody = GiB
+			c.MCP.Limits.BodyBytesPerIdentity, c.MCP.Limits.BodyBytesTotal = GiB, 2*GiB
+		}},
+		{name: "max body over the body budget", mutate: func(c *Config) { c.MCP.MaxBody = 32 * MiB }, want: []string{"mcp.limits.body_bytes_per_identity: must be at least mcp.max_body (32MiB), got 16MiB"}},
 		{name: "max body too large", mutate: func(c *Config) { c.MCP.MaxBody = GiB + 1 }, want: []string{"mcp.max_body: must be between 1B and 1GiB"}},
 		{name: "shutdown grace 0", mutate: func(c *Config) { c.MCP.ShutdownGrace = 0 }},
+		{name: "limits at their minimum", mutate: func(c *Config) {
+			c.MCP.MaxBody = 1
+			c.MCP.Limits = Limits{SessionsPerIdentity: 1, SessionsTotal: 1, StreamsPerIdentity: 1, StreamsTotal: 1,
+				CallsPerIdentity: 1, CallsTotal: 1, BodyBytesPerIdentity: 1, BodyBytesTotal: 1, QueuePerSession: 1,
+				WriteTimeout: time.Nanosecond, UnusedSessionTTL: time.Nanosecond}
+		}},
+		{name: "zero limits", mutate: func(c *Config) { c.MCP.Limits = Limits{} }, want: []string{
+			"mcp.limits.sessions_per_identity: must be at least 1, got 0",
+			"mcp.limits.sessions_total: must be at least 1, got 0",
+			"mcp.limits.streams_per_identity: must be at least 1, got 0",
+			"mcp.limits.streams_total: must be at least 1, got 0",
+			"mcp.limits.calls_per_identity: must be at least 1, got 0",
+			"mcp.limits.calls_total: must be at least 1, got 0",
+			"mcp.limits.body_bytes_per_identity: must be at least mcp.max_body (4MiB), got 0B",
+			"mcp.limits.queue_per_session: must be at least 1, got 0",
+			"mcp.limits.write_timeout: must be positive, got 0s",
+			"mcp.limits.unused_session_ttl: must be positive, got 0s",
+		}},
+		{name: "totals below per-identity limits", mutate: func(c *Config) {
+			c.MCP.Limits.SessionsTotal, c.MCP.Limits.StreamsTotal, c.MCP.Limits.CallsTotal = 127, 31, 31
+			c.MCP.Limits.BodyBytesTotal = 8 * MiB
+		}, want: []string{
+			"mcp.limits.sessions_total: must be at least mcp.limits.sessions_per_identity (128), got 127",
+			"mcp.limits.streams_total: must be at least mcp.limits.streams_per_identity (32), got 31",
+			"mcp.limits.calls_total: must be at least mcp.limits.calls_per_identity (32), got 31",
+			"mcp.limits.body_bytes_total: must be at least mcp.limits.body_bytes_per_identity (16MiB), got 8MiB",
+		}},
 		{name: "negative shutdown grace", mutate: func(c *Config) { c.MCP.ShutdownGrace = -1 }, want: []string{"mcp.shutdown_grace: must not be negative"}},
 
 		// acl (errors come from acl.New)

@@ -120,11 +120,18 @@ func (s *Server) auditCall(next server.ToolHandlerFunc) server.ToolHandlerFunc {
 		done := s.inflight.begin()
 		defer done()
 		// mcp-go runs SSE calls under context.WithoutCancel; tie every
-		// call to the host's lifetime as well.
+		// call to the host's lifetime as well, and an SSE call to its
+		// stream's.
 		ctx, cancel := context.WithCancel(ctx)
 		defer cancel()
 		defer context.AfterFunc(s.callCtx, cancel)()
 		defer onClientCancel(ctx, cancel)()
+		defer s.cancelWithStream(ctx, cancel)()
+		release, ref := s.acquireCall(ctx, req.Params.Name)
+		if ref != nil {
+			return nil, errBusy
+		}
+		defer release()
 
 		id, _ := identity.FromContext(ctx)
 		d := s.policy.Load().Decide(id, req.Params.Name)
@@ -205,7 +212,7 @@ func (s *Server) tailnetHandler() http.Handler {
 	mux.HandleFunc("GET /{$}", s.servePage)
 	mux.HandleFunc("/.well-known/", serveWellKnown)
 	mux.Handle("GET /sse", s.sessions.sse.wrapStream(s.sse.SSEHandler()))
-	mux.Handle("POST /message", s.sessions.sse.wrapMessage(s.sse.MessageHandler()))
+	mux.Handle("POST /message", s.sessions.sse.wrapMessage(s.limits.cfg.QueuePerSession, s.queueFull, s.sse.MessageHandler()))
 	for path, allow := range map[string]string{"/mcp": "GET, POST, DELETE", "/sse": "GET", "/message": "POST"} {
 		mux.HandleFunc(path, func(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Allow", allow)
@@ -216,10 +223,12 @@ func (s *Server) tailnetHandler() http.Handler {
 		writeError(w, http.StatusNotFound)
 	})
 	var h http.Handler = mux
+	h = s.limitRequests(h)
 	h = s.checkSession(h)
 	h = s.limitBody(int64(s.cfg.MCP.MaxBody), h)
 	h = s.checkHost(h)
 	h = noCORS(h)
 	h = s.identify(h)
+	h = s.writeDeadlines(h)
 	return h
 }

@@ -117,6 +117,8 @@ func (hs hostSet) allows(hostport string) bool {
 
 // limitBody refuses bodies over max with 413: at once when Content-Length
 // says so, before reading a byte; otherwise as soon as the limit is crossed.
+// Bodies are read within the body-bytes budgets (see readBudgeted); one
+// over budget gets 429 or 503 before it is buffered.
 // The body is read under a deadline so a slow client cannot hold a handler.
 func (s *Server) limitBody(max int64, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -134,9 +136,15 @@ func (s *Server) limitBody(max int64, next http.Handler) http.Handler {
 		if err := rc.SetReadDeadline(time.Now().Add(s.bodyTimeout)); err != nil && !errors.Is(err, http.ErrNotSupported) {
 			s.log.Error("setting body read deadline", "err", err)
 		}
-		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, max))
+		body, release, err := s.readBudgeted(w, r, max)
+		defer release()
 		var tooBig *http.MaxBytesError
+		var overBudget *budgetError
 		switch {
+		case errors.As(err, &overBudget):
+			w.Header().Set("Connection", "close")
+			s.refuse(w, r, overBudget.ref)
+			return
 		case errors.As(err, &tooBig):
 			s.log.Warn("refused oversized body", "remote", r.RemoteAddr, "max", max)
 			w.Header().Set("Connection", "close")

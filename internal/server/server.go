@@ -82,6 +82,7 @@ type Server struct {
 	inflight *inflight
 	// stateless scopes stateless cancellations to their sender.
 	stateless *statelessCalls
+	limits    *limits // mcp.limits
 
 	// callCtx is cancelled when the shutdown grace ends; every tool call's
 	// context is cancelled with it.
@@ -169,6 +170,7 @@ func New(opts Options) (*Server, error) {
 		sessions:      newSessionStore(),
 		inflight:      newInflight(),
 		stateless:     newStatelessCalls(),
+		limits:        newLimits(opts.Config.MCP.Limits),
 		whoisFn:       opts.WhoIs,
 		whoisStale:    opts.staleWhoIs,
 		started:       make(chan struct{}),
@@ -334,6 +336,7 @@ func (s *Server) Run(ctx context.Context) (err error) {
 	})
 	s.streamable = s.newStreamable(m)
 	s.sse = s.newSSE(m)
+	cleanup.add("unused-session reaper", s.startReaper())
 	cleanup.add("MCP sessions", func() error {
 		// After a drain this finds nothing left; on an error path it
 		// stops mcp-go's idle-session sweeper.

@@ -19,12 +19,13 @@ import (
 type sessionStore struct {
 	mu     sync.Mutex // guards the fields below
 	owners map[string]*identity.Identity
+	slots  map[string]*sessionSlot // Streamable HTTP sessions' mcp.limits.sessions_* units
 
 	sse *sseTracker // immutable
 }
 
 func newSessionStore() *sessionStore {
-	return &sessionStore{owners: map[string]*identity.Identity{}, sse: newSSETracker()}
+	return &sessionStore{owners: map[string]*identity.Identity{}, slots: map[string]*sessionSlot{}, sse: newSSETracker()}
 }
 
 // newSessionID returns 128 random bits, hex-encoded.
@@ -55,6 +56,7 @@ func (st *sessionStore) close(sid string) {
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	delete(st.owners, sid)
+	st.releaseSlotLocked(sid)
 }
 
 // sseSessionID is the SSE transport's SessionIDGenFunc: it mints the ID for
@@ -78,7 +80,7 @@ var (
 // Streamable HTTP transport: the manager it returns mints IDs bound to the
 // request's caller. r is nil when mcp-go's idle sweeper expires a session.
 func (st *sessionStore) ResolveSessionIdManager(r *http.Request) server.SessionIdManager {
-	m := &boundSessions{store: st}
+	m := &boundSessions{store: st, slot: slotFrom(r)}
 	if r != nil {
 		m.caller, _ = identity.FromContext(r.Context())
 	}
@@ -89,6 +91,7 @@ func (st *sessionStore) ResolveSessionIdManager(r *http.Request) server.SessionI
 type boundSessions struct {
 	store  *sessionStore
 	caller *identity.Identity // nil outside a request
+	slot   *sessionSlot       // reserved by an initialize request; nil otherwise
 }
 
 // Generate implements server.SessionIdManager.
@@ -99,7 +102,9 @@ func (m *boundSessions) Generate() string {
 		// refused by Validate.
 		return newSessionID()
 	}
-	return m.store.open(m.caller)
+	sid := m.store.open(m.caller)
+	m.store.bind(sid, m.slot)
+	return sid
 }
 
 // Validate implements server.SessionIdManager: only IDs this host minted,

@@ -20,8 +20,9 @@ type sseTracker struct {
 
 // sseStream is one open GET /sse stream.
 type sseStream struct {
-	sid     string // set by the session ID generator
-	pending int    // guarded by sseTracker.mu
+	sid     string        // set by the session ID generator
+	pending int           // guarded by sseTracker.mu
+	gone    chan struct{} // closed when the stream has ended
 }
 
 type sseStreamKey struct{}
@@ -45,7 +46,8 @@ func (tr *sseTracker) register(ctx context.Context, sid string) {
 // wrapStream serves a GET /sse request, watching the responses it writes.
 func (tr *sseTracker) wrapStream(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		st := &sseStream{}
+		st := &sseStream{gone: make(chan struct{})}
+		defer close(st.gone)
 		defer func() {
 			tr.mu.Lock()
 			defer tr.mu.Unlock()
@@ -59,17 +61,38 @@ func (tr *sseTracker) wrapStream(next http.Handler) http.Handler {
 }
 
 // wrapMessage counts the requests posted to /message before handing them
-// on, from the body limitBody buffered.
-func (tr *sseTracker) wrapMessage(next http.Handler) http.Handler {
+// on, from the body limitBody buffered. A POST that would leave more than
+// queue answers waiting on its stream is passed to full instead (the
+// stream's client is not reading them). The stream travels in the
+// request's context to the calls it starts (see sseStreamOf).
+func (tr *sseTracker) wrapMessage(queue int, full http.HandlerFunc, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		n := countRequests(bufferedBody(r))
 		tr.mu.Lock()
-		if st := tr.streams[r.URL.Query().Get("sessionId")]; st != nil {
+		st := tr.streams[r.URL.Query().Get("sessionId")]
+		if st != nil && n > 0 && st.pending+n > queue {
+			tr.mu.Unlock()
+			full(w, r)
+			return
+		}
+		if st != nil {
 			st.pending += n
 		}
 		tr.mu.Unlock()
+		if st != nil {
+			r = r.WithContext(context.WithValue(r.Context(), sseCallStreamKey{}, st))
+		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+type sseCallStreamKey struct{}
+
+// sseStreamOf returns the legacy SSE stream that will carry the answer of
+// the call running in ctx, or nil on other transports.
+func sseStreamOf(ctx context.Context) *sseStream {
+	st, _ := ctx.Value(sseCallStreamKey{}).(*sseStream)
+	return st
 }
 
 // idle reports whether every posted request has been answered on its

@@ -1,0 +1,270 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/tsmcp/tsmcp/internal/devnet"
+)
+
+// identity is one caller of the soak: a tailnet node and its HTTP client.
+type identity struct {
+	name string
+	node *devnet.Node
+	hc   *http.Client
+	base string // the host's http://<tailnet IP>
+}
+
+// workers are the kinds of load; each identity runs one of each in a loop
+// until the load ends.
+var workers = []func(context.Context, *identity, *loadCounts){
+	churnWorker,
+	abandonWorker,
+	slowSSEWorker,
+	nonReaderWorker,
+	crashWorker,
+	trickleWorker,
+}
+
+const protocol = "2025-06-18"
+
+func call(id int, tool, args string) string {
+	return fmt.Sprintf(`{"jsonrpc":"2.0","id":%d,"method":"tools/call","params":{"name":%q,"arguments":%s}}`, id, tool, args)
+}
+
+// post sends body to path; sid, if any, is the Streamable HTTP session.
+// It returns the response with its body read (up to 4 MiB) and closed.
+func (id *identity) post(ctx context.Context, path, sid, body string) (*http.Response, string, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, id.base+path, strings.NewReader(body))
+	if err != nil {
+		return nil, "", err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json, text/event-stream")
+	if sid != "" {
+		req.Header.Set("Mcp-Session-Id", sid)
+		req.Header.Set("Mcp-Protocol-Version", protocol)
+	}
+	resp, err := id.hc.Do(req)
+	if err != nil {
+		return nil, "", err
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
+	return resp, string(b), nil
+}
+
+// count records the outcome of one request.
+func (c *loadCounts) count(resp *http.Response, err error, ok func()) {
+	switch {
+	case err != nil:
+		c.errors.Add(1)
+	case resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusServiceUnavailable:
+		c.refused.Add(1)
+	case resp.StatusCode < 300:
+		ok()
+	default:
+		c.errors.Add(1)
+	}
+}
+
+const initialize = `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"soak","version":"1"}}}`
+
+// churnOnce opens a session, calls whoami and the upstream's echo, and
+// ends the session, as a well-behaved client does.
+func (id *identity) churnOnce(ctx context.Context) {
+	var c loadCounts
+	churnWorker(ctx, id, &c)
+}
+
+func churnWorker(ctx context.Context, id *identity, c *loadCounts) {
+	resp, _, err := id.post(ctx, "/mcp", "", initialize)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		c.count(resp, err, func() {})
+		pause(ctx, 200*time.Millisecond)
+		return
+	}
+	c.sessions.Add(1)
+	sid := resp.Header.Get("Mcp-Session-Id")
+	id.post(ctx, "/mcp", sid, `{"jsonrpc":"2.0","method":"notifications/initialized"}`)
+	for i, body := range []string{call(2, "whoami", "{}"), call(3, "up__echo", `{"text":"hi"}`)} {
+		resp, _, err := id.post(ctx, "/mcp", sid, body)
+		c.count(resp, err, func() { c.calls.Add(1) })
+		_ = i
+	}
+	req, _ := http.NewRequestWithContext(context.WithoutCancel(ctx), http.MethodDelete, id.base+"/mcp", nil)
+	req.Header.Set("Mcp-Session-Id", sid)
+	req.Header.Set("Mcp-Protocol-Version", protocol)
+	if resp, err := id.hc.Do(req); err == nil {
+		resp.Body.Close()
+	}
+}
+
+// abandonWorker opens sessions and never uses them (they expire after
+// mcp.limits.unused_session_ttl), until the identity's limit refuses it.
+func abandonWorker(ctx context.Context, id *identity, c *loadCounts) {
+	resp, _, err := id.post(ctx, "/mcp", "", initialize)
+	c.count(resp, err, func() { c.sessions.Add(1) })
+	pause(ctx, 100*time.Millisecond)
+}
+
+// slowSSEWorker opens a legacy SSE stream, posts calls, reads the answers
+// slowly, and leaves after a few seconds (sometimes mid-call).
+func slowSSEWorker(ctx context.Context, id *identity, c *loadCounts) {
+	sctx, cancel := context.WithTimeout(ctx, time.Duration(2+rand.IntN(4))*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(sctx, http.MethodGet, id.base+"/sse", nil)
+	resp, err := id.hc.Do(req)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		c.count(resp, err, func() {})
+		if err == nil {
+			resp.Body.Close()
+		}
+		pause(ctx, 200*time.Millisecond)
+		return
+	}
+	defer resp.Body.Close()
+	c.streams.Add(1)
+	br := bufio.NewReader(resp.Body)
+	endpoint := ""
+	for endpoint == "" {
+		line, err := br.ReadString('\n')
+		if err != nil {
+			return
+		}
+		if data, ok := strings.CutPrefix(strings.TrimSpace(line), "data: "); ok {
+			endpoint = data
+		}
+	}
+	go func() {
+		for i := range 10 {
+			r, _, err := id.post(sctx, endpoint, "", call(i, "up__echo", `{"text":"slow"}`))
+			if sctx.Err() != nil {
+				return
+			}
+			c.count(r, err, func() { c.calls.Add(1) })
+		}
+	}()
+	for sctx.Err() == nil {
+		if _, err := br.ReadString('\n'); err != nil {
+			return
+		}
+		pause(sctx, 50*time.Millisecond)
+	}
+}
+
+// nonReaderWorker opens a legacy SSE stream it never reads, floods it with
+// big answers (the exec tool "big", a child process per call), and waits for the host to cut it (mcp.limits.write_timeout).
+func nonReaderWorker(ctx context.Context, id *identity, c *loadCounts) {
+	host := strings.TrimPrefix(id.base, "http://")
+	conn, err := id.node.Dial(ctx, "tcp", host+":80")
+	if err != nil {
+		c.errors.Add(1)
+		pause(ctx, time.Second)
+		return
+	}
+	defer conn.Close()
+	fmt.Fprintf(conn, "GET /sse HTTP/1.1\r\nHost: %s\r\nAccept: text/event-stream\r\n\r\n", host)
+	br := bufio.NewReader(conn)
+	endpoint := ""
+	for endpoint == "" {
+		line, err := br.ReadString('\n')
+		if err != nil {
+			return
+		}
+		if strings.HasPrefix(line, "HTTP/1.1 ") && !strings.HasPrefix(line, "HTTP/1.1 200") {
+			c.refused.Add(1)
+			pause(ctx, time.Second)
+			return
+		}
+		if data, ok := strings.CutPrefix(strings.TrimSpace(line), "data: "); ok {
+			endpoint = data
+		}
+	}
+	c.streams.Add(1)
+	// Flood until the session is gone (the stream was cut) or the load ends.
+	for i := 0; ctx.Err() == nil; i++ {
+		resp, _, err := id.post(ctx, endpoint, "", call(i, "big", "{}"))
+		if err != nil {
+			return
+		}
+		if resp.StatusCode == http.StatusNotFound {
+			c.cut.Add(1)
+			return
+		}
+		if resp.StatusCode == http.StatusTooManyRequests {
+			c.refused.Add(1)
+			pause(ctx, 200*time.Millisecond)
+		}
+	}
+}
+
+// crashWorker makes the identity's upstream child crash, then, 10 s later,
+// calls it again (the supervisor restarts it).
+func crashWorker(ctx context.Context, id *identity, c *loadCounts) {
+	resp, _, err := id.post(ctx, "/mcp", "", initialize)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		c.count(resp, err, func() {})
+		pause(ctx, time.Second)
+		return
+	}
+	sid := resp.Header.Get("Mcp-Session-Id")
+	id.post(ctx, "/mcp", sid, `{"jsonrpc":"2.0","method":"notifications/initialized"}`)
+	if _, _, err := id.post(ctx, "/mcp", sid, call(2, "up__crash", "{}")); err == nil {
+		c.crashes.Add(1)
+	}
+	pause(ctx, 10*time.Second)
+	resp, _, err = id.post(ctx, "/mcp", sid, call(3, "up__echo", `{"text":"after the crash"}`))
+	c.count(resp, err, func() { c.calls.Add(1) })
+	req, _ := http.NewRequestWithContext(context.WithoutCancel(ctx), http.MethodDelete, id.base+"/mcp", nil)
+	req.Header.Set("Mcp-Session-Id", sid)
+	req.Header.Set("Mcp-Protocol-Version", protocol)
+	if resp, err := id.hc.Do(req); err == nil {
+		resp.Body.Close()
+	}
+}
+
+// trickleWorker sends near-limit bodies slowly and gives up on them.
+func trickleWorker(ctx context.Context, id *identity, c *loadCounts) {
+	tctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	pr, pw := io.Pipe()
+	req, _ := http.NewRequestWithContext(tctx, http.MethodPost, id.base+"/mcp", pr)
+	req.Header.Set("Content-Type", "application/json")
+	req.ContentLength = 4 << 20
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		resp, err := id.hc.Do(req)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusServiceUnavailable {
+				c.refused.Add(1)
+			}
+		}
+	}()
+	chunk := []byte(strings.Repeat(" ", 64<<10))
+	for tctx.Err() == nil {
+		if _, err := pw.Write(chunk); err != nil {
+			break
+		}
+		pause(tctx, 100*time.Millisecond)
+	}
+	pw.CloseWithError(io.ErrUnexpectedEOF)
+	<-done
+	c.trickles.Add(1)
+}
+
+// pause waits d or until ctx ends.
+func pause(ctx context.Context, d time.Duration) {
+	select {
+	case <-ctx.Done():
+	case <-time.After(d):
+	}
+}

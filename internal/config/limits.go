@@ -1,0 +1,107 @@
+package config
+
+import "time"
+
+// Limits bound what one caller, and all callers together, may hold on the
+// host at once. A request past a per-identity limit gets 429, past a total
+// limit 503, both with Retry-After, and a "limit" audit line naming the
+// limit. An identity is a user's login (all of that user's nodes together)
+// or, for a tagged node, its tags and node name. The defaults are far above
+// what a team of a few hundred people uses. Zero is invalid for every key.
+type Limits struct {
+	// SessionsPerIdentity caps the live Streamable HTTP sessions (opened
+	// by initialize, ended by DELETE, idle expiry or shutdown) of one
+	// identity. Default 128.
+	SessionsPerIdentity int `mapstructure:"sessions_per_identity"`
+	// SessionsTotal caps the live Streamable HTTP sessions of all callers.
+	// Default 4096.
+	SessionsTotal int `mapstructure:"sessions_total"`
+	// StreamsPerIdentity caps the open long-lived streams of one identity:
+	// legacy SSE streams (GET /sse) and Streamable HTTP GET /mcp streams,
+	// with or without a session. Default 32.
+	StreamsPerIdentity int `mapstructure:"streams_per_identity"`
+	// StreamsTotal caps the open long-lived streams of all callers.
+	// Default 1024.
+	StreamsTotal int `mapstructure:"streams_total"`
+	// CallsPerIdentity caps the tool calls of one identity running at
+	// once, on every transport. Default 32.
+	CallsPerIdentity int `mapstructure:"calls_per_identity"`
+	// CallsTotal caps the tool calls of all callers running at once.
+	// Default 512.
+	CallsTotal int `mapstructure:"calls_total"`
+	// BodyBytesPerIdentity caps the request-body bytes one identity may
+	// have in memory at once (reserved before a body is read: its
+	// Content-Length, or as it arrives). At least mcp.max_body. Default
+	// 16MiB.
+	BodyBytesPerIdentity ByteSize `mapstructure:"body_bytes_per_identity"`
+	// BodyBytesTotal caps the request-body bytes of all callers in memory
+	// at once. At least body_bytes_per_identity. Default 64MiB.
+	BodyBytesTotal ByteSize `mapstructure:"body_bytes_total"`
+	// QueuePerSession caps the answers waiting to be written on one legacy
+	// SSE stream; a POST /message past it gets 429 until the client reads.
+	// Default 32.
+	QueuePerSession int `mapstructure:"queue_per_session"`
+	// WriteTimeout bounds every write to a client (each event of a stream,
+	// renewed per event, and each response): a client that stops reading
+	// for this long has its stream or response closed and what was queued
+	// for it freed. Default 30s.
+	WriteTimeout time.Duration `mapstructure:"write_timeout"`
+	// UnusedSessionTTL is how long a Streamable HTTP session that has seen
+	// only its initialize request lives; sessions in use expire after 30
+	// minutes idle. Default 1m.
+	UnusedSessionTTL time.Duration `mapstructure:"unused_session_ttl"`
+}
+
+// DefaultLimits are the limits of Default.
+func DefaultLimits() Limits {
+	return Limits{
+		SessionsPerIdentity:  128,
+		SessionsTotal:        4096,
+		StreamsPerIdentity:   32,
+		StreamsTotal:         1024,
+		CallsPerIdentity:     32,
+		CallsTotal:           512,
+		BodyBytesPerIdentity: 16 * MiB,
+		BodyBytesTotal:       64 * MiB,
+		QueuePerSession:      32,
+		WriteTimeout:         30 * time.Second,
+		UnusedSessionTTL:     time.Minute,
+	}
+}
+
+// validate checks the limits against each other and mcp.max_body.
+func (l *Limits) validate(p *problems, maxBody ByteSize) {
+	pairs := []struct {
+		per, total       int
+		perKey, totalKey string
+	}{
+		{l.SessionsPerIdentity, l.SessionsTotal, "sessions_per_identity", "sessions_total"},
+		{l.StreamsPerIdentity, l.StreamsTotal, "streams_per_identity", "streams_total"},
+		{l.CallsPerIdentity, l.CallsTotal, "calls_per_identity", "calls_total"},
+	}
+	for _, c := range pairs {
+		if c.per < 1 {
+			p.addf("mcp.limits."+c.perKey, "must be at least 1, got %d", c.per)
+		}
+		if c.total < 1 {
+			p.addf("mcp.limits."+c.totalKey, "must be at least 1, got %d", c.total)
+		} else if c.per > c.total {
+			p.addf("mcp.limits."+c.totalKey, "must be at least mcp.limits.%s (%d), got %d", c.perKey, c.per, c.total)
+		}
+	}
+	if l.BodyBytesPerIdentity < maxBody {
+		p.addf("mcp.limits.body_bytes_per_identity", "must be at least mcp.max_body (%s), got %s", maxBody, l.BodyBytesPerIdentity)
+	}
+	if l.BodyBytesTotal < l.BodyBytesPerIdentity {
+		p.addf("mcp.limits.body_bytes_total", "must be at least mcp.limits.body_bytes_per_identity (%s), got %s", l.BodyBytesPerIdentity, l.BodyBytesTotal)
+	}
+	if l.QueuePerSession < 1 {
+		p.addf("mcp.limits.queue_per_session", "must be at least 1, got %d", l.QueuePerSession)
+	}
+	if l.WriteTimeout <= 0 {
+		p.addf("mcp.limits.write_timeout", "must be positive, got %s", l.WriteTimeout)
+	}
+	if l.UnusedSessionTTL <= 0 {
+		p.addf("mcp.limits.unused_session_ttl", "must be positive, got %s", l.UnusedSessionTTL)
+	}
+}

@@ -1,0 +1,110 @@
+package server
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"sync"
+
+	"github.com/tsmcp/tsmcp/internal/config"
+	"github.com/tsmcp/tsmcp/internal/identity"
+)
+
+// retryAfter is the Retry-After (seconds) sent with every limit refusal.
+const retryAfter = 1
+
+// counter counts what callers hold of one resource, per identity and in
+// total, against two caps.
+type counter struct {
+	name       string // the resource, e.g. "sessions"; keys are mcp.limits.<name>_…
+	per, total int64  // immutable
+
+	mu    sync.Mutex // guards the fields below
+	byKey map[string]int64
+	sum   int64
+}
+
+func newCounter(name string, per, total int64) *counter {
+	return &counter{name: name, per: per, total: total, byKey: map[string]int64{}}
+}
+
+// refusal says which limit refused a request.
+type refusal struct {
+	key    string // the config key, e.g. mcp.limits.sessions_per_identity
+	status int    // 429 for a per-identity limit, 503 for a total one
+}
+
+// acquire takes n units for key, or none and a refusal when either cap
+// would be passed.
+func (c *counter) acquire(key string, n int64) *refusal {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.byKey[key]+n > c.per {
+		return &refusal{key: "mcp.limits." + c.name + "_per_identity", status: http.StatusTooManyRequests}
+	}
+	if c.sum+n > c.total {
+		return &refusal{key: "mcp.limits." + c.name + "_total", status: http.StatusServiceUnavailable}
+	}
+	c.byKey[key] += n
+	c.sum += n
+	return nil
+}
+
+// release returns n units taken by acquire for key.
+func (c *counter) release(key string, n int64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	left := c.byKey[key] - n
+	if left <= 0 {
+		delete(c.byKey, key)
+	} else {
+		c.byKey[key] = left
+	}
+	c.sum -= n
+}
+
+// held returns what key holds, and what all callers hold.
+func (c *counter) held(key string) (mine, all int64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.byKey[key], c.sum
+}
+
+// limits are the host's counters, built from mcp.limits.
+type limits struct {
+	sessions *counter // Streamable HTTP sessions
+	streams  *counter // GET /sse and GET /mcp streams
+	calls    *counter // running tool calls
+	body     *counter // request-body bytes in memory
+
+	cfg config.Limits // immutable
+}
+
+func newLimits(l config.Limits) *limits {
+	return &limits{
+		sessions: newCounter("sessions", int64(l.SessionsPerIdentity), int64(l.SessionsTotal)),
+		streams:  newCounter("streams", int64(l.StreamsPerIdentity), int64(l.StreamsTotal)),
+		calls:    newCounter("calls", int64(l.CallsPerIdentity), int64(l.CallsTotal)),
+		body:     newCounter("body_bytes", int64(l.BodyBytesPerIdentity), int64(l.BodyBytesTotal)),
+		cfg:      l,
+	}
+}
+
+// refuse answers a request refused by a limit: 429 or 503 with
+// Retry-After, and a "limit" audit line naming the limit.
+func (s *Server) refuse(w http.ResponseWriter, r *http.Request, ref *refusal) {
+	s.auditLimit(r.Context(), ref, slog.String("path", r.URL.Path), slog.String("method", r.Method))
+	w.Header().Set("Retry-After", strconv.Itoa(retryAfter))
+	writeError(w, ref.status)
+}
+
+// auditLimit writes the audit line of a refusal by a limit.
+func (s *Server) auditLimit(ctx context.Context, ref *refusal, attrs ...slog.Attr) {
+	id, _ := identity.FromContext(ctx)
+	s.audit.LogAttrs(ctx, slog.LevelWarn, "limit", append([]slog.Attr{
+		auditCaller(id),
+		slog.String("decision", "deny"),
+		slog.String("limit", ref.key),
+	}, attrs...)...)
+}
