@@ -53,6 +53,7 @@ type stats struct {
 	Goroutines int64 `json:"goroutines"`
 	FDs        int64 `json:"fds"`
 	Children   int64 `json:"children"` // live child processes
+	Heap       int64 `json:"heap"`     // bytes of live heap (HeapAlloc); reported, not bounded
 }
 
 // runHost runs the real tsmcp host with limits at their defaults except
@@ -124,7 +125,9 @@ func serveStats(w http.ResponseWriter, r *http.Request) {
 		runtime.GC()
 		debug.FreeOSMemory()
 	}
-	st := stats{Goroutines: int64(runtime.NumGoroutine()), RSS: rss(), FDs: countFDs(), Children: countChildren(os.Getpid())}
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	st := stats{Goroutines: int64(runtime.NumGoroutine()), RSS: rss(), FDs: countFDs(), Children: countChildren(os.Getpid()), Heap: int64(m.HeapAlloc)}
 	json.NewEncoder(w).Encode(st)
 }
 

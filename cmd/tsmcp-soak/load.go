@@ -93,10 +93,9 @@ func churnWorker(ctx context.Context, id *identity, c *loadCounts) {
 	c.sessions.Add(1)
 	sid := resp.Header.Get("Mcp-Session-Id")
 	id.post(ctx, "/mcp", sid, `{"jsonrpc":"2.0","method":"notifications/initialized"}`)
-	for i, body := range []string{call(2, "whoami", "{}"), call(3, "up__echo", `{"text":"hi"}`)} {
+	for _, body := range []string{call(2, "whoami", "{}"), call(3, "up__echo", `{"text":"hi"}`)} {
 		resp, _, err := id.post(ctx, "/mcp", sid, body)
 		c.count(resp, err, func() { c.calls.Add(1) })
-		_ = i
 	}
 	req, _ := http.NewRequestWithContext(context.WithoutCancel(ctx), http.MethodDelete, id.base+"/mcp", nil)
 	req.Header.Set("Mcp-Session-Id", sid)

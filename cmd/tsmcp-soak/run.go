@@ -136,6 +136,7 @@ func report(start, end stats) bool {
 	row("goroutines", start.Goroutines, end.Goroutines, bounds.Goroutines, 1, "")
 	row("fds", start.FDs, end.FDs, bounds.FDs, 1, "")
 	row("children", start.Children, end.Children, bounds.Children, 1, "")
+	fmt.Printf("  %-11s start %6d%s  end %6d%s  (reported, not bounded)\n", "heap", start.Heap>>20, "MiB", end.Heap>>20, "MiB")
 	if ok {
 		fmt.Println("soak: PASS")
 	} else {

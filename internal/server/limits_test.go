@@ -475,3 +475,45 @@ func readAll(resp *http.Response) string {
 	b, _ := io.ReadAll(resp.Body)
 	return string(b)
 }
+
+// TestUnreadStreamableResponseIsCut: a Streamable HTTP client that
+// pipelines calls with 1 MiB answers and never reads them has its
+// connection cut after mcp.limits.write_timeout instead of holding the
+// handler and the answers.
+func TestUnreadStreamableResponseIsCut(t *testing.T) {
+	base, _, logs := limitsHost(t, "limits-unread", nil)
+	alice := startTailnet(t).callers()[0]
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	sid := initialize(t, alice.httpClient(), base, true).Header.Get("Mcp-Session-Id")
+
+	host := strings.TrimPrefix(base, "http://")
+	conn, err := alice.node.Dial(ctx, "tcp", host+":80")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	for i := range 16 {
+		body := fmt.Sprintf(`{"jsonrpc":"2.0","id":%d,"method":"tools/call","params":{"name":"big","arguments":{}}}`, i)
+		fmt.Fprintf(conn, "POST /mcp HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\nAccept: application/json, text/event-stream\r\n"+
+			"Mcp-Session-Id: %s\r\nMcp-Protocol-Version: 2025-06-18\r\nContent-Length: %d\r\n\r\n%s", host, sid, len(body), body)
+	}
+	eventually(t, "the unread response is cut", func() bool {
+		for _, l := range logs.JSONLines("client stopped reading; closing its response") {
+			if l["path"] == "/mcp" {
+				return true
+			}
+		}
+		return false
+	})
+	// The host has closed the connection: reading now reaches its end
+	// without all 16 answers.
+	conn.SetReadDeadline(time.Now().Add(30 * time.Second))
+	n, err := io.Copy(io.Discard, conn)
+	if ne, ok := err.(interface{ Timeout() bool }); ok && ne.Timeout() {
+		t.Fatalf("the connection is still open after %d bytes", n)
+	}
+	if n >= 16*bigAnswer {
+		t.Fatalf("read %d bytes: every answer was delivered", n)
+	}
+}

@@ -54,7 +54,7 @@ func (st *sessionStore) bind(sid string, slot *sessionSlot) {
 	st.slots[sid] = slot
 }
 
-// releaseSlot gives back sid's slot, if it has one. Called with st.mu held.
+// releaseSlotLocked gives back sid's slot, if it has one. Called with st.mu held.
 func (st *sessionStore) releaseSlotLocked(sid string) {
 	if slot := st.slots[sid]; slot != nil {
 		delete(st.slots, sid)
