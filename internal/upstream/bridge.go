@@ -107,8 +107,13 @@ func (u *upstream) call(ctx context.Context, tool string, req mcp.CallToolReques
 		sup = s
 	}
 
-	ctx, cancel := context.WithTimeout(ctx, u.timeout)
-	defer cancel()
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	var clock *deadline
+	if u.timeout > 0 {
+		clock = newDeadline(u.timeout, func() { cancel(errCallTimeout) })
+		defer clock.stop()
+	}
 	sess, err := sup.session(ctx)
 	if err != nil {
 		if ctx.Err() != nil {
@@ -116,8 +121,14 @@ func (u *upstream) call(ctx context.Context, tool string, req mcp.CallToolReques
 		}
 		return u.unavailable(tool, err)
 	}
+	var token mcp.ProgressToken
+	if req.Params.Meta != nil {
+		token = req.Params.Meta.ProgressToken
+	}
+	f := newFlight(ctx, token, clock)
+	defer sess.routes.add(f)()
 	// A call in flight when the session dies ends now, not at its timeout.
-	callCtx, stop := context.WithCancel(ctx)
+	callCtx, stop := context.WithCancel(context.WithValue(ctx, flightKey{}, f))
 	defer stop()
 	unhook := context.AfterFunc(sess.ctx, stop)
 	defer unhook()
@@ -126,6 +137,9 @@ func (u *upstream) call(ctx context.Context, tool string, req mcp.CallToolReques
 	fwd.Params.Name = tool
 	fwd.Params.Arguments = req.Params.Arguments
 	fwd.Params.RawArguments = req.Params.RawArguments
+	// Always a token of our own: the progress it brings renews the
+	// deadline even when the caller asked for none.
+	fwd.Params.Meta = &mcp.Meta{ProgressToken: f.upToken}
 	res, err := sess.client.CallTool(callCtx, fwd)
 	if err == nil {
 		if res == nil {
@@ -154,7 +168,7 @@ func (u *upstream) call(ctx context.Context, tool string, req mcp.CallToolReques
 // ended is the tool error of a call whose context ended: the call's
 // timeout, or the caller's cancellation.
 func (u *upstream) ended(ctx context.Context, tool string) *mcp.CallToolResult {
-	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+	if errors.Is(context.Cause(ctx), errCallTimeout) {
 		u.log.Warn("upstream call timed out", "tool", tool, "timeout", u.timeout.String())
 		return mcp.NewToolResultError("upstream " + u.name + " timed out")
 	}

@@ -35,6 +35,9 @@ type session struct {
 	stop      func()
 	closeOnce sync.Once
 	listID    atomic.Int64
+	// routes are the calls in flight, for what the upstream sends about
+	// them (see routeCalls).
+	routes router
 
 	mu    sync.Mutex        // guards the field below
 	tools []json.RawMessage // raw tool objects of the last tools/list

@@ -23,7 +23,7 @@ type upstream struct {
 	p       *Provider
 	name    string
 	cfg     config.Upstream
-	timeout time.Duration // bounds a forwarded call
+	timeout time.Duration // bounds a forwarded call's silence (see deadline); 0: no limit
 	// setupTimeout bounds starting a child or session (initialize) and
 	// tools/list: the call timeout, but at least minSetupTimeout.
 	setupTimeout time.Duration
@@ -58,9 +58,6 @@ func newUpstream(p *Provider, i int, c config.Upstream) (*upstream, error) {
 		log:          p.opts.Logger.With("upstream", c.Name),
 		firstListing: make(chan struct{}),
 		children:     map[string]*child{},
-	}
-	if u.timeout <= 0 {
-		u.timeout = config.DefaultUpstreamTimeout
 	}
 	u.setupTimeout = max(u.timeout, minSetupTimeout)
 	if u.idle <= 0 {

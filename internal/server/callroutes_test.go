@@ -1,0 +1,324 @@
+package server_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	mcpgoclient "github.com/mark3labs/mcp-go/client"
+	mcpgotransport "github.com/mark3labs/mcp-go/client/transport"
+	"github.com/mark3labs/mcp-go/mcp"
+	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/tsmcp/tsmcp/internal/acl"
+	"github.com/tsmcp/tsmcp/internal/config"
+	"github.com/tsmcp/tsmcp/internal/server"
+)
+
+// heard records what a test client received from the host besides
+// results: progress, log messages, elicitation and sampling requests.
+type heard struct {
+	mu       sync.Mutex // guards the fields below
+	progress []string   // "<token> <message>"
+	logs     []string   // log data
+	elicited []string   // elicitation messages
+	sampled  []string   // sampling prompts
+}
+
+func (h *heard) add(list *[]string, s string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	*list = append(*list, s)
+}
+
+// snapshot returns a copy of one of h's lists.
+func (h *heard) snapshot(list *[]string) []string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return slices.Clone(*list)
+}
+
+// waitFor polls until cond holds on a copy of list, failing the test at ctx's end.
+func (h *heard) waitFor(ctx context.Context, t *testing.T, what string, list *[]string, cond func([]string) bool) {
+	t.Helper()
+	for !cond(h.snapshot(list)) {
+		select {
+		case <-ctx.Done():
+			t.Fatalf("%s: never happened; have %q", what, h.snapshot(list))
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+// testAnswer is what the test clients answer elicitation and sampling
+// with, tagged by who answered.
+func testAnswer(who string) string { return "answer-from-" + who }
+
+// mcpgoPeer connects an mcp-go Streamable HTTP client, pinned to the
+// 2025-11-25 protocol (sessions, server-to-client requests), recording into
+// h and answering elicitation and sampling as who.
+func mcpgoPeer(ctx context.Context, t *testing.T, endpoint string, c caller, who string, h *heard) *mcpgoclient.Client {
+	t.Helper()
+	tr, err := mcpgotransport.NewStreamableHTTP(endpoint, mcpgotransport.WithHTTPBasicClient(c.httpClient()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl := mcpgoclient.NewClient(tr,
+		mcpgoclient.WithProtocolVersion(mcp.LATEST_LEGACY_PROTOCOL_VERSION),
+		mcpgoclient.WithElicitationHandler(elicitFunc(func(_ context.Context, r mcp.ElicitationRequest) (*mcp.ElicitationResult, error) {
+			h.add(&h.elicited, r.Params.Message)
+			return &mcp.ElicitationResult{ElicitationResponse: mcp.ElicitationResponse{
+				Action: mcp.ElicitationResponseActionAccept, Content: map[string]any{"answer": testAnswer(who)}}}, nil
+		})),
+		mcpgoclient.WithSamplingHandler(sampleFunc(func(_ context.Context, r mcp.CreateMessageRequest) (*mcp.CreateMessageResult, error) {
+			prompt := ""
+			if len(r.Messages) > 0 {
+				if tc, ok := r.Messages[0].Content.(mcp.TextContent); ok {
+					prompt = tc.Text
+				}
+			}
+			h.add(&h.sampled, prompt)
+			return &mcp.CreateMessageResult{Model: "test-model", StopReason: "endTurn",
+				SamplingMessage: mcp.SamplingMessage{Role: mcp.RoleAssistant, Content: mcp.NewTextContent(testAnswer(who))}}, nil
+		})),
+	)
+	t.Cleanup(func() { cl.Close() })
+	if err := cl.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	cl.OnNotification(func(n mcp.JSONRPCNotification) {
+		switch n.Method {
+		case string(mcp.MethodNotificationProgress):
+			h.add(&h.progress, fmt.Sprintf("%v %v", n.Params.AdditionalFields["progressToken"], n.Params.AdditionalFields["message"]))
+		case string(mcp.MethodNotificationMessage):
+			h.add(&h.logs, fmt.Sprint(n.Params.AdditionalFields["data"]))
+		}
+	})
+	init := mcp.InitializeRequest{}
+	init.Params.ProtocolVersion = mcp.LATEST_LEGACY_PROTOCOL_VERSION
+	init.Params.ClientInfo = mcp.Implementation{Name: "calls-test-" + who, Version: "1"}
+	if _, err := cl.Initialize(ctx, init); err != nil {
+		t.Fatal(err)
+	}
+	return cl
+}
+
+type elicitFunc func(context.Context, mcp.ElicitationRequest) (*mcp.ElicitationResult, error)
+
+func (f elicitFunc) Elicit(ctx context.Context, r mcp.ElicitationRequest) (*mcp.ElicitationResult, error) {
+	return f(ctx, r)
+}
+
+type sampleFunc func(context.Context, mcp.CreateMessageRequest) (*mcp.CreateMessageResult, error)
+
+func (f sampleFunc) CreateMessage(ctx context.Context, r mcp.CreateMessageRequest) (*mcp.CreateMessageResult, error) {
+	return f(ctx, r)
+}
+
+// mcpgoCall calls tool with args and progress token (none if empty) and
+// returns the result's text and whether it is a tool error.
+func mcpgoCall(ctx context.Context, t *testing.T, cl *mcpgoclient.Client, tool, token string, args map[string]any) (string, bool) {
+	t.Helper()
+	req := mcp.CallToolRequest{}
+	req.Params.Name = tool
+	req.Params.Arguments = args
+	if token != "" {
+		req.Params.Meta = &mcp.Meta{ProgressToken: token}
+	}
+	res, err := cl.CallTool(ctx, req)
+	if err != nil {
+		t.Fatalf("%s: %v", tool, err)
+	}
+	var text []string
+	for _, c := range res.Content {
+		if tc, ok := c.(mcp.TextContent); ok {
+			text = append(text, tc.Text)
+		}
+	}
+	return strings.Join(text, "\n"), res.IsError
+}
+
+// sdkPeer connects a go-sdk client at protocol version (empty: the newest,
+// the stateless 2026-07-28), recording into h and answering as who.
+func sdkPeer(ctx context.Context, t *testing.T, endpoint string, c caller, version, who string, h *heard) *sdk.ClientSession {
+	t.Helper()
+	client := sdk.NewClient(&sdk.Implementation{Name: "calls-test-" + who, Version: "1"}, &sdk.ClientOptions{
+		ProgressNotificationHandler: func(_ context.Context, r *sdk.ProgressNotificationClientRequest) {
+			h.add(&h.progress, fmt.Sprintf("%v %v", r.Params.ProgressToken, r.Params.Message))
+		},
+		LoggingMessageHandler: func(_ context.Context, r *sdk.LoggingMessageRequest) {
+			h.add(&h.logs, fmt.Sprint(r.Params.Data))
+		},
+		ElicitationHandler: func(_ context.Context, r *sdk.ElicitRequest) (*sdk.ElicitResult, error) {
+			h.add(&h.elicited, r.Params.Message)
+			return &sdk.ElicitResult{Action: "accept", Content: map[string]any{"answer": testAnswer(who)}}, nil
+		},
+		CreateMessageHandler: func(_ context.Context, r *sdk.CreateMessageRequest) (*sdk.CreateMessageResult, error) {
+			prompt := ""
+			if len(r.Params.Messages) > 0 {
+				if tc, ok := r.Params.Messages[0].Content.(*sdk.TextContent); ok {
+					prompt = tc.Text
+				}
+			}
+			h.add(&h.sampled, prompt)
+			return &sdk.CreateMessageResult{Model: "test-model", Role: "assistant", StopReason: "endTurn",
+				Content: &sdk.TextContent{Text: testAnswer(who)}}, nil
+		},
+	})
+	s, err := client.Connect(ctx, &sdk.StreamableClientTransport{Endpoint: endpoint, HTTPClient: c.httpClient(), MaxRetries: -1},
+		&sdk.ClientSessionOptions{ProtocolVersion: version})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+// sdkCall calls tool with args and progress token (none if empty) and
+// returns the result's text and whether it is a tool error.
+func sdkCall(ctx context.Context, t *testing.T, s *sdk.ClientSession, tool, token string, args map[string]any) (string, bool) {
+	t.Helper()
+	p := &sdk.CallToolParams{Name: tool, Arguments: args}
+	if token != "" {
+		p.SetProgressToken(token)
+	}
+	res, err := s.CallTool(ctx, p)
+	if err != nil {
+		t.Fatalf("%s: %v", tool, err)
+	}
+	var text []string
+	for _, c := range res.Content {
+		if tc, ok := c.(*sdk.TextContent); ok {
+			text = append(text, tc.Text)
+		}
+	}
+	return strings.Join(text, "\n"), res.IsError
+}
+
+// callsHost starts a host bridging the stdio test server as "rt" (shared,
+// timeout 1s) and returns its /mcp endpoint and logs.
+func callsHost(ctx context.Context, t *testing.T, tn *tailnet) (string, *logBuffer) {
+	t.Helper()
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	logs := &logBuffer{}
+	host, err := startHost(ctx, tn.net, "calls", logs, func(c *config.Config, _ *server.Options) {
+		c.ACL = acl.Config{Rules: []acl.Rule{{Src: []string{"*"}, Tools: []string{"*"}}}}
+		c.Upstreams = []config.Upstream{
+			{Name: "rt", Command: []string{self}, Env: map[string]string{stdioServerEnv: "calls"}, Timeout: time.Second},
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { host.Close() })
+	return "http://" + host.TailnetIP().String() + "/mcp", logs
+}
+
+// only reports whether every item of got starts with prefix, and there is
+// at least one.
+func only(prefix string) func([]string) bool {
+	return func(got []string) bool {
+		if len(got) == 0 {
+			return false
+		}
+		for _, g := range got {
+			if !strings.HasPrefix(g, prefix) {
+				return false
+			}
+		}
+		return true
+	}
+}
+
+// TestBridgedProgressAndTimeout: the caller's progress token reaches the
+// upstream (as a token of tsmcp's own) and the progress comes back under
+// the caller's token, to that caller only, over a 2025-11-25 session and
+// over the stateless 2026-07-28 protocol. A call with timeout 1s that
+// reports progress every 200 ms for 3 s completes; one that stays silent
+// is cut.
+func TestBridgedProgressAndTimeout(t *testing.T) {
+	tn := startTailnet(t)
+	cs := tn.callers()
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	endpoint, logs := callsHost(ctx, t, tn)
+
+	var ah, bh heard
+	alice := mcpgoPeer(ctx, t, endpoint, cs[0], "alice", &ah)
+	bob := sdkPeer(ctx, t, endpoint, cs[1], "", "bob", &bh) // stateless
+
+	t.Run("progress renews the deadline", func(t *testing.T) {
+		for _, tt := range []struct {
+			name string
+			call func() (string, bool)
+			h    *heard
+			want string
+		}{
+			{name: "mcp-go 2025-11-25", h: &ah, want: "a-tick alice", call: func() (string, bool) {
+				return mcpgoCall(ctx, t, alice, "rt__tick", "a-tick", map[string]any{"every_ms": 200, "for_ms": 3000, "label": "alice"})
+			}},
+			{name: "go-sdk 2026-07-28", h: &bh, want: "b-tick bob", call: func() (string, bool) {
+				return sdkCall(ctx, t, bob, "rt__tick", "b-tick", map[string]any{"every_ms": 200, "for_ms": 3000, "label": "bob"})
+			}},
+		} {
+			t.Run(tt.name, func(t *testing.T) {
+				text, isErr := tt.call()
+				if isErr || !strings.HasPrefix(text, "ticked ") {
+					t.Fatalf("tick = %q (isError %v), want it to complete", text, isErr)
+				}
+				var n int
+				fmt.Sscanf(text, "ticked %d", &n)
+				// mcp-go's Streamable HTTP server may drop a notification
+				// queued as the response is written (its forwarder
+				// checks done after taking it): the last one may be lost.
+				tt.h.waitFor(ctx, t, "every progress notification, under the caller's token", &tt.h.progress, func(got []string) bool {
+					return len(got) >= n-1 && len(got) <= n && only(tt.want)(got)
+				})
+			})
+		}
+	})
+
+	t.Run("silence is cut", func(t *testing.T) {
+		text, isErr := mcpgoCall(ctx, t, alice, "rt__silent", "", map[string]any{"ms": 3000})
+		if !isErr || !strings.Contains(text, "timed out") {
+			t.Fatalf("silent = %q (isError %v), want a timeout", text, isErr)
+		}
+		if !slices.ContainsFunc(logs.JSONLines("upstream call timed out"), func(m map[string]any) bool { return m["tool"] == "silent" }) {
+			t.Error("no log line for the timeout")
+		}
+	})
+
+	t.Run("two callers on one shared child", func(t *testing.T) {
+		var ch, dh heard
+		carol := mcpgoPeer(ctx, t, endpoint, cs[0], "carol", &ch)
+		dave := sdkPeer(ctx, t, endpoint, cs[1], mcp.LATEST_LEGACY_PROTOCOL_VERSION, "dave", &dh)
+		done := make(chan string, 1)
+		go func() {
+			text, _ := sdkCall(ctx, t, dave, "rt__gate", "same-token", map[string]any{"name": "progress", "label": "dave"})
+			done <- text
+		}()
+		// Dave's call is in flight on the child once his progress arrives.
+		dh.waitFor(ctx, t, "dave's first progress", &dh.progress, only("same-token dave"))
+		// Carol uses the same token as dave: tsmcp's own tokens keep them apart.
+		text, isErr := mcpgoCall(ctx, t, carol, "rt__tick", "same-token", map[string]any{"every_ms": 50, "for_ms": 500, "label": "carol"})
+		if isErr {
+			t.Fatalf("carol's tick = %q", text)
+		}
+		mcpgoCall(ctx, t, carol, "rt__open", "", map[string]any{"name": "progress"})
+		if got := <-done; got != "passed" {
+			t.Fatalf("dave's gate = %q", got)
+		}
+		ch.waitFor(ctx, t, "carol hears only her progress", &ch.progress, only("same-token carol"))
+		if got := dh.snapshot(&dh.progress); !only("same-token dave")(got) {
+			t.Errorf("dave heard %q, want only his own progress", got)
+		}
+	})
+}
