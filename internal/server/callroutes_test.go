@@ -204,6 +204,12 @@ func sdkCall(ctx context.Context, t *testing.T, s *sdk.ClientSession, tool, toke
 // timeout 1s) and returns its /mcp endpoint and logs.
 func callsHost(ctx context.Context, t *testing.T, tn *tailnet) (string, *logBuffer) {
 	t.Helper()
+	return callsHostWith(ctx, t, tn, nil)
+}
+
+// callsHostWith is callsHost with the config adjusted by mod.
+func callsHostWith(ctx context.Context, t *testing.T, tn *tailnet, mod func(*config.Config)) (string, *logBuffer) {
+	t.Helper()
 	self, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)
@@ -213,6 +219,9 @@ func callsHost(ctx context.Context, t *testing.T, tn *tailnet) (string, *logBuff
 		c.ACL = acl.Config{Rules: []acl.Rule{{Src: []string{"*"}, Tools: []string{"*"}}}}
 		c.Upstreams = []config.Upstream{
 			{Name: "rt", Command: []string{self}, Env: map[string]string{stdioServerEnv: "calls"}, Timeout: time.Second},
+		}
+		if mod != nil {
+			mod(c)
 		}
 	})
 	if err != nil {
@@ -321,4 +330,76 @@ func TestBridgedProgressAndTimeout(t *testing.T) {
 			t.Errorf("dave heard %q, want only his own progress", got)
 		}
 	})
+}
+
+// TestCancelledCallsAudit: a call the caller cancels is audited with
+// outcome "cancelled", for a bridged tool (whose upstream gets the
+// cancellation) and for a declarative exec tool alike.
+func TestCancelledCallsAudit(t *testing.T) {
+	tn := startTailnet(t)
+	cs := tn.callers()
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	started := t.TempDir() + "/started"
+	endpoint, logs := callsHostWith(ctx, t, tn, func(c *config.Config) {
+		c.Tools = []config.Tool{{Name: "nap", Exec: &config.ExecTool{
+			Command: []string{"sh", "-c", "touch " + started + "; exec sleep 60"}}}}
+	})
+	var ah heard
+	alice := mcpgoPeer(ctx, t, endpoint, cs[0], "alice", &ah)
+	bob := sdkPeer(ctx, t, endpoint, cs[1], mcp.LATEST_LEGACY_PROTOCOL_VERSION, "bob", &heard{})
+
+	for _, tt := range []struct {
+		name, tool string
+		call       func(context.Context) error
+		inFlight   func() bool
+	}{
+		{name: "bridged, mcp-go", tool: "rt__gate",
+			call: func(cctx context.Context) error {
+				req := mcp.CallToolRequest{}
+				req.Params.Name = "rt__gate"
+				req.Params.Arguments = map[string]any{"name": "never", "label": "alice"}
+				req.Params.Meta = &mcp.Meta{ProgressToken: "cancel-me"}
+				_, err := alice.CallTool(cctx, req)
+				return err
+			},
+			inFlight: func() bool { return len(ah.snapshot(&ah.progress)) > 0 }},
+		{name: "exec, go-sdk", tool: "nap",
+			call: func(cctx context.Context) error {
+				_, err := bob.CallTool(cctx, &sdk.CallToolParams{Name: "nap"})
+				return err
+			},
+			inFlight: func() bool { _, err := os.Stat(started); return err == nil }},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			cctx, ccancel := context.WithCancel(ctx)
+			errc := make(chan error, 1)
+			go func() { errc <- tt.call(cctx) }()
+			for !tt.inFlight() {
+				select {
+				case <-ctx.Done():
+					t.Fatal("the call never started")
+				case <-time.After(20 * time.Millisecond):
+				}
+			}
+			ccancel()
+			if err := <-errc; err == nil {
+				t.Fatal("the cancelled call returned no error")
+			}
+			for {
+				i := slices.IndexFunc(logs.JSONLines("tool_call"), func(m map[string]any) bool { return m["tool"] == tt.tool })
+				if i >= 0 {
+					if got := logs.JSONLines("tool_call")[i]["outcome"]; got != "cancelled" {
+						t.Fatalf("audit outcome = %v, want cancelled", got)
+					}
+					break
+				}
+				select {
+				case <-ctx.Done():
+					t.Fatal("no audit line for the cancelled call")
+				case <-time.After(20 * time.Millisecond):
+				}
+			}
+		})
+	}
 }

@@ -118,6 +118,8 @@ func (s *Server) auditCall(next server.ToolHandlerFunc) server.ToolHandlerFunc {
 	return func(ctx context.Context, req mcp.CallToolRequest) (res *mcp.CallToolResult, err error) {
 		done := s.inflight.begin()
 		defer done()
+		// callerCtx ends when the caller cancels (or goes away).
+		callerCtx := ctx
 		// mcp-go runs SSE calls under context.WithoutCancel; tie every
 		// call to the host's lifetime as well.
 		ctx, cancel := context.WithCancel(ctx)
@@ -153,6 +155,11 @@ func (s *Server) auditCall(next server.ToolHandlerFunc) server.ToolHandlerFunc {
 		}()
 		res, err = next(ctx, req)
 		switch {
+		case callerCtx.Err() != nil:
+			outcome = "cancelled"
+			if err != nil {
+				err = errToolFailed
+			}
 		case err != nil:
 			outcome, detail = "error", err.Error()
 			err = errToolFailed
