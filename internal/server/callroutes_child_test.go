@@ -66,31 +66,49 @@ func addCallRoutingTools(s *mcpserver.MCPServer) {
 		}
 		return gates[name]
 	}
+	wait := func(ctx context.Context, req mcp.CallToolRequest, name, label string) (*mcp.CallToolResult, error) {
+		g := gate(name)
+		for n := 1; ; n++ {
+			progress(ctx, req, n, label)
+			select {
+			case <-g:
+				return mcp.NewToolResultText("passed"), nil
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			case <-time.After(100 * time.Millisecond):
+			}
+		}
+	}
 	s.AddTool(mcp.NewTool("gate", mcp.WithString("name"), mcp.WithString("label")),
 		func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
-			g := gate(req.GetString("name", ""))
-			for n := 1; ; n++ {
-				progress(ctx, req, n, req.GetString("label", ""))
-				select {
-				case <-g:
-					return mcp.NewToolResultText("passed"), nil
-				case <-ctx.Done():
-					return nil, ctx.Err()
-				case <-time.After(100 * time.Millisecond):
-				}
-			}
+			return wait(ctx, req, req.GetString("name", ""), req.GetString("label", ""))
 		})
 	s.AddTool(mcp.NewTool("open", mcp.WithString("name")),
 		func(_ context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 			close(gate(req.GetString("name", "")))
 			return mcp.NewToolResultText("opened"), nil
 		})
-	// log sends a log message with data label at level (default info).
-	s.AddTool(mcp.NewTool("log", mcp.WithString("label"), mcp.WithString("level")),
+	// log sends log messages (data label at level, then label2 at level2
+	// if given), then waits for the gate named gate, if any: mcp-go's
+	// stdio server may write the result before the notifications, and the
+	// message must arrive while the call is in flight.
+	s.AddTool(mcp.NewTool("log", mcp.WithString("label"), mcp.WithString("level"),
+		mcp.WithString("label2"), mcp.WithString("level2"), mcp.WithString("gate")),
 		func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
-			level := mcp.LoggingLevel(req.GetString("level", string(mcp.LoggingLevelInfo)))
-			err := s.SendLogMessageToClient(ctx, mcp.NewLoggingMessageNotification(level, "child", req.GetString("label", "")))
-			return mcp.NewToolResultText(fmt.Sprintf("logged (%v)", err)), nil
+			for _, k := range []string{"", "2"} {
+				label := req.GetString("label"+k, "")
+				if label == "" {
+					continue
+				}
+				level := mcp.LoggingLevel(req.GetString("level"+k, string(mcp.LoggingLevelInfo)))
+				if err := s.SendLogMessageToClient(ctx, mcp.NewLoggingMessageNotification(level, "child", label)); err != nil {
+					return mcp.NewToolResultError(err.Error()), nil
+				}
+			}
+			if g := req.GetString("gate", ""); g != "" {
+				return wait(ctx, req, g, "")
+			}
+			return mcp.NewToolResultText("logged"), nil
 		})
 	// elicit asks the client for input and answers with what came back.
 	s.AddTool(mcp.NewTool("elicit", mcp.WithString("label")),

@@ -403,3 +403,91 @@ func TestCancelledCallsAudit(t *testing.T) {
 		})
 	}
 }
+
+// TestBridgedLogging: logging/setLevel reaches the upstream (the mcp-go
+// child sends nothing below "error" unless asked) and its log messages
+// reach the caller whose call produced them, filtered by that caller's
+// level; with calls of two callers in flight on the shared child a message
+// belongs to no one and goes to tsmcp's log.
+func TestBridgedLogging(t *testing.T) {
+	tn := startTailnet(t)
+	cs := tn.callers()
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	endpoint, logs := callsHost(ctx, t, tn)
+	gates := 0
+	// logWhile has cl call rt__log with args, which stays in flight until
+	// heard holds; then it opens the call's gate.
+	logWhile := func(cl *mcpgoclient.Client, args map[string]any, what string, heard func() bool) {
+		t.Helper()
+		gates++
+		args["gate"] = fmt.Sprint("log-", gates)
+		done := make(chan string, 1)
+		go func() {
+			text, _ := mcpgoCall(ctx, t, cl, "rt__log", "", args)
+			done <- text
+		}()
+		for !heard() {
+			select {
+			case <-ctx.Done():
+				t.Fatalf("%s: never happened", what)
+			case <-time.After(20 * time.Millisecond):
+			}
+		}
+		mcpgoCall(ctx, t, cl, "rt__open", "", map[string]any{"name": args["gate"]})
+		if got := <-done; got != "passed" {
+			t.Fatalf("rt__log = %q", got)
+		}
+	}
+	heardLogs := func(h *heard, want ...string) func() bool {
+		return func() bool { return slices.Equal(h.snapshot(&h.logs), want) }
+	}
+	setLevel := func(cl *mcpgoclient.Client, level mcp.LoggingLevel) {
+		t.Helper()
+		req := mcp.SetLevelRequest{}
+		req.Params.Level = level
+		if err := cl.SetLevel(ctx, req); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	var ah heard
+	alice := mcpgoPeer(ctx, t, endpoint, cs[0], "alice", &ah)
+	setLevel(alice, mcp.LoggingLevelDebug)
+	logWhile(alice, map[string]any{"label": "alice-info"}, "alice hears her info message", heardLogs(&ah, "alice-info"))
+	setLevel(alice, mcp.LoggingLevelError)
+	// Messages of one call arrive in order: had the info one been
+	// delivered, it would be there before the error one.
+	logWhile(alice, map[string]any{"label": "alice-info-2", "label2": "alice-error", "level2": "error"},
+		"alice hears her error message and not the info one", heardLogs(&ah, "alice-info", "alice-error"))
+
+	var ch, dh heard
+	carol := mcpgoPeer(ctx, t, endpoint, cs[0], "carol", &ch)
+	dave := sdkPeer(ctx, t, endpoint, cs[1], mcp.LATEST_LEGACY_PROTOCOL_VERSION, "dave", &dh)
+	setLevel(carol, mcp.LoggingLevelDebug)
+	if err := dave.SetLoggingLevel(ctx, &sdk.SetLoggingLevelParams{Level: "debug"}); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan string, 1)
+	go func() {
+		text, _ := sdkCall(ctx, t, dave, "rt__gate", "d", map[string]any{"name": "logging", "label": "dave"})
+		done <- text
+	}()
+	dh.waitFor(ctx, t, "dave's call in flight", &dh.progress, only("d dave"))
+	logWhile(carol, map[string]any{"label": "carol-shared"}, "the unattributable message in tsmcp's log", func() bool {
+		return slices.ContainsFunc(logs.JSONLines("upstream log message"), func(m map[string]any) bool {
+			return strings.Contains(fmt.Sprint(m["data"]), "carol-shared")
+		})
+	})
+	mcpgoCall(ctx, t, carol, "rt__open", "", map[string]any{"name": "logging"})
+	if got := <-done; got != "passed" {
+		t.Fatalf("dave's gate = %q", got)
+	}
+	logWhile(carol, map[string]any{"label": "carol-alone"}, "carol hears only her message of her own", heardLogs(&ch, "carol-alone"))
+	if got := dh.snapshot(&dh.logs); len(got) != 0 {
+		t.Errorf("dave heard %q, want nothing", got)
+	}
+	if got := ah.snapshot(&ah.logs); !slices.Equal(got, []string{"alice-info", "alice-error"}) {
+		t.Errorf("alice heard %q, want only her own messages", got)
+	}
+}

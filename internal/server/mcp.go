@@ -34,12 +34,16 @@ func (s *Server) newMCPServer(ts []tools.Tool) *server.MCPServer {
 	hooks := &server.Hooks{}
 	hooks.AddBeforeCallTool(s.auditDeniedCall)
 	hooks.AddAfterListTools(s.auditList)
+	levels := newLogLevels(s.providers)
+	hooks.AddAfterSetLevel(levels.set)
 	hooks.AddOnUnregisterSession(func(_ context.Context, cs server.ClientSession) {
 		s.sessions.close(cs.SessionID())
+		levels.forget(cs.SessionID())
 	})
 	m := server.NewMCPServer("tsmcp", s.version,
 		server.WithToolCapabilities(true), // tools/list_changed when upstreams change
 		server.WithRecovery(),
+		server.WithLogging(), // bridged upstreams' log messages, see logLevels
 		server.WithHooks(hooks),
 		server.WithToolFilter(s.filterTools),
 		server.WithToolHandlerMiddleware(s.auditCall),

@@ -31,6 +31,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/mark3labs/mcp-go/mcp"
+
 	"github.com/tsmcp/tsmcp/internal/config"
 	"github.com/tsmcp/tsmcp/internal/tools"
 )
@@ -138,6 +140,7 @@ type Provider struct {
 	mu       sync.Mutex // guards the fields below
 	onChange func()
 	closed   bool
+	logLevel mcp.LoggingLevel // asked of every session; "": none asked for
 }
 
 var (

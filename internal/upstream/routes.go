@@ -8,11 +8,14 @@ import (
 )
 
 // routeCalls wires what the upstream sends about calls in flight to the
-// callers (see router): progress notifications by their token. log gets
-// what belongs to no call.
+// callers (see router): progress notifications by their token, log
+// messages by attribution. log gets what belongs to no call.
 func (s *session) routeCalls(tr transport.Interface, log *slog.Logger) {
+	logs := newLogLimiter(log, "log")
 	s.client.OnNotification(func(n mcp.JSONRPCNotification) {
 		switch n.Method {
+		case string(mcp.MethodNotificationMessage):
+			s.logMessage(n.Params.AdditionalFields, logs)
 		case string(mcp.MethodNotificationProgress):
 			if f := s.routes.byProgressToken(n.Params.AdditionalFields["progressToken"]); f != nil {
 				f.progress(n.Params.AdditionalFields)

@@ -38,6 +38,9 @@ type session struct {
 	// routes are the calls in flight, for what the upstream sends about
 	// them (see routeCalls).
 	routes router
+	// perIdentity is set for a per-identity child (or session): the
+	// callers of its calls are one identity (see router.attribute).
+	perIdentity atomic.Bool
 
 	mu    sync.Mutex        // guards the field below
 	tools []json.RawMessage // raw tool objects of the last tools/list

@@ -92,9 +92,9 @@ func (u *upstream) start() {
 	u.p.goFunc(u.lister.run)
 }
 
-// dial starts a child or opens a session, for caller (nil: shared or
+// connect starts a child or opens a session, for caller (nil: shared or
 // discovery, without caller variables).
-func (u *upstream) dial(ctx context.Context, caller *callerInfo, onListChanged func()) (*session, error) {
+func (u *upstream) connect(ctx context.Context, caller *callerInfo, onListChanged func()) (*session, error) {
 	if u.remote != nil {
 		h := u.headers
 		if caller != nil {
