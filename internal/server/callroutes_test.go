@@ -60,11 +60,16 @@ func (h *heard) waitFor(ctx context.Context, t *testing.T, what string, list *[]
 func testAnswer(who string) string { return "answer-from-" + who }
 
 // mcpgoPeer connects an mcp-go Streamable HTTP client, pinned to the
-// 2025-11-25 protocol (sessions, server-to-client requests), recording into
+// 2025-11-25 protocol (sessions, server-to-client requests) with the
+// standalone GET stream open, recording into
 // h and answering elicitation and sampling as who.
 func mcpgoPeer(ctx context.Context, t *testing.T, endpoint string, c caller, who string, h *heard) *mcpgoclient.Client {
 	t.Helper()
-	tr, err := mcpgotransport.NewStreamableHTTP(endpoint, mcpgotransport.WithHTTPBasicClient(c.httpClient()))
+	tr, err := mcpgotransport.NewStreamableHTTP(endpoint, mcpgotransport.WithHTTPBasicClient(c.httpClient()),
+		// mcp-go's server sends sampling requests on the standalone GET
+		// stream only.
+		//lint:ignore SA1019 the client is pinned to 2025-11-25, where this stream exists
+		mcpgotransport.WithContinuousListening())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -490,4 +495,80 @@ func TestBridgedLogging(t *testing.T) {
 	if got := ah.snapshot(&ah.logs); !slices.Equal(got, []string{"alice-info", "alice-error"}) {
 		t.Errorf("alice heard %q, want only her own messages", got)
 	}
+}
+
+// TestBridgedElicitationAndSampling: an upstream's elicitation/create and
+// sampling/createMessage reach the caller whose call caused them and the
+// caller's answer goes back (mcp-go and go-sdk clients on 2025-11-25
+// sessions). With calls of two callers in flight on the shared child, such
+// a request is refused: neither caller is asked.
+func TestBridgedElicitationAndSampling(t *testing.T) {
+	tn := startTailnet(t)
+	cs := tn.callers()
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	endpoint, logs := callsHost(ctx, t, tn)
+
+	var ah, bh heard
+	alice := mcpgoPeer(ctx, t, endpoint, cs[0], "alice", &ah)
+	bob := sdkPeer(ctx, t, endpoint, cs[1], mcp.LATEST_LEGACY_PROTOCOL_VERSION, "bob", &bh)
+	for _, tt := range []struct {
+		name, tool, label, want string
+		call                    func(tool string, args map[string]any) (string, bool)
+		h                       *heard
+		list                    func(*heard) *[]string
+	}{
+		{name: "elicitation, mcp-go", tool: "rt__elicit", label: "alice-q", want: "accept map[answer:answer-from-alice]",
+			call: func(tool string, args map[string]any) (string, bool) { return mcpgoCall(ctx, t, alice, tool, "", args) },
+			h:    &ah, list: func(h *heard) *[]string { return &h.elicited }},
+		{name: "sampling, mcp-go", tool: "rt__sample", label: "alice-p", want: "sampled test-model answer-from-alice",
+			call: func(tool string, args map[string]any) (string, bool) { return mcpgoCall(ctx, t, alice, tool, "", args) },
+			h:    &ah, list: func(h *heard) *[]string { return &h.sampled }},
+		{name: "elicitation, go-sdk", tool: "rt__elicit", label: "bob-q", want: "accept map[answer:answer-from-bob]",
+			call: func(tool string, args map[string]any) (string, bool) { return sdkCall(ctx, t, bob, tool, "", args) },
+			h:    &bh, list: func(h *heard) *[]string { return &h.elicited }},
+		{name: "sampling, go-sdk", tool: "rt__sample", label: "bob-p", want: "sampled test-model answer-from-bob",
+			call: func(tool string, args map[string]any) (string, bool) { return sdkCall(ctx, t, bob, tool, "", args) },
+			h:    &bh, list: func(h *heard) *[]string { return &h.sampled }},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			text, isErr := tt.call(tt.tool, map[string]any{"label": tt.label})
+			if isErr || text != tt.want {
+				t.Fatalf("%s = %q (isError %v), want %q", tt.tool, text, isErr, tt.want)
+			}
+			if got := tt.h.snapshot(tt.list(tt.h)); !slices.Equal(got, []string{tt.label}) {
+				t.Errorf("the caller was asked %q, want [%s]", got, tt.label)
+			}
+		})
+	}
+
+	t.Run("two callers on one shared child", func(t *testing.T) {
+		var ch, dh heard
+		carol := mcpgoPeer(ctx, t, endpoint, cs[0], "carol", &ch)
+		dave := sdkPeer(ctx, t, endpoint, cs[1], mcp.LATEST_LEGACY_PROTOCOL_VERSION, "dave", &dh)
+		done := make(chan string, 1)
+		go func() {
+			text, _ := sdkCall(ctx, t, dave, "rt__gate", "d", map[string]any{"name": "s2c", "label": "dave"})
+			done <- text
+		}()
+		dh.waitFor(ctx, t, "dave's call in flight", &dh.progress, only("d dave"))
+		for _, tool := range []string{"rt__elicit", "rt__sample"} {
+			text, isErr := mcpgoCall(ctx, t, carol, tool, "", map[string]any{"label": "carol-" + tool})
+			if !isErr || !strings.Contains(text, "failed") {
+				t.Errorf("%s = %q (isError %v), want the child's request refused", tool, text, isErr)
+			}
+		}
+		mcpgoCall(ctx, t, carol, "rt__open", "", map[string]any{"name": "s2c"})
+		if got := <-done; got != "passed" {
+			t.Fatalf("dave's gate = %q", got)
+		}
+		for _, h := range []*heard{&ch, &dh} {
+			if got := append(h.snapshot(&h.elicited), h.snapshot(&h.sampled)...); len(got) != 0 {
+				t.Errorf("a caller was asked %q, want no one", got)
+			}
+		}
+		if n := len(logs.JSONLines("upstream request refused: it belongs to no single caller (no call in flight, or calls of several callers)")); n != 2 {
+			t.Errorf("%d refusals logged, want 2", n)
+		}
+	})
 }

@@ -9,8 +9,10 @@ import (
 
 // routeCalls wires what the upstream sends about calls in flight to the
 // callers (see router): progress notifications by their token, log
-// messages by attribution. log gets what belongs to no call.
+// messages by attribution; and answers its requests (see serveRequests).
+// log gets what belongs to no call.
 func (s *session) routeCalls(tr transport.Interface, log *slog.Logger) {
+	s.serveRequests(tr, log)
 	logs := newLogLimiter(log, "log")
 	s.client.OnNotification(func(n mcp.JSONRPCNotification) {
 		switch n.Method {

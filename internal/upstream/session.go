@@ -87,7 +87,8 @@ func (s *session) initialize(ctx context.Context) error {
 }
 
 func newClient(tr transport.Interface) *client.Client {
-	return client.NewClient(tr, client.WithProtocolVersion(mcp.LATEST_LEGACY_PROTOCOL_VERSION))
+	return client.NewClient(tr, client.WithProtocolVersion(mcp.LATEST_LEGACY_PROTOCOL_VERSION),
+		client.WithClientCapabilities(upstreamCapabilities()))
 }
 
 // listTools sends tools/list itself (rather than through client.ListTools,
