@@ -18,6 +18,7 @@ import (
 	"github.com/tsmcp/tsmcp/internal/acl"
 	"github.com/tsmcp/tsmcp/internal/config"
 	"github.com/tsmcp/tsmcp/internal/server"
+	"github.com/tsmcp/tsmcp/internal/testutil"
 )
 
 // heard records what a test client received from the host besides
@@ -78,7 +79,7 @@ func mcpgoPeer(ctx context.Context, t *testing.T, endpoint string, c caller, who
 		mcpgoclient.WithElicitationHandler(elicitFunc(func(_ context.Context, r mcp.ElicitationRequest) (*mcp.ElicitationResult, error) {
 			h.add(&h.elicited, r.Params.Message)
 			return &mcp.ElicitationResult{ElicitationResponse: mcp.ElicitationResponse{
-				Action: mcp.ElicitationResponseActionAccept, Content: map[string]any{"answer": testAnswer(who)}}}, nil
+				Action: mcp.ElicitationResponseActionAccept, Content: map[string]any{"name": testAnswer(who)}}}, nil
 		})),
 		mcpgoclient.WithSamplingHandler(sampleFunc(func(_ context.Context, r mcp.CreateMessageRequest) (*mcp.CreateMessageResult, error) {
 			prompt := ""
@@ -161,7 +162,7 @@ func sdkPeer(ctx context.Context, t *testing.T, endpoint string, c caller, versi
 		},
 		ElicitationHandler: func(_ context.Context, r *sdk.ElicitRequest) (*sdk.ElicitResult, error) {
 			h.add(&h.elicited, r.Params.Message)
-			return &sdk.ElicitResult{Action: "accept", Content: map[string]any{"answer": testAnswer(who)}}, nil
+			return &sdk.ElicitResult{Action: "accept", Content: map[string]any{"name": testAnswer(who)}}, nil
 		},
 		CreateMessageHandler: func(_ context.Context, r *sdk.CreateMessageRequest) (*sdk.CreateMessageResult, error) {
 			prompt := ""
@@ -518,13 +519,13 @@ func TestBridgedElicitationAndSampling(t *testing.T) {
 		h                       *heard
 		list                    func(*heard) *[]string
 	}{
-		{name: "elicitation, mcp-go", tool: "rt__elicit", label: "alice-q", want: "accept map[answer:answer-from-alice]",
+		{name: "elicitation, mcp-go", tool: "rt__elicit", label: "alice-q", want: "accept map[name:answer-from-alice]",
 			call: func(tool string, args map[string]any) (string, bool) { return mcpgoCall(ctx, t, alice, tool, "", args) },
 			h:    &ah, list: func(h *heard) *[]string { return &h.elicited }},
 		{name: "sampling, mcp-go", tool: "rt__sample", label: "alice-p", want: "sampled test-model answer-from-alice",
 			call: func(tool string, args map[string]any) (string, bool) { return mcpgoCall(ctx, t, alice, tool, "", args) },
 			h:    &ah, list: func(h *heard) *[]string { return &h.sampled }},
-		{name: "elicitation, go-sdk", tool: "rt__elicit", label: "bob-q", want: "accept map[answer:answer-from-bob]",
+		{name: "elicitation, go-sdk", tool: "rt__elicit", label: "bob-q", want: "accept map[name:answer-from-bob]",
 			call: func(tool string, args map[string]any) (string, bool) { return sdkCall(ctx, t, bob, tool, "", args) },
 			h:    &bh, list: func(h *heard) *[]string { return &h.elicited }},
 		{name: "sampling, go-sdk", tool: "rt__sample", label: "bob-p", want: "sampled test-model answer-from-bob",
@@ -569,6 +570,126 @@ func TestBridgedElicitationAndSampling(t *testing.T) {
 		}
 		if n := len(logs.JSONLines("upstream request refused: it belongs to no single caller (no call in flight, or calls of several callers)")); n != 2 {
 			t.Errorf("%d refusals logged, want 2", n)
+		}
+	})
+}
+
+// TestBridgedEverything drives the reference server-everything, bridged as
+// a shared stdio child with timeout 1s, through tsmcp: its long-running
+// operation completes (its progress, a step every 0.5 s, renews the
+// deadline) and its progress reaches the caller; cancelling it is audited
+// as cancelled; its elicitation and sampling requests are answered by the
+// callers' handlers; its simulated log message reaches the caller that
+// turned it on.
+func TestBridgedEverything(t *testing.T) {
+	bin := testutil.EverythingBin(t)
+	tn := startTailnet(t)
+	cs := tn.callers()
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	endpoint, logs := callsHostWith(ctx, t, tn, func(c *config.Config) {
+		c.Upstreams = append(c.Upstreams, config.Upstream{Name: "ev", Command: []string{bin}, Timeout: time.Second})
+	})
+	var ah, bh heard
+	alice := mcpgoPeer(ctx, t, endpoint, cs[0], "alice", &ah)
+	bob := sdkPeer(ctx, t, endpoint, cs[1], mcp.LATEST_LEGACY_PROTOCOL_VERSION, "bob", &bh)
+	// Its capability-dependent tools come with a list_changed.
+	for !slices.Contains(testutil.MCPGoToolNames(ctx, t, alice), "ev__trigger-sampling-request") {
+		select {
+		case <-ctx.Done():
+			t.Fatal("server-everything's sampling tool never appeared: tsmcp did not declare sampling upstream")
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+
+	t.Run("long-running operation with progress", func(t *testing.T) {
+		text, isErr := mcpgoCall(ctx, t, alice, "ev__trigger-long-running-operation", "ev-a", map[string]any{"duration": 3, "steps": 6})
+		if isErr || !strings.Contains(text, "Long running operation completed") {
+			t.Fatalf("long-running operation = %q (isError %v)", text, isErr)
+		}
+		ah.waitFor(ctx, t, "alice hears the operation's progress", &ah.progress, func(got []string) bool {
+			return len(got) >= 5 && only("ev-a ")(got)
+		})
+		if got := bh.snapshot(&bh.progress); len(got) != 0 {
+			t.Errorf("bob heard %q", got)
+		}
+	})
+
+	t.Run("cancelled operation", func(t *testing.T) {
+		cctx, ccancel := context.WithCancel(ctx)
+		errc := make(chan error, 1)
+		go func() {
+			_, err := bob.CallTool(cctx, &sdk.CallToolParams{Name: "ev__trigger-long-running-operation",
+				Arguments: map[string]any{"duration": 60, "steps": 120}, Meta: sdk.Meta{"progressToken": "ev-b"}})
+			errc <- err
+		}()
+		bh.waitFor(ctx, t, "bob's operation in flight", &bh.progress, only("ev-b "))
+		ccancel()
+		if err := <-errc; err == nil {
+			t.Fatal("the cancelled call returned no error")
+		}
+		for !slices.ContainsFunc(logs.JSONLines("tool_call"), func(m map[string]any) bool {
+			return m["tool"] == "ev__trigger-long-running-operation" && m["outcome"] == "cancelled"
+		}) {
+			select {
+			case <-ctx.Done():
+				t.Fatalf("no cancelled audit line; have %v", logs.JSONLines("tool_call"))
+			case <-time.After(20 * time.Millisecond):
+			}
+		}
+	})
+
+	t.Run("elicitation", func(t *testing.T) {
+		text, isErr := mcpgoCall(ctx, t, alice, "ev__trigger-elicitation-request", "", nil)
+		if isErr || !strings.Contains(text, "User provided the requested information") || !strings.Contains(text, testAnswer("alice")) {
+			t.Fatalf("elicitation = %q (isError %v)", text, isErr)
+		}
+		if got := ah.snapshot(&ah.elicited); len(got) != 1 || !strings.HasPrefix(got[0], "Please provide inputs") {
+			t.Errorf("alice was asked %q", got)
+		}
+	})
+
+	t.Run("sampling", func(t *testing.T) {
+		text, isErr := sdkCall(ctx, t, bob, "ev__trigger-sampling-request", "", map[string]any{"prompt": "hello from bob"})
+		if isErr || !strings.Contains(text, testAnswer("bob")) {
+			t.Fatalf("sampling = %q (isError %v)", text, isErr)
+		}
+		if got := bh.snapshot(&bh.sampled); len(got) != 1 || !strings.Contains(got[0], "hello from bob") {
+			t.Errorf("bob was asked %q", got)
+		}
+		if got := ah.snapshot(&ah.sampled); len(got) != 0 {
+			t.Errorf("alice was asked %q", got)
+		}
+	})
+
+	t.Run("logging", func(t *testing.T) {
+		req := mcp.SetLevelRequest{}
+		req.Params.Level = mcp.LoggingLevelDebug
+		if err := alice.SetLevel(ctx, req); err != nil {
+			t.Fatal(err)
+		}
+		// Its simulated messages come on their own schedule: with a call
+		// of alice's in flight the whole time, they are hers.
+		done := make(chan string, 1)
+		go func() {
+			text, _ := mcpgoCall(ctx, t, alice, "ev__trigger-long-running-operation", "ev-log", map[string]any{"duration": 4, "steps": 8})
+			done <- text
+		}()
+		ah.waitFor(ctx, t, "alice's operation in flight", &ah.progress, func(got []string) bool {
+			return slices.ContainsFunc(got, func(s string) bool { return strings.HasPrefix(s, "ev-log ") })
+		})
+		if text, isErr := mcpgoCall(ctx, t, alice, "ev__toggle-simulated-logging", "", nil); isErr {
+			t.Fatalf("toggle-simulated-logging = %q", text)
+		}
+		ah.waitFor(ctx, t, "alice hears the simulated log message", &ah.logs, func(got []string) bool {
+			return slices.ContainsFunc(got, func(s string) bool { return strings.Contains(s, "message") })
+		})
+		mcpgoCall(ctx, t, alice, "ev__toggle-simulated-logging", "", nil)
+		if got := <-done; !strings.Contains(got, "completed") {
+			t.Errorf("operation = %q", got)
+		}
+		if got := bh.snapshot(&bh.logs); len(got) != 0 {
+			t.Errorf("bob heard %q", got)
 		}
 	})
 }

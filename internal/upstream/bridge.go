@@ -1,6 +1,7 @@
 package upstream
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -137,6 +138,11 @@ func (u *upstream) call(ctx context.Context, tool string, req mcp.CallToolReques
 	fwd.Params.Name = tool
 	fwd.Params.Arguments = req.Params.Arguments
 	fwd.Params.RawArguments = req.Params.RawArguments
+	if bytes.Equal(bytes.TrimSpace(fwd.Params.RawArguments), []byte("null")) {
+		// "arguments": null means none; strict servers (the TypeScript
+		// SDK's) refuse null, so send none.
+		fwd.Params.Arguments, fwd.Params.RawArguments = nil, nil
+	}
 	// Always a token of our own: the progress it brings renews the
 	// deadline even when the caller asked for none.
 	fwd.Params.Meta = &mcp.Meta{ProgressToken: f.upToken}
