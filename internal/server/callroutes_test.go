@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"slices"
@@ -510,9 +511,10 @@ func TestBridgedElicitationAndSampling(t *testing.T) {
 	defer cancel()
 	endpoint, logs := callsHost(ctx, t, tn)
 
-	var ah, bh heard
+	var ah, bh, sh heard
 	alice := mcpgoPeer(ctx, t, endpoint, cs[0], "alice", &ah)
 	bob := sdkPeer(ctx, t, endpoint, cs[1], mcp.LATEST_LEGACY_PROTOCOL_VERSION, "bob", &bh)
+	stateless := sdkPeer(ctx, t, endpoint, cs[1], "", "stateless", &sh)
 	for _, tt := range []struct {
 		name, tool, label, want string
 		call                    func(tool string, args map[string]any) (string, bool)
@@ -531,6 +533,12 @@ func TestBridgedElicitationAndSampling(t *testing.T) {
 		{name: "sampling, go-sdk", tool: "rt__sample", label: "bob-p", want: "sampled test-model answer-from-bob",
 			call: func(tool string, args map[string]any) (string, bool) { return sdkCall(ctx, t, bob, tool, "", args) },
 			h:    &bh, list: func(h *heard) *[]string { return &h.sampled }},
+		{name: "elicitation, go-sdk 2026-07-28 (input round trip)", tool: "rt__elicit", label: "stateless-q", want: "accept map[name:answer-from-stateless]",
+			call: func(tool string, args map[string]any) (string, bool) { return sdkCall(ctx, t, stateless, tool, "", args) },
+			h:    &sh, list: func(h *heard) *[]string { return &h.elicited }},
+		{name: "sampling, go-sdk 2026-07-28 (input round trip)", tool: "rt__sample", label: "stateless-p", want: "sampled test-model answer-from-stateless",
+			call: func(tool string, args map[string]any) (string, bool) { return sdkCall(ctx, t, stateless, tool, "", args) },
+			h:    &sh, list: func(h *heard) *[]string { return &h.sampled }},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			text, isErr := tt.call(tt.tool, map[string]any{"label": tt.label})
@@ -542,6 +550,46 @@ func TestBridgedElicitationAndSampling(t *testing.T) {
 			}
 		})
 	}
+
+	t.Run("another identity cannot answer", func(t *testing.T) {
+		// A stateless client that handles input_required itself.
+		raw := func(c caller) *sdk.ClientSession {
+			client := sdk.NewClient(&sdk.Implementation{Name: "calls-test-raw", Version: "1"}, &sdk.ClientOptions{
+				MultiRoundTrip: &sdk.MultiRoundTripOptions{Disabled: true},
+				ElicitationHandler: func(context.Context, *sdk.ElicitRequest) (*sdk.ElicitResult, error) {
+					return nil, errors.New("not here")
+				},
+			})
+			s, err := client.Connect(ctx, &sdk.StreamableClientTransport{Endpoint: endpoint, HTTPClient: c.httpClient(), MaxRetries: -1}, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { s.Close() })
+			return s
+		}
+		aliceRaw, bobRaw := raw(cs[0]), raw(cs[1])
+		res, err := aliceRaw.CallTool(ctx, &sdk.CallToolParams{Name: "rt__elicit", Arguments: map[string]any{"label": "alice-raw"}})
+		if err != nil || res.RequestState == "" || len(res.InputRequests) != 1 {
+			t.Fatalf("first round trip = %+v, %v; want an input_required result", res, err)
+		}
+		answer := sdk.InputResponseMap{}
+		for id := range res.InputRequests {
+			answer[id] = &sdk.ElicitResult{Action: "accept", Content: map[string]any{"name": "from-bob"}}
+		}
+		stolen, err := bobRaw.CallTool(ctx, &sdk.CallToolParams{Name: "rt__elicit", Arguments: map[string]any{"label": "alice-raw"},
+			RequestState: res.RequestState, InputResponses: answer})
+		if err != nil || !stolen.IsError {
+			t.Fatalf("bob answering alice's request = %+v, %v; want a tool error", stolen, err)
+		}
+		for id := range res.InputRequests {
+			answer[id] = &sdk.ElicitResult{Action: "accept", Content: map[string]any{"name": "from-alice"}}
+		}
+		final, err := aliceRaw.CallTool(ctx, &sdk.CallToolParams{Name: "rt__elicit", Arguments: map[string]any{"label": "alice-raw"},
+			RequestState: res.RequestState, InputResponses: answer})
+		if err != nil || final.IsError || len(final.Content) != 1 || final.Content[0].(*sdk.TextContent).Text != "accept map[name:from-alice]" {
+			t.Fatalf("alice's answer = %+v, %v; want her answer to reach the child", final, err)
+		}
+	})
 
 	t.Run("two callers on one shared child", func(t *testing.T) {
 		var ch, dh heard

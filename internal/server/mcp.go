@@ -169,6 +169,8 @@ func (s *Server) auditCall(next server.ToolHandlerFunc) server.ToolHandlerFunc {
 			err = errToolFailed
 		case res != nil && res.IsError:
 			outcome = "tool_error"
+		case res != nil && res.ResultType == mcp.ResultTypeInputRequired:
+			outcome = "input_required" // one line per round trip
 		}
 		return res, err
 	}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/mark3labs/mcp-go/client/transport"
 	"github.com/mark3labs/mcp-go/mcp"
+	"github.com/mark3labs/mcp-go/server"
 
 	"github.com/tsmcp/tsmcp/internal/tools"
 )
@@ -89,11 +90,16 @@ func (u *upstream) handler(tool string) func(context.Context, mcp.CallToolReques
 
 // call forwards one call: to the shared session, or to the caller's own
 // child. Every failure becomes a tool error with generic text; details go
-// to the log.
+// to the log. A caller on the stateless protocol may be asked for input
+// (see callStateless).
 func (u *upstream) call(ctx context.Context, tool string, req mcp.CallToolRequest) *mcp.CallToolResult {
+	if req.Params.RequestState != "" {
+		return u.resume(ctx, tool, req)
+	}
 	sup := u.lister
+	release := func() {}
 	if u.perIdentity {
-		s, release, err := u.acquireChild(ctx)
+		s, rel, err := u.acquireChild(ctx)
 		switch {
 		case errors.Is(err, errNoIdentity):
 			u.log.Warn("upstream call refused: no caller identity", "tool", tool)
@@ -104,10 +110,20 @@ func (u *upstream) call(ctx context.Context, tool string, req mcp.CallToolReques
 		case err != nil:
 			return u.unavailable(tool, err)
 		}
-		defer release()
-		sup = s
+		release, sup = rel, s
 	}
+	if server.IsModernRequest(ctx) {
+		return u.callStateless(ctx, sup, release, tool, req)
+	}
+	defer release()
+	return u.run(ctx, &callerRef{ctx: ctx}, sup, tool, req, nil)
+}
 
+// run forwards the call on sup's session. ctx bounds the call; caller
+// holds the context of the caller's current request, to send progress,
+// log messages and requests to; asks (nil for callers on a session) takes
+// the upstream's requests for a stateless caller.
+func (u *upstream) run(ctx context.Context, caller *callerRef, sup *supervisor, tool string, req mcp.CallToolRequest, asks chan *inputAsk) *mcp.CallToolResult {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	var clock *deadline
@@ -126,7 +142,8 @@ func (u *upstream) call(ctx context.Context, tool string, req mcp.CallToolReques
 	if req.Params.Meta != nil {
 		token = req.Params.Meta.ProgressToken
 	}
-	f := newFlight(ctx, token, clock)
+	f := newFlight(caller, token, clock)
+	f.asks, f.ended = asks, ctx.Done()
 	defer sess.routes.add(f)()
 	// A call in flight when the session dies ends now, not at its timeout.
 	callCtx, stop := context.WithCancel(context.WithValue(ctx, flightKey{}, f))

@@ -32,9 +32,16 @@ var upTokens atomic.Int64
 
 // flight is one forwarded call in flight on an upstream session.
 type flight struct {
-	// ctx is the caller's handler context: it carries mcp-go's server and
-	// the caller's client session, to send to.
-	ctx context.Context
+	// asks takes the upstream's requests for a caller on the stateless
+	// protocol (see callStateless); nil for callers on a session.
+	asks chan *inputAsk
+
+	// ended is closed when the call ends.
+	ended <-chan struct{}
+	// ref holds the caller's handler context: it carries mcp-go's server
+	// and the caller's client session, to send to. A stateless call gets
+	// the context of each of its round trips in turn.
+	ref *callerRef
 	// session identifies the caller's MCP session (see sessionKey).
 	session any
 	// token is the caller's progressToken; nil when the caller sent none,
@@ -45,6 +52,29 @@ type flight struct {
 	// clock is the call's deadline; nil when the upstream has no timeout.
 	clock *deadline
 }
+
+// callerRef is the context of the caller's current request.
+type callerRef struct {
+	mu  sync.Mutex // guards the field below
+	ctx context.Context
+}
+
+func (r *callerRef) get() context.Context {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.ctx
+}
+
+// set makes ctx (a stateless call's new round trip) the context to send
+// to the caller with.
+func (r *callerRef) set(ctx context.Context) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.ctx = ctx
+}
+
+// caller returns the context to send to the caller with.
+func (f *flight) caller() context.Context { return f.ref.get() }
 
 // flightKey is the context key of the flight a request to the upstream
 // belongs to. Streamable HTTP hands the context of the call to what arrives
@@ -72,12 +102,12 @@ func sessionKey(ctx context.Context) any {
 	return cs
 }
 
-// newFlight describes a call from the caller of ctx, with the caller's
+// newFlight describes a call from the caller of ref, with the caller's
 // progress token (nil: none) and the call's deadline (nil: none).
-func newFlight(ctx context.Context, token mcp.ProgressToken, clock *deadline) *flight {
+func newFlight(ref *callerRef, token mcp.ProgressToken, clock *deadline) *flight {
 	return &flight{
-		ctx:     ctx,
-		session: sessionKey(ctx),
+		ref:     ref,
+		session: sessionKey(ref.get()),
 		token:   token,
 		upToken: fmt.Sprintf("tsmcp-%d", upTokens.Add(1)),
 		clock:   clock,
@@ -88,11 +118,12 @@ func newFlight(ctx context.Context, token mcp.ProgressToken, clock *deadline) *f
 // protocol it goes to the call's own response stream. It never blocks: when
 // the session's queue is full the notification is dropped.
 func (f *flight) notify(method string, params map[string]any) {
-	srv := server.ServerFromContext(f.ctx)
-	if srv == nil || f.ctx.Err() != nil {
+	ctx := f.caller()
+	srv := server.ServerFromContext(ctx)
+	if srv == nil || ctx.Err() != nil {
 		return
 	}
-	_ = srv.SendNotificationToClient(f.ctx, method, params)
+	_ = srv.SendNotificationToClient(ctx, method, params)
 }
 
 // progress handles an upstream progress notification for f: it renews the

@@ -111,8 +111,9 @@ func (s *session) logMessage(params map[string]any, lim *logLimiter) {
 	}
 	n := mcp.NewLoggingMessageNotification(mcp.LoggingLevel(level), logger, data)
 	for _, f := range flights {
-		if srv := server.ServerFromContext(f.ctx); srv != nil && f.ctx.Err() == nil {
-			_ = srv.SendLogMessageToClient(f.ctx, n)
+		ctx := f.caller()
+		if srv := server.ServerFromContext(ctx); srv != nil && ctx.Err() == nil {
+			_ = srv.SendLogMessageToClient(ctx, n)
 		}
 	}
 }

@@ -136,6 +136,8 @@ type Provider struct {
 	// startWaitUntil is when Tools stops waiting for first listings:
 	// Options.StartWait after New, so later calls never wait.
 	startWaitUntil time.Time
+	// waiting are the stateless calls waiting for their callers' input.
+	waiting waitingCalls
 
 	mu       sync.Mutex // guards the fields below
 	onChange func()

@@ -76,22 +76,26 @@ func (s *session) serveRequests(tr transport.Interface, log *slog.Logger) {
 // forward sends the upstream's request to f's caller and returns the
 // answer. It ends when the call or the upstream's request does.
 func (f *flight) forward(reqCtx context.Context, req transport.JSONRPCRequest) (any, error) {
-	srv := server.ServerFromContext(f.ctx)
-	cs := server.ClientSessionFromContext(f.ctx)
-	if srv == nil || cs == nil {
-		return nil, errors.New("the call has no caller session")
-	}
 	if f.clock != nil {
 		defer f.clock.hold()()
 	}
-	ctx, cancel := context.WithCancel(f.ctx)
-	defer cancel()
-	defer context.AfterFunc(reqCtx, cancel)()
-
 	raw, err := json.Marshal(req.Params)
 	if err != nil {
 		return nil, err
 	}
+	if f.asks != nil {
+		return f.ask(reqCtx, req.Method, raw)
+	}
+	fctx := f.caller()
+	srv := server.ServerFromContext(fctx)
+	cs := server.ClientSessionFromContext(fctx)
+	if srv == nil || cs == nil {
+		return nil, errors.New("the call has no caller session")
+	}
+	ctx, cancel := context.WithCancel(fctx)
+	defer cancel()
+	defer context.AfterFunc(reqCtx, cancel)()
+
 	var caps *mcp.ClientCapabilities
 	if ci, ok := cs.(server.SessionWithClientInfo); ok {
 		c := ci.GetClientCapabilities()
