@@ -534,11 +534,15 @@ func TestBridgedElicitationAndSampling(t *testing.T) {
 			call: func(tool string, args map[string]any) (string, bool) { return sdkCall(ctx, t, bob, tool, "", args) },
 			h:    &bh, list: func(h *heard) *[]string { return &h.sampled }},
 		{name: "elicitation, go-sdk 2026-07-28 (input round trip)", tool: "rt__elicit", label: "stateless-q", want: "accept map[name:answer-from-stateless]",
-			call: func(tool string, args map[string]any) (string, bool) { return sdkCall(ctx, t, stateless, tool, "", args) },
-			h:    &sh, list: func(h *heard) *[]string { return &h.elicited }},
+			call: func(tool string, args map[string]any) (string, bool) {
+				return sdkCall(ctx, t, stateless, tool, "", args)
+			},
+			h: &sh, list: func(h *heard) *[]string { return &h.elicited }},
 		{name: "sampling, go-sdk 2026-07-28 (input round trip)", tool: "rt__sample", label: "stateless-p", want: "sampled test-model answer-from-stateless",
-			call: func(tool string, args map[string]any) (string, bool) { return sdkCall(ctx, t, stateless, tool, "", args) },
-			h:    &sh, list: func(h *heard) *[]string { return &h.sampled }},
+			call: func(tool string, args map[string]any) (string, bool) {
+				return sdkCall(ctx, t, stateless, tool, "", args)
+			},
+			h: &sh, list: func(h *heard) *[]string { return &h.sampled }},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			text, isErr := tt.call(tt.tool, map[string]any{"label": tt.label})
