@@ -25,8 +25,9 @@ func addCallRoutingTools(s *mcpserver.MCPServer) {
 			"message":       label,
 		})
 	}
-	// tick reports progress every every_ms for for_ms, then answers.
-	s.AddTool(mcp.NewTool("tick", mcp.WithNumber("every_ms"), mcp.WithNumber("for_ms"), mcp.WithString("label")),
+	// tick reports progress every every_ms for for_ms, then falls silent
+	// for then_ms, then answers.
+	s.AddTool(mcp.NewTool("tick", mcp.WithNumber("every_ms"), mcp.WithNumber("for_ms"), mcp.WithNumber("then_ms"), mcp.WithString("label")),
 		func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 			every := time.Duration(req.GetInt("every_ms", 100)) * time.Millisecond
 			end := time.Now().Add(time.Duration(req.GetInt("for_ms", 0)) * time.Millisecond)
@@ -39,6 +40,11 @@ func addCallRoutingTools(s *mcpserver.MCPServer) {
 				}
 				n++
 				progress(ctx, req, n, req.GetString("label", ""))
+			}
+			select {
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			case <-time.After(time.Duration(req.GetInt("then_ms", 0)) * time.Millisecond):
 			}
 			return mcp.NewToolResultText(fmt.Sprintf("ticked %d", n)), nil
 		})

@@ -131,6 +131,29 @@ func (f sampleFunc) CreateMessage(ctx context.Context, r mcp.CreateMessageReques
 // returns the result's text and whether it is a tool error.
 func mcpgoCall(ctx context.Context, t *testing.T, cl *mcpgoclient.Client, tool, token string, args map[string]any) (string, bool) {
 	t.Helper()
+	text, isErr, err := mcpgoTry(ctx, cl, tool, token, args)
+	if err != nil {
+		t.Fatalf("%s: %v", tool, err)
+	}
+	return text, isErr
+}
+
+// goText runs call on a goroutine and returns a channel that gets its
+// text, or its error as text (t.Fatal is for the test's goroutine only).
+func goText(call func() (string, bool, error)) <-chan string {
+	done := make(chan string, 1)
+	go func() {
+		text, _, err := call()
+		if err != nil {
+			text = "error: " + err.Error()
+		}
+		done <- text
+	}()
+	return done
+}
+
+// mcpgoTry is mcpgoCall returning the client's error.
+func mcpgoTry(ctx context.Context, cl *mcpgoclient.Client, tool, token string, args map[string]any) (string, bool, error) {
 	req := mcp.CallToolRequest{}
 	req.Params.Name = tool
 	req.Params.Arguments = args
@@ -139,7 +162,7 @@ func mcpgoCall(ctx context.Context, t *testing.T, cl *mcpgoclient.Client, tool, 
 	}
 	res, err := cl.CallTool(ctx, req)
 	if err != nil {
-		t.Fatalf("%s: %v", tool, err)
+		return "", false, err
 	}
 	var text []string
 	for _, c := range res.Content {
@@ -147,7 +170,7 @@ func mcpgoCall(ctx context.Context, t *testing.T, cl *mcpgoclient.Client, tool, 
 			text = append(text, tc.Text)
 		}
 	}
-	return strings.Join(text, "\n"), res.IsError
+	return strings.Join(text, "\n"), res.IsError, nil
 }
 
 // sdkPeer connects a go-sdk client at protocol version (empty: the newest,
@@ -190,13 +213,22 @@ func sdkPeer(ctx context.Context, t *testing.T, endpoint string, c caller, versi
 // returns the result's text and whether it is a tool error.
 func sdkCall(ctx context.Context, t *testing.T, s *sdk.ClientSession, tool, token string, args map[string]any) (string, bool) {
 	t.Helper()
+	text, isErr, err := sdkTry(ctx, s, tool, token, args)
+	if err != nil {
+		t.Fatalf("%s: %v", tool, err)
+	}
+	return text, isErr
+}
+
+// sdkTry is sdkCall returning the client's error.
+func sdkTry(ctx context.Context, s *sdk.ClientSession, tool, token string, args map[string]any) (string, bool, error) {
 	p := &sdk.CallToolParams{Name: tool, Arguments: args}
 	if token != "" {
 		p.SetProgressToken(token)
 	}
 	res, err := s.CallTool(ctx, p)
 	if err != nil {
-		t.Fatalf("%s: %v", tool, err)
+		return "", false, err
 	}
 	var text []string
 	for _, c := range res.Content {
@@ -204,7 +236,7 @@ func sdkCall(ctx context.Context, t *testing.T, s *sdk.ClientSession, tool, toke
 			text = append(text, tc.Text)
 		}
 	}
-	return strings.Join(text, "\n"), res.IsError
+	return strings.Join(text, "\n"), res.IsError, nil
 }
 
 // callsHost starts a host bridging the stdio test server as "rt" (shared,
@@ -312,15 +344,23 @@ func TestBridgedProgressAndTimeout(t *testing.T) {
 		}
 	})
 
+	t.Run("progress that stops is cut", func(t *testing.T) {
+		text, isErr := sdkCall(ctx, t, bob, "rt__tick", "b-stop", map[string]any{"every_ms": 200, "for_ms": 1000, "then_ms": 3000, "label": "bob"})
+		if !isErr || !strings.Contains(text, "timed out") {
+			t.Fatalf("tick then silence = %q (isError %v), want a timeout", text, isErr)
+		}
+		if got := bh.snapshot(&bh.progress); !slices.Contains(got, "b-stop bob") {
+			t.Errorf("bob heard %q, want the progress before the silence", got)
+		}
+	})
+
 	t.Run("two callers on one shared child", func(t *testing.T) {
 		var ch, dh heard
 		carol := mcpgoPeer(ctx, t, endpoint, cs[0], "carol", &ch)
 		dave := sdkPeer(ctx, t, endpoint, cs[1], mcp.LATEST_LEGACY_PROTOCOL_VERSION, "dave", &dh)
-		done := make(chan string, 1)
-		go func() {
-			text, _ := sdkCall(ctx, t, dave, "rt__gate", "same-token", map[string]any{"name": "progress", "label": "dave"})
-			done <- text
-		}()
+		done := goText(func() (string, bool, error) {
+			return sdkTry(ctx, dave, "rt__gate", "same-token", map[string]any{"name": "progress", "label": "dave"})
+		})
 		// Dave's call is in flight on the child once his progress arrives.
 		dh.waitFor(ctx, t, "dave's first progress", &dh.progress, only("same-token dave"))
 		// Carol uses the same token as dave: tsmcp's own tokens keep them apart.
@@ -421,7 +461,14 @@ func TestBridgedLogging(t *testing.T) {
 	cs := tn.callers()
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
-	endpoint, logs := callsHost(ctx, t, tn)
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	endpoint, logs := callsHostWith(ctx, t, tn, func(c *config.Config) {
+		c.Upstreams = append(c.Upstreams, config.Upstream{Name: "pi", Command: []string{self},
+			Env: map[string]string{stdioServerEnv: "calls"}, Timeout: time.Second, Isolation: config.IsolationPerIdentity})
+	})
 	gates := 0
 	// logWhile has cl call rt__log with args, which stays in flight until
 	// heard holds; then it opens the call's gate.
@@ -429,11 +476,12 @@ func TestBridgedLogging(t *testing.T) {
 		t.Helper()
 		gates++
 		args["gate"] = fmt.Sprint("log-", gates)
-		done := make(chan string, 1)
-		go func() {
-			text, _ := mcpgoCall(ctx, t, cl, "rt__log", "", args)
-			done <- text
-		}()
+		up := "rt"
+		if args["upstream"] != nil {
+			up = args["upstream"].(string)
+			delete(args, "upstream")
+		}
+		done := goText(func() (string, bool, error) { return mcpgoTry(ctx, cl, up+"__log", "", args) })
 		for !heard() {
 			select {
 			case <-ctx.Done():
@@ -441,9 +489,9 @@ func TestBridgedLogging(t *testing.T) {
 			case <-time.After(20 * time.Millisecond):
 			}
 		}
-		mcpgoCall(ctx, t, cl, "rt__open", "", map[string]any{"name": args["gate"]})
+		mcpgoCall(ctx, t, cl, up+"__open", "", map[string]any{"name": args["gate"]})
 		if got := <-done; got != "passed" {
-			t.Fatalf("rt__log = %q", got)
+			t.Fatalf("%s__log = %q", up, got)
 		}
 	}
 	heardLogs := func(h *heard, want ...string) func() bool {
@@ -475,11 +523,9 @@ func TestBridgedLogging(t *testing.T) {
 	if err := dave.SetLoggingLevel(ctx, &sdk.SetLoggingLevelParams{Level: "debug"}); err != nil {
 		t.Fatal(err)
 	}
-	done := make(chan string, 1)
-	go func() {
-		text, _ := sdkCall(ctx, t, dave, "rt__gate", "d", map[string]any{"name": "logging", "label": "dave"})
-		done <- text
-	}()
+	done := goText(func() (string, bool, error) {
+		return sdkTry(ctx, dave, "rt__gate", "d", map[string]any{"name": "logging", "label": "dave"})
+	})
 	dh.waitFor(ctx, t, "dave's call in flight", &dh.progress, only("d dave"))
 	logWhile(carol, map[string]any{"label": "carol-shared"}, "the unattributable message in tsmcp's log", func() bool {
 		return slices.ContainsFunc(logs.JSONLines("upstream log message"), func(m map[string]any) bool {
@@ -496,6 +542,39 @@ func TestBridgedLogging(t *testing.T) {
 	}
 	if got := ah.snapshot(&ah.logs); !slices.Equal(got, []string{"alice-info", "alice-error"}) {
 		t.Errorf("alice heard %q, want only her own messages", got)
+	}
+
+	// A per-identity child serves one identity: its message goes to each
+	// of that identity's sessions with a call in flight.
+	var eh, fh heard
+	erin := mcpgoPeer(ctx, t, endpoint, cs[1], "erin", &eh) // bob's identity, two sessions
+	setLevel(erin, mcp.LoggingLevelDebug)
+	frank := mcpgoPeer(ctx, t, endpoint, cs[1], "frank", &fh)
+	setLevel(frank, mcp.LoggingLevelDebug)
+	pdone := goText(func() (string, bool, error) {
+		return mcpgoTry(ctx, erin, "pi__gate", "e", map[string]any{"name": "pi", "label": "erin"})
+	})
+	eh.waitFor(ctx, t, "erin's call in flight", &eh.progress, func(got []string) bool {
+		select {
+		case text := <-pdone:
+			t.Fatalf("erin's gate ended early: %q", text)
+		default:
+		}
+		return only("e erin")(got)
+	})
+	logWhile(frank, map[string]any{"upstream": "pi", "label": "per-identity"}, "both of the identity's sessions hear the message", func() bool {
+		return heardLogs(&eh, "per-identity")() && heardLogs(&fh, "per-identity")()
+	})
+	mcpgoCall(ctx, t, frank, "pi__open", "", map[string]any{"name": "pi"})
+	if got := <-pdone; got != "passed" {
+		t.Fatalf("erin's gate = %q", got)
+	}
+	// Alice and carol are another identity; dave is erin's but has no
+	// call in flight.
+	for _, h := range []*heard{&ah, &ch, &dh} {
+		if got := h.snapshot(&h.logs); slices.Contains(got, "per-identity") {
+			t.Errorf("a session without a call on the child heard %q", got)
+		}
 	}
 }
 
@@ -599,11 +678,9 @@ func TestBridgedElicitationAndSampling(t *testing.T) {
 		var ch, dh heard
 		carol := mcpgoPeer(ctx, t, endpoint, cs[0], "carol", &ch)
 		dave := sdkPeer(ctx, t, endpoint, cs[1], mcp.LATEST_LEGACY_PROTOCOL_VERSION, "dave", &dh)
-		done := make(chan string, 1)
-		go func() {
-			text, _ := sdkCall(ctx, t, dave, "rt__gate", "d", map[string]any{"name": "s2c", "label": "dave"})
-			done <- text
-		}()
+		done := goText(func() (string, bool, error) {
+			return sdkTry(ctx, dave, "rt__gate", "d", map[string]any{"name": "s2c", "label": "dave"})
+		})
 		dh.waitFor(ctx, t, "dave's call in flight", &dh.progress, only("d dave"))
 		for _, tool := range []string{"rt__elicit", "rt__sample"} {
 			text, isErr := mcpgoCall(ctx, t, carol, tool, "", map[string]any{"label": "carol-" + tool})
@@ -722,11 +799,9 @@ func TestBridgedEverything(t *testing.T) {
 		}
 		// Its simulated messages come on their own schedule: with a call
 		// of alice's in flight the whole time, they are hers.
-		done := make(chan string, 1)
-		go func() {
-			text, _ := mcpgoCall(ctx, t, alice, "ev__trigger-long-running-operation", "ev-log", map[string]any{"duration": 4, "steps": 8})
-			done <- text
-		}()
+		done := goText(func() (string, bool, error) {
+			return mcpgoTry(ctx, alice, "ev__trigger-long-running-operation", "ev-log", map[string]any{"duration": 4, "steps": 8})
+		})
 		ah.waitFor(ctx, t, "alice's operation in flight", &ah.progress, func(got []string) bool {
 			return slices.ContainsFunc(got, func(s string) bool { return strings.HasPrefix(s, "ev-log ") })
 		})
