@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os"
+	"os/exec"
 	"slices"
 	"strings"
 	"sync"
@@ -819,4 +821,72 @@ func TestBridgedEverything(t *testing.T) {
 			t.Errorf("bob heard %q", got)
 		}
 	})
+}
+
+// TestBridgedRemoteExactAttribution bridges server-everything over
+// Streamable HTTP (shared session): its elicitation request arrives on the
+// stream of the call that caused it, which attributes it exactly, so it
+// reaches that caller even while another caller's call is in flight on the
+// same upstream session (over stdio it would be refused).
+func TestBridgedRemoteExactAttribution(t *testing.T) {
+	bin := testutil.EverythingBin(t)
+	tn := startTailnet(t)
+	cs := tn.callers()
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+
+	addr := testutil.FreeAddr(t)
+	_, port, _ := strings.Cut(addr, ":")
+	cmd := exec.Command(bin, "streamableHttp")
+	cmd.Env = append(os.Environ(), "PORT="+port)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+	})
+	for {
+		c, err := net.Dial("tcp", "127.0.0.1:"+port)
+		if err == nil {
+			c.Close()
+			break
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatal("server-everything never listened")
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	endpoint, logs := callsHostWith(ctx, t, tn, func(c *config.Config) {
+		c.Upstreams = []config.Upstream{{Name: "evr", URL: "http://127.0.0.1:" + port + "/mcp", Timeout: 5 * time.Second}}
+	})
+	var ah, bh heard
+	alice := mcpgoPeer(ctx, t, endpoint, cs[0], "alice", &ah)
+	bob := sdkPeer(ctx, t, endpoint, cs[1], mcp.LATEST_LEGACY_PROTOCOL_VERSION, "bob", &bh)
+	for !slices.Contains(testutil.MCPGoToolNames(ctx, t, alice), "evr__trigger-elicitation-request") {
+		select {
+		case <-ctx.Done():
+			t.Fatal("server-everything's elicitation tool never appeared")
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	done := goText(func() (string, bool, error) {
+		return sdkTry(ctx, bob, "evr__trigger-long-running-operation", "b-op", map[string]any{"duration": 4, "steps": 8})
+	})
+	bh.waitFor(ctx, t, "bob's operation in flight", &bh.progress, only("b-op "))
+	text, isErr := mcpgoCall(ctx, t, alice, "evr__trigger-elicitation-request", "", map[string]any{})
+	if isErr || !strings.Contains(text, testAnswer("alice")) {
+		t.Fatalf("elicitation with bob's call in flight = %q (isError %v); log: %v", text, isErr,
+			logs.JSONLines("upstream request refused: it belongs to no single caller (no call in flight, or calls of several callers)"))
+	}
+	if got := <-done; !strings.Contains(got, "completed") {
+		t.Errorf("bob's operation = %q", got)
+	}
+	if got := bh.snapshot(&bh.elicited); len(got) != 0 {
+		t.Errorf("bob was asked %q", got)
+	}
+	if got := ah.snapshot(&ah.progress); len(got) != 0 {
+		t.Errorf("alice heard bob's progress %q", got)
+	}
 }

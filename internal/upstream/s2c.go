@@ -18,7 +18,8 @@ import (
 // (stdio, the standalone stream, SSE) it is the call of the one caller
 // session with calls in flight on that upstream session. A request that
 // cannot be attributed so is refused, never sent to a guess. While the
-// caller answers, the call's timeout clock stops.
+// caller answers (for at most maxInputWait), the call's timeout clock
+// stops.
 
 // upstreamCapabilities are the client capabilities tsmcp declares to every
 // upstream: it forwards these requests (to callers that declared them).
@@ -92,7 +93,9 @@ func (f *flight) forward(reqCtx context.Context, req transport.JSONRPCRequest) (
 	if srv == nil || cs == nil {
 		return nil, errors.New("the call has no caller session")
 	}
-	ctx, cancel := context.WithCancel(fctx)
+	// The call's clock is held meanwhile: bound the wait (a Streamable
+	// HTTP caller without its GET stream never sees a sampling request).
+	ctx, cancel := context.WithTimeout(fctx, maxInputWait)
 	defer cancel()
 	defer context.AfterFunc(reqCtx, cancel)()
 
