@@ -253,8 +253,12 @@ type Upstream struct {
 	// Headers are sent to a URL upstream; values may use {{env "NAME"}}.
 	// Nil means none.
 	Headers map[string]string `mapstructure:"headers"`
-	// Timeout bounds one forwarded tool call. Zero means
-	// DefaultUpstreamTimeout.
+	// Timeout bounds how long a forwarded tool call may go without news
+	// from the upstream: the time from the call's start, and from each
+	// progress notification the upstream sends for it, to the next one or
+	// the result. While the call's caller is answering an elicitation or
+	// sampling request of the upstream, the clock stops. Zero means no
+	// limit; Load sets DefaultUpstreamTimeout when the key is absent.
 	Timeout time.Duration `mapstructure:"timeout"`
 	// IdleTimeout is how long a per-identity child (or session) may sit
 	// unused before it is stopped. Zero means DefaultIdleTimeout. Shared
@@ -269,7 +273,8 @@ const (
 	// DefaultMaxOutput caps an exec tool's stdout and stderr and an http
 	// tool's response body.
 	DefaultMaxOutput = 1 * MiB
-	// DefaultUpstreamTimeout bounds a call forwarded to an upstream.
+	// DefaultUpstreamTimeout bounds a call forwarded to an upstream whose
+	// timeout key is absent (see Upstream.Timeout).
 	DefaultUpstreamTimeout = 60 * time.Second
 	// DefaultIdleTimeout is how long an idle per-identity upstream lives.
 	DefaultIdleTimeout = 10 * time.Minute

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"reflect"
 	"regexp"
@@ -26,6 +27,7 @@ var (
 var decodeHook = mapstructure.ComposeDecodeHookFunc(
 	unwrapRawHook,
 	jsonStringHook,
+	upstreamTimeoutHook,
 	durationHook,
 	byteSizeHook,
 	commaSliceHook,
@@ -84,6 +86,31 @@ func jsonStringHook(from, to reflect.Type, data any) (any, error) {
 		}
 		return nil, fmt.Errorf("expected a %s, got a string that is not a JSON %s (%v)", want, want, err)
 	}
+	return out, nil
+}
+
+var upstreamType = reflect.TypeFor[Upstream]()
+
+// upstreamTimeoutHook gives an upstream without a timeout key
+// DefaultUpstreamTimeout, so that an explicit `timeout: 0` (no limit) can
+// be told from an absent key once decoded. Keys are matched as mapstructure
+// matches them: case-insensitively.
+func upstreamTimeoutHook(_, to reflect.Type, data any) (any, error) {
+	if to != upstreamType {
+		return data, nil
+	}
+	m, ok := data.(map[string]any)
+	if !ok {
+		return data, nil
+	}
+	for k := range m {
+		if strings.EqualFold(k, "timeout") {
+			return data, nil
+		}
+	}
+	out := make(map[string]any, len(m)+1)
+	maps.Copy(out, m)
+	out["timeout"] = DefaultUpstreamTimeout
 	return out, nil
 }
 

@@ -102,8 +102,8 @@ func designExample() *Config {
 			},
 		},
 		Upstreams: []Upstream{
-			{Name: "fs", Command: []string{"npx", "-y", "@modelcontextprotocol/server-filesystem", "/data"}, Isolation: "shared"},
-			{Name: "wiki", URL: "http://wiki-mcp.internal:8080/mcp"},
+			{Name: "fs", Command: []string{"npx", "-y", "@modelcontextprotocol/server-filesystem", "/data"}, Isolation: "shared", Timeout: DefaultUpstreamTimeout},
+			{Name: "wiki", URL: "http://wiki-mcp.internal:8080/mcp", Timeout: DefaultUpstreamTimeout},
 		},
 		Log: Log{Audit: "stderr"},
 	}
@@ -191,6 +191,7 @@ var envCases = []struct {
 	{"upstreams", "TSMCP_UPSTREAMS", `[{"name":"docs","url":"https://docs.internal/mcp","isolation":"per-identity","headers":{"X-Team":"sre"}}]`, func(c *Config) bool {
 		return reflect.DeepEqual(c.Upstreams, []Upstream{{
 			Name: "docs", URL: "https://docs.internal/mcp", Isolation: "per-identity", Headers: map[string]string{"X-Team": "sre"},
+			Timeout: DefaultUpstreamTimeout,
 		}})
 	}},
 }
@@ -510,6 +511,37 @@ env = {Mixed_Case = "1"}
 			t.Errorf("hostname = %q", c.Tailnet.Hostname)
 		}
 	})
+}
+
+// TestUpstreamTimeoutAbsentOrZero: an upstream without a timeout key gets
+// DefaultUpstreamTimeout; an explicit 0 stays 0 (no limit), in a file and
+// in the environment alike.
+func TestUpstreamTimeoutAbsentOrZero(t *testing.T) {
+	for _, tt := range []struct {
+		name, file, env string
+		want            time.Duration
+	}{
+		{name: "yaml absent", file: "upstreams:\n  - {name: u, command: [s]}\n", want: DefaultUpstreamTimeout},
+		{name: "yaml zero", file: "upstreams:\n  - {name: u, command: [s], timeout: 0s}\n", want: 0},
+		{name: "yaml bare zero", file: "upstreams:\n  - {name: u, command: [s], timeout: 0}\n", want: 0},
+		{name: "yaml set", file: "upstreams:\n  - {name: u, command: [s], Timeout: 5s}\n", want: 5 * time.Second},
+		{name: "env absent", env: `[{"name":"u","command":["s"]}]`, want: DefaultUpstreamTimeout},
+		{name: "env zero", env: `[{"name":"u","command":["s"],"timeout":"0s"}]`, want: 0},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			clearEnv(t)
+			opts := LoadOptions{}
+			if tt.file != "" {
+				opts.File = writeFile(t, "c.yaml", tt.file)
+			}
+			if tt.env != "" {
+				t.Setenv("TSMCP_UPSTREAMS", tt.env)
+			}
+			if got := mustLoad(t, opts).Upstreams[0].Timeout; got != tt.want {
+				t.Errorf("timeout = %v, want %v", got, tt.want)
+			}
+		})
+	}
 }
 
 func TestLoadErrors(t *testing.T) {

@@ -458,7 +458,9 @@ func validateUpstreams(p *problems, ups []Upstream) {
 				p.addf(key+".env."+name, "%q is not an environment variable name (letters, digits and '_', not starting with a digit)", name)
 			}
 		}
-		checkTimeout(p, key+".timeout", u.Timeout)
+		if u.Timeout < 0 {
+			p.addf(key+".timeout", "must not be negative (0 means no limit)")
+		}
 		checkTimeout(p, key+".idle_timeout", u.IdleTimeout)
 		if u.IdleTimeout != 0 && u.Isolation != IsolationPerIdentity {
 			p.addf(key+".idle_timeout", "only applies with isolation: %s", IsolationPerIdentity)

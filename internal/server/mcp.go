@@ -35,12 +35,16 @@ func (s *Server) newMCPServer(ts []tools.Tool) *server.MCPServer {
 	hooks.AddBeforeCallTool(s.auditDeniedCall)
 	hooks.AddBeforeCallTool(hideInvalidName) // after the audit, which logs the name bounded
 	hooks.AddAfterListTools(s.auditList)
+	levels := newLogLevels(s.providers)
+	hooks.AddAfterSetLevel(levels.set)
 	hooks.AddOnUnregisterSession(func(_ context.Context, cs server.ClientSession) {
 		s.sessions.close(cs.SessionID())
+		levels.forget(cs.SessionID())
 	})
 	m := server.NewMCPServer("tsmcp", s.version,
 		server.WithToolCapabilities(true), // tools/list_changed when upstreams change
 		server.WithRecovery(),
+		server.WithLogging(), // bridged upstreams' log messages, see logLevels
 		server.WithHooks(hooks),
 		server.WithToolFilter(s.filterTools),
 		server.WithToolHandlerMiddleware(s.auditCall),
@@ -119,6 +123,8 @@ func (s *Server) auditCall(next server.ToolHandlerFunc) server.ToolHandlerFunc {
 	return func(ctx context.Context, req mcp.CallToolRequest) (res *mcp.CallToolResult, err error) {
 		done := s.inflight.begin()
 		defer done()
+		// callerCtx ends when the caller cancels (or goes away).
+		callerCtx := ctx
 		// mcp-go runs SSE calls under context.WithoutCancel; tie every
 		// call to the host's lifetime as well, and an SSE call to its
 		// stream's.
@@ -162,11 +168,18 @@ func (s *Server) auditCall(next server.ToolHandlerFunc) server.ToolHandlerFunc {
 		}()
 		res, err = next(ctx, req)
 		switch {
+		case callerCtx.Err() != nil:
+			outcome = "cancelled"
+			if err != nil {
+				err = errToolFailed
+			}
 		case err != nil:
 			outcome, detail = "error", err.Error()
 			err = errToolFailed
 		case res != nil && res.IsError:
 			outcome = "tool_error"
+		case res != nil && res.ResultType == mcp.ResultTypeInputRequired:
+			outcome = "input_required" // one line per round trip
 		}
 		return res, err
 	}

@@ -20,7 +20,10 @@ const stdioServerEnv = "TSMCP_SERVER_TEST_STDIO"
 // (per process) and grow (adds a tool, which sends
 // notifications/tools/list_changed) until stdin ends.
 func runStdioServer() {
-	s := mcpserver.NewMCPServer("stdio-test", "1", mcpserver.WithToolCapabilities(true))
+	s := mcpserver.NewMCPServer("stdio-test", "1", mcpserver.WithToolCapabilities(true), mcpserver.WithLogging())
+	if os.Getenv(stdioServerEnv) == "calls" {
+		addCallRoutingTools(s)
+	}
 	s.AddTool(mcp.NewTool("echo", mcp.WithString("text", mcp.Required())),
 		func(_ context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 			return mcp.NewToolResultText(req.GetString("text", "")), nil

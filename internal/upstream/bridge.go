@@ -1,6 +1,7 @@
 package upstream
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -8,6 +9,7 @@ import (
 
 	"github.com/mark3labs/mcp-go/client/transport"
 	"github.com/mark3labs/mcp-go/mcp"
+	"github.com/mark3labs/mcp-go/server"
 
 	"github.com/tsmcp/tsmcp/internal/tools"
 )
@@ -88,11 +90,16 @@ func (u *upstream) handler(tool string) func(context.Context, mcp.CallToolReques
 
 // call forwards one call: to the shared session, or to the caller's own
 // child. Every failure becomes a tool error with generic text; details go
-// to the log.
+// to the log. A caller on the stateless protocol may be asked for input
+// (see callStateless).
 func (u *upstream) call(ctx context.Context, tool string, req mcp.CallToolRequest) *mcp.CallToolResult {
+	if req.Params.RequestState != "" {
+		return u.resume(ctx, tool, req)
+	}
 	sup := u.lister
+	release := func() {}
 	if u.perIdentity {
-		s, release, err := u.acquireChild(ctx)
+		s, rel, err := u.acquireChild(ctx)
 		switch {
 		case errors.Is(err, errNoIdentity):
 			u.log.Warn("upstream call refused: no caller identity", "tool", tool)
@@ -103,12 +110,27 @@ func (u *upstream) call(ctx context.Context, tool string, req mcp.CallToolReques
 		case err != nil:
 			return u.unavailable(tool, err)
 		}
-		defer release()
-		sup = s
+		release, sup = rel, s
 	}
+	if server.IsModernRequest(ctx) {
+		return u.callStateless(ctx, sup, release, tool, req)
+	}
+	defer release()
+	return u.run(ctx, &callerRef{ctx: ctx}, sup, tool, req, nil)
+}
 
-	ctx, cancel := context.WithTimeout(ctx, u.timeout)
-	defer cancel()
+// run forwards the call on sup's session. ctx bounds the call; caller
+// holds the context of the caller's current request, to send progress,
+// log messages and requests to; asks (nil for callers on a session) takes
+// the upstream's requests for a stateless caller.
+func (u *upstream) run(ctx context.Context, caller *callerRef, sup *supervisor, tool string, req mcp.CallToolRequest, asks chan *inputAsk) *mcp.CallToolResult {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	var clock *deadline
+	if u.timeout > 0 {
+		clock = newDeadline(u.timeout, func() { cancel(errCallTimeout) })
+		defer clock.stop()
+	}
 	sess, err := sup.session(ctx)
 	if err != nil {
 		if ctx.Err() != nil {
@@ -116,8 +138,15 @@ func (u *upstream) call(ctx context.Context, tool string, req mcp.CallToolReques
 		}
 		return u.unavailable(tool, err)
 	}
+	var token mcp.ProgressToken
+	if req.Params.Meta != nil {
+		token = req.Params.Meta.ProgressToken
+	}
+	f := newFlight(caller, token, clock)
+	f.asks, f.ended = asks, ctx.Done()
+	defer sess.routes.add(f)()
 	// A call in flight when the session dies ends now, not at its timeout.
-	callCtx, stop := context.WithCancel(ctx)
+	callCtx, stop := context.WithCancel(context.WithValue(ctx, flightKey{}, f))
 	defer stop()
 	unhook := context.AfterFunc(sess.ctx, stop)
 	defer unhook()
@@ -126,6 +155,14 @@ func (u *upstream) call(ctx context.Context, tool string, req mcp.CallToolReques
 	fwd.Params.Name = tool
 	fwd.Params.Arguments = req.Params.Arguments
 	fwd.Params.RawArguments = req.Params.RawArguments
+	if bytes.Equal(bytes.TrimSpace(fwd.Params.RawArguments), []byte("null")) {
+		// "arguments": null means none; strict servers (the TypeScript
+		// SDK's) refuse null, so send none.
+		fwd.Params.Arguments, fwd.Params.RawArguments = nil, nil
+	}
+	// Always a token of our own: the progress it brings renews the
+	// deadline even when the caller asked for none.
+	fwd.Params.Meta = &mcp.Meta{ProgressToken: f.upToken}
 	res, err := sess.client.CallTool(callCtx, fwd)
 	if err == nil {
 		if res == nil {
@@ -154,7 +191,7 @@ func (u *upstream) call(ctx context.Context, tool string, req mcp.CallToolReques
 // ended is the tool error of a call whose context ended: the call's
 // timeout, or the caller's cancellation.
 func (u *upstream) ended(ctx context.Context, tool string) *mcp.CallToolResult {
-	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+	if errors.Is(context.Cause(ctx), errCallTimeout) {
 		u.log.Warn("upstream call timed out", "tool", tool, "timeout", u.timeout.String())
 		return mcp.NewToolResultError("upstream " + u.name + " timed out")
 	}

@@ -31,6 +31,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/mark3labs/mcp-go/mcp"
+
 	"github.com/tsmcp/tsmcp/internal/config"
 	"github.com/tsmcp/tsmcp/internal/tools"
 )
@@ -134,10 +136,13 @@ type Provider struct {
 	// startWaitUntil is when Tools stops waiting for first listings:
 	// Options.StartWait after New, so later calls never wait.
 	startWaitUntil time.Time
+	// waiting are the stateless calls waiting for their callers' input.
+	waiting waitingCalls
 
 	mu       sync.Mutex // guards the fields below
 	onChange func()
 	closed   bool
+	logLevel mcp.LoggingLevel // asked of every session; "": none asked for
 }
 
 var (

@@ -67,6 +67,10 @@ func resolveHeaders(i int, hs map[string]string, lookup func(string) (string, bo
 	return out, nil
 }
 
+// noResponseTimeout is the SSE transport's response timeout: in effect
+// none (mcp-go's default would cut every call at 60 s).
+const noResponseTimeout = 100 * 365 * 24 * time.Hour
+
 // remote dials one url upstream. It remembers when the server turned out to
 // be SSE-only, so reconnections go straight to SSE.
 type remote struct {
@@ -125,8 +129,9 @@ func (r *remote) dialSSE(ctx context.Context, headers map[string]string, onListC
 		transport.WithHeaders(headers),
 		transport.WithSSELogger(r.log),
 		transport.WithEndpointTimeout(r.timeout),
-		// Calls carry their own deadline; this only has to be longer.
-		transport.WithResponseTimeout(r.timeout+time.Minute),
+		// Calls carry their own deadline (renewed by progress, or none
+		// at all): the transport must not add one.
+		transport.WithResponseTimeout(noResponseTimeout),
 	)
 	if err != nil {
 		return nil, err
@@ -151,6 +156,7 @@ func (r *remote) finish(ctx context.Context, s *session, tr transport.Interface,
 		return nil, err
 	}
 	s.onListChanged(onListChanged)
+	s.routeCalls(tr, r.log)
 	ictx, icancel := context.WithTimeout(sctx, r.timeout)
 	defer icancel()
 	if err := s.initialize(ictx); err != nil {

@@ -35,6 +35,12 @@ type session struct {
 	stop      func()
 	closeOnce sync.Once
 	listID    atomic.Int64
+	// routes are the calls in flight, for what the upstream sends about
+	// them (see routeCalls).
+	routes router
+	// perIdentity is set for a per-identity child (or session): the
+	// callers of its calls are one identity (see router.attribute).
+	perIdentity atomic.Bool
 
 	mu    sync.Mutex        // guards the field below
 	tools []json.RawMessage // raw tool objects of the last tools/list
@@ -81,7 +87,8 @@ func (s *session) initialize(ctx context.Context) error {
 }
 
 func newClient(tr transport.Interface) *client.Client {
-	return client.NewClient(tr, client.WithProtocolVersion(mcp.LATEST_LEGACY_PROTOCOL_VERSION))
+	return client.NewClient(tr, client.WithProtocolVersion(mcp.LATEST_LEGACY_PROTOCOL_VERSION),
+		client.WithClientCapabilities(upstreamCapabilities()))
 }
 
 // listTools sends tools/list itself (rather than through client.ListTools,

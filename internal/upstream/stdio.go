@@ -157,6 +157,7 @@ func startChild(ctx context.Context, argv []string, env []string, timeout time.D
 		return nil, err
 	}
 	s.onListChanged(onListChanged)
+	s.routeCalls(tr, log)
 	initCtx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	initDone := make(chan error, 1)

@@ -98,6 +98,8 @@ func TestCallsForwarded(t *testing.T) {
 		{name: "arguments verbatim, big integers included", tool: "t__args",
 			args: `{"name":"t__args","arguments":{"n":12345678901234567890,"s":"a\u00e9","nested":{"x":[1,2.50,true,null]}}}`,
 			want: `{"n":12345678901234567890,"s":"a\u00e9","nested":{"x":[1,2.50,true,null]}}`},
+		{name: "null arguments sent as none", tool: "t__args",
+			args: `{"name":"t__args","arguments":null}`, want: ``},
 		{name: "JSON-RPC error becomes a generic tool error", tool: "t__rpcerror", want: "upstream t returned an error", isError: true,
 			check: func(t *testing.T, res *mcp.CallToolResult) {
 				if !strings.Contains(h.logs.String(), "secret internal detail") {

@@ -22,7 +22,7 @@ type upstream struct {
 	p       *Provider
 	name    string
 	cfg     config.Upstream
-	timeout time.Duration // bounds a forwarded call
+	timeout time.Duration // bounds a forwarded call's silence (see deadline); 0: no limit
 	// setupTimeout bounds starting a child or session (initialize) and
 	// tools/list: the call timeout, but at least minSetupTimeout.
 	setupTimeout time.Duration
@@ -58,9 +58,6 @@ func newUpstream(p *Provider, i int, c config.Upstream) (*upstream, error) {
 		firstListing: make(chan struct{}),
 		children:     map[string]*child{},
 	}
-	if u.timeout <= 0 {
-		u.timeout = config.DefaultUpstreamTimeout
-	}
 	u.setupTimeout = max(u.timeout, minSetupTimeout)
 	if u.idle <= 0 {
 		u.idle = config.DefaultIdleTimeout
@@ -94,9 +91,9 @@ func (u *upstream) start() {
 	u.p.goFunc(u.lister.run)
 }
 
-// dial starts a child or opens a session, for caller (nil: shared or
+// connect starts a child or opens a session, for caller (nil: shared or
 // discovery, without caller variables).
-func (u *upstream) dial(ctx context.Context, caller *callerInfo, onListChanged func()) (*session, error) {
+func (u *upstream) connect(ctx context.Context, caller *callerInfo, onListChanged func()) (*session, error) {
 	if u.remote != nil {
 		h := u.headers
 		if caller != nil {

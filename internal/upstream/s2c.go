@@ -1,0 +1,127 @@
+package upstream
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+
+	"github.com/mark3labs/mcp-go/client/transport"
+	"github.com/mark3labs/mcp-go/mcp"
+	"github.com/mark3labs/mcp-go/server"
+)
+
+// Server-to-client requests: an upstream's elicitation/create and
+// sampling/createMessage go to the caller session whose call caused them,
+// and the answer goes back. The call is known exactly when the request
+// arrives on the call's own response stream (Streamable HTTP); otherwise
+// (stdio, the standalone stream, SSE) it is the call of the one caller
+// session with calls in flight on that upstream session. A request that
+// cannot be attributed so is refused, never sent to a guess. While the
+// caller answers (for at most maxInputWait), the call's timeout clock
+// stops.
+
+// upstreamCapabilities are the client capabilities tsmcp declares to every
+// upstream: it forwards these requests (to callers that declared them).
+func upstreamCapabilities() mcp.ClientCapabilities {
+	return mcp.ClientCapabilities{
+		Sampling:    &mcp.SamplingCapability{},
+		Elicitation: &mcp.ElicitationCapability{Form: &struct{}{}},
+	}
+}
+
+// errNotForwarded is the upstream's answer to a request tsmcp does not
+// forward; details are in tsmcp's log.
+var errNotForwarded = errors.New("tsmcp could not forward this request to the caller")
+
+// serveRequests makes s answer the upstream's requests (ping, elicitation,
+// sampling) in place of mcp-go's client, so that they keep every field
+// and reach the right caller. It must run after the client's Start.
+func (s *session) serveRequests(tr transport.Interface, log *slog.Logger) {
+	bi, ok := tr.(transport.BidirectionalInterface)
+	if !ok {
+		return
+	}
+	bi.SetRequestHandler(func(ctx context.Context, req transport.JSONRPCRequest) (*transport.JSONRPCResponse, error) {
+		switch req.Method {
+		case string(mcp.MethodPing):
+			return transport.NewJSONRPCResultResponse(req.ID, json.RawMessage(`{}`)), nil
+		case string(mcp.MethodElicitationCreate), string(mcp.MethodSamplingCreateMessage):
+		default:
+			return transport.NewJSONRPCErrorResponse(req.ID, mcp.METHOD_NOT_FOUND, "method not found", nil), nil
+		}
+		log := log.With("method", req.Method)
+		f := flightFromContext(ctx)
+		if f == nil {
+			if fs := s.routes.attribute(false); len(fs) == 1 {
+				f = fs[0]
+			}
+		}
+		if f == nil {
+			log.Warn("upstream request refused: it belongs to no single caller (no call in flight, or calls of several callers)")
+			return transport.NewJSONRPCErrorResponse(req.ID, mcp.INVALID_REQUEST, errNotForwarded.Error(), nil), nil
+		}
+		res, err := f.forward(ctx, req)
+		if err != nil {
+			log.Warn("upstream request not forwarded", "err", err)
+			return transport.NewJSONRPCErrorResponse(req.ID, mcp.INTERNAL_ERROR, errNotForwarded.Error(), nil), nil
+		}
+		b, err := json.Marshal(res)
+		if err != nil {
+			return nil, err
+		}
+		return transport.NewJSONRPCResultResponse(req.ID, b), nil
+	})
+}
+
+// forward sends the upstream's request to f's caller and returns the
+// answer. It ends when the call or the upstream's request does.
+func (f *flight) forward(reqCtx context.Context, req transport.JSONRPCRequest) (any, error) {
+	if f.clock != nil {
+		defer f.clock.hold()()
+	}
+	raw, err := json.Marshal(req.Params)
+	if err != nil {
+		return nil, err
+	}
+	if f.asks != nil {
+		return f.ask(reqCtx, req.Method, raw)
+	}
+	fctx := f.caller()
+	srv := server.ServerFromContext(fctx)
+	cs := server.ClientSessionFromContext(fctx)
+	if srv == nil || cs == nil {
+		return nil, errors.New("the call has no caller session")
+	}
+	// The call's clock is held meanwhile: bound the wait (a Streamable
+	// HTTP caller without its GET stream never sees a sampling request).
+	ctx, cancel := context.WithTimeout(fctx, maxInputWait)
+	defer cancel()
+	defer context.AfterFunc(reqCtx, cancel)()
+
+	var caps *mcp.ClientCapabilities
+	if ci, ok := cs.(server.SessionWithClientInfo); ok {
+		c := ci.GetClientCapabilities()
+		caps = &c
+	}
+	if req.Method == string(mcp.MethodElicitationCreate) {
+		if caps != nil && caps.Elicitation == nil {
+			return nil, errors.New("the caller did not declare elicitation")
+		}
+		var p mcp.ElicitationParams
+		if err := json.Unmarshal(raw, &p); err != nil {
+			return nil, err
+		}
+		return srv.RequestElicitation(ctx, mcp.ElicitationRequest{
+			Request: mcp.Request{Method: req.Method}, Params: p})
+	}
+	if caps != nil && caps.Sampling == nil {
+		return nil, errors.New("the caller did not declare sampling")
+	}
+	var p mcp.CreateMessageParams
+	if err := json.Unmarshal(raw, &p); err != nil {
+		return nil, err
+	}
+	return srv.RequestSampling(ctx, mcp.CreateMessageRequest{
+		Request: mcp.Request{Method: req.Method}, CreateMessageParams: p})
+}
