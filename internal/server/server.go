@@ -403,6 +403,11 @@ const streamCloseDelay = 200 * time.Millisecond
 // written to their streams.
 const cutAnswerWait = 2 * time.Second
 
+// requestsEndWait bounds how long drain waits, once the streams are closed,
+// for the requests still being answered (a POST writing its answer) to
+// end before their connections are cut.
+const requestsEndWait = time.Second
+
 // drain stops serving MCP: readiness first, then in-flight calls get until
 // the grace period ends; calls still running then are cancelled and get
 // until cutAnswerWait for their error answers to reach their streams; then
@@ -415,10 +420,14 @@ func (s *Server) drain(servers []*http.Server) error {
 	grace, cancel := context.WithTimeout(context.Background(), s.cfg.MCP.ShutdownGrace)
 	defer cancel()
 
-	// Stop accepting connections; in-flight requests continue.
+	// Stop accepting connections; in-flight requests continue. Shutdown
+	// returns once every connection is idle, which the long-lived streams
+	// prevent until they are closed below.
+	requestsEnd, stopWaiting := context.WithCancel(context.Background())
+	defer stopWaiting()
 	shut := make(chan error, len(servers))
 	for _, srv := range servers {
-		go func() { shut <- srv.Shutdown(grace) }()
+		go func() { shut <- srv.Shutdown(requestsEnd) }()
 	}
 
 	// Let in-flight tool calls finish and their answers reach the client
@@ -450,13 +459,20 @@ func (s *Server) drain(servers []*http.Server) error {
 	err := s.streamable.Shutdown(streamCtx) // stops the idle sweeper
 	streamCancel()
 
+	// The requests still being answered (a cut call's POST writing its
+	// error answer) get a moment to end; then what is left is cut.
+	defer time.AfterFunc(requestsEndWait, stopWaiting).Stop()
+	cut := false
 	for range servers {
-		if e := <-shut; e != nil && !errors.Is(e, context.DeadlineExceeded) {
+		switch e := <-shut; {
+		case errors.Is(e, context.Canceled):
+			cut = true
+		case e != nil:
 			err = errors.Join(err, fmt.Errorf("stopping MCP listener: %w", e))
 		}
 	}
-	if grace.Err() != nil {
-		// Shutdown gave up waiting; cut whatever is left.
+	if cut {
+		s.log.Warn("requests still open after the streams closed; cutting them", "waited", requestsEndWait.String())
 		for _, srv := range servers {
 			srv.Close()
 		}
