@@ -18,7 +18,8 @@ const stdioServerEnv = "TSMCP_SERVER_TEST_STDIO"
 
 // runStdioServer serves echo, env (the caller variables tsmcp sets), count
 // (per process) and grow (adds a tool, which sends
-// notifications/tools/list_changed) until stdin ends.
+// notifications/tools/list_changed) until stdin ends; with stdioServerEnv
+// "calls", also the call routing tools (see addCallRoutingTools).
 func runStdioServer() {
 	s := mcpserver.NewMCPServer("stdio-test", "1", mcpserver.WithToolCapabilities(true), mcpserver.WithLogging())
 	if os.Getenv(stdioServerEnv) == "calls" {
