@@ -72,6 +72,11 @@ type Server struct {
 	declared *declared.Provider
 	sessions *sessionStore
 	inflight *inflight
+	// res serves the providers' resources (nil when none supply them);
+	// promptsDirty: a provider's prompts changed (nil when none supply
+	// them). Both set by newMCPServer; see resources.go, prompts.go.
+	res          *resourceHost
+	promptsDirty chan struct{}
 
 	// callCtx is cancelled when the shutdown grace ends; every tool call's
 	// context is cancelled with it.
@@ -285,6 +290,7 @@ func (s *Server) Run(ctx context.Context) (err error) {
 		return err
 	}
 	m := s.newMCPServer(ts)
+	cleanup.add("prompts and resources", s.startFeatures(ctx, m))
 	refreshCtx, stopRefresh := context.WithCancel(context.Background())
 	refreshDone := make(chan struct{})
 	go func() {

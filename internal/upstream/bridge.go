@@ -131,7 +131,7 @@ func (u *upstream) call(ctx context.Context, tool string, req mcp.CallToolReques
 		if res == nil {
 			return u.unavailable(tool, errors.New("empty result"))
 		}
-		return res
+		return u.rewriteToolResult(res)
 	}
 	select {
 	case <-sess.ctx.Done():

@@ -135,6 +135,8 @@ type Provider struct {
 	// Options.StartWait after New, so later calls never wait.
 	startWaitUntil time.Time
 
+	feat featureNotifiers // the host's prompt and resource callbacks
+
 	mu       sync.Mutex // guards the fields below
 	onChange func()
 	closed   bool
