@@ -57,7 +57,7 @@ type supervisor struct {
 
 	ctx    context.Context
 	cancel context.CancelFunc
-	relist chan struct{} // buffered 1: a list_changed arrived
+	relist chan struct{}  // buffered 1: a list_changed arrived
 	subs   *subscriptions // resource subscriptions held on its sessions
 
 	mu      sync.Mutex // guards the fields below
