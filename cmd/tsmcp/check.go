@@ -3,8 +3,11 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
+	"log/slog"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -12,17 +15,29 @@ import (
 	"github.com/tsmcp/tsmcp/internal/config"
 	"github.com/tsmcp/tsmcp/internal/server"
 	"github.com/tsmcp/tsmcp/internal/tools"
+	"github.com/tsmcp/tsmcp/internal/upstream"
 )
+
+// probeWait bounds how long `check --probe` waits for the upstreams to
+// start and list what they offer.
+const probeWait = 60 * time.Second
 
 func newCheckCmd(g *globalFlags) *cobra.Command {
 	var as string
+	var probe bool
 	cmd := &cobra.Command{
 		Use:   "check",
-		Short: "Validate the configuration and policy; print who may call what",
+		Short: "Validate the configuration and policy; print who may use what",
 		Long: `check loads the configuration exactly as serve would (file, TSMCP_*
 environment, flags), validates it, and prints which principals the local
-rules allow to call which tools. It exits non-zero if anything is invalid.
-Tailnet grants are not known offline and are not shown.`,
+rules allow to use which tools, prompts and resources. It exits non-zero
+if anything is invalid; a rule pattern that matches nothing known is a
+warning. Tailnet grants are not known offline and are not shown.
+
+Bridged upstreams' names are known only once they run: without --probe,
+check shows which bridged prefixes (<upstream>__ for tools and prompts,
+<upstream>+ for resources) each rule opens; with --probe it starts the
+upstreams, lists their tools, and stops them.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := config.Load(config.LoadOptions{File: g.configFile, Flags: cmd.Flags()})
@@ -46,39 +61,171 @@ Tailnet grants are not known offline and are not shown.`,
 				src = "(no file: defaults, environment and flags)"
 			}
 			fmt.Fprintf(w, "configuration OK: %s\n", src)
-			fmt.Fprintf(w, "tools: %s\n", strings.Join(names, ", "))
-			if len(cfg.Upstreams) > 0 {
-				var ups []string
-				for _, u := range cfg.Upstreams {
-					ups = append(ups, u.Name+"__*")
+			k := known{tools: names}
+			if probe && len(cfg.Upstreams) > 0 {
+				k.probed = true
+				bridged, err := probeUpstreams(cmd.Context(), cfg, w)
+				if err != nil {
+					return err
 				}
-				fmt.Fprintf(w, "bridged (tool names known once the upstreams run): %s\n", strings.Join(ups, ", "))
+				k.tools = append(k.tools, bridged...)
+			}
+			for _, u := range cfg.Upstreams {
+				if !k.probed {
+					k.toolPrefixes = append(k.toolPrefixes, u.Name+"__")
+				}
+				k.promptPrefixes = append(k.promptPrefixes, u.Name+"__")
+				k.resourcePrefixes = append(k.resourcePrefixes, u.Name+"+")
+			}
+			fmt.Fprintf(w, "tools: %s\n", strings.Join(k.tools, ", "))
+			if len(cfg.Upstreams) > 0 && !k.probed {
+				fmt.Fprintf(w, "bridged (tool names known once the upstreams run; --probe starts them): %s\n", strings.Join(starred(k.toolPrefixes), ", "))
+			}
+			if len(cfg.Upstreams) > 0 {
+				fmt.Fprintf(w, "bridged prompts: %s; bridged resources: %s\n", strings.Join(starred(k.promptPrefixes), ", "), strings.Join(starred(k.resourcePrefixes), ", "))
+			}
+			for _, warn := range k.unmatched(policy) {
+				fmt.Fprintf(w, "warning: %s\n", warn)
 			}
 			if as != "" {
-				allowed, err := policy.ToolsFor(as, names)
-				if err != nil {
-					return fmt.Errorf("--as: %w", err)
-				}
-				fmt.Fprintf(w, "%s may call: %s\n", as, listOrNone(allowed))
-				return nil
+				return printFor(w, policy, as, k)
 			}
-			rows := policy.Matrix(names)
-			if len(rows) == 0 {
-				fmt.Fprintf(w, "no local rules: only tailnet grants under %s allow tools\n", policy.Capability())
-				return nil
-			}
-			fmt.Fprintf(w, "local rules (tailnet grants under %s add to these):\n", policy.Capability())
-			tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "  PRINCIPAL\tMAY CALL")
-			for _, r := range rows {
-				fmt.Fprintf(tw, "  %s\t%s\n", r.Src, listOrNone(r.Tools))
-			}
-			return tw.Flush()
+			return printMatrix(w, policy, k)
 		},
 	}
 	config.RegisterFlags(cmd.Flags())
-	cmd.Flags().StringVar(&as, "as", "", "show only what this principal (login, group:x, tag:x) may call")
+	cmd.Flags().StringVar(&as, "as", "", "show only what this principal (login, group:x, tag:x) may use")
+	cmd.Flags().BoolVar(&probe, "probe", false, "start the upstreams to list their tools, then stop them")
 	return cmd
+}
+
+// known is what check knows exists: tool names (bridged ones too after a
+// probe) and the prefixes of names that upstreams add at run time.
+type known struct {
+	tools            []string
+	probed           bool
+	toolPrefixes     []string // "<upstream>__" while the upstreams' tools are unknown
+	promptPrefixes   []string // "<upstream>__"
+	resourcePrefixes []string // "<upstream>+"
+}
+
+// unmatched returns the warnings for rule patterns that match nothing
+// known, of every kind.
+func (k known) unmatched(p *acl.Policy) []string {
+	out := p.Unmatched(acl.KindTool, k.tools, k.toolPrefixes)
+	out = append(out, p.Unmatched(acl.KindPrompt, nil, k.promptPrefixes)...)
+	return append(out, p.Unmatched(acl.KindResource, nil, k.resourcePrefixes)...)
+}
+
+// forPrincipal returns, for one principal, the known tools it may call,
+// the bridged tool patterns that open tools not yet known, and its prompt
+// and resource patterns.
+func (k known) forPrincipal(p *acl.Policy, principal string) (callable, bridged, prompts, resources []string, err error) {
+	if callable, err = p.ToolsFor(principal, k.tools); err != nil {
+		return
+	}
+	toolPats, _ := p.PatternsFor(principal, acl.KindTool)
+	bridged = reaching(toolPats, k.toolPrefixes)
+	prompts, _ = p.PatternsFor(principal, acl.KindPrompt)
+	prompts = reaching(prompts, k.promptPrefixes)
+	resources, _ = p.PatternsFor(principal, acl.KindResource)
+	resources = reaching(resources, k.resourcePrefixes)
+	return
+}
+
+// reaching returns, for each pattern that can match a name under one of
+// prefixes, what it opens: "<prefix>*" for a bare "*", else the pattern.
+func reaching(pats, prefixes []string) []string {
+	var out []string
+	seen := map[string]bool{}
+	for _, pre := range prefixes {
+		for _, pat := range pats {
+			if !acl.CanMatchPrefix(pat, pre) {
+				continue
+			}
+			show := pat
+			if pat == "*" {
+				show = pre + "*"
+			}
+			if !seen[show] {
+				seen[show] = true
+				out = append(out, show)
+			}
+		}
+	}
+	return out
+}
+
+func printFor(w io.Writer, p *acl.Policy, as string, k known) error {
+	callable, bridged, prompts, resources, err := k.forPrincipal(p, as)
+	if err != nil {
+		return fmt.Errorf("--as: %w", err)
+	}
+	line := listOrNone(callable)
+	if len(bridged) > 0 {
+		line += "; bridged: " + strings.Join(bridged, ", ")
+	}
+	fmt.Fprintf(w, "%s may call: %s\n", as, line)
+	fmt.Fprintf(w, "%s may get prompts: %s\n", as, listOrNone(prompts))
+	fmt.Fprintf(w, "%s may read resources: %s\n", as, listOrNone(resources))
+	return nil
+}
+
+func printMatrix(w io.Writer, p *acl.Policy, k known) error {
+	rows := p.Matrix(k.tools)
+	if len(rows) == 0 {
+		fmt.Fprintf(w, "no local rules: only tailnet grants under %s allow anything\n", p.Capability())
+		return nil
+	}
+	fmt.Fprintf(w, "local rules (tailnet grants under %s add to these):\n", p.Capability())
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "  PRINCIPAL\tMAY CALL\tPROMPTS\tRESOURCES")
+	for _, r := range rows {
+		callable, bridged, prompts, resources, err := k.forPrincipal(p, r.Src)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\n", r.Src, listOrNone(append(callable, bridged...)), listOrNone(prompts), listOrNone(resources))
+	}
+	return tw.Flush()
+}
+
+// probeUpstreams starts every upstream, waits (at most probeWait) for
+// their first listings, reports each upstream's state on w and returns
+// the bridged tool names. It stops every upstream before returning.
+func probeUpstreams(ctx context.Context, cfg *config.Config, w io.Writer) ([]string, error) {
+	p, err := upstream.New(cfg.Upstreams, upstream.Options{
+		Logger:    slog.New(slog.NewTextHandler(io.Discard, nil)),
+		StartWait: probeWait,
+	})
+	if err != nil {
+		return nil, err
+	}
+	defer p.Close()
+	ts, err := p.Tools(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for _, st := range p.Status() {
+		state := "up"
+		if !st.Up {
+			state = "down"
+			if st.Detail != "" {
+				state += " (" + st.Detail + ")"
+			}
+		}
+		fmt.Fprintf(w, "upstream %s: %s\n", st.Name, state)
+	}
+	return tools.Names(ts), nil
+}
+
+// starred returns each prefix followed by "*".
+func starred(prefixes []string) []string {
+	out := make([]string, len(prefixes))
+	for i, p := range prefixes {
+		out[i] = p + "*"
+	}
+	return out
 }
 
 // toolNames lists the tools the configuration defines: the built-in ones and

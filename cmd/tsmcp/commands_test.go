@@ -8,10 +8,13 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/tsmcp/tsmcp/internal/testutil"
 )
 
 // runCmd runs the tsmcp command line in-process.
@@ -99,7 +102,21 @@ func TestCheck(t *testing.T) {
 			name:    "declarative tools and upstreams",
 			file:    "acl:\n  rules:\n    - src: [\"*\"]\n      tools: [disk, fs__*]\ntools:\n  - name: disk\n    exec:\n      command: [df, -h]\nupstreams:\n  - name: fs\n    command: [mcp-server-fs]\n",
 			args:    []string{"--as", "alice@example.com"},
-			wantOut: []string{"tools: whoami, disk", "bridged (tool names known once the upstreams run): fs__*", "alice@example.com may call: disk"},
+			wantOut: []string{"tools: whoami, disk", "bridged (tool names known once the upstreams run; --probe starts them): fs__*", "alice@example.com may call: disk; bridged: fs__*"},
+		},
+		{
+			name: "prompts, resources and patterns that match nothing",
+			file: "acl:\n  groups:\n    sre: [alice@example.com]\n  rules:\n    - src: [group:sre]\n      tools: [\"*\"]\n      prompts: [\"*\"]\n      resources: [\"fs+file:///pub/*\"]\n    - src: [\"*\"]\n      tools: [whoami, wiki__*, dsik]\n      resources: [wiki+*]\nupstreams:\n  - name: fs\n    command: [mcp-server-fs]\n",
+			args: []string{"--as", "alice@example.com"},
+			wantOut: []string{
+				`warning: acl.rules[1].tools[1]: "wiki__*" matches no known tool and no upstream's`,
+				`warning: acl.rules[1].tools[2]: "dsik" matches no known tool and no upstream's`,
+				`warning: acl.rules[1].resources[0]: "wiki+*" matches no known resource and no upstream's`,
+				"bridged prompts: fs__*; bridged resources: fs+*",
+				"alice@example.com may call: whoami; bridged: fs__*",
+				"alice@example.com may get prompts: fs__*",
+				"alice@example.com may read resources: fs+file:///pub/*",
+			},
 		},
 	}
 	for _, tt := range tests {
@@ -196,5 +213,30 @@ func TestVersion(t *testing.T) {
 		if !strings.Contains(out, want) {
 			t.Errorf("version output lacks %q:\n%s", want, out)
 		}
+	}
+}
+
+// TestCheckProbe: --probe starts the upstreams (here the reference server
+// as a real child), lists their tools, stops them, and decides with the
+// names it found; without it, only the prefix is known.
+func TestCheckProbe(t *testing.T) {
+	bin := testutil.EverythingBin(t)
+	f := writeFile(t, "tsmcp.yaml", "acl:\n  rules:\n    - src: [\"*\"]\n      tools: [whoami, every__echo, every__nope]\nupstreams:\n  - name: every\n    command: ["+strconv.Quote(bin)+"]\n")
+	out, _, err := runCmd(t, "check", "--config", f, "--probe", "--as", "bob@example.com")
+	if err != nil {
+		t.Fatalf("check --probe: %v\n%s", err, out)
+	}
+	for _, w := range []string{
+		"upstream every: up",
+		"every__echo",
+		"bob@example.com may call: whoami, every__echo\n",
+		`warning: acl.rules[0].tools[2]: "every__nope" matches no known tool`,
+	} {
+		if !strings.Contains(out, w) {
+			t.Errorf("output does not contain %q:\n%s", w, out)
+		}
+	}
+	if strings.Contains(out, "bridged (tool names known once") {
+		t.Errorf("probed output still says the tools are unknown:\n%s", out)
 	}
 }

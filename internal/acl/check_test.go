@@ -72,3 +72,70 @@ func TestMatrix(t *testing.T) {
 		t.Errorf("Matrix of empty policy = %q, want nil", rows)
 	}
 }
+
+func TestPatternsForAndUnmatched(t *testing.T) {
+	p := mustNew(t, Config{
+		Groups: map[string][]string{"sre": {"alice@example.com"}},
+		Rules: []Rule{
+			{Src: []string{"group:sre"}, Tools: []string{"*"}, Prompts: []string{"docs__*"}, Resources: []string{"docs+*"}},
+			{Src: []string{"*"}, Tools: []string{"whoami", "wiki__*", "whoamii"}, Resources: []string{"docs+file:///pub/*", "wiki+*"}},
+			{Src: []string{"bob@example.com"}, Prompts: []string{"docs__*", "d*__x"}},
+		},
+	})
+	for _, tt := range []struct {
+		name      string
+		principal string
+		kind      Kind
+		want      []string
+	}{
+		{name: "group member prompts", principal: "alice@example.com", kind: KindPrompt, want: []string{"docs__*"}},
+		{name: "group member resources in rule order", principal: "alice@example.com", kind: KindResource, want: []string{"docs+*", "docs+file:///pub/*", "wiki+*"}},
+		{name: "repeats dropped", principal: "bob@example.com", kind: KindPrompt, want: []string{"docs__*", "d*__x"}},
+		{name: "any caller", principal: "*", kind: KindPrompt, want: nil},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := p.PatternsFor(tt.principal, tt.kind)
+			if err != nil || !slices.Equal(got, tt.want) {
+				t.Errorf("PatternsFor(%q, %s) = %q, %v; want %q", tt.principal, tt.kind, got, err, tt.want)
+			}
+		})
+	}
+
+	got := p.Unmatched(KindTool, []string{"whoami", "disk"}, []string{"docs__"})
+	want := []string{
+		`acl.rules[1].tools[1]: "wiki__*" matches no known tool and no upstream's`,
+		`acl.rules[1].tools[2]: "whoamii" matches no known tool and no upstream's`,
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("Unmatched(tools) = %q, want %q", got, want)
+	}
+	got = p.Unmatched(KindResource, nil, []string{"docs+"})
+	want = []string{`acl.rules[1].resources[1]: "wiki+*" matches no known resource and no upstream's`}
+	if !slices.Equal(got, want) {
+		t.Errorf("Unmatched(resources) = %q, want %q", got, want)
+	}
+}
+
+func TestCanMatchPrefix(t *testing.T) {
+	for _, tt := range []struct {
+		pat, prefix string
+		want        bool
+	}{
+		{"*", "docs__", true},
+		{"docs__*", "docs__", true},
+		{"docs__search", "docs__", true},
+		{"d*", "docs__", true},
+		{"*s__x", "docs__", true},
+		{"wiki__*", "docs__", false},
+		{"doc", "docs__", false},
+		{"docs_*", "docs__", true},
+		{"x*", "docs__", false},
+		{"*__*", "docs+", true},
+		{"docs+file:///*", "docs+", true},
+		{"", "", true},
+	} {
+		if got := CanMatchPrefix(tt.pat, tt.prefix); got != tt.want {
+			t.Errorf("CanMatchPrefix(%q, %q) = %v, want %v", tt.pat, tt.prefix, got, tt.want)
+		}
+	}
+}

@@ -2,7 +2,9 @@ package acl
 
 import (
 	"encoding/json"
+	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/tsmcp/tsmcp/internal/identity"
 	"tailscale.com/tailcfg"
@@ -65,9 +67,13 @@ func FuzzNew(f *testing.F) {
 }
 
 // FuzzGrant feeds arbitrary grant values (the JSON the tailnet policy puts
-// under the app capability) to Decide. It must never panic; a value that
-// does not decode denies every tool, even one a local rule allows; a value
-// that decodes allows exactly the tools its valid patterns match.
+// under the app capability) to every kind's decision. It must never panic.
+// The oracle is independent of the decoder: a value is well-formed only if
+// it is one JSON object whose keys, compared exactly, are among tools,
+// prompts and resources, each holding a list of strings, with no key
+// twice (seen as the object's key count differing from the map's). A
+// malformed value denies everything, even what a local rule allows; a
+// well-formed one allows exactly what its valid patterns match.
 //
 // go test ./internal/acl -run '^$' -fuzz FuzzGrant
 func FuzzGrant(f *testing.F) {
@@ -83,34 +89,79 @@ func FuzzGrant(f *testing.F) {
 		`[]`,
 		``,
 		`{"tools":["whoami"],"extra":true}`,
+		`{"tools":["whoami"],"TOOLS":["*"]}`,
+		`{"tools":["whoami"],"tools":["*"]}`,
+		`{"prompts":["docs__*"],"resources":["docs+*"]}`,
+		`{"resources":["docs+file:///*"]} x`,
 	} {
 		f.Add(seed, "docs__search")
 	}
-	p, err := New(Config{Rules: []Rule{{Src: []string{"alice@example.com"}, Tools: []string{"*"}}}})
+	p, err := New(Config{Rules: []Rule{{Src: []string{"alice@example.com"}, Tools: []string{"*"}, Prompts: []string{"*"}, Resources: []string{"*"}}}})
 	if err != nil {
 		f.Fatal(err)
 	}
-	f.Fuzz(func(t *testing.T, raw, tool string) {
+	f.Fuzz(func(t *testing.T, raw, name string) {
 		caps := tailcfg.PeerCapMap{DefaultCapability: []tailcfg.RawMessage{tailcfg.RawMessage(raw)}}
-		var g Grant
-		decodes := json.Unmarshal([]byte(raw), &g) == nil
+		g, wellFormed := oracleGrant(raw)
 		for _, login := range []string{"alice@example.com", "zed@example.com"} {
-			d := p.Decide(&identity.Identity{LoginName: login, Caps: caps}, tool)
-			if !decodes {
-				if d.Allow {
-					t.Fatalf("%s: malformed grant %q allowed %q (%s)", login, raw, tool, d.Reason)
+			id := &identity.Identity{LoginName: login, Caps: caps}
+			for _, k := range kinds {
+				d := p.decide(k, id, name)
+				if !wellFormed {
+					if d.Allow {
+						t.Fatalf("%s: malformed grant %q allowed %s %q (%s)", login, raw, k, name, d.Reason)
+					}
+					continue
 				}
-				continue
-			}
-			want := validToolName(tool) && login == "alice@example.com"
-			for _, pat := range g.Tools {
-				if validPattern(pat) && validToolName(tool) && matchGlob(pat, tool) {
-					want = true
+				want := k.validName(name) && login == "alice@example.com"
+				for _, pat := range g[k.key()] {
+					if k.validPattern(pat) && k.validName(name) && matchGlob(pat, name) {
+						want = true
+					}
 				}
-			}
-			if d.Allow != want {
-				t.Fatalf("%s: grant %q, tool %q: Allow=%v (%s), want %v", login, raw, tool, d.Allow, d.Reason, want)
+				if d.Allow != want {
+					t.Fatalf("%s: grant %q, %s %q: Allow=%v (%s), want %v", login, raw, k, name, d.Allow, d.Reason, want)
+				}
 			}
 		}
 	})
+}
+
+// oracleGrant is FuzzGrant's independent reading of a grant value.
+func oracleGrant(raw string) (map[string][]string, bool) {
+	if !utf8.ValidString(raw) {
+		return nil, false
+	}
+	var obj map[string]json.RawMessage
+	if json.Unmarshal([]byte(raw), &obj) != nil || obj == nil {
+		return nil, false
+	}
+	// Count the object's top-level keys by walking its tokens: a
+	// duplicate key makes more keys than the map holds.
+	dec := json.NewDecoder(strings.NewReader(raw))
+	dec.Token() // {
+	keys := 0
+	for dec.More() {
+		dec.Token()
+		var v json.RawMessage
+		if dec.Decode(&v) != nil {
+			return nil, false
+		}
+		keys++
+	}
+	if keys != len(obj) {
+		return nil, false
+	}
+	out := map[string][]string{}
+	for k, v := range obj {
+		if k != "tools" && k != "prompts" && k != "resources" {
+			return nil, false
+		}
+		var list []string
+		if len(v) == 0 || v[0] != '[' || json.Unmarshal(v, &list) != nil {
+			return nil, false
+		}
+		out[k] = list
+	}
+	return out, true
 }

@@ -3,18 +3,16 @@ package acl
 import (
 	"strings"
 	"sync"
-
-	"tailscale.com/tailcfg"
 )
 
-// Decide runs once per tool on every tools/list, so with thousands of
-// tools and rules it must not scan the whole policy per call. Two caches,
+// A decision runs once per item on every list request, so with thousands
+// of tools and rules it must not scan the whole policy per call. Two caches,
 // both owned by one immutable Policy (a reload builds a new Policy, and so
 // new caches):
 //
 //   - subjectCache: for each caller seen (a login, or a set of tags), the
-//     rules whose src names that caller, indexed by exact tool name, plus
-//     their glob patterns in rule order. Built on first sight in
+//     rules whose src names that caller, per kind indexed by exact name,
+//     plus their glob patterns in rule order. Built on first sight in
 //     O(rules); afterwards a decision is a map lookup and a scan of that
 //     caller's own globs.
 //   - grantCache: the decoded patterns of each distinct grant value seen
@@ -56,24 +54,27 @@ type globHit struct {
 	pattern string
 }
 
-// subjectRules are the rules whose src names one subject.
-type subjectRules struct {
-	// exact maps a tool name to the first rule listing it without a glob.
+// subjectRules are the rules whose src names one subject, per kind.
+type subjectRules [numKinds]kindRules
+
+// kindRules are the patterns of one kind in the rules naming a subject.
+type kindRules struct {
+	// exact maps a name to the first rule listing it without a glob.
 	exact map[string]ruleHit
 	// globs are the rules' glob patterns, in rule order.
 	globs []globHit
 }
 
 // allows reports the first rule (in acl.rules order) that lets the subject
-// call tool. It does not allocate.
-func (sr *subjectRules) allows(tool string) (string, bool) {
-	best, ok := sr.exact[tool]
-	for i := range sr.globs {
-		g := &sr.globs[i]
+// use name. It does not allocate.
+func (kr *kindRules) allows(name string) (string, bool) {
+	best, ok := kr.exact[name]
+	for i := range kr.globs {
+		g := &kr.globs[i]
 		if ok && g.index > best.index {
 			break
 		}
-		if matchGlob(g.pattern, tool) {
+		if matchGlob(g.pattern, name) {
 			return g.reason, true
 		}
 	}
@@ -118,7 +119,10 @@ func (p *Policy) rulesFor(s *subject, k subjectKey) *subjectRules {
 
 // buildSubjectRules collects the rules whose src names s.
 func (p *Policy) buildSubjectRules(s *subject) *subjectRules {
-	sr := &subjectRules{exact: map[string]ruleHit{}}
+	sr := &subjectRules{}
+	for k := range sr {
+		sr[k].exact = map[string]ruleHit{}
+	}
 	for i := range p.rules {
 		r := &p.rules[i]
 		var hit ruleHit
@@ -132,11 +136,14 @@ func (p *Policy) buildSubjectRules(s *subject) *subjectRules {
 		if !found {
 			continue
 		}
-		for _, t := range r.tools {
-			if t.glob {
-				sr.globs = append(sr.globs, globHit{ruleHit: hit, pattern: t.text})
-			} else if _, dup := sr.exact[t.text]; !dup {
-				sr.exact[t.text] = hit
+		for k := range r.pats {
+			kr := &sr[k]
+			for _, t := range r.pats[k] {
+				if t.glob {
+					kr.globs = append(kr.globs, globHit{ruleHit: hit, pattern: t.text})
+				} else if _, dup := kr.exact[t.text]; !dup {
+					kr.exact[t.text] = hit
+				}
 			}
 		}
 	}
@@ -153,37 +160,4 @@ func keyFor(s *subject) subjectKey {
 		return subjectKey{tagged: true, key: s.tags[0]}
 	}
 	return subjectKey{tagged: true, key: strings.Join(s.tags, ",")}
-}
-
-// decodedGrant is one grant value, decoded: its valid patterns, or why it
-// could not be decoded.
-type decodedGrant struct {
-	patterns []string
-	err      error
-}
-
-// grant decodes one raw grant value under the policy's capability with
-// tailcfg.UnmarshalCapJSON, from the cache when possible.
-func (p *Policy) grant(raw tailcfg.RawMessage) *decodedGrant {
-	return p.grants.get(raw, maxCachedGrants, func() *decodedGrant { return p.decodeGrant(raw) })
-}
-
-// decodeGrant decodes one raw grant value.
-func (p *Policy) decodeGrant(raw tailcfg.RawMessage) *decodedGrant {
-	g := &decodedGrant{}
-	gs, err := tailcfg.UnmarshalCapJSON[Grant](tailcfg.PeerCapMap{p.capKey: {raw}}, p.capKey)
-	if err != nil {
-		g.err = err
-		return g
-	}
-	for _, gr := range gs {
-		for _, pat := range gr.Tools {
-			// An invalid pattern in a grant matches nothing; the rest
-			// of the grant still counts.
-			if validPattern(pat) {
-				g.patterns = append(g.patterns, pat)
-			}
-		}
-	}
-	return g
 }

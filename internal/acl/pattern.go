@@ -2,12 +2,13 @@ package acl
 
 import "fmt"
 
-// A tool pattern is a tool name in which "*" matches any run of characters,
-// including none: "docs__*", "*_status", "*". Without a "*" it matches
-// exactly one name. Matching is case-sensitive, like tool names.
+// A pattern is a name in which "*" matches any run of characters,
+// including none: "docs__*", "*_status", "*", "docs+file:///*". Without a
+// "*" it matches exactly one name. Matching is case-sensitive.
 //
-// Patterns use the tool-name alphabet plus "*" and are 1 to 64 bytes long;
-// tool names match ^[a-zA-Z0-9_-]{1,64}$ (see DESIGN.md, "Names").
+// Tool and prompt patterns use the name alphabet plus "*" and are 1 to 64
+// bytes long; names match ^[a-zA-Z0-9_-]{1,64}$ (see DESIGN.md, "Names").
+// Resource patterns are URIs (see Kind.validPattern).
 
 // maxToolName is the longest tool name (and tool pattern) accepted.
 const maxToolName = 64
@@ -21,11 +22,11 @@ type pattern struct {
 	glob bool
 }
 
-// compilePattern validates s and returns it as a pattern. The error
-// describes the problem without a key path; the caller adds one.
-func compilePattern(s string) (pattern, error) {
-	if !validPattern(s) {
-		return pattern{}, fmt.Errorf("%q is not a valid tool pattern (want 1-%d characters from a-z A-Z 0-9 _ - *)", s, maxToolName)
+// compilePattern validates s as a pattern of kind k and returns it. The
+// error describes the problem without a key path; the caller adds one.
+func compilePattern(k Kind, s string) (pattern, error) {
+	if !k.validPattern(s) {
+		return pattern{}, fmt.Errorf("%q is not a valid %s pattern (%s)", s, k, k.patternWant())
 	}
 	return pattern{text: s, glob: containsStar(s)}, nil
 }

@@ -30,7 +30,7 @@ func TestMatchGlob(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			p, err := compilePattern(tt.pat)
+			p, err := compilePattern(KindTool, tt.pat)
 			if err != nil {
 				t.Fatalf("compilePattern(%q): %v", tt.pat, err)
 			}

@@ -1,10 +1,12 @@
-// Package acl decides which tailnet callers may see and call which tools.
+// Package acl decides which tailnet callers may see and use which tools,
+// prompts and resources.
 //
 // A Policy combines the local rules from the config file (Config) with the
 // grants the tailnet policy file gives each caller under an app capability
-// (Grant). A tool is allowed when any local rule or any grant allows it;
-// everything else is denied. One function, Policy.Decide, serves both
-// tools/list and tools/call, so a caller sees exactly the tools it may run.
+// (Grant). Something is allowed when any local rule or any grant allows
+// it; everything else is denied. One function per kind (Decide for tools,
+// DecidePrompt, DecideResource) serves both listing and use, so a caller
+// sees exactly what it may use.
 package acl
 
 import (
@@ -17,7 +19,7 @@ import (
 // Policy is a compiled, validated Config. It is immutable and safe for
 // concurrent use; to reload, build a new one with New and swap it in.
 //
-// The zero value has no rules and reads no grants: it denies every tool to
+// The zero value has no rules and reads no grants: it denies everything to
 // everyone. A nil *Policy does the same. Use New.
 type Policy struct {
 	capability string
@@ -37,7 +39,7 @@ type Policy struct {
 // Decision is the outcome of Policy.Decide. The zero value denies, without
 // a reason.
 type Decision struct {
-	// Allow is true when the caller may see and call the tool.
+	// Allow is true when the caller may see and use the thing decided on.
 	Allow bool
 	// Reason says which rule or grant allowed the tool, or why it was
 	// denied, for the audit log. It never contains secrets.
@@ -74,7 +76,7 @@ func (p *Policy) Capability() string {
 	return p.capability
 }
 
-// Decide reports whether the caller id may see and call tool.
+// Decide reports whether the caller id may see and call the tool.
 //
 // It fails closed: a nil identity, an untagged caller without a login, an
 // invalid tool name or a grant under the policy's capability that does not
@@ -85,6 +87,26 @@ func (p *Policy) Capability() string {
 // grant takes effect at once. For a caller seen before (and a grant value
 // seen before) it does not allocate, except for nodes with several tags.
 func (p *Policy) Decide(id *identity.Identity, tool string) Decision {
+	return p.decide(KindTool, id, tool)
+}
+
+// DecidePrompt reports whether the caller id may see and get the prompt
+// (a bridged prompt's served name, "<upstream>__<prompt>"). It decides as
+// Decide does, from the rules' and grants' prompt patterns.
+func (p *Policy) DecidePrompt(id *identity.Identity, prompt string) Decision {
+	return p.decide(KindPrompt, id, prompt)
+}
+
+// DecideResource reports whether the caller id may see, read and subscribe
+// to the resource with uri, as clients see it ("<upstream>+<original-uri>"
+// for bridged resources); for a resource template, uri is its URI
+// template. It decides as Decide does, from the resource patterns.
+func (p *Policy) DecideResource(id *identity.Identity, uri string) Decision {
+	return p.decide(KindResource, id, uri)
+}
+
+// decide is the one decision of every kind.
+func (p *Policy) decide(k Kind, id *identity.Identity, name string) Decision {
 	if id == nil {
 		return Decision{Reason: "unidentified caller"}
 	}
@@ -94,8 +116,8 @@ func (p *Policy) Decide(id *identity.Identity, tool string) Decision {
 	if !id.IsTagged() && id.LoginName == "" {
 		return Decision{Reason: "caller has neither a login nor tags"}
 	}
-	if !validToolName(tool) {
-		return Decision{Reason: "invalid tool name"}
+	if !k.validName(name) {
+		return Decision{Reason: invalidReason[k]}
 	}
 	// Grants first: a malformed one denies even when a rule would allow.
 	raws := id.Caps[p.capKey]
@@ -105,26 +127,39 @@ func (p *Policy) Decide(id *identity.Identity, tool string) Decision {
 		}
 	}
 	s := subject{tags: id.Tags, login: strings.ToLower(id.LoginName), shared: id.Shared}
-	if reason, ok := p.rulesFor(&s, keyFor(&s)).allows(tool); ok {
+	if reason, ok := p.rulesFor(&s, keyFor(&s))[k].allows(name); ok {
 		return Decision{Allow: true, Reason: reason}
 	}
 	for _, raw := range raws {
-		for _, pat := range p.grant(raw).patterns {
-			if matchGlob(pat, tool) {
+		for _, pat := range p.grant(raw).patterns[k] {
+			if matchGlob(pat, name) {
 				return Decision{Allow: true, Reason: p.grantReason}
 			}
 		}
 	}
-	return Decision{Reason: denyReason}
+	return Decision{Reason: denyReason[k]}
 }
 
-// denyReason is the Decision.Reason when nothing allows a tool. (The audit
-// line names the tool.)
-const denyReason = "no rule or grant allows the tool"
+// denyReason is the Decision.Reason when nothing allows a name of a kind.
+// (The audit line names it.)
+var denyReason = [numKinds]string{
+	KindTool:     "no rule or grant allows the tool",
+	KindPrompt:   "no rule or grant allows the prompt",
+	KindResource: "no rule or grant allows the resource",
+}
 
-// allows reports whether r lets s call tool, and if so the reason.
-func (r *rule) allows(s *subject, tool string) (string, bool) {
-	if !r.matchesTool(tool) {
+// invalidReason is the Decision.Reason for a name that is not valid for
+// its kind.
+var invalidReason = [numKinds]string{
+	KindTool:     "invalid tool name",
+	KindPrompt:   "invalid prompt name",
+	KindResource: "invalid resource URI",
+}
+
+// allows reports whether r lets s use name of kind k, and if so the
+// reason.
+func (r *rule) allows(s *subject, k Kind, name string) (string, bool) {
+	if !r.matches(k, name) {
 		return "", false
 	}
 	for i := range r.src {
@@ -135,9 +170,10 @@ func (r *rule) allows(s *subject, tool string) (string, bool) {
 	return "", false
 }
 
-func (r *rule) matchesTool(tool string) bool {
-	for _, t := range r.tools {
-		if t.match(tool) {
+// matches reports whether any of r's patterns of kind k matches name.
+func (r *rule) matches(k Kind, name string) bool {
+	for _, t := range r.pats[k] {
+		if t.match(name) {
 			return true
 		}
 	}

@@ -14,9 +14,10 @@ var capabilityRE = regexp.MustCompile(`^[a-zA-Z0-9]([a-zA-Z0-9-]*[a-zA-Z0-9])?(\
 
 // rule is a compiled Rule.
 type rule struct {
-	src   []principal
-	tools []pattern
-	// reasons[i] is the Decision.Reason when src[i] allows a tool.
+	src []principal
+	// pats are the rule's patterns, per kind.
+	pats [numKinds][]pattern
+	// reasons[i] is the Decision.Reason when src[i] allows something.
 	reasons []string
 }
 
@@ -102,18 +103,33 @@ func (c *compiler) rules(rules []Rule, groups map[string]map[string]struct{}) []
 			cr.src = append(cr.src, p)
 			cr.reasons = append(cr.reasons, fmt.Sprintf("%s (src %s)", path, s))
 		}
-		if len(r.Tools) == 0 {
-			c.addf(path+".tools", "must not be empty")
+		if len(r.Tools)+len(r.Prompts)+len(r.Resources) == 0 {
+			c.addf(path, "allows nothing: give at least one of tools, prompts or resources")
 		}
-		for j, t := range r.Tools {
-			p, err := compilePattern(t)
-			if err != nil {
-				c.add(fmt.Sprintf("%s.tools[%d]", path, j), err)
-				continue
+		for _, k := range kinds {
+			for j, t := range r.patterns(k) {
+				p, err := compilePattern(k, t)
+				if err != nil {
+					c.add(fmt.Sprintf("%s.%s[%d]", path, k.key(), j), err)
+					continue
+				}
+				cr.pats[k] = append(cr.pats[k], p)
 			}
-			cr.tools = append(cr.tools, p)
 		}
 		out = append(out, cr)
 	}
 	return out
+}
+
+// patterns returns the rule's patterns of kind k, as written.
+func (r *Rule) patterns(k Kind) []string {
+	switch k {
+	case KindTool:
+		return r.Tools
+	case KindPrompt:
+		return r.Prompts
+	case KindResource:
+		return r.Resources
+	}
+	return nil
 }

@@ -18,9 +18,9 @@ func TestNewValidation(t *testing.T) {
 			want: []string{`acl.rules[1].src[0]: unknown group "sre" (define it under acl.groups)`},
 		},
 		{
-			name: "empty tools and src",
+			name: "empty patterns and src",
 			cfg:  Config{Rules: []Rule{{}}},
-			want: []string{"acl.rules[0].src: must not be empty", "acl.rules[0].tools: must not be empty"},
+			want: []string{"acl.rules[0].src: must not be empty", "acl.rules[0]: allows nothing: give at least one of tools, prompts or resources"},
 		},
 		{
 			name: "group member not a login",
@@ -72,6 +72,20 @@ func TestNewValidation(t *testing.T) {
 			},
 		},
 		{
+			name: "invalid prompt and resource patterns",
+			cfg: Config{Rules: []Rule{{Src: []string{"*"},
+				Prompts:   []string{"docs+x", "ok__*"},
+				Resources: []string{"docs+file:///a b", "", "docs+\x00", "docs+*", strings.Repeat("r", 4097)},
+			}}},
+			want: []string{
+				`acl.rules[0].prompts[0]: "docs+x" is not a valid prompt pattern (want 1-64 characters from a-z A-Z 0-9 _ - *)`,
+				`acl.rules[0].resources[0]: "docs+file:///a b" is not a valid resource pattern (want 1-4096 characters without spaces or control characters, * for any run)`,
+				`acl.rules[0].resources[1]: "" is not a valid resource pattern (want 1-4096 characters without spaces or control characters, * for any run)`,
+				`acl.rules[0].resources[2]: "docs+\x00" is not a valid resource pattern (want 1-4096 characters without spaces or control characters, * for any run)`,
+				`acl.rules[0].resources[4]: "` + strings.Repeat("r", 4097) + `" is not a valid resource pattern (want 1-4096 characters without spaces or control characters, * for any run)`,
+			},
+		},
+		{
 			name: "invalid principals",
 			cfg: Config{Groups: map[string][]string{"sre": nil}, Rules: []Rule{{
 				Src:   []string{"bob", "autogroup:admin", "tag:", "tag:1ci", "group:", "a@b@c", "user:a@b", "group:s re"},
@@ -99,7 +113,7 @@ func TestNewValidation(t *testing.T) {
 				`acl.capability: "nope" is not a valid capability name (want domain/path, e.g. tsmcp.dev/cap/mcp)`,
 				`acl.groups.sre[0]: "bob" is not a login (want user@domain)`,
 				`acl.rules[0].src[0]: unknown group "ops" (define it under acl.groups)`,
-				`acl.rules[0].tools: must not be empty`,
+				`acl.rules[0]: allows nothing: give at least one of tools, prompts or resources`,
 			},
 		},
 	}

@@ -124,6 +124,29 @@ type Tool struct {
 	// {{.name}}. Nil means the tool takes no arguments. Names keep their
 	// case as written in the file.
 	Params map[string]Param `mapstructure:"params"`
+	// Annotations are the hints clients show and act on (MCP tool
+	// annotations). Nil means the defaults for the tool's kind: exec tools
+	// and http POST/PATCH are neither read-only nor idempotent, http
+	// GET/HEAD are read-only, PUT/DELETE idempotent; all open-world.
+	Annotations *ToolAnnotations `mapstructure:"annotations"`
+}
+
+// ToolAnnotations are a declarative tool's MCP annotations. A nil field
+// keeps the default for the tool's kind (see Tool.Annotations).
+type ToolAnnotations struct {
+	// Title is a human-readable name shown by clients. Empty means none.
+	Title string `mapstructure:"title"`
+	// ReadOnly says the tool does not modify its environment.
+	ReadOnly *bool `mapstructure:"read_only"`
+	// Destructive says the tool may delete or overwrite (meaningful only
+	// when not read-only; nil means the opposite of ReadOnly).
+	Destructive *bool `mapstructure:"destructive"`
+	// Idempotent says repeated calls with the same arguments have no
+	// further effect.
+	Idempotent *bool `mapstructure:"idempotent"`
+	// OpenWorld says the tool reaches entities outside tsmcp (a web API,
+	// the file system).
+	OpenWorld *bool `mapstructure:"open_world"`
 }
 
 // ExecTool runs a command without a shell.

@@ -161,12 +161,19 @@ var envCases = []struct {
 	{"rules", "TSMCP_ACL_RULES", `[{"src":["*"],"tools":["whoami"]}]`, func(c *Config) bool {
 		return reflect.DeepEqual(c.ACL.Rules, []acl.Rule{{Src: []string{"*"}, Tools: []string{"whoami"}}})
 	}},
+	{"rules with prompts and resources", "TSMCP_ACL_RULES", `[{"src":["*"],"prompts":["docs__*"],"resources":["docs+file:///*"]}]`, func(c *Config) bool {
+		return reflect.DeepEqual(c.ACL.Rules, []acl.Rule{{Src: []string{"*"}, Prompts: []string{"docs__*"}, Resources: []string{"docs+file:///*"}}})
+	}},
 	{"tools", "TSMCP_TOOLS", `[{"name":"echo","exec":{"command":["echo","{{.msg}}"],"env":{"My_Var":"v"}},"params":{"msg":{"required":true}}}]`, func(c *Config) bool {
 		return reflect.DeepEqual(c.Tools, []Tool{{
 			Name:   "echo",
 			Exec:   &ExecTool{Command: []string{"echo", "{{.msg}}"}, Env: map[string]string{"My_Var": "v"}},
 			Params: map[string]Param{"msg": {Type: "string", Required: true}},
 		}})
+	}},
+	{"tool annotations", "TSMCP_TOOLS", `[{"name":"du","exec":{"command":["du"]},"annotations":{"title":"Disk usage","read_only":true,"open_world":false}}]`, func(c *Config) bool {
+		a := c.Tools[0].Annotations
+		return a != nil && a.Title == "Disk usage" && a.ReadOnly != nil && *a.ReadOnly && a.OpenWorld != nil && !*a.OpenWorld && a.Destructive == nil && a.Idempotent == nil
 	}},
 	{"upstreams", "TSMCP_UPSTREAMS", `[{"name":"docs","url":"https://docs.internal/mcp","isolation":"per-identity","headers":{"X-Team":"sre"}}]`, func(c *Config) bool {
 		return reflect.DeepEqual(c.Upstreams, []Upstream{{

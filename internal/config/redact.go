@@ -49,6 +49,8 @@ func (c *Config) Redacted() *Config {
 	for _, rule := range c.ACL.Rules {
 		rule.Src = slices.Clone(rule.Src)
 		rule.Tools = slices.Clone(rule.Tools)
+		rule.Prompts = slices.Clone(rule.Prompts)
+		rule.Resources = slices.Clone(rule.Resources)
 		r.ACL.Rules = append(r.ACL.Rules, rule)
 	}
 

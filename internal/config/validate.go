@@ -261,8 +261,19 @@ func validateTools(p *problems, tools []Tool) {
 			validateHTTP(p, key+".http", t.HTTP, t.Params)
 		}
 		validateParams(p, key+".params", t.Params)
+		if a := t.Annotations; a != nil {
+			if len(a.Title) > maxTitle {
+				p.addf(key+".annotations.title", "is %d bytes (at most %d)", len(a.Title), maxTitle)
+			}
+			if a.ReadOnly != nil && *a.ReadOnly && a.Destructive != nil && *a.Destructive {
+				p.addf(key+".annotations", "read_only and destructive cannot both be true")
+			}
+		}
 	}
 }
+
+// maxTitle bounds a tool's annotations.title.
+const maxTitle = 256
 
 func validateExec(p *problems, key string, e *ExecTool, params map[string]Param) {
 	switch {

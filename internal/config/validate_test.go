@@ -86,7 +86,11 @@ func TestValidate(t *testing.T) {
 
 		// acl (errors come from acl.New)
 		{name: "acl bad principal", mutate: func(c *Config) { c.ACL.Rules[1].Src = []string{"*", "group:nobody"} }, want: []string{"acl.rules[1].src[1]: "}},
-		{name: "acl empty tools", mutate: func(c *Config) { c.ACL.Rules[0].Tools = nil }, want: []string{"acl.rules[0].tools: must not be empty"}},
+		{name: "tool annotations read-only and destructive", mutate: func(c *Config) {
+			yes := true
+			c.Tools[0].Annotations = &ToolAnnotations{ReadOnly: &yes, Destructive: &yes}
+		}, want: []string{"tools[0].annotations: read_only and destructive cannot both be true"}},
+		{name: "acl rule allowing nothing", mutate: func(c *Config) { c.ACL.Rules[0].Tools = nil }, want: []string{"acl.rules[0]: allows nothing: give at least one of tools, prompts or resources"}},
 		{name: "acl zero value", mutate: func(c *Config) { c.ACL = acl.Config{} }},
 
 		// tools: names

@@ -3,6 +3,7 @@ package server_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -43,14 +44,18 @@ func (failingProvider) Tools(context.Context) ([]tools.Tool, error) {
 func TestPolicyOnTheHost(t *testing.T) {
 	tn := startTailnet(t)
 	cs := tn.callers()
-	alice, bob, ci := cs[0], cs[1], cs[2]
+	alice, bob, ci, carol := cs[0], cs[1], cs[2], tn.carolCaller()
 	capName := tailcfg.PeerCapability(acl.DefaultCapability)
 	// Grants from the "tailnet policy": ci gets whoami; bob's grant is
 	// malformed, which must deny him everything, local rules included.
 	tn.net.SetPeerCaps(ci.node.IP, tailcfg.PeerCapMap{capName: {`{"tools":["whoami"]}`}})
 	tn.net.SetPeerCaps(bob.node.IP, tailcfg.PeerCapMap{capName: {`{"tools":"whoami"}`}})
+	// carol's grant reads as whoami to a reviewer, but a case-variant key
+	// would grant everything to a case-insensitive decoder.
+	tn.net.SetPeerCaps(carol.node.IP, tailcfg.PeerCapMap{capName: {`{"tools":["whoami"],"TOOLS":["*"]}`}})
 	defer tn.net.SetPeerCaps(ci.node.IP, nil)
 	defer tn.net.SetPeerCaps(bob.node.IP, nil)
+	defer tn.net.SetPeerCaps(carol.node.IP, nil)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
@@ -89,6 +94,7 @@ func TestPolicyOnTheHost(t *testing.T) {
 		{"group member sees everything", alice, []string{"boom", "fails", "whoami"}, []string{"whoami"}, []string{"no-such-tool"}, "no such tool"},
 		{"malformed grant denies despite a rule", bob, nil, nil, []string{"whoami", "boom"}, "malformed grant"},
 		{"tagged node allowed by a grant only", ci, []string{"whoami"}, []string{"whoami"}, []string{"boom", "fails"}, "no rule or grant allows"},
+		{"case-variant grant key is malformed", carol, nil, nil, []string{"whoami", "boom"}, `malformed grant for tsmcp.dev/cap/mcp: grant has unknown key "TOOLS"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -105,6 +111,9 @@ func TestPolicyOnTheHost(t *testing.T) {
 				r, err := call(s, name)
 				if err == nil && !r.IsError {
 					t.Errorf("call %s succeeded, want refusal", name)
+				}
+				if !auditHas(logs, tt.who.login, name, "deny", tt.reasonHas) {
+					t.Errorf("no deny audit line for %s calling %s with reason containing %q", tt.who.name, name, tt.reasonHas)
 				}
 			}
 		})
@@ -160,6 +169,20 @@ func TestPolicyOnTheHost(t *testing.T) {
 			}
 		})
 	}
+	// Tags are a list, as whoami shows them: empty for a user's node.
+	for _, c := range []struct {
+		user string
+		want string
+	}{{"", "[tag:ci]"}, {alice.login, "[]"}} {
+		l := find(c.user, "whoami", "allow")
+		if l == nil {
+			t.Fatalf("no whoami audit line for %q", c.user)
+		}
+		tags, ok := l["caller"].(map[string]any)["tags"].([]any)
+		if got := fmt.Sprint(tags); !ok || got != c.want {
+			t.Errorf("audit caller.tags for %q = %#v, want the list %s", c.user, l["caller"].(map[string]any)["tags"], c.want)
+		}
+	}
 }
 
 // TestRevokedGrantTakesEffectMidSession: a grant removed from the tailnet
@@ -203,4 +226,17 @@ func TestRevokedGrantTakesEffectMidSession(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+}
+
+// auditHas reports whether logs hold a tool_call audit line for user's call
+// of tool with decision and a reason containing reason.
+func auditHas(logs *logBuffer, user, tool, decision, reason string) bool {
+	for _, l := range logs.JSONLines("tool_call") {
+		c, _ := l["caller"].(map[string]any)
+		r, _ := l["reason"].(string)
+		if c["user"] == user && l["tool"] == tool && l["decision"] == decision && strings.Contains(r, reason) {
+			return true
+		}
+	}
+	return false
 }

@@ -44,6 +44,7 @@ func whoamiTool() Tool {
 	def := mcp.NewTool("whoami",
 		mcp.WithDescription("Shows how this tsmcp host sees you on the tailnet: your login, node name, tags and tailnet IP."),
 		mcp.WithReadOnlyHintAnnotation(true),
+		mcp.WithDestructiveHintAnnotation(false),
 		mcp.WithIdempotentHintAnnotation(true),
 		mcp.WithOpenWorldHintAnnotation(false),
 		mcp.WithOutputSchema[WhoAmI](),

@@ -61,3 +61,27 @@ func TestWhoamiRefusesWithoutIdentity(t *testing.T) {
 		t.Fatalf("whoami without identity = %+v, %v; want a tool error", res, err)
 	}
 }
+
+// TestWhoamiAnnotations: whoami only reads, so clients may call it without
+// asking: read-only, not destructive, idempotent, closed-world.
+func TestWhoamiAnnotations(t *testing.T) {
+	ts, err := Builtin{}.Tools(context.Background())
+	if err != nil || len(ts) != 1 {
+		t.Fatalf("Tools = %v, %v", ts, err)
+	}
+	a := ts[0].Tool.Annotations
+	for _, c := range []struct {
+		name string
+		got  *bool
+		want bool
+	}{
+		{"readOnlyHint", a.ReadOnlyHint, true},
+		{"destructiveHint", a.DestructiveHint, false},
+		{"idempotentHint", a.IdempotentHint, true},
+		{"openWorldHint", a.OpenWorldHint, false},
+	} {
+		if c.got == nil || *c.got != c.want {
+			t.Errorf("whoami %s = %v, want %v", c.name, c.got, c.want)
+		}
+	}
+}

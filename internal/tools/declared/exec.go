@@ -108,7 +108,7 @@ func (p *Provider) newExecTool(key string, t config.Tool) (tools.Tool, error) {
 	}
 	def := mcp.NewToolWithRawSchema(t.Name, t.Description, schema)
 	def.Annotations = annotations(false, false)
-	return tools.Tool{Tool: def, Handler: x.handle}, nil
+	return tools.Tool{Tool: withConfigured(def, t.Annotations), Handler: x.handle}, nil
 }
 
 // checkRefs refuses templates that refer to params the tool lacks.

@@ -146,7 +146,7 @@ func (p *Provider) newHTTPTool(key string, t config.Tool, lookupIP func(context.
 	default:
 		def.Annotations = annotations(false, false)
 	}
-	return tools.Tool{Tool: def, Handler: x.handle}, tr, nil
+	return tools.Tool{Tool: withConfigured(def, t.Annotations), Handler: x.handle}, tr, nil
 }
 
 // jsonString encodes s as a JSON string.

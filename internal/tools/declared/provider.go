@@ -228,6 +228,34 @@ func refusedClosed() *mcp.CallToolResult {
 // annotations returns the tool's hints: an http GET or HEAD only reads,
 // PUT and DELETE are idempotent; anything else may change the world.
 // Both kinds reach beyond tsmcp (openWorld).
+// withConfigured returns def with the annotations the config sets (a, nil
+// for none) applied over the defaults it has; a title goes to both the
+// tool's title and its annotations.
+func withConfigured(def mcp.Tool, a *config.ToolAnnotations) mcp.Tool {
+	if a == nil {
+		return def
+	}
+	if a.Title != "" {
+		def.Title = a.Title
+		def.Annotations.Title = a.Title
+	}
+	if a.ReadOnly != nil {
+		def.Annotations.ReadOnlyHint = mcp.ToBoolPtr(*a.ReadOnly)
+		def.Annotations.DestructiveHint = mcp.ToBoolPtr(!*a.ReadOnly)
+	}
+	if a.Destructive != nil {
+		def.Annotations.DestructiveHint = mcp.ToBoolPtr(*a.Destructive)
+	}
+	if a.Idempotent != nil {
+		def.Annotations.IdempotentHint = mcp.ToBoolPtr(*a.Idempotent)
+	}
+	if a.OpenWorld != nil {
+		def.Annotations.OpenWorldHint = mcp.ToBoolPtr(*a.OpenWorld)
+	}
+	return def
+}
+
+// annotations returns the default annotations of a declarative tool.
 func annotations(readOnly, idempotent bool) mcp.ToolAnnotation {
 	return mcp.ToolAnnotation{
 		ReadOnlyHint:    mcp.ToBoolPtr(readOnly),
