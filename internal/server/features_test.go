@@ -28,7 +28,7 @@ import (
 // everythingHTTP starts @modelcontextprotocol/server-everything as a
 // Streamable HTTP server on a free loopback port and returns its /mcp URL.
 // It is stopped (its whole process group) when the test ends.
-func everythingHTTP(t *testing.T) string {
+func everythingHTTP(t testing.TB) string {
 	t.Helper()
 	bin := testutil.EverythingBin(t)
 	addr := testutil.FreeAddr(t)
@@ -66,7 +66,7 @@ func everythingHTTP(t *testing.T) string {
 
 // bridgeWays are the three ways server-everything is bridged in these
 // tests: upstream name and configuration.
-func bridgeWays(t *testing.T) []config.Upstream {
+func bridgeWays(t testing.TB) []config.Upstream {
 	bin := testutil.EverythingBin(t)
 	return []config.Upstream{
 		{Name: "every", Command: []string{bin}},
@@ -77,7 +77,7 @@ func bridgeWays(t *testing.T) []config.Upstream {
 
 // startFeatureHost starts a host bridging server-everything three ways
 // under rules.
-func startFeatureHost(ctx context.Context, t *testing.T, tn *tailnet, logs *logBuffer, rules func(alice, bob caller) []aclRule) *server.Server {
+func startFeatureHost(ctx context.Context, t testing.TB, tn *tailnet, logs *logBuffer, rules func(alice, bob caller) []aclRule) *server.Server {
 	t.Helper()
 	cs := tn.callers()
 	ups := bridgeWays(t)
@@ -93,7 +93,7 @@ func startFeatureHost(ctx context.Context, t *testing.T, tn *tailnet, logs *logB
 }
 
 // sdkSession opens a go-sdk Streamable HTTP session (2026-07-28) with opts.
-func featSession(ctx context.Context, t *testing.T, endpoint string, c caller, opts *sdk.ClientOptions) *sdk.ClientSession {
+func featSession(ctx context.Context, t testing.TB, endpoint string, c caller, opts *sdk.ClientOptions) *sdk.ClientSession {
 	t.Helper()
 	client := sdk.NewClient(&sdk.Implementation{Name: "tsmcp-features-test", Version: "1"}, opts)
 	s, err := client.Connect(ctx, &sdk.StreamableClientTransport{Endpoint: endpoint, HTTPClient: c.httpClient(), MaxRetries: -1}, nil)
