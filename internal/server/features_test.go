@@ -310,6 +310,37 @@ func TestBridgedFeaturesEndToEnd(t *testing.T) {
 			}
 		}
 	})
+	t.Run("an upstream's resources/list_changed is re-listed and relayed", func(t *testing.T) {
+		changed := make(chan struct{}, 10)
+		mg.OnNotification(func(n mcpgo.JSONRPCNotification) {
+			if n.Method == mcpgo.MethodNotificationResourcesListChanged {
+				changed <- struct{}{}
+			}
+		})
+		// server-everything registers a session resource, and says so,
+		// when this tool runs.
+		res, err := s.CallTool(ctx, &sdk.CallToolParams{Name: "every__gzip-file-as-resource",
+			Arguments: map[string]any{"name": "hello.txt.gz", "data": "data:text/plain;base64,aGVsbG8=", "outputType": "resourceLink"}})
+		if err != nil || res.IsError {
+			t.Fatalf("every__gzip-file-as-resource: %v %+v", err, res)
+		}
+		const want = "every+demo://resource/session/hello.txt.gz"
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			t.Fatal("no notifications/resources/list_changed reached the client")
+		}
+		for !slices.Contains(sdkResourceURIs(ctx, t, s), want) {
+			select {
+			case <-ctx.Done():
+				t.Fatalf("%s never listed", want)
+			case <-time.After(20 * time.Millisecond):
+			}
+		}
+		if _, err := s.ReadResource(ctx, &sdk.ReadResourceParams{URI: want}); err != nil {
+			t.Errorf("reading %s: %v", want, err)
+		}
+	})
 	t.Run("audit lines name the kind", func(t *testing.T) {
 		for msg, kind := range map[string]string{"resources_list": "resource", "resource_read": "resource", "prompts_list": "prompt", "prompt_get": "prompt", "completion": "prompt"} {
 			lines := logs.JSONLines(msg)
@@ -370,39 +401,93 @@ func TestBridgedResourceSubscriptions(t *testing.T) {
 			if err := mg.Subscribe(ctx, sreq); err != nil {
 				t.Fatal(err)
 			}
-			otherUpdates := make(chan string, 100)
+			// bob subscribes to another resource of the same upstream;
+			// of everypi, to the same resource, on his own child.
+			bobURI := w + "+demo://resource/static/document/features.md"
+			if w == "everypi" {
+				bobURI = uri
+			}
+			bobUpdates := make(chan string, 100)
 			other := mcpgoSSE(ctx, t, base, bob)
 			other.OnNotification(func(n mcpgo.JSONRPCNotification) {
 				if n.Method == mcpgo.MethodNotificationResourceUpdated {
-					otherUpdates <- fmt.Sprint(n.Params.AdditionalFields["uri"])
+					bobUpdates <- fmt.Sprint(n.Params.AdditionalFields["uri"])
 				}
 			})
+			breq := mcpgo.SubscribeRequest{}
+			breq.Params.URI = bobURI
+			if err := other.Subscribe(ctx, breq); err != nil {
+				t.Fatal(err)
+			}
 			// Wait until the listen stream's subscription is in place.
-			waitAudit(ctx, t, logs, "resource_subscribe", uri, 2)
+			want := 2
+			if w == "everypi" {
+				want = 3
+			}
+			waitAudit(ctx, t, logs, "resource_subscribe", uri, want)
 
 			// server-everything sends updates of subscribed resources once
 			// at once, then every 5 s, after this tool is called on its
-			// session (for everypi: alice's own child).
-			if res, err := s.CallTool(ctx, &sdk.CallToolParams{Name: w + "__toggle-subscriber-updates"}); err != nil || res.IsError {
-				t.Fatalf("toggle: %v %+v", err, res)
-			}
-			for name, ch := range map[string]chan string{"go-sdk (listen)": sdkUpdates, "mcp-go (subscribe)": mgUpdates} {
-				select {
-				case got := <-ch:
-					if got != uri {
-						t.Errorf("%s got an update of %s, want %s", name, got, uri)
-					}
-				case <-ctx.Done():
-					t.Fatalf("%s: no notifications/resources/updated", name)
+			// session: the shared child or session serves both callers;
+			// everypi gives each caller their own child.
+			toggle := func(c caller) {
+				t.Helper()
+				ts := featSession(ctx, t, base+"/mcp", c, nil)
+				if res, err := ts.CallTool(ctx, &sdk.CallToolParams{Name: w + "__toggle-subscriber-updates"}); err != nil || res.IsError {
+					t.Fatalf("toggle: %v %+v", err, res)
 				}
 			}
-			select {
-			case got := <-otherUpdates:
-				t.Errorf("bob, who subscribed to nothing, got an update of %s", got)
-			default:
+			toggle(alice)
+			receivers := []struct {
+				name string
+				ch   chan string
+				want string
+			}{{"alice's go-sdk (listen)", sdkUpdates, uri}, {"alice's mcp-go (subscribe)", mgUpdates, uri}, {"bob's mcp-go (subscribe)", bobUpdates, bobURI}}
+			if w == "everypi" {
+				// bob's own child sends him nothing: his updates are
+				// not started.
+				receivers = receivers[:2]
+			}
+			for _, c := range receivers {
+				select {
+				case got := <-c.ch:
+					if got != c.want {
+						t.Errorf("%s got an update of %s, want %s", c.name, got, c.want)
+					}
+				case <-ctx.Done():
+					t.Fatalf("%s: no notifications/resources/updated", c.name)
+				}
+			}
+			// Everything delivered so far went to its subscriber only.
+			for name, c := range map[string]struct {
+				ch   chan string
+				want string
+			}{"alice (listen)": {sdkUpdates, uri}, "alice (subscribe)": {mgUpdates, uri}, "bob": {bobUpdates, bobURI}} {
+				for len(c.ch) > 0 {
+					if got := <-c.ch; got != c.want {
+						t.Errorf("%s got an update of %s, subscribed only to %s", name, got, c.want)
+					}
+				}
+			}
+			if w == "everypi" {
+				// Another burst from alice's child (updates off, on):
+				// once it reached alice, anything of the first burst
+				// misrouted to bob would have been delivered (one FIFO).
+				toggle(alice)
+				toggle(alice)
+				select {
+				case <-sdkUpdates:
+				case <-ctx.Done():
+					t.Fatal("no second update")
+				}
+				for _, l := range logs.JSONLines("resource_updated") {
+					if caller, _ := l["caller"].(map[string]any); caller["user"] == bob.login && l["uri"] == bobURI {
+						t.Errorf("an update from alice's own child was delivered to bob: %v", l)
+					}
+				}
 			}
 			// Stop the simulated updates for the next way.
-			s.CallTool(ctx, &sdk.CallToolParams{Name: w + "__toggle-subscriber-updates"})
+			toggle(alice)
 		})
 	}
 }
