@@ -29,6 +29,9 @@ func (f *featureLists) get() ([]mcp.Prompt, []mcp.Resource, []mcp.ResourceTempla
 // re-establishes, on this new session, the subscriptions the supervisor
 // holds.
 func (s *supervisor) watchFeatures(sess *session) {
+	if sess.client == nil {
+		return // a test's stand-in session
+	}
 	sess.client.OnNotification(func(n mcp.JSONRPCNotification) {
 		switch n.Method {
 		case mcp.MethodNotificationResourcesListChanged, mcp.MethodNotificationPromptsListChanged:
