@@ -131,6 +131,7 @@ func TestFeatureListChangedReachesClients(t *testing.T) {
 	f := &fakeFeatures{prompts: []string{"fake__one"}}
 	host, err := startHost(ctx, tn.net, "listchanged", &logBuffer{}, func(c *config.Config, o *server.Options) {
 		c.ACL.Rules = toRules([]aclRule{{src: alice.login, tools: all, prompts: all, resources: all}})
+		c.MCP.Keepalive = config.Default().MCP.Keepalive // see startFeatureHost
 		o.Providers = []tools.Provider{tools.Builtin{}, f}
 	})
 	if err != nil {

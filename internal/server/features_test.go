@@ -2,6 +2,8 @@ package server_test
 
 import (
 	"context"
+	"io"
+	"net/http"
 	"errors"
 	"fmt"
 	"net"
@@ -84,12 +86,46 @@ func startFeatureHost(ctx context.Context, t testing.TB, tn *tailnet, logs *logB
 	host, err := startHost(ctx, tn.net, "features-"+strings.ToLower(strings.ReplaceAll(t.Name(), "/", "-")), logs, func(c *config.Config, o *server.Options) {
 		c.ACL.Rules = toRules(rules(cs[0], cs[1]))
 		c.Upstreams = ups
+		// The default keepalive, not the shared host's 300 ms: mcp-go's
+		// SSE client takes a server ping whose ID equals a pending
+		// request's for that request's answer.
+		c.MCP.Keepalive = config.Default().MCP.Keepalive
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { host.Close() })
+	waitUpstreamsUp(ctx, t, host, ups)
 	return host
+}
+
+// waitUpstreamsUp waits until /readyz reports every upstream up, i.e.
+// listed (the host's first listing waits only a few seconds).
+func waitUpstreamsUp(ctx context.Context, t testing.TB, host *server.Server, ups []config.Upstream) {
+	t.Helper()
+	for {
+		resp, err := http.Get("http://" + host.HealthAddr().String() + "/readyz")
+		body := ""
+		if err == nil {
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			body = string(b)
+		}
+		up := 0
+		for _, u := range ups {
+			if strings.Contains(body, "upstream "+u.Name+": up") {
+				up++
+			}
+		}
+		if up == len(ups) {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("upstreams not up: %q", body)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
 }
 
 // sdkSession opens a go-sdk Streamable HTTP session (2026-07-28) with opts.
