@@ -2,11 +2,11 @@ package server_test
 
 import (
 	"context"
-	"io"
-	"net/http"
 	"errors"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"slices"
