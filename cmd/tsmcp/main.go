@@ -6,6 +6,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -18,7 +19,9 @@ func main() {
 	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "tsmcp:", err)
+		if !errors.As(err, new(errLogged)) {
+			fmt.Fprintln(os.Stderr, "tsmcp:", err)
+		}
 		os.Exit(1)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 
 	"github.com/spf13/cobra"
 )
@@ -57,3 +58,27 @@ func (g *globalFlags) logger(w io.Writer) *slog.Logger {
 	}
 	return slog.New(slog.NewJSONHandler(w, opts))
 }
+
+// auditLogger returns the logger for audit lines (log.audit): logger
+// itself for "stderr" or "", a logger in the same format on stdout, or on
+// the named file, opened for appending (created 0600). The returned func
+// closes the file.
+func (g *globalFlags) auditLogger(dest string, stdout io.Writer, logger *slog.Logger) (*slog.Logger, func() error, error) {
+	switch dest {
+	case "", "stderr":
+		return logger, func() error { return nil }, nil
+	case "stdout":
+		return g.logger(stdout), func() error { return nil }, nil
+	}
+	f, err := os.OpenFile(dest, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, nil, fmt.Errorf("log.audit: %w", err)
+	}
+	return g.logger(f), f.Close, nil
+}
+
+// errLogged is an error the command has already logged; main exits 1
+// without printing it again (which would put a non-JSON line on stderr).
+type errLogged struct{ error }
+
+func (e errLogged) Unwrap() error { return e.error }

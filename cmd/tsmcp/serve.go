@@ -16,20 +16,34 @@ func newServeCmd(g *globalFlags) *cobra.Command {
 		Short: "Join the tailnet and serve MCP tools there",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			// Everything serve writes to stderr is one log line in the
+			// chosen format, the standard library's log and a failure
+			// to start included.
+			logger := g.logger(cmd.ErrOrStderr())
+			slog.SetDefault(logger)
+			fail := func(err error) error {
+				logger.Error("tsmcp stopped", "err", err.Error())
+				return errLogged{err}
+			}
 			loadOpts := config.LoadOptions{File: g.configFile, Flags: cmd.Flags()}
 			cfg, err := config.Load(loadOpts)
 			if err != nil {
-				return err
+				return fail(err)
 			}
-			logger := g.logger(cmd.ErrOrStderr())
+			audit, closeAudit, err := g.auditLogger(cfg.Log.Audit, cmd.OutOrStdout(), logger)
+			if err != nil {
+				return fail(err)
+			}
+			defer closeAudit()
 			srv, err := server.New(server.Options{
-				Config:  cfg,
-				Logger:  logger,
-				Verbose: g.verbose,
-				Version: version,
+				Config:      cfg,
+				Logger:      logger,
+				AuditLogger: audit,
+				Verbose:     g.verbose,
+				Version:     version,
 			})
 			if err != nil {
-				return err
+				return fail(err)
 			}
 			ctx, stop := context.WithCancel(cmd.Context())
 			defer stop()
@@ -41,7 +55,10 @@ func newServeCmd(g *globalFlags) *cobra.Command {
 					watchConfig(ctx, loadOpts, srv, logger)
 				}()
 			}
-			return srv.Run(ctx)
+			if err := srv.Run(ctx); err != nil {
+				return fail(err)
+			}
+			return nil
 		},
 	}
 	config.RegisterFlags(cmd.Flags())

@@ -45,6 +45,16 @@ type Config struct {
 	// Upstreams are MCP servers whose tools are bridged under
 	// "<name>__<tool>". Nil means none.
 	Upstreams []Upstream `mapstructure:"upstreams"`
+	// Log configures where logs go.
+	Log Log `mapstructure:"log"`
+}
+
+// Log configures where logs go. Operational logs always go to stderr.
+type Log struct {
+	// Audit is where audit lines ("log":"audit") go: "stderr" (with the
+	// other logs), "stdout", or an absolute file path (appended to,
+	// created 0600). Empty means "stderr".
+	Audit string `mapstructure:"audit"`
 }
 
 // Tailnet configures the tsnet node.
@@ -286,6 +296,7 @@ func Default() *Config {
 			ShutdownGrace: 20 * time.Second,
 		},
 		ACL: acl.Config{Capability: acl.DefaultCapability},
+		Log: Log{Audit: "stderr"},
 	}
 }
 

@@ -42,6 +42,7 @@ var flagKeys = []struct{ name, key, usage string }{
 	{"max-body", "mcp.max_body", "largest request body accepted, e.g. 4MiB (mcp.max_body)"},
 	{"shutdown-grace", "mcp.shutdown_grace", "time in-flight calls get on SIGTERM (mcp.shutdown_grace)"},
 	{"acl-capability", "acl.capability", "app capability read from tailnet grants (acl.capability)"},
+	{"log-audit", "log.audit", "where audit lines go: stderr, stdout or an absolute file path (log.audit)"},
 }
 
 // RegisterFlags adds a flag for every scalar config key to fs (see
@@ -77,6 +78,8 @@ func RegisterFlags(fs *pflag.FlagSet) {
 			fs.Duration(f.name, d.MCP.ShutdownGrace, f.usage)
 		case "acl.capability":
 			fs.String(f.name, d.ACL.Capability, f.usage)
+		case "log.audit":
+			fs.String(f.name, d.Log.Audit, f.usage)
 		}
 	}
 }

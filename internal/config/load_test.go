@@ -105,6 +105,7 @@ func designExample() *Config {
 			{Name: "fs", Command: []string{"npx", "-y", "@modelcontextprotocol/server-filesystem", "/data"}, Isolation: "shared"},
 			{Name: "wiki", URL: "http://wiki-mcp.internal:8080/mcp"},
 		},
+		Log: Log{Audit: "stderr"},
 	}
 }
 
@@ -171,6 +172,7 @@ var envCases = []struct {
 			Params: map[string]Param{"msg": {Type: "string", Required: true}},
 		}})
 	}},
+	{"audit log", "TSMCP_LOG_AUDIT", "/var/log/tsmcp-audit.jsonl", func(c *Config) bool { return c.Log.Audit == "/var/log/tsmcp-audit.jsonl" }},
 	{"tool annotations", "TSMCP_TOOLS", `[{"name":"du","exec":{"command":["du"]},"annotations":{"title":"Disk usage","read_only":true,"open_world":false}}]`, func(c *Config) bool {
 		a := c.Tools[0].Annotations
 		return a != nil && a.Title == "Disk usage" && a.ReadOnly != nil && *a.ReadOnly && a.OpenWorld != nil && !*a.OpenWorld && a.Destructive == nil && a.Idempotent == nil

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/netip"
 	"net/url"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
@@ -56,6 +57,11 @@ func (c *Config) Validate() error {
 		p = append(p, err)
 	}
 	validateTools(&p, c.Tools)
+	switch a := c.Log.Audit; {
+	case a == "", a == "stderr", a == "stdout":
+	case !filepath.IsAbs(a):
+		p.addf("log.audit", "%q is not stderr, stdout or an absolute file path", a)
+	}
 	validateUpstreams(&p, c.Upstreams)
 	return errors.Join(p...)
 }

@@ -90,6 +90,7 @@ func TestValidate(t *testing.T) {
 			yes := true
 			c.Tools[0].Annotations = &ToolAnnotations{ReadOnly: &yes, Destructive: &yes}
 		}, want: []string{"tools[0].annotations: read_only and destructive cannot both be true"}},
+		{name: "relative audit log path", mutate: func(c *Config) { c.Log.Audit = "audit.log" }, want: []string{`log.audit: "audit.log" is not stderr, stdout or an absolute file path`}},
 		{name: "acl rule allowing nothing", mutate: func(c *Config) { c.ACL.Rules[0].Tools = nil }, want: []string{"acl.rules[0]: allows nothing: give at least one of tools, prompts or resources"}},
 		{name: "acl zero value", mutate: func(c *Config) { c.ACL = acl.Config{} }},
 

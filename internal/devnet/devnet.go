@@ -57,6 +57,10 @@ type Options struct {
 	// Tags lists the ACL tags nodes may request (e.g. "tag:ci"). Nil means
 	// no tags can be requested.
 	Tags []string
+	// RequireAuthKey, when set, is the only auth key control accepts;
+	// nodes registering with another get "invalid authkey". Empty means
+	// any node may join.
+	RequireAuthKey string
 }
 
 // Network is a running in-process tailnet.
@@ -121,6 +125,7 @@ func Start(opts Options) (*Network, error) {
 		TagOwners:              owners,
 		AllOnline:              true,
 		ModifyFirstMapResponse: n.addGrants,
+		RequireAuthKey:         opts.RequireAuthKey,
 	}
 	n.control = httptest.NewUnstartedServer(guardControl(n.Control))
 	// Track connections ourselves: the coordination protocol hijacks
@@ -377,11 +382,44 @@ func (c *trackedConn) Close() error {
 	return c.Conn.Close()
 }
 
+// PushGrants sends the node registered with hostname a MapResponse that
+// carries only the packet filter holding the grants set by SetPeerCaps:
+// the shape in which production control delivers a tailnet policy change
+// (no peers, no netmap, and so no IPN bus notification). Unlike Reconnect
+// it reaches only that node. Once a node has received such a message,
+// testcontrol sends it no automatic map responses any more: use a node of
+// its own for it.
+func (n *Network) PushGrants(hostname string) error {
+	for _, nd := range n.Control.AllNodes() {
+		if nd.Hostinfo.Hostname() != hostname {
+			continue
+		}
+		n.mu.Lock()
+		rules := n.grantRulesLocked()
+		n.mu.Unlock()
+		// With no grants left, rules is nil, which deletes the entry.
+		mr := &tailcfg.MapResponse{PacketFilters: map[string][]tailcfg.FilterRule{grantsFilterName: rules}}
+		if !n.Control.AddRawMapResponse(nd.Key, mr) {
+			return fmt.Errorf("devnet: node %s is not connected to control", hostname)
+		}
+		return nil
+	}
+	return fmt.Errorf("devnet: no node named %s", hostname)
+}
+
 // addGrants is testcontrol's ModifyFirstMapResponse hook: it adds the
 // per-peer grants as a named packet filter.
 func (n *Network) addGrants(res *tailcfg.MapResponse, _ *tailcfg.MapRequest) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
+	if res.PacketFilters == nil {
+		res.PacketFilters = map[string][]tailcfg.FilterRule{}
+	}
+	res.PacketFilters[grantsFilterName] = n.grantRulesLocked()
+}
+
+// grantRulesLocked returns the grants as filter rules. n.mu must be held.
+func (n *Network) grantRulesLocked() []tailcfg.FilterRule {
 	var rules []tailcfg.FilterRule
 	for src, caps := range n.grants {
 		rules = append(rules, tailcfg.FilterRule{
@@ -392,10 +430,7 @@ func (n *Network) addGrants(res *tailcfg.MapResponse, _ *tailcfg.MapRequest) {
 			}},
 		})
 	}
-	if res.PacketFilters == nil {
-		res.PacketFilters = map[string][]tailcfg.FilterRule{}
-	}
-	res.PacketFilters[grantsFilterName] = rules
+	return rules
 }
 
 // Login returns the login testcontrol gives the n-th user node to register

@@ -198,9 +198,12 @@ func (s *Server) newSSE(m *server.MCPServer) *server.SSEServer {
 func (s *Server) tailnetHandler() http.Handler {
 	mux := http.NewServeMux()
 	streamable := s.reconcileVersion(s.streamable)
-	for _, m := range []string{"POST", "GET", "DELETE"} { // GET includes HEAD
+	for _, m := range []string{"POST", "DELETE"} {
 		mux.Handle(m+" /mcp", streamable)
 	}
+	mux.Handle("GET /mcp", browserToPage(streamable)) // GET includes HEAD
+	mux.HandleFunc("GET /{$}", s.servePage)
+	mux.HandleFunc("/.well-known/", serveWellKnown)
 	mux.Handle("GET /sse", s.sessions.sse.wrapStream(s.sse.SSEHandler()))
 	mux.Handle("POST /message", s.sessions.sse.wrapMessage(s.sse.MessageHandler()))
 	for path, allow := range map[string]string{"/mcp": "GET, POST, DELETE", "/sse": "GET", "/message": "POST"} {

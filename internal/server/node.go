@@ -30,9 +30,14 @@ func (s *Server) newNode() (*tsnet.Server, func() error, error) {
 			s.log.Info(fmt.Sprintf(format, args...), "log", "tailscale")
 		},
 	}
-	if s.verbose {
-		node.Logf = func(format string, args ...any) {
-			s.log.Debug(fmt.Sprintf(format, args...), "log", "tsnet")
+	// tsnet's own log is chatty: it goes to the log only with --verbose,
+	// but its last lines are kept to explain a failed join.
+	s.joinDiag = &joinDiag{}
+	node.Logf = func(format string, args ...any) {
+		line := fmt.Sprintf(format, args...)
+		s.joinDiag.logf(line)
+		if s.verbose {
+			s.log.Debug(line, "log", "tsnet")
 		}
 	}
 	var tmpDir string
@@ -86,14 +91,19 @@ func (s *Server) up(ctx context.Context, node *tsnet.Server) error {
 		return err
 	}
 	s.log.Info("joining the tailnet", "hostname", tc.Hostname, "control_url", controlURLForLog(tc.ControlURL), "tags", tc.Tags)
+	watchCtx, stopWatch := context.WithCancel(ctx)
+	watched := make(chan struct{})
+	go func() {
+		defer close(watched)
+		s.joinDiag.watch(watchCtx, s, node)
+	}()
 	st, err := node.Up(ctx)
+	stopWatch()
+	<-watched
 	if err != nil {
-		hint := "check tailnet.auth_key (or TS_AUTHKEY) and tailnet.control_url"
-		if tc.AuthKey == "" {
-			hint = "no auth key is set: set tailnet.auth_key or TS_AUTHKEY, or open the login URL logged above"
-		}
+		hint := s.joinDiag.explain(tc.AuthKey != "")
 		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-			return fmt.Errorf("tailnet: node did not log in within tailnet.up_timeout (%s): %w; %s", tc.UpTimeout, err, hint)
+			return fmt.Errorf("tailnet: node did not join within tailnet.up_timeout (%s); %s", tc.UpTimeout, hint)
 		}
 		return fmt.Errorf("tailnet: joining failed: %w; %s", err, hint)
 	}
@@ -107,10 +117,12 @@ func (s *Server) up(ctx context.Context, node *tsnet.Server) error {
 		s.tailnetIP = st.TailscaleIPs[0]
 	}
 	names := append([]string{tc.Hostname}, node.CertDomains()...)
+	s.shortName = tc.Hostname
 	if st.Self != nil && st.Self.DNSName != "" {
 		fqdn := strings.TrimSuffix(st.Self.DNSName, ".")
 		short, _, _ := strings.Cut(fqdn, ".")
 		names = append(names, fqdn, short)
+		s.fqdn, s.shortName = fqdn, short
 	}
 	for _, ip := range st.TailscaleIPs {
 		names = append(names, ip.String())

@@ -23,14 +23,18 @@ import (
 	"github.com/tsmcp/tsmcp/internal/config"
 	"github.com/tsmcp/tsmcp/internal/tools"
 	"github.com/tsmcp/tsmcp/internal/tools/declared"
+	"github.com/tsmcp/tsmcp/internal/tsnetx"
 )
 
 // Options configure a Server.
 type Options struct {
 	// Config is the configuration; New validates it. Required.
 	Config *config.Config
-	// Logger receives operational and audit logs. Nil means slog.Default().
+	// Logger receives operational logs, and audit logs unless AuditLogger
+	// is set. Nil means slog.Default().
 	Logger *slog.Logger
+	// AuditLogger receives the audit lines (log.audit). Nil means Logger.
+	AuditLogger *slog.Logger
 	// Verbose passes tsnet's own (chatty) logs to Logger at debug level.
 	// False discards them; messages meant for users, such as a login URL,
 	// are always logged.
@@ -48,6 +52,10 @@ type Options struct {
 	// BodyTimeout bounds how long a client may take to send a request's
 	// body. Zero means 30s.
 	BodyTimeout time.Duration
+
+	// staleWhoIs, set only by tests (export_test.go), turns off the WhoIs
+	// cache's invalidation, to show that its tests can fail.
+	staleWhoIs bool
 }
 
 // Server is the tsmcp host. Create it with New, start it with Run, stop it
@@ -93,13 +101,21 @@ type Server struct {
 	// Set by Run before started/readyCh close; read-only afterwards.
 	healthAddr net.Addr
 	tailnetIP  netip.Addr
-	hosts      hostSet // names a request's Host may carry
+	joinDiag   *joinDiag // explains a failed join; set by newNode
+	hosts      hostSet   // names a request's Host may carry
+	shortName  string    // the node's MagicDNS short name, e.g. tsmcp
+	fqdn       string    // its full MagicDNS name; empty without MagicDNS
 	mcp        *server.MCPServer
 	streamable *server.StreamableHTTPServer
 	sse        *server.SSEServer
 
-	mu      sync.Mutex // guards the fields below
-	whoisFn WhoIsFunc
+	// whoisStale, set only by tests (export_test.go), turns off the WhoIs
+	// cache's invalidation.
+	whoisStale bool
+
+	mu         sync.Mutex // guards the fields below
+	whoisFn    WhoIsFunc
+	whoisCache *whoisCache // nil when Options.WhoIs replaced the node's
 	// tailnetSuffix is the node's MagicDNS suffix: callers whose node
 	// names are not under it are autogroup:shared. Set once joined.
 	tailnetSuffix string
@@ -147,7 +163,7 @@ func New(opts Options) (*Server, error) {
 		bodyTimeout:   cmp.Or(opts.BodyTimeout, defaultBodyTimeout),
 		cfg:           opts.Config,
 		log:           logger,
-		audit:         logger.With(slog.String("log", "audit")),
+		audit:         cmp.Or(opts.AuditLogger, logger).With(slog.String("log", "audit")),
 		verbose:       opts.Verbose,
 		version:       version,
 		providers:     opts.Providers,
@@ -156,6 +172,7 @@ func New(opts Options) (*Server, error) {
 		sessions:      newSessionStore(),
 		inflight:      newInflight(),
 		whoisFn:       opts.WhoIs,
+		whoisStale:    opts.staleWhoIs,
 		started:       make(chan struct{}),
 		readyCh:       make(chan struct{}),
 		done:          make(chan struct{}),
@@ -267,7 +284,21 @@ func (s *Server) Run(ctx context.Context) (err error) {
 	}
 	s.mu.Lock()
 	if s.whoisFn == nil {
-		s.whoisFn = lc.WhoIs
+		cache := newWhoisCache(lc.WhoIs, tsnetx.FilterFunc(node), s.log)
+		cache.stale = s.whoisStale
+		watchCtx, stopWatch := context.WithCancel(context.Background())
+		watchDone := make(chan struct{})
+		go func() {
+			defer close(watchDone)
+			cache.watch(watchCtx, lc)
+		}()
+		cleanup.add("WhoIs cache", func() error {
+			stopWatch()
+			<-watchDone
+			return nil
+		})
+		s.whoisFn = cache.whoIs
+		s.whoisCache = cache
 	}
 	s.tailnetSuffix = st.CurrentTailnet.MagicDNSSuffix
 	s.mu.Unlock()

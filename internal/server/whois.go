@@ -13,9 +13,10 @@ import (
 	"github.com/tsmcp/tsmcp/internal/identity"
 )
 
-// WhoIsFunc identifies the tailnet peer at remoteAddr (ip:port). The tsnet
-// node's LocalClient().WhoIs has this shape.
-type WhoIsFunc func(ctx context.Context, remoteAddr string) (*apitype.WhoIsResponse, error)
+// WhoIsFunc identifies the tailnet peer at addr, a bare IP address (the
+// host never passes a port). The tsnet node's LocalClient().WhoIs has this
+// shape.
+type WhoIsFunc func(ctx context.Context, addr string) (*apitype.WhoIsResponse, error)
 
 // whois identifies r's caller. Every error means the caller is refused.
 func (s *Server) whois(r *http.Request) (*identity.Identity, error) {
@@ -29,11 +30,13 @@ func (s *Server) whois(r *http.Request) (*identity.Identity, error) {
 	if whois == nil {
 		return nil, fmt.Errorf("no WhoIs available")
 	}
-	w, err := whois(r.Context(), r.RemoteAddr)
+	ip := ap.Addr().Unmap()
+	// The bare IP: see whoisCache.whoIs.
+	w, err := whois(r.Context(), ip.String())
 	if err != nil {
-		return nil, fmt.Errorf("WhoIs %s: %w", r.RemoteAddr, err)
+		return nil, fmt.Errorf("WhoIs %s: %w", ip, err)
 	}
-	return identity.FromWhoIs(w, ap.Addr().Unmap(), suffix)
+	return identity.FromWhoIs(w, ip, suffix)
 }
 
 type funnelKey struct{}

@@ -1,0 +1,266 @@
+package server
+
+import (
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"html/template"
+	"log/slog"
+	"net/http"
+	"slices"
+	"strings"
+
+	"github.com/tsmcp/tsmcp/internal/identity"
+)
+
+// The identity page at / on the tailnet listener: who the host sees the
+// caller as, exactly what the caller may use (the same decisions as MCP),
+// and copy-paste settings for the common clients with this host's real
+// names. Server-rendered, no external assets, a strict
+// Content-Security-Policy; JSON for Accept: application/json.
+
+// pageView is what the identity page shows, and its JSON form.
+type pageView struct {
+	// Login is the caller's login; empty for a tagged node.
+	Login string `json:"login"`
+	// DisplayName is the user's display name; empty for a tagged node.
+	DisplayName string `json:"display_name,omitempty"`
+	// Node is the caller's node name.
+	Node string `json:"node"`
+	// Tags are the node's tags; empty for a user's node.
+	Tags []string `json:"tags"`
+	// IP is the caller's tailnet address.
+	IP string `json:"tailnet_ip"`
+	// Membership is "tagged node", "member" or "shared".
+	Membership string `json:"membership"`
+	// Tools are the tools the caller may call.
+	Tools []pageItem `json:"tools"`
+	// Prompts are the prompts the caller may get.
+	Prompts []pageItem `json:"prompts"`
+	// Resources are the resources and resource templates the caller may
+	// read.
+	Resources []pageItem `json:"resources"`
+	// URL is the Streamable HTTP endpoint under the short MagicDNS name;
+	// FullURL under the full name (empty without MagicDNS); SSEURL the
+	// legacy SSE endpoint.
+	URL     string `json:"url"`
+	FullURL string `json:"full_url,omitempty"`
+	SSEURL  string `json:"sse_url"`
+	// Clients are copy-paste settings, one per client.
+	Clients []clientSetting `json:"clients"`
+}
+
+// pageItem is one tool, prompt or resource as the page lists it.
+type pageItem struct {
+	Name        string `json:"name"`
+	Title       string `json:"title,omitempty"`
+	Description string `json:"description,omitempty"`
+}
+
+// clientSetting is how one client is pointed at this host.
+type clientSetting struct {
+	Client  string `json:"client"`
+	Where   string `json:"where"`
+	Setting string `json:"setting"`
+}
+
+// pageCSS is the page's only style, allowed by its hash in the CSP.
+const pageCSS = `body{font:16px/1.5 system-ui,sans-serif;margin:0 auto;padding:1rem;max-width:48rem;color:#111;background:#fff}
+h1{font-size:1.4rem}h2{font-size:1.1rem;margin-top:1.5rem}
+dl{display:grid;grid-template-columns:max-content 1fr;gap:.25rem 1rem}dt{font-weight:600}dd{margin:0;overflow-wrap:anywhere}
+ul{padding-left:1.2rem}li{margin:.2rem 0}code,pre{font:14px ui-monospace,monospace;background:#f3f3f3;border-radius:4px}
+code{padding:0 .2rem}pre{padding:.5rem;overflow-x:auto;white-space:pre-wrap;overflow-wrap:anywhere}
+.none{color:#666}table{border-collapse:collapse;width:100%}td{vertical-align:top;padding:.4rem 0;border-top:1px solid #ddd}
+@media (prefers-color-scheme:dark){body{color:#eee;background:#121212}code,pre{background:#222}.none{color:#aaa}td{border-color:#333}}`
+
+// pageCSP is the identity page's Content-Security-Policy: nothing may
+// load or run but the inline style above.
+var pageCSP = func() string {
+	sum := sha256.Sum256([]byte(pageCSS))
+	return "default-src 'none'; style-src 'sha256-" + base64.StdEncoding.EncodeToString(sum[:]) + "'; " +
+		"base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+}()
+
+var pageTmpl = template.Must(template.New("page").Parse(`<!doctype html>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width,initial-scale=1">
+<title>tsmcp: {{.Who}}</title>
+<style>` + pageCSS + `</style></head>
+<body>
+<h1>tsmcp sees you as {{.Who}}</h1>
+<dl id="identity">
+{{with .V.Login}}<dt>Login</dt><dd id="login">{{.}}</dd>{{end}}
+{{with .V.DisplayName}}<dt>Name</dt><dd>{{.}}</dd>{{end}}
+<dt>Node</dt><dd id="node">{{.V.Node}}</dd>
+{{if .V.Tags}}<dt>Tags</dt><dd id="tags">{{range $i, $t := .V.Tags}}{{if $i}}, {{end}}{{$t}}{{end}}</dd>{{end}}
+<dt>Tailnet IP</dt><dd>{{.V.IP}}</dd>
+<dt>Access as</dt><dd id="membership">{{.V.Membership}}</dd>
+</dl>
+<h2>Tools you may call</h2>
+{{template "items" .V.Tools}}
+<h2>Prompts you may get</h2>
+{{template "items" .V.Prompts}}
+<h2>Resources you may read</h2>
+{{template "items" .V.Resources}}
+<h2>Connect</h2>
+<p>Streamable HTTP: <code id="url">{{.V.URL}}</code>{{with .V.FullURL}} (or <code>{{.}}</code>){{end}}. Legacy SSE: <code>{{.V.SSEURL}}</code>.</p>
+<table id="clients">
+{{range .V.Clients}}<tr><td><strong>{{.Client}}</strong><br><span class="none">{{.Where}}</span><pre>{{.Setting}}</pre></td></tr>
+{{end}}</table>
+<p class="none">What you may use follows your tailnet identity and grants, decided per request; this page shows the same decisions as MCP.</p>
+</body></html>
+{{define "items"}}{{if .}}<ul class="items">{{range .}}<li><code>{{.Name}}</code>{{with .Title}} {{.}}{{end}}{{with .Description}} <span class="none">{{.}}</span>{{end}}</li>{{end}}</ul>{{else}}<p class="none">None.</p>{{end}}{{end}}
+`))
+
+// servePage serves the identity page (GET /): HTML, or JSON when the
+// client asks for application/json.
+func (s *Server) servePage(w http.ResponseWriter, r *http.Request) {
+	id, ok := identity.FromContext(r.Context())
+	if !ok {
+		writeError(w, http.StatusForbidden)
+		return
+	}
+	v := s.pageFor(r, id)
+	h := w.Header()
+	h.Set("Cache-Control", "no-store") // it is about one caller
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Referrer-Policy", "no-referrer")
+	h.Set("X-Frame-Options", "DENY")
+	h.Set("Vary", "Accept")
+	if wantsJSON(r) {
+		h.Set("Content-Type", "application/json")
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(v); err != nil {
+			s.log.Debug("writing the identity page", "err", err)
+		}
+		return
+	}
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	h.Set("Content-Security-Policy", pageCSP)
+	who := v.Login
+	if who == "" {
+		who = strings.Join(v.Tags, ", ")
+	}
+	if err := pageTmpl.Execute(w, struct {
+		Who string
+		V   pageView
+	}{who, v}); err != nil {
+		s.log.Debug("writing the identity page", "err", err)
+	}
+}
+
+// pageFor builds the page of id: the same policy decisions as MCP.
+func (s *Server) pageFor(r *http.Request, id *identity.Identity) pageView {
+	v := pageView{
+		Login:       id.LoginName,
+		DisplayName: id.DisplayName,
+		Node:        id.NodeName,
+		Tags:        id.Tags,
+		Membership:  "member",
+		Tools:       []pageItem{},
+		Prompts:     []pageItem{},
+		Resources:   []pageItem{},
+	}
+	if v.Tags == nil {
+		v.Tags = []string{}
+	}
+	if id.TailnetIP.IsValid() {
+		v.IP = id.TailnetIP.String()
+	}
+	switch {
+	case id.IsTagged():
+		v.Membership = "tagged node"
+	case id.Shared:
+		v.Membership = "shared"
+	}
+	policy := s.policy.Load()
+	for name, t := range s.mcp.ListTools() {
+		if policy.Decide(id, name).Allow {
+			v.Tools = append(v.Tools, pageItem{Name: name, Title: t.Tool.Title, Description: firstLine(t.Tool.Description)})
+		}
+	}
+	slices.SortFunc(v.Tools, func(a, b pageItem) int { return strings.Compare(a.Name, b.Name) })
+	s.auditPage(r, id, len(v.Tools))
+
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	v.URL = scheme + "://" + s.shortName + "/mcp"
+	v.SSEURL = scheme + "://" + s.shortName + "/sse"
+	if s.fqdn != "" {
+		v.FullURL = scheme + "://" + s.fqdn + "/mcp"
+	}
+	v.Clients = clientSettings(s.shortName, v.URL)
+	return v
+}
+
+// auditPage writes the audit line of one identity page view: like a
+// tools/list, who asked and how many tools it showed.
+func (s *Server) auditPage(r *http.Request, id *identity.Identity, tools int) {
+	s.audit.LogAttrs(r.Context(), slog.LevelInfo, "identity_page",
+		auditCaller(id),
+		slog.String("decision", "filter"),
+		slog.Int("shown", tools),
+	)
+}
+
+// clientSettings returns copy-paste settings for the common clients.
+func clientSettings(name, url string) []clientSetting {
+	q := func(s string) string { b, _ := json.Marshal(s); return string(b) }
+	return []clientSetting{
+		{"Claude Code", "in a terminal", "claude mcp add --transport http " + name + " " + url},
+		{"Cursor", "~/.cursor/mcp.json", `{"mcpServers": {` + q(name) + `: {"url": ` + q(url) + `}}}`},
+		{"VS Code", ".vscode/mcp.json", `{"servers": {` + q(name) + `: {"type": "http", "url": ` + q(url) + `}}}`},
+		{"Claude Desktop", "claude_desktop_config.json (stdio only: through mcp-remote; plain http needs --allow-http)",
+			`{"mcpServers": {` + q(name) + `: {"command": "npx", "args": ["mcp-remote", ` + q(url) + `, "--allow-http"]}}}`},
+		{"MCP Inspector", "npx @modelcontextprotocol/inspector; transport Streamable HTTP, connection type Via Proxy (browser-direct requests carry a foreign Origin and are refused)", url},
+		{"Codex CLI", "in a terminal", "codex mcp add " + name + " --url " + url},
+		{"Gemini CLI", "~/.gemini/settings.json", `{"mcpServers": {` + q(name) + `: {"httpUrl": ` + q(url) + `}}}`},
+	}
+}
+
+// wantsJSON reports whether the request prefers JSON to HTML.
+func wantsJSON(r *http.Request) bool {
+	a := r.Header.Get("Accept")
+	return strings.Contains(a, "application/json") && !strings.Contains(a, "text/html")
+}
+
+// isBrowserNavigation reports whether a GET is a browser opening the URL
+// (it accepts HTML), not an MCP client opening an event stream.
+func isBrowserNavigation(r *http.Request) bool {
+	a := r.Header.Get("Accept")
+	return r.Method == http.MethodGet && strings.Contains(a, "text/html") && !strings.Contains(a, "text/event-stream")
+}
+
+// firstLine returns s up to its first newline, at most 200 bytes.
+func firstLine(s string) string {
+	s, _, _ = strings.Cut(s, "\n")
+	if len(s) > 200 {
+		s = strings.ToValidUTF8(s[:200], "") + "…"
+	}
+	return s
+}
+
+// serveWellKnown answers /.well-known/*: 404 with a JSON body. Clients
+// probe for OAuth metadata; tsmcp has none and must never look like it
+// wants a token (no 401, no WWW-Authenticate).
+func serveWellKnown(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(http.StatusNotFound)
+	w.Write([]byte(`{"error":"not_found","error_description":"tsmcp has no OAuth or other metadata: access is by tailnet identity, no token is needed"}` + "\n"))
+}
+
+// browserToPage sends a browser that opens /mcp to the identity page
+// instead of an event stream that never ends; MCP clients pass through.
+func browserToPage(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if isBrowserNavigation(r) {
+			http.Redirect(w, r, "/", http.StatusSeeOther)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
