@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"net/netip"
 	"time"
 
 	"github.com/mark3labs/mcp-go/mcp"
@@ -206,7 +205,7 @@ func (s *Server) reidentify(ctx context.Context, id *identity.Identity) (*identi
 	ip := id.TailnetIP
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	w, err := whois(ctx, netip.AddrPortFrom(ip, 0).String())
+	w, err := whois(ctx, ip.String()) // the bare IP, as Server.whois asks
 	if err != nil {
 		return nil, err
 	}
