@@ -1,9 +1,17 @@
 package server
 
 import (
+	"context"
 	"log/slog"
+	"strconv"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/mark3labs/mcp-go/mcp"
 
 	"github.com/tsmcp/tsmcp/internal/identity"
+	"github.com/tsmcp/tsmcp/internal/tools"
 )
 
 // auditCaller returns the audit attributes that describe the caller. Tags
@@ -22,4 +30,78 @@ func auditCaller(id *identity.Identity) slog.Attr {
 		slog.Any("tags", tags),
 		slog.String("ip", id.TailnetIP.String()),
 	)
+}
+
+// Bounds for caller-controlled text in log and audit lines.
+const (
+	// maxLoggedName bounds a name the caller chose (a tool, prompt or
+	// resource name or URI, a path, a header value).
+	maxLoggedName = 128
+	// maxLoggedError bounds an error text, which may quote the caller's
+	// input.
+	maxLoggedError = 4096
+)
+
+// bounded makes a caller-controlled string safe for a log or audit line:
+// at most maxLoggedName bytes of it, each control or formatting character
+// (newlines, escapes, bidirectional overrides, zero-width marks) and each
+// invalid UTF-8 byte shown as U+FFFD, so a line can neither be split,
+// recoloured nor made to read as a different name. A cut string ends with
+// "…[N bytes]", N being the original length. Only the bytes kept are
+// examined, so a megabyte name costs no more than a short one.
+func bounded(s string) string { return boundedN(s, maxLoggedName) }
+
+// boundedN is bounded with a limit of n bytes (before the truncation
+// marker).
+func boundedN(s string, n int) string {
+	clean := true
+	for i := 0; i < len(s) && i <= n; {
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if unsafeRune(r, size) {
+			clean = false
+			break
+		}
+		i += size
+	}
+	if clean && len(s) <= n {
+		return s
+	}
+	var b strings.Builder
+	b.Grow(min(len(s), n) + 24)
+	i := 0
+	for i < len(s) {
+		r, size := utf8.DecodeRuneInString(s[i:])
+		out := string(r)
+		if unsafeRune(r, size) {
+			out = string(utf8.RuneError)
+		}
+		if b.Len()+len(out) > n {
+			break
+		}
+		b.WriteString(out)
+		i += size
+	}
+	if i < len(s) {
+		b.WriteString("…[" + strconv.Itoa(len(s)) + " bytes]")
+	}
+	return b.String()
+}
+
+// unsafeRune reports whether r (decoded from size bytes) must not reach a
+// log line as is.
+func unsafeRune(r rune, size int) bool {
+	return (r == utf8.RuneError && size <= 1) || unicode.IsControl(r) || unicode.Is(unicode.Cf, r) ||
+		r == '\u2028' || r == '\u2029'
+}
+
+// hideInvalidName is a BeforeCallTool hook: a tools/call naming something
+// that cannot be a tool name (tools.NamePattern) is answered "not found"
+// by mcp-go, whose error text quotes the name; the name is emptied first
+// so that a megabyte of the caller's text is not echoed back. No tool has
+// an invalid name, so the answer is the same "not found" either way.
+// (mcp-go passes the request to the hook by pointer and then uses it.)
+func hideInvalidName(_ context.Context, _ any, req *mcp.CallToolRequest) {
+	if !tools.NamePattern.MatchString(req.Params.Name) {
+		req.Params.Name = ""
+	}
 }

@@ -81,14 +81,14 @@ func (s *Server) complete(ctx context.Context, kind, name string, d acl.Decision
 		attrs := []slog.Attr{
 			auditCaller(id),
 			slog.String("kind", kind),
-			slog.String(map[string]string{"prompt": "prompt", "resource": "uri"}[kind], auditName(name)),
+			slog.String(map[string]string{"prompt": "prompt", "resource": "uri"}[kind], bounded(name)),
 			slog.String("decision", decision),
 			slog.String("reason", d.Reason),
 			slog.Float64("duration_ms", float64(time.Since(start).Microseconds())/1000),
 			slog.String("outcome", outcome),
 		}
 		if detail != "" {
-			attrs = append(attrs, slog.String("err", detail))
+			attrs = append(attrs, slog.String("err", boundedN(detail, maxLoggedError)))
 		}
 		s.audit.LogAttrs(ctx, slog.LevelInfo, "completion", attrs...)
 	}()

@@ -9,30 +9,41 @@ import (
 // healthHandler serves the plain-HTTP health listener: /health (liveness),
 // /readyz (readiness) and a fixed 404 for everything else. MCP is never
 // served here.
+//
+// Paths are matched exactly, not through http.ServeMux, which answers
+// non-canonical paths ("//mcp", "/./readyz", "/health/..") with a redirect:
+// on this unauthenticated listener anything but the two exact paths gets
+// the same fixed 404.
 func (s *Server) healthHandler() http.Handler {
-	mux := http.NewServeMux()
-	mux.HandleFunc("/health", func(w http.ResponseWriter, r *http.Request) {
-		// Liveness: the process serves. It never depends on the control
-		// plane, so an outage there does not get tasks killed.
-		plain(w, http.StatusOK, "ok\n")
-	})
-	mux.HandleFunc("/readyz", func(w http.ResponseWriter, r *http.Request) {
-		switch {
-		case s.draining.Load():
-			plain(w, http.StatusServiceUnavailable, "draining\n")
-		case !s.ready.Load():
-			plain(w, http.StatusServiceUnavailable, "starting\n")
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/health":
+			// Liveness: the process serves. It never depends on the
+			// control plane, so an outage there does not get tasks
+			// killed.
+			plain(w, http.StatusOK, "ok\n")
+		case "/readyz":
+			s.serveReadyz(w)
 		default:
-			var b strings.Builder
-			b.WriteString("ready\n")
-			s.readiness(&b)
-			plain(w, http.StatusOK, b.String())
+			plain(w, http.StatusNotFound, "404 not found\n")
 		}
 	})
-	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		plain(w, http.StatusNotFound, "404 not found\n")
-	})
-	return mux
+}
+
+// serveReadyz answers /readyz: 503 while starting or draining, otherwise
+// 200 and one up/down line per upstream.
+func (s *Server) serveReadyz(w http.ResponseWriter) {
+	switch {
+	case s.draining.Load():
+		plain(w, http.StatusServiceUnavailable, "draining\n")
+	case !s.ready.Load():
+		plain(w, http.StatusServiceUnavailable, "starting\n")
+	default:
+		var b strings.Builder
+		b.WriteString("ready\n")
+		s.readiness(&b)
+		plain(w, http.StatusOK, b.String())
+	}
 }
 
 func plain(w http.ResponseWriter, code int, body string) {

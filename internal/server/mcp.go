@@ -33,6 +33,7 @@ var protocolVersions = []string{
 func (s *Server) newMCPServer(ts []tools.Tool) *server.MCPServer {
 	hooks := &server.Hooks{}
 	hooks.AddBeforeCallTool(s.auditDeniedCall)
+	hooks.AddBeforeCallTool(hideInvalidName) // after the audit, which logs the name bounded
 	hooks.AddAfterListTools(s.auditList)
 	hooks.AddOnUnregisterSession(func(_ context.Context, cs server.ClientSession) {
 		s.sessions.close(cs.SessionID())
@@ -101,7 +102,7 @@ func (s *Server) auditDeniedCall(ctx context.Context, _ any, req *mcp.CallToolRe
 	}
 	s.audit.LogAttrs(ctx, slog.LevelInfo, "tool_call",
 		auditCaller(id),
-		slog.String("tool", req.Params.Name),
+		slog.String("tool", bounded(req.Params.Name)),
 		slog.String("decision", "deny"),
 		slog.String("reason", d.Reason),
 		slog.Float64("duration_ms", 0),
@@ -125,6 +126,7 @@ func (s *Server) auditCall(next server.ToolHandlerFunc) server.ToolHandlerFunc {
 		ctx, cancel := context.WithCancel(ctx)
 		defer cancel()
 		defer context.AfterFunc(s.callCtx, cancel)()
+		defer onClientCancel(ctx, cancel)()
 
 		id, _ := identity.FromContext(ctx)
 		d := s.policy.Load().Decide(id, req.Params.Name)
@@ -142,14 +144,14 @@ func (s *Server) auditCall(next server.ToolHandlerFunc) server.ToolHandlerFunc {
 			}
 			attrs := []slog.Attr{
 				auditCaller(id),
-				slog.String("tool", req.Params.Name),
+				slog.String("tool", bounded(req.Params.Name)),
 				slog.String("decision", "allow"),
 				slog.String("reason", d.Reason),
 				slog.Float64("duration_ms", float64(time.Since(start).Microseconds())/1000),
 				slog.String("outcome", outcome),
 			}
 			if detail != "" {
-				attrs = append(attrs, slog.String("err", detail))
+				attrs = append(attrs, slog.String("err", boundedN(detail, maxLoggedError)))
 			}
 			s.audit.LogAttrs(ctx, slog.LevelInfo, "tool_call", attrs...)
 		}()
@@ -197,7 +199,7 @@ func (s *Server) newSSE(m *server.MCPServer) *server.SSEServer {
 // identified first; nothing else is served.
 func (s *Server) tailnetHandler() http.Handler {
 	mux := http.NewServeMux()
-	streamable := s.reconcileVersion(s.streamable)
+	streamable := s.checkVersionHeader(s.reconcileVersion(s.requireSession(s.scopeCancels(s.streamable))))
 	for _, m := range []string{"POST", "DELETE"} {
 		mux.Handle(m+" /mcp", streamable)
 	}

@@ -36,19 +36,19 @@ func writeError(w http.ResponseWriter, code int) {
 func (s *Server) identify(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if isFunnel(r) {
-			s.log.Warn("refused Funnel connection", "remote", r.RemoteAddr, "path", r.URL.Path)
+			s.log.Warn("refused Funnel connection", "remote", r.RemoteAddr, "path", bounded(r.URL.Path))
 			writeError(w, http.StatusForbidden)
 			return
 		}
 		id, err := s.whois(r)
 		if err != nil {
-			s.log.Warn("refused unidentified caller", "remote", r.RemoteAddr, "path", r.URL.Path, "err", err)
+			s.log.Warn("refused unidentified caller", "remote", r.RemoteAddr, "path", bounded(r.URL.Path), "err", err)
 			writeError(w, http.StatusForbidden)
 			return
 		}
 		if s.log.Enabled(r.Context(), slog.LevelDebug) {
-			s.log.Debug("request", "method", r.Method, "path", r.URL.Path, "caller", id.String(),
-				"protocol_version", r.Header.Get("Mcp-Protocol-Version"))
+			s.log.Debug("request", "method", bounded(r.Method), "path", bounded(r.URL.Path), "caller", id.String(),
+				"protocol_version", bounded(r.Header.Get("Mcp-Protocol-Version")))
 		}
 		next.ServeHTTP(w, r.WithContext(identity.NewContext(r.Context(), id)))
 	})
@@ -64,13 +64,13 @@ func (s *Server) identify(next http.Handler) http.Handler {
 func (s *Server) checkHost(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !s.hosts.allows(r.Host) {
-			s.log.Warn("refused foreign Host", "host", r.Host, "remote", r.RemoteAddr)
+			s.log.Warn("refused foreign Host", "host", bounded(r.Host), "remote", r.RemoteAddr)
 			writeError(w, http.StatusForbidden)
 			return
 		}
 		origin := r.Header.Get("Origin")
 		if origin != "" && !sameOrigin(origin, r.Host) {
-			s.log.Warn("refused foreign Origin", "origin", origin, "host", r.Host, "remote", r.RemoteAddr)
+			s.log.Warn("refused foreign Origin", "origin", bounded(origin), "host", bounded(r.Host), "remote", r.RemoteAddr)
 			writeError(w, http.StatusForbidden)
 			return
 		}
@@ -181,10 +181,11 @@ func (s *Server) checkSession(next http.Handler) http.Handler {
 		ids := append(r.Header.Values("Mcp-Session-Id"), r.URL.Query()["sessionId"]...)
 		for _, sid := range ids {
 			owner := s.sessions.owner(sid)
-			if owner == nil && (r.URL.Path == "/message" || r.Method == http.MethodGet && r.URL.Path == "/mcp") {
+			if owner == nil && (r.URL.Path == "/message" || r.URL.Path == "/mcp" && r.Method != http.MethodPost) {
 				// Only IDs this host minted count. (mcp-go opens a GET
-				// stream for any well-formed ID, and answers an unknown
-				// SSE session with 400.)
+				// stream for any well-formed ID, answers DELETE of an
+				// unknown one with 200, and an unknown SSE session
+				// with 400.)
 				writeError(w, http.StatusNotFound)
 				return
 			}
@@ -193,7 +194,7 @@ func (s *Server) checkSession(next http.Handler) http.Handler {
 					auditCaller(caller),
 					slog.String("decision", "deny"),
 					slog.String("reason", "session belongs to "+owner.String()),
-					slog.String("path", r.URL.Path))
+					slog.String("path", bounded(r.URL.Path)))
 				writeError(w, http.StatusNotFound)
 				return
 			}

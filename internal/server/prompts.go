@@ -67,7 +67,7 @@ func (s *Server) collectPrompts(ctx context.Context) []tools.Prompt {
 		for _, p := range pp.Prompts(ctx) {
 			switch {
 			case !tools.NamePattern.MatchString(p.Prompt.Name):
-				s.log.Warn("prompt dropped: invalid name", "prompt", auditName(p.Prompt.Name))
+				s.log.Warn("prompt dropped: invalid name", "prompt", bounded(p.Prompt.Name))
 			case seen[p.Prompt.Name]:
 				s.log.Warn("prompt dropped: name provided twice", "prompt", p.Prompt.Name)
 			default:
@@ -135,7 +135,7 @@ func (s *Server) auditDeniedPrompt(ctx context.Context, _ any, req *mcp.GetPromp
 	s.audit.LogAttrs(ctx, slog.LevelInfo, "prompt_get",
 		auditCaller(id),
 		slog.String("kind", "prompt"),
-		slog.String("prompt", auditName(req.Params.Name)),
+		slog.String("prompt", bounded(req.Params.Name)),
 		slog.String("decision", "deny"),
 		slog.String("reason", d.Reason),
 		slog.Float64("duration_ms", 0),
@@ -170,14 +170,14 @@ func (s *Server) auditPrompt(next server.PromptHandlerFunc) server.PromptHandler
 			attrs := []slog.Attr{
 				auditCaller(id),
 				slog.String("kind", "prompt"),
-				slog.String("prompt", auditName(req.Params.Name)),
+				slog.String("prompt", bounded(req.Params.Name)),
 				slog.String("decision", "allow"),
 				slog.String("reason", d.Reason),
 				slog.Float64("duration_ms", float64(time.Since(start).Microseconds())/1000),
 				slog.String("outcome", outcome),
 			}
 			if detail != "" {
-				attrs = append(attrs, slog.String("err", detail))
+				attrs = append(attrs, slog.String("err", boundedN(detail, maxLoggedError)))
 			}
 			s.audit.LogAttrs(ctx, slog.LevelInfo, "prompt_get", attrs...)
 		}()

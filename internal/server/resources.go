@@ -232,14 +232,14 @@ func (s *Server) readResource(ctx context.Context, req mcp.ReadResourceRequest) 
 		attrs := []slog.Attr{
 			auditCaller(id),
 			slog.String("kind", "resource"),
-			slog.String("uri", auditName(uri)),
+			slog.String("uri", bounded(uri)),
 			slog.String("decision", decision),
 			slog.String("reason", d.Reason),
 			slog.Float64("duration_ms", float64(time.Since(start).Microseconds())/1000),
 			slog.String("outcome", outcome),
 		}
 		if detail != "" {
-			attrs = append(attrs, slog.String("err", detail))
+			attrs = append(attrs, slog.String("err", boundedN(detail, maxLoggedError)))
 		}
 		s.audit.LogAttrs(ctx, slog.LevelInfo, "resource_read", attrs...)
 	}()

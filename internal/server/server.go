@@ -80,6 +80,8 @@ type Server struct {
 	declared *declared.Provider
 	sessions *sessionStore
 	inflight *inflight
+	// stateless scopes stateless cancellations to their sender.
+	stateless *statelessCalls
 	// res serves the providers' resources (nil when none supply them);
 	// promptsDirty: a provider's prompts changed (nil when none supply
 	// them). Both set by newMCPServer; see resources.go, prompts.go.
@@ -171,6 +173,7 @@ func New(opts Options) (*Server, error) {
 		toolsDirty:    make(chan struct{}, 1),
 		sessions:      newSessionStore(),
 		inflight:      newInflight(),
+		stateless:     newStatelessCalls(),
 		whoisFn:       opts.WhoIs,
 		whoisStale:    opts.staleWhoIs,
 		started:       make(chan struct{}),
@@ -249,6 +252,8 @@ func (s *Server) Run(ctx context.Context) (err error) {
 		WriteTimeout:      10 * time.Second,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
 	}
+	// "OPTIONS *" gets the fixed 404 too, not net/http's empty 200.
+	healthSrv.DisableGeneralOptionsHandler = true
 	serveErr := make(chan error, 3)
 	go func() { serveErr <- serveUntilClosed(healthSrv, healthLn) }()
 	cleanup.add("health listener", func() error { return healthSrv.Close() })
@@ -396,8 +401,16 @@ func (s *Server) Run(ctx context.Context) (err error) {
 // legacy SSE stream and the closing of the streams at shutdown.
 const streamCloseDelay = 200 * time.Millisecond
 
+// cutAnswerWait bounds how long drain waits, once the grace has expired and
+// the calls still in flight are cancelled, for their error answers to be
+// written to their streams.
+const cutAnswerWait = 2 * time.Second
+
 // drain stops serving MCP: readiness first, then in-flight calls get until
-// the grace period ends, then streams are closed and the servers stopped.
+// the grace period ends; calls still running then are cancelled and get
+// until cutAnswerWait for their error answers to reach their streams; then
+// streams are closed and the servers stopped. A drain whose grace expired
+// is still a clean stop: only a listener that fails otherwise is an error.
 func (s *Server) drain(servers []*http.Server) error {
 	s.draining.Store(true)
 	s.ready.Store(false)
@@ -415,23 +428,21 @@ func (s *Server) drain(servers []*http.Server) error {
 	// (on the SSE transport they travel on the stream, so streams stay
 	// open until then).
 	s.log.Debug("drain: waiting for in-flight tool calls")
-	select {
-	case <-s.inflight.wait():
-	case <-grace.Done():
-	}
-	for !s.sessions.sse.idle() && grace.Err() == nil {
-		time.Sleep(10 * time.Millisecond)
-	}
+	s.waitAnswered(grace)
 	if grace.Err() != nil {
 		s.log.Warn("shutdown grace expired with tool calls in flight; cancelling them")
 		s.cancelCalls()
-	} else if s.sessions.sse.open() > 0 {
+		cut, cancelCut := context.WithTimeout(context.Background(), cutAnswerWait)
+		s.waitAnswered(cut)
+		if cut.Err() != nil {
+			s.log.Warn("cancelled tool calls did not end in time; their callers get no answer", "waited", cutAnswerWait.String())
+		}
+		cancelCut()
+	}
+	if s.sessions.sse.open() > 0 {
 		// Some clients (the Go SDK's SSE client among them) drop an answer
 		// that arrives just before its stream ends: let them read it.
-		select {
-		case <-time.After(streamCloseDelay):
-		case <-grace.Done():
-		}
+		time.Sleep(streamCloseDelay)
 	}
 
 	s.log.Debug("drain: closing streams")
@@ -443,17 +454,31 @@ func (s *Server) drain(servers []*http.Server) error {
 	streamCancel()
 
 	for range servers {
-		if e := <-shut; e != nil {
+		if e := <-shut; e != nil && !errors.Is(e, context.DeadlineExceeded) {
 			err = errors.Join(err, fmt.Errorf("stopping MCP listener: %w", e))
 		}
 	}
 	if grace.Err() != nil {
-		// Shutdown gave up; cut whatever is left.
+		// Shutdown gave up waiting; cut whatever is left.
 		for _, srv := range servers {
 			srv.Close()
 		}
 	}
 	return err
+}
+
+// waitAnswered waits until no tool call is in flight and every request
+// posted on a legacy SSE session has its answer written to the stream, or
+// until ctx ends.
+func (s *Server) waitAnswered(ctx context.Context) {
+	select {
+	case <-s.inflight.wait():
+	case <-ctx.Done():
+		return
+	}
+	for !s.sessions.sse.idle() && ctx.Err() == nil {
+		time.Sleep(10 * time.Millisecond)
+	}
 }
 
 // serveUntilClosed runs srv on ln; closing srv is not an error.

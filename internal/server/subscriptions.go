@@ -33,14 +33,14 @@ func (s *Server) subscribe(ctx context.Context, cs server.ClientSession, uri str
 		attrs := []slog.Attr{
 			auditCaller(id),
 			slog.String("kind", "resource"),
-			slog.String("uri", auditName(uri)),
+			slog.String("uri", bounded(uri)),
 			slog.String("decision", decision),
 			slog.String("reason", d.Reason),
 			slog.Float64("duration_ms", float64(time.Since(start).Microseconds())/1000),
 			slog.String("outcome", outcome),
 		}
 		if detail != "" {
-			attrs = append(attrs, slog.String("err", detail))
+			attrs = append(attrs, slog.String("err", boundedN(detail, maxLoggedError)))
 		}
 		s.audit.LogAttrs(ctx, slog.LevelInfo, "resource_subscribe", attrs...)
 	}()
@@ -146,7 +146,7 @@ func (h *resourceHost) queue(cs server.ClientSession, id *identity.Identity, uri
 	select {
 	case h.updates <- pendingUpdate{session: cs, id: id, uri: uri}:
 	default:
-		log.Warn("resource update dropped: delivery queue full", "uri", auditName(uri))
+		log.Warn("resource update dropped: delivery queue full", "uri", bounded(uri))
 	}
 }
 
@@ -185,7 +185,7 @@ func (s *Server) deliverUpdates(ctx context.Context, m *server.MCPServer) {
 		s.audit.LogAttrs(ctx, slog.LevelInfo, "resource_updated",
 			auditCaller(id),
 			slog.String("kind", "resource"),
-			slog.String("uri", auditName(u.uri)),
+			slog.String("uri", bounded(u.uri)),
 			slog.String("decision", decision),
 			slog.String("reason", d.Reason),
 			slog.String("outcome", outcome),

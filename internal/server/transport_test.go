@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"fmt"
 	"github.com/tsmcp/tsmcp/internal/config"
 	"github.com/tsmcp/tsmcp/internal/devnet"
 	"github.com/tsmcp/tsmcp/internal/server"
@@ -352,37 +353,58 @@ func TestSessionsBelongToTheirOpener(t *testing.T) {
 	}
 }
 
+// TestHealthListenerServesNoMCP sends raw request lines (no client
+// cleans them) to the health listener: only the exact paths /health and
+// /readyz are served; everything else, non-canonical spellings of those
+// paths included, gets the fixed 404 body, never a redirect.
 func TestHealthListenerServesNoMCP(t *testing.T) {
 	tn := startTailnet(t)
-	base := "http://" + tn.host.HealthAddr().String()
-	hc := &http.Client{Timeout: 10 * time.Second}
+	addr := tn.host.HealthAddr().String()
+	const notFound = "404 not found\n"
 	tests := []struct {
-		name, method, path string
-		want               int
-		body               string
+		name, method, target string
+		want                 int
+		body                 string
 	}{
 		{"health", "GET", "/health", 200, "ok\n"},
 		{"readyz", "GET", "/readyz", 200, "ready\n"},
-		{"mcp POST", "POST", "/mcp", 404, "404 not found\n"},
-		{"mcp GET", "GET", "/mcp", 404, "404 not found\n"},
-		{"sse", "GET", "/sse", 404, "404 not found\n"},
-		{"message", "POST", "/message?sessionId=x", 404, "404 not found\n"},
-		{"root", "GET", "/", 404, "404 not found\n"},
-		{"metrics (disabled)", "GET", "/metrics", 404, "404 not found\n"},
+		{"mcp POST", "POST", "/mcp", 404, notFound},
+		{"mcp GET", "GET", "/mcp", 404, notFound},
+		{"sse", "GET", "/sse", 404, notFound},
+		{"message", "POST", "/message?sessionId=x", 404, notFound},
+		{"root", "GET", "/", 404, notFound},
+		{"metrics (disabled)", "GET", "/metrics", 404, notFound},
+		{"double slash mcp", "POST", "//mcp", 404, notFound},
+		{"dot segment mcp", "POST", "/./mcp", 404, notFound},
+		{"dot-dot segment mcp", "GET", "/x/../mcp", 404, notFound},
+		{"trailing slash health", "GET", "/health/", 404, notFound},
+		{"double slash health", "GET", "//health", 404, notFound},
+		{"dot segment readyz", "GET", "/./readyz", 404, notFound},
+		{"escaped slash health", "GET", "/%2Fhealth", 404, notFound},
+		{"absolute-form mcp", "GET", "http://" + addr + "//mcp", 404, notFound},
+		{"asterisk", "OPTIONS", "*", 404, notFound},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			req, _ := http.NewRequest(tt.method, base+tt.path, strings.NewReader(initializeBody))
-			req.Header.Set("Content-Type", "application/json")
-			req.Header.Set("Accept", "application/json, text/event-stream")
-			resp, err := hc.Do(req)
+			conn, err := net.DialTimeout("tcp", addr, 5*time.Second)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			conn.SetDeadline(time.Now().Add(10 * time.Second))
+			body := initializeBody
+			fmt.Fprintf(conn, "%s %s HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\n"+
+				"Accept: application/json, text/event-stream\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s",
+				tt.method, tt.target, addr, len(body), body)
+			resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
 			if err != nil {
 				t.Fatal(err)
 			}
 			defer resp.Body.Close()
 			b, _ := io.ReadAll(resp.Body)
 			if resp.StatusCode != tt.want || string(b) != tt.body {
-				t.Fatalf("%s %s = %d %q, want %d %q", tt.method, tt.path, resp.StatusCode, b, tt.want, tt.body)
+				t.Fatalf("%s %s = %d %q (Location %q), want %d %q", tt.method, tt.target, resp.StatusCode, b,
+					resp.Header.Get("Location"), tt.want, tt.body)
 			}
 		})
 	}

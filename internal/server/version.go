@@ -1,7 +1,6 @@
 package server
 
 import (
-	"encoding/json"
 	"log/slog"
 	"net/http"
 
@@ -38,23 +37,14 @@ func (s *Server) reconcileVersion(next http.Handler) http.Handler {
 			return
 		}
 		s.log.Debug("reconciled a mismatched protocol version header",
-			slog.String("header", header), slog.String("meta", meta), slog.String("remote", r.RemoteAddr))
+			slog.String("header", bounded(header)), slog.String("meta", bounded(meta)), slog.String("remote", r.RemoteAddr))
 		next.ServeHTTP(w, r)
 	})
 }
 
 // metaProtocolVersion returns the protocol version in a JSON-RPC message's
-// params._meta, or "".
+// params._meta, or "", read as mcp-go reads it.
 func metaProtocolVersion(body []byte) string {
-	var m struct {
-		Params struct {
-			Meta map[string]json.RawMessage `json:"_meta"`
-		} `json:"params"`
-	}
-	if json.Unmarshal(body, &m) != nil {
-		return ""
-	}
-	var v string
-	json.Unmarshal(m.Params.Meta[mcp.MetaKeyProtocolVersion], &v)
-	return v
+	meta, _ := requestEra("", body)
+	return meta
 }

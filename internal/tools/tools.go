@@ -57,9 +57,14 @@ type Status struct {
 	Name string `json:"name"`
 	// Up is true when the part can serve calls now.
 	Up bool `json:"up"`
-	// Detail says why a part is down (or e.g. how many per-identity
-	// children run). Empty means nothing to add. Never a secret.
+	// Detail says why a part is down. Empty means nothing to add. Never
+	// a secret, and never anything about callers: /readyz shows it on
+	// the unauthenticated health listener.
 	Detail string `json:"detail,omitempty"`
+	// PerIdentity is how many per-identity children (or sessions) of the
+	// part run: how many distinct callers are active. Zero for shared
+	// parts. It is caller activity, so /readyz never shows it.
+	PerIdentity int `json:"per_identity,omitempty"`
 }
 
 // Collect gathers the tools of every provider, checking each name's syntax

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -80,7 +81,7 @@ func TestPerIdentitySeparation(t *testing.T) {
 			}
 		})
 	}
-	if s := h.status("p"); !s.Up || s.Detail != "3 per-identity children" {
+	if s := h.status("p"); !s.Up || s.Detail != "" || s.PerIdentity != 3 {
 		t.Errorf("status = %+v, want up with 3 per-identity children", s)
 	}
 	// 3 per-identity children and the discovery child.
@@ -98,11 +99,18 @@ func TestPerIdentityIdleReaping(t *testing.T) {
 
 	pid := h.pidOf(ctx, "p__pid")
 	wantText(t, h.call(ctx, "p__count", nil), "1")
+	// Reaped, not merely dead: a killed child stays a zombie, still our
+	// child, until its supervisor's Wait collects it.
 	waitFor(t, "the idle child to be reaped", func() bool {
-		return h.status("p").Detail == "0 per-identity children" && !testutil.Alive(pid)
+		return h.status("p").PerIdentity == 0 && !slices.Contains(testutil.ChildPIDs(t), pid)
 	})
 	if kids := testutil.ChildPIDs(t); len(kids) != 1 {
-		t.Errorf("child processes %v, want only the discovery child", kids)
+		var st []string
+		for _, k := range kids {
+			s, _, _ := testutil.ProcState(k)
+			st = append(st, fmt.Sprintf("%d:%s", k, s))
+		}
+		t.Errorf("child processes %v, want only the discovery child (reaped %d)", st, pid)
 	}
 	// The next call starts a fresh child.
 	if got := h.pidOf(ctx, "p__pid"); got == pid {

@@ -226,8 +226,8 @@ func (p *Provider) notify() {
 }
 
 // Status reports one entry per upstream, in configuration order: whether it
-// can serve calls now and, when useful, why not or how many per-identity
-// children run. It never contains secrets.
+// can serve calls now, when useful why not, and how many per-identity
+// children (or sessions) run. It never contains secrets.
 func (p *Provider) Status() []tools.Status {
 	out := make([]tools.Status, 0, len(p.ups))
 	for _, u := range p.ups {

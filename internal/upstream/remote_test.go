@@ -218,8 +218,8 @@ func TestRemotePerIdentitySessions(t *testing.T) {
 			wantText(t, h.in(t).call(tc.ctx, "r__who", nil), tc.want)
 		})
 	}
-	if got := h.status("r").Detail; got != "3 per-identity sessions" {
-		t.Errorf("status detail = %q", got)
+	if got := h.status("r"); got.PerIdentity != 3 || got.Detail != "" {
+		t.Errorf("status = %+v, want 3 per-identity sessions and no detail", got)
 	}
 	if tags := srv.headerValues(headerCallerTags); len(tags) == 0 || tags[len(tags)-1] != "tag:ci,tag:prod" {
 		t.Errorf("%s values %v", headerCallerTags, tags)

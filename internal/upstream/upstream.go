@@ -3,7 +3,6 @@ package upstream
 import (
 	"bytes"
 	"context"
-	"fmt"
 	"log/slog"
 	"maps"
 	"sync"
@@ -152,22 +151,13 @@ func (u *upstream) currentTools() []tools.Tool {
 
 func (u *upstream) status() tools.Status {
 	up, detail := u.lister.describe()
+	st := tools.Status{Name: u.name, Up: up, Detail: detail}
 	if u.perIdentity {
 		u.mu.Lock()
-		n := len(u.children)
+		st.PerIdentity = len(u.children)
 		u.mu.Unlock()
-		noun := "children"
-		if u.remote != nil {
-			noun = "sessions"
-		}
-		count := fmt.Sprintf("%d per-identity %s", n, noun)
-		if detail == "" {
-			detail = count
-		} else {
-			detail += "; " + count
-		}
 	}
-	return tools.Status{Name: u.name, Up: up, Detail: detail}
+	return st
 }
 
 // close stops the lister and every per-identity child; Provider.Close

@@ -1,0 +1,98 @@
+package server
+
+import (
+	"encoding/json"
+	"net/http"
+	"slices"
+
+	"github.com/mark3labs/mcp-go/mcp"
+	"github.com/mark3labs/mcp-go/server"
+)
+
+// checkVersionHeader refuses, with 400, a request to /mcp whose
+// Mcp-Protocol-Version header names a version the host does not serve
+// (see protocolVersions), or that has several such headers, whatever its
+// method. No header at all is fine: 2025-03-26 clients send none. (mcp-go
+// serves an initialize under any header, takes any header that sorts
+// after "2026-07-28" for the stateless protocol, and reconcileVersion
+// would drop such a header.) It runs before reconcileVersion.
+func (s *Server) checkVersionHeader(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		versions := r.Header.Values(mcp.HeaderProtocolVersion)
+		if len(versions) > 1 || len(versions) == 1 && !slices.Contains(protocolVersions, versions[0]) {
+			s.log.Debug("refused an unsupported protocol version header", "remote", r.RemoteAddr,
+				"method", bounded(r.Method), "protocol_version", bounded(versions[0]))
+			writeError(w, http.StatusBadRequest)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// requireSession refuses, with 400, a session-era request to /mcp that
+// carries no Mcp-Session-Id, as the Streamable HTTP spec asks (mcp-go
+// answers such a POST with 404, opens a new stream for such a GET, and
+// says 200 to such a DELETE): every POST but initialize and the client's
+// own responses, every GET and every DELETE. Stateless (2026-07-28)
+// requests carry no session and are left to mcp-go. It runs after
+// reconcileVersion, so it sees the era mcp-go will. Unknown and foreign
+// session IDs are checkSession's (404).
+func (s *Server) requireSession(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get(server.HeaderKeySessionID) == "" && needsSession(r) {
+			s.log.Debug("refused a session-era request without a session", "remote", r.RemoteAddr, "method", bounded(r.Method))
+			writeError(w, http.StatusBadRequest)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// needsSession reports whether a request to /mcp belongs in a session,
+// deciding as mcp-go does: by the era the protocol version header and the
+// body's _meta declare, and by the message's shape.
+func needsSession(r *http.Request) bool {
+	header := r.Header.Get(mcp.HeaderProtocolVersion)
+	switch r.Method {
+	case http.MethodGet, http.MethodDelete:
+		// A stateless client's GET or DELETE gets mcp-go's 405.
+		return !mcp.IsModernProtocol(header)
+	case http.MethodPost:
+		body := bufferedBody(r)
+		var m struct {
+			ID     json.RawMessage `json:"id"`
+			Method mcp.MCPMethod   `json:"method,omitempty"`
+		}
+		if json.Unmarshal(body, &m) != nil {
+			return false // mcp-go answers with a parse error
+		}
+		if _, modern := requestEra(header, body); modern {
+			return false
+		}
+		if m.Method == mcp.MethodInitialize {
+			return false
+		}
+		if m.Method == "" && m.ID != nil {
+			return false // a response of the client's; mcp-go answers it
+		}
+		return true
+	default:
+		return false
+	}
+}
+
+// requestEra returns the protocol version a JSON-RPC body declares in its
+// params._meta, and whether the request is a stateless (2026-07-28 or
+// later) one, decided exactly as mcp-go's transport does: from the header
+// or the _meta version, parsed with mcp-go's own types.
+func requestEra(header string, body []byte) (meta string, modern bool) {
+	var m struct {
+		Params struct {
+			Meta *mcp.Meta `json:"_meta"`
+		} `json:"params"`
+	}
+	if json.Unmarshal(body, &m) == nil {
+		meta = m.Params.Meta.ProtocolVersion()
+	}
+	return meta, mcp.IsModernProtocol(meta) || mcp.IsModernProtocol(header)
+}
