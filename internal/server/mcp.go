@@ -41,7 +41,7 @@ func (s *Server) newMCPServer(ts []tools.Tool) *server.MCPServer {
 		s.sessions.close(cs.SessionID())
 		levels.forget(cs.SessionID())
 	})
-	m := server.NewMCPServer("tsmcp", s.version,
+	opts := []server.ServerOption{
 		server.WithToolCapabilities(true), // tools/list_changed when upstreams change
 		server.WithRecovery(),
 		server.WithLogging(), // bridged upstreams' log messages, see logLevels
@@ -49,7 +49,9 @@ func (s *Server) newMCPServer(ts []tools.Tool) *server.MCPServer {
 		server.WithToolFilter(s.filterTools),
 		server.WithToolHandlerMiddleware(s.auditCall),
 		server.WithInstructions("Tools on this tailnet host. You see only the tools your tailnet identity may call; whoami shows how the host sees you."),
-	)
+	}
+	opts = append(opts, s.featureOptions(hooks)...) // prompts, resources, completions; features.go
+	m := server.NewMCPServer("tsmcp", s.version, opts...)
 	m.AddTools(ts...)
 	s.mcp = m
 	return m

@@ -83,6 +83,11 @@ type Server struct {
 	// stateless scopes stateless cancellations to their sender.
 	stateless *statelessCalls
 	limits    *limits // mcp.limits
+	// res serves the providers' resources (nil when none supply them);
+	// promptsDirty: a provider's prompts changed (nil when none supply
+	// them). Both set by newMCPServer; see resources.go, prompts.go.
+	res          *resourceHost
+	promptsDirty chan struct{}
 
 	// callCtx is cancelled when the shutdown grace ends; every tool call's
 	// context is cancelled with it.
@@ -323,6 +328,7 @@ func (s *Server) Run(ctx context.Context) (err error) {
 		return err
 	}
 	m := s.newMCPServer(ts)
+	cleanup.add("prompts and resources", s.startFeatures(ctx, m))
 	refreshCtx, stopRefresh := context.WithCancel(context.Background())
 	refreshDone := make(chan struct{})
 	go func() {

@@ -168,7 +168,7 @@ func (u *upstream) run(ctx context.Context, caller *callerRef, sup *supervisor, 
 		if res == nil {
 			return u.unavailable(tool, errors.New("empty result"))
 		}
-		return res
+		return u.rewriteToolResult(res)
 	}
 	select {
 	case <-sess.ctx.Done():

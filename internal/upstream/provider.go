@@ -139,6 +139,8 @@ type Provider struct {
 	// waiting are the stateless calls waiting for their callers' input.
 	waiting waitingCalls
 
+	feat featureNotifiers // the host's prompt and resource callbacks
+
 	mu       sync.Mutex // guards the fields below
 	onChange func()
 	closed   bool

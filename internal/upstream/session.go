@@ -44,6 +44,8 @@ type session struct {
 
 	mu    sync.Mutex        // guards the field below
 	tools []json.RawMessage // raw tool objects of the last tools/list
+
+	features featureLists // prompts, resources, templates; see listing.go
 }
 
 func newSession(kind string, timeout time.Duration) *session {

@@ -57,7 +57,8 @@ type supervisor struct {
 
 	ctx    context.Context
 	cancel context.CancelFunc
-	relist chan struct{} // buffered 1: a list_changed arrived
+	relist chan struct{}  // buffered 1: a list_changed arrived
+	subs   *subscriptions // resource subscriptions held on its sessions
 
 	mu      sync.Mutex // guards the fields below
 	state   supState
@@ -81,6 +82,7 @@ func newSupervisor(parent context.Context, log *slog.Logger, opts Options,
 		ctx:     ctx,
 		cancel:  cancel,
 		relist:  make(chan struct{}, 1),
+		subs:    newSubscriptions(),
 		changed: make(chan struct{}),
 	}
 }
@@ -155,6 +157,7 @@ func (s *supervisor) run() {
 // session ended. The session is closed (its child reaped) on return.
 func (s *supervisor) serve(sess *session) error {
 	defer sess.close()
+	s.watchFeatures(sess)
 	if s.onTools != nil {
 		// Drop list_changed notifications that arrived during the dial:
 		// the listing below covers them.
@@ -213,6 +216,7 @@ func (s *supervisor) list(sess *session) error {
 	if err := sess.listTools(ctx); err != nil {
 		return fmt.Errorf("tools/list: %w", err)
 	}
+	s.listFeatures(ctx, sess)
 	s.onTools(sess)
 	return nil
 }

@@ -44,6 +44,8 @@ type upstream struct {
 	rawList  []byte // the raw tools of the last listing, to detect changes
 	children map[string]*child
 	closed   bool
+
+	feat featureState // bridged prompts, resources, templates; see resources.go
 }
 
 func newUpstream(p *Provider, i int, c config.Upstream) (*upstream, error) {
@@ -135,6 +137,7 @@ func (u *upstream) listed(s *session) {
 		u.log.Info("upstream tools listed", "tools", len(ts))
 		u.p.notify()
 	}
+	u.listedFeatures(s)
 }
 
 func (u *upstream) currentTools() []tools.Tool {

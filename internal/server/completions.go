@@ -1,0 +1,112 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"time"
+
+	"github.com/mark3labs/mcp-go/mcp"
+	"github.com/mark3labs/mcp-go/server"
+
+	"github.com/tsmcp/tsmcp/internal/acl"
+	"github.com/tsmcp/tsmcp/internal/identity"
+	"github.com/tsmcp/tsmcp/internal/tools"
+)
+
+// errCompletionNotFound answers a completion/complete for a prompt or
+// resource template that is refused or missing: both look the same.
+var errCompletionNotFound = errors.New("completion target not found")
+
+// errCompletionFailed answers one whose upstream failed.
+var errCompletionFailed = errors.New("completion failed; details are in the host's log")
+
+// completionOptions serves completion/complete when a provider supplies
+// prompts or resources: routed to the owning provider, and only for a
+// prompt (by name) or resource template (by URI template, as clients see
+// them) the caller may use.
+func (s *Server) completionOptions() []server.ServerOption {
+	if len(s.promptProviders()) == 0 && len(s.resourceProviders()) == 0 {
+		return nil
+	}
+	c := completer{s}
+	return []server.ServerOption{
+		server.WithCompletions(),
+		server.WithPromptCompletionProvider(c),
+		server.WithResourceCompletionProvider(c),
+	}
+}
+
+// completer implements mcp-go's completion providers.
+type completer struct{ s *Server }
+
+// CompletePromptArgument implements server.PromptCompletionProvider.
+func (c completer) CompletePromptArgument(ctx context.Context, prompt string, arg mcp.CompleteArgument, actx mcp.CompleteContext) (*mcp.Completion, error) {
+	id, _ := identity.FromContext(ctx)
+	d := c.s.policy.Load().DecidePrompt(id, prompt)
+	return c.s.complete(ctx, "prompt", prompt, d, func(p tools.Provider) (*mcp.Completion, error) {
+		pp, ok := p.(tools.PromptProvider)
+		if !ok {
+			return nil, tools.ErrNotFound
+		}
+		return pp.CompletePrompt(ctx, prompt, arg, actx)
+	})
+}
+
+// CompleteResourceArgument implements server.ResourceCompletionProvider.
+func (c completer) CompleteResourceArgument(ctx context.Context, uriTemplate string, arg mcp.CompleteArgument, actx mcp.CompleteContext) (*mcp.Completion, error) {
+	id, _ := identity.FromContext(ctx)
+	d := c.s.policy.Load().DecideResource(id, uriTemplate)
+	return c.s.complete(ctx, "resource", uriTemplate, d, func(p tools.Provider) (*mcp.Completion, error) {
+		rp, ok := p.(tools.ResourceProvider)
+		if !ok {
+			return nil, tools.ErrNotFound
+		}
+		return rp.CompleteResource(ctx, uriTemplate, arg, actx)
+	})
+}
+
+// complete runs one completion after decision d: refused and missing
+// answer errCompletionNotFound alike; every completion is one audit line
+// (without the argument's value).
+func (s *Server) complete(ctx context.Context, kind, name string, d acl.Decision, ask func(tools.Provider) (*mcp.Completion, error)) (*mcp.Completion, error) {
+	id, _ := identity.FromContext(ctx)
+	start := time.Now()
+	outcome, detail := "ok", ""
+	defer func() {
+		decision := "allow"
+		if !d.Allow {
+			decision = "deny"
+		}
+		attrs := []slog.Attr{
+			auditCaller(id),
+			slog.String("kind", kind),
+			slog.String(map[string]string{"prompt": "prompt", "resource": "uri"}[kind], bounded(name)),
+			slog.String("decision", decision),
+			slog.String("reason", d.Reason),
+			slog.Float64("duration_ms", float64(time.Since(start).Microseconds())/1000),
+			slog.String("outcome", outcome),
+		}
+		if detail != "" {
+			attrs = append(attrs, slog.String("err", boundedN(detail, maxLoggedError)))
+		}
+		s.audit.LogAttrs(ctx, slog.LevelInfo, "completion", attrs...)
+	}()
+	if id == nil || !d.Allow {
+		outcome = "refused"
+		return nil, errCompletionNotFound
+	}
+	for _, p := range s.providers {
+		res, err := ask(p)
+		switch {
+		case errors.Is(err, tools.ErrNotFound):
+			continue
+		case err != nil:
+			outcome, detail = "error", err.Error()
+			return nil, errCompletionFailed
+		}
+		return res, nil
+	}
+	outcome = "not_found"
+	return nil, errCompletionNotFound
+}

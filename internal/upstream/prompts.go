@@ -1,0 +1,100 @@
+package upstream
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/mark3labs/mcp-go/mcp"
+
+	"github.com/tsmcp/tsmcp/internal/tools"
+)
+
+var _ tools.PromptProvider = (*Provider)(nil)
+
+// bridgePrompts turns an upstream's prompts into tsmcp prompts named
+// "<upstream>__<prompt>", and returns the served names' map to the
+// upstream's. Prompts whose bridged name would not match tools.NamePattern,
+// and duplicates, are skipped with a log line.
+func (u *upstream) bridgePrompts(ps []mcp.Prompt) ([]tools.Prompt, map[string]string) {
+	var out []tools.Prompt
+	names := map[string]string{}
+	for _, p := range ps {
+		name := u.name + nameSep + p.Name
+		if p.Name == "" || !tools.NamePattern.MatchString(name) {
+			u.log.Warn("upstream prompt skipped: bridged name invalid", "prompt", p.Name, "bridged", name, "want", tools.NamePattern.String())
+			continue
+		}
+		if _, dup := names[name]; dup {
+			u.log.Warn("upstream prompt skipped: listed twice", "prompt", p.Name)
+			continue
+		}
+		names[name] = p.Name
+		orig := p.Name
+		p.Name = name
+		out = append(out, tools.Prompt{Prompt: p, Handler: func(ctx context.Context, req mcp.GetPromptRequest) (*mcp.GetPromptResult, error) {
+			return u.getPrompt(ctx, orig, req.Params.Arguments)
+		}})
+	}
+	return out, names
+}
+
+// Prompts returns the bridged prompts currently known from all upstreams.
+func (p *Provider) Prompts(context.Context) []tools.Prompt {
+	var all []tools.Prompt
+	for _, u := range p.ups {
+		u.feat.mu.Lock()
+		all = append(all, u.feat.prompts...)
+		u.feat.mu.Unlock()
+	}
+	return all
+}
+
+// CompletePrompt forwards completion/complete for a listed prompt (by its
+// served name) to its upstream.
+func (p *Provider) CompletePrompt(ctx context.Context, prompt string, arg mcp.CompleteArgument, actx mcp.CompleteContext) (*mcp.Completion, error) {
+	name, _, ok := strings.Cut(prompt, nameSep)
+	if !ok {
+		return nil, tools.ErrNotFound
+	}
+	for _, u := range p.ups {
+		if u.name != name {
+			continue
+		}
+		u.feat.mu.Lock()
+		orig, ok := u.feat.promptSet[prompt]
+		u.feat.mu.Unlock()
+		if !ok {
+			return nil, tools.ErrNotFound
+		}
+		return u.complete(ctx, mcp.PromptReference{Type: "ref/prompt", Name: orig}, arg, actx)
+	}
+	return nil, tools.ErrNotFound
+}
+
+// getPrompt forwards prompts/get to the caller's session, with the
+// arguments as given, and rewrites the resource URIs in the messages.
+func (u *upstream) getPrompt(ctx context.Context, prompt string, args map[string]string) (*mcp.GetPromptResult, error) {
+	sup, release, err := u.supervisorFor(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
+	ctx, cancel := context.WithTimeout(ctx, u.timeout)
+	defer cancel()
+	sess, err := sup.session(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("upstream %s: %w", u.name, err)
+	}
+	req := mcp.GetPromptRequest{}
+	req.Params.Name = prompt
+	req.Params.Arguments = args
+	res, err := sess.client.GetPrompt(ctx, req)
+	if err != nil {
+		return nil, fmt.Errorf("upstream %s: prompts/get %s: %w", u.name, prompt, err)
+	}
+	for i, m := range res.Messages {
+		res.Messages[i].Content = u.rewriteContent(m.Content)
+	}
+	return res, nil
+}

@@ -1,0 +1,278 @@
+package upstream
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+
+	"github.com/mark3labs/mcp-go/mcp"
+
+	"github.com/tsmcp/tsmcp/internal/tools"
+)
+
+var _ tools.ResourceProvider = (*Provider)(nil)
+
+// featureState is what an upstream's lister last listed of its prompts,
+// resources and templates, bridged (names and URIs as clients see them).
+type featureState struct {
+	mu        sync.Mutex // guards the fields below
+	prompts   []tools.Prompt
+	promptSet map[string]string // served name -> upstream's name
+	resources []mcp.Resource
+	templates []mcp.ResourceTemplate
+	tmplSet   map[string]string // served URI template -> upstream's
+	rawP      []byte            // the raw prompts, to detect changes
+	rawR      []byte            // the raw resources and templates
+}
+
+// featureNotifiers are the host's callbacks for changed prompts and
+// resources.
+type featureNotifiers struct {
+	mu        sync.Mutex // guards the fields below
+	prompts   func()
+	resources func()
+}
+
+// OnResourcesChanged registers fn, called (from a provider goroutine,
+// without the provider's locks held) after an upstream's resources or
+// resource templates changed. A later call replaces fn; nil removes it.
+func (p *Provider) OnResourcesChanged(fn func()) {
+	p.feat.mu.Lock()
+	p.feat.resources = fn
+	p.feat.mu.Unlock()
+}
+
+// OnPromptsChanged registers fn, called like OnResourcesChanged's after an
+// upstream's prompts changed.
+func (p *Provider) OnPromptsChanged(fn func()) {
+	p.feat.mu.Lock()
+	p.feat.prompts = fn
+	p.feat.mu.Unlock()
+}
+
+func (p *Provider) notifyFeature(prompts bool) {
+	p.feat.mu.Lock()
+	fn := p.feat.resources
+	if prompts {
+		fn = p.feat.prompts
+	}
+	p.feat.mu.Unlock()
+	p.mu.Lock()
+	closed := p.closed
+	p.mu.Unlock()
+	if fn != nil && !closed {
+		fn()
+	}
+}
+
+// listedFeatures takes the lister's new prompts, resources and templates,
+// bridges them, and notifies the host of each kind that changed.
+func (u *upstream) listedFeatures(s *session) {
+	prompts, resources, templates := s.features.get()
+	rawP, _ := json.Marshal(prompts)
+	rawR, _ := json.Marshal([]any{resources, templates})
+	bp, pset := u.bridgePrompts(prompts)
+	var br []mcp.Resource
+	for _, r := range resources {
+		br = append(br, u.rewriteResource(r))
+	}
+	var bt []mcp.ResourceTemplate
+	tset := map[string]string{}
+	for _, t := range templates {
+		nt, ok := u.rewriteTemplate(t)
+		if !ok {
+			u.log.Warn("upstream resource template skipped: no valid template")
+			continue
+		}
+		tset[nt.URITemplate.Raw()] = t.URITemplate.Raw()
+		bt = append(bt, nt)
+	}
+	f := &u.feat
+	f.mu.Lock()
+	pChanged := f.rawP == nil || !slices.Equal(rawP, f.rawP)
+	rChanged := f.rawR == nil || !slices.Equal(rawR, f.rawR)
+	if pChanged {
+		f.rawP, f.prompts, f.promptSet = rawP, bp, pset
+	}
+	if rChanged {
+		f.rawR, f.resources, f.templates, f.tmplSet = rawR, br, bt, tset
+	}
+	f.mu.Unlock()
+	if pChanged {
+		u.log.Info("upstream prompts listed", "prompts", len(bp))
+		u.p.notifyFeature(true)
+	}
+	if rChanged {
+		u.log.Info("upstream resources listed", "resources", len(br), "templates", len(bt))
+		u.p.notifyFeature(false)
+	}
+}
+
+// Resources returns the bridged resources and resource templates currently
+// known from all upstreams, URIs as clients see them.
+func (p *Provider) Resources(context.Context) ([]mcp.Resource, []mcp.ResourceTemplate) {
+	var rs []mcp.Resource
+	var ts []mcp.ResourceTemplate
+	for _, u := range p.ups {
+		u.feat.mu.Lock()
+		rs = append(rs, u.feat.resources...)
+		ts = append(ts, u.feat.templates...)
+		u.feat.mu.Unlock()
+	}
+	return rs, ts
+}
+
+// upstreamFor returns the upstream a URI (as clients see it) names, and the
+// original URI; nil when none does.
+func (p *Provider) upstreamFor(uri string) (*upstream, string) {
+	name, orig, ok := splitURI(uri)
+	if !ok {
+		return nil, ""
+	}
+	for _, u := range p.ups {
+		if u.name == name {
+			return u, orig
+		}
+	}
+	return nil, ""
+}
+
+// ReadResource reads any resource of an upstream, listed or not (a
+// resource_link from a tool, a URI built from a template): on the shared
+// child or session, or on the caller's own for per-identity upstreams. An
+// upstream's error answer is tools.ErrNotFound (details in the log), as is
+// a URI that names no upstream.
+func (p *Provider) ReadResource(ctx context.Context, uri string) ([]mcp.ResourceContents, error) {
+	u, orig := p.upstreamFor(uri)
+	if u == nil {
+		return nil, tools.ErrNotFound
+	}
+	sup, release, err := u.supervisorFor(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
+	ctx, cancel := context.WithTimeout(ctx, u.timeout)
+	defer cancel()
+	sess, err := sup.session(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("upstream %s: %w", u.name, err)
+	}
+	req := mcp.ReadResourceRequest{}
+	req.Params.URI = orig
+	res, err := sess.client.ReadResource(ctx, req)
+	if err != nil {
+		if isRPCError(err) {
+			u.log.Info("upstream refused resources/read", "uri", orig, "err", err)
+			return nil, tools.ErrNotFound
+		}
+		return nil, fmt.Errorf("upstream %s: resources/read: %w", u.name, err)
+	}
+	out := make([]mcp.ResourceContents, 0, len(res.Contents))
+	for _, c := range res.Contents {
+		out = append(out, u.rewriteContents(c))
+	}
+	return out, nil
+}
+
+// SubscribeResource subscribes the caller in ctx to updates of uri: on the
+// shared child or session, or on the caller's own, which then stays up
+// (not reaped when idle) until cancel. It is re-established when the child
+// or session restarts.
+func (p *Provider) SubscribeResource(ctx context.Context, uri string, updated func()) (func(), error) {
+	u, orig := p.upstreamFor(uri)
+	if u == nil {
+		return nil, tools.ErrNotFound
+	}
+	sup, release, err := u.supervisorFor(ctx)
+	if err != nil {
+		return nil, err
+	}
+	sctx, cancel := context.WithTimeout(ctx, u.timeout)
+	defer cancel()
+	sess, err := sup.session(sctx)
+	if err != nil {
+		release()
+		return nil, fmt.Errorf("upstream %s: %w", u.name, err)
+	}
+	sub, err := sup.subs.add(sctx, sess, orig, updated)
+	if err != nil {
+		release()
+		if isRPCError(err) {
+			u.log.Info("upstream refused resources/subscribe", "uri", orig, "err", err)
+			return nil, tools.ErrNotFound
+		}
+		return nil, fmt.Errorf("upstream %s: resources/subscribe: %w", u.name, err)
+	}
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			if sup.subs.drop(orig, sub) {
+				sup.unsubscribe(orig)
+			}
+			release()
+		})
+	}, nil
+}
+
+// CompleteResource forwards completion/complete for a listed resource
+// template (as clients see it) to its upstream.
+func (p *Provider) CompleteResource(ctx context.Context, uriTemplate string, arg mcp.CompleteArgument, actx mcp.CompleteContext) (*mcp.Completion, error) {
+	u, _ := p.upstreamFor(uriTemplate)
+	if u == nil {
+		return nil, tools.ErrNotFound
+	}
+	u.feat.mu.Lock()
+	orig, ok := u.feat.tmplSet[uriTemplate]
+	u.feat.mu.Unlock()
+	if !ok {
+		return nil, tools.ErrNotFound
+	}
+	return u.complete(ctx, mcp.ResourceReference{Type: "ref/resource", URI: orig}, arg, actx)
+}
+
+// supervisorFor returns the supervisor that serves the caller in ctx: the
+// shared one, or the caller's own child's (started if need be), with the
+// release to call once done with it.
+func (u *upstream) supervisorFor(ctx context.Context) (*supervisor, func(), error) {
+	if !u.perIdentity {
+		return u.lister, func() {}, nil
+	}
+	sup, release, err := u.acquireChild(ctx)
+	switch {
+	case errors.Is(err, errNoIdentity):
+		return nil, nil, fmt.Errorf("upstream %s needs an identified caller", u.name)
+	case errors.Is(err, errTooMany):
+		return nil, nil, errors.New(u.describeTooMany())
+	case err != nil:
+		return nil, nil, fmt.Errorf("upstream %s: %w", u.name, err)
+	}
+	return sup, release, nil
+}
+
+// complete forwards one completion/complete to the caller's session.
+func (u *upstream) complete(ctx context.Context, ref any, arg mcp.CompleteArgument, actx mcp.CompleteContext) (*mcp.Completion, error) {
+	sup, release, err := u.supervisorFor(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
+	ctx, cancel := context.WithTimeout(ctx, u.timeout)
+	defer cancel()
+	sess, err := sup.session(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("upstream %s: %w", u.name, err)
+	}
+	req := mcp.CompleteRequest{}
+	req.Params.Ref = ref
+	req.Params.Argument = arg
+	req.Params.Context = actx
+	res, err := sess.client.Complete(ctx, req)
+	if err != nil {
+		return nil, fmt.Errorf("upstream %s: completion/complete: %w", u.name, err)
+	}
+	return &res.Completion, nil
+}
