@@ -79,7 +79,14 @@ func (l *legacy) handle(ctx context.Context, k kind, env envelope, msg []byte) {
 	l.mu.Unlock()
 	select {
 	case <-ready:
-	case <-ctx.Done():
+	default:
+		// The stream broke and is being reopened: answer at once rather
+		// than hold up the client's other messages.
+		if k == kindRequest {
+			l.r.out.fail(env.ID, "cannot reach the host at %s: its event stream is down and is being reopened (did the host restart?)", l.sseURL.Redacted())
+		} else {
+			l.r.log.Warn("dropped a message while the host's event stream is down", slog.String("method", env.Method))
+		}
 		return
 	}
 	l.mu.Lock()
