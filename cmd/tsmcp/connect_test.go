@@ -72,6 +72,20 @@ func (p progressTools) Tools(context.Context) ([]tools.Tool, error) {
 			p.release <- struct{}{}
 			return mcp.NewToolResultText("released"), nil
 		}},
+		{Tool: mcp.NewTool("ask", mcp.WithDescription("Asks the client's model (sampling) and returns its answer.")),
+			Handler: func(ctx context.Context, _ mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+				res, err := mcpserver.ServerFromContext(ctx).RequestSampling(ctx, mcp.CreateMessageRequest{
+					CreateMessageParams: mcp.CreateMessageParams{
+						Messages:  []mcp.SamplingMessage{{Role: mcp.RoleUser, Content: mcp.NewTextContent("the answer?")}},
+						MaxTokens: 10,
+					},
+				})
+				if err != nil {
+					return mcp.NewToolResultError("sampling failed: " + err.Error()), nil
+				}
+				text, _ := res.Content.(mcp.TextContent)
+				return mcp.NewToolResultText("the model said " + text.Text), nil
+			}},
 	}, nil
 }
 
@@ -187,6 +201,9 @@ func goSDKSession(ctx context.Context, t *testing.T, n *devnet.Network, hostname
 		ProgressNotificationHandler: func(_ context.Context, req *sdk.ProgressNotificationClientRequest) {
 			progress <- req.Params.Progress
 		},
+		CreateMessageHandler: func(context.Context, *sdk.CreateMessageRequest) (*sdk.CreateMessageResult, error) {
+			return &sdk.CreateMessageResult{Model: "test", Role: "assistant", Content: &sdk.TextContent{Text: "42"}}, nil
+		},
 	})
 	session, err := client.Connect(ctx, &sdk.CommandTransport{Command: cmd}, &sdk.ClientSessionOptions{ProtocolVersion: version})
 	if err != nil {
@@ -203,7 +220,8 @@ func goSDKSession(ctx context.Context, t *testing.T, n *devnet.Network, hostname
 // connect node's own identity, and receives progress. Then the host goes
 // down: a call fails with a clear error. The host comes back on the same
 // state (same IP) without the sessions: connect re-initializes the
-// session on its own and calls work again. Closing stdin ends each
+// session on its own and calls work again. The session client also
+// answers a sampling request from the host through the relay. Closing stdin ends each
 // process with status 0.
 func TestConnectGoSDK(t *testing.T) {
 	n, err := devnet.Start(devnet.Options{Tags: []string{"tag:mcp"}})
@@ -246,7 +264,7 @@ func TestConnectGoSDK(t *testing.T) {
 				names = append(names, tool.Name)
 			}
 			slices.Sort(names)
-			if want := []string{"count", "release", "whoami"}; !slices.Equal(names, want) {
+			if want := []string{"ask", "count", "release", "whoami"}; !slices.Equal(names, want) {
 				t.Errorf("tools = %v, want %v", names, want)
 			}
 
@@ -291,6 +309,22 @@ func TestConnectGoSDK(t *testing.T) {
 			}
 			if err := <-counted; err != nil {
 				t.Fatal(err)
+			}
+
+			// A server-to-client request (sampling) goes to the client
+			// and its answer back to the host. Only the session protocol
+			// over Streamable HTTP has them here: 2026-07-28 replaced them
+			// with multi round-trip results, and mcp-go's legacy SSE
+			// sessions do not support sampling.
+			if cl.name != "gosdk-sessions" {
+				return
+			}
+			ares, err := cl.session.CallTool(ctx, &sdk.CallToolParams{Name: "ask"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if text := ares.Content[0].(*sdk.TextContent).Text; text != "the model said 42" {
+				t.Errorf("ask = %q, want the model's answer relayed", text)
 			}
 		})
 	}

@@ -96,7 +96,7 @@ func TestConnectTypeScriptSDK(t *testing.T) {
 	url := "http://" + host.srv.TailnetIP().String() + "/mcp"
 
 	res := runTSConnect(ctx, t, n, "tssdk", url, "ok")
-	if want := []string{"count", "release", "whoami"}; !slices.Equal(res.Tools, want) {
+	if want := []string{"ask", "count", "release", "whoami"}; !slices.Equal(res.Tools, want) {
 		t.Errorf("tools = %v, want %v", res.Tools, want)
 	}
 	if !strings.HasPrefix(res.WhoAmI.Login, "user-") || !strings.HasPrefix(res.WhoAmI.Node, "tssdk") || len(res.WhoAmI.Tags) != 0 {
