@@ -216,13 +216,13 @@ func goSDKSession(ctx context.Context, t *testing.T, n *devnet.Network, hostname
 // TestConnectGoSDK runs `tsmcp connect --tsnet` under the official Go
 // SDK's CommandTransport against a host on the in-process tailnet, three
 // times: Streamable HTTP with the SDK's latest protocol (2026-07-28,
-// sessionless) and with 2025-11-25 (sessions), and legacy SSE (/sse). Each client lists and calls tools, is seen as its
-// connect node's own identity, and receives progress. Then the host goes
+// sessionless) and with 2025-11-25 (sessions), and legacy SSE (/sse).
+// Each client lists and calls tools, is seen as its connect node's own
+// identity, and receives progress; the session client also answers a
+// sampling request from the host through the relay. Then the host goes
 // down: a call fails with a clear error. The host comes back on the same
-// state (same IP) without the sessions: connect re-initializes the
-// session on its own and calls work again. The session client also
-// answers a sampling request from the host through the relay. Closing stdin ends each
-// process with status 0.
+// state (same IP) without the sessions: connect re-initializes on its own
+// and calls work again. Closing stdin ends each process with status 0.
 func TestConnectGoSDK(t *testing.T) {
 	n, err := devnet.Start(devnet.Options{Tags: []string{"tag:mcp"}})
 	if err != nil {
