@@ -74,7 +74,6 @@ try {
         const counted = await step('count', () => counting);
         result.count = counted.content?.[0]?.text;
         result.progress = progress;
-        result.protocol = transport.protocolVersion ?? null;
     }
 } catch (err) {
     console.error(`connect.mjs: ${err?.stack ?? err}`);
