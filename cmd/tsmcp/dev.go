@@ -9,6 +9,7 @@ import (
 
 func newDevCmd(g *globalFlags) *cobra.Command {
 	var endpointsFile string
+	var port int
 	cmd := &cobra.Command{
 		Use:   "dev",
 		Short: "Run a self-contained playground: a local tailnet, the host, and a loopback endpoint per demo identity",
@@ -18,8 +19,17 @@ joins a tsmcp host to it, and opens one loopback endpoint per demo identity
 identity's own tailnet node, so an MCP client pointed at it is seen by the
 host as that identity. No Tailscale account or internet is needed.
 
+With --port BASE the endpoints keep their addresses across restarts:
+alice on BASE, bob on BASE+1, ci on BASE+2 and the health listener on
+BASE+3 (all on 127.0.0.1). Without it the ports change on every start.
+
 With --config, the host uses that file's acl, tools and upstreams; its
-tailnet and health sections are replaced to fit the playground.`,
+tailnet and health sections are replaced to fit the playground. The file
+is watched as serve does: a changed acl applies at once, other sections
+need a restart.`,
+		Example: `  tsmcp dev
+  tsmcp dev --port 7000
+  tsmcp dev --port 7000 --config tsmcp.yaml`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			opts := playground.Options{
@@ -28,8 +38,10 @@ tailnet and health sections are replaced to fit the playground.`,
 				EndpointsFile: endpointsFile,
 				Version:       version,
 				Verbose:       g.verbose,
+				Port:          port,
 			}
 			if g.configFile != "" {
+				opts.ConfigFile = g.configFile
 				cfg, err := config.Load(config.LoadOptions{File: g.configFile})
 				if err != nil {
 					return err
@@ -39,6 +51,7 @@ tailnet and health sections are replaced to fit the playground.`,
 			return playground.Run(cmd.Context(), opts)
 		},
 	}
+	cmd.Flags().IntVar(&port, "port", 0, "first of four fixed loopback ports: alice BASE, bob BASE+1, ci BASE+2, health BASE+3 (default: ports chosen by the kernel)")
 	cmd.Flags().StringVar(&endpointsFile, "endpoints-file", "", "also write the endpoints as JSON to this file once ready")
 	return cmd
 }

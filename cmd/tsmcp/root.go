@@ -41,6 +41,7 @@ func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
 		newCheckCmd(g),
 		newHealthCmd(),
 		newDevCmd(g),
+		newConnectCmd(g),
 		newVersionCmd(),
 	)
 	return root

@@ -12,9 +12,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/url"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -44,7 +46,24 @@ type Options struct {
 	Version string
 	// Verbose passes tsnet's own logs to Logger at debug level.
 	Verbose bool
+	// Port is the first of the fixed loopback ports, so that client
+	// settings survive a restart: alice gets Port, bob Port+1, ci Port+2
+	// and the health listener Port+3 (see PortOffsets). Zero means ports
+	// chosen by the kernel, new on every start.
+	Port int
+	// ConfigFile is the file Config was loaded from. When set, every
+	// change to it is reloaded as `tsmcp serve` does: a new acl applies at
+	// once, other sections need a restart. Empty means no reload.
+	ConfigFile string
 }
+
+// PortOffsets are the offsets from Options.Port of each demo identity's
+// endpoint, in the order of the demo identities; the health listener is
+// at HealthPortOffset.
+var PortOffsets = map[string]int{"alice": 0, "bob": 1, "ci": 2}
+
+// HealthPortOffset is the health listener's offset from Options.Port.
+const HealthPortOffset = 3
 
 // Identity is one demo identity of the playground.
 type Identity struct {
@@ -60,6 +79,8 @@ type Identity struct {
 	MCP string `json:"mcp"`
 	// SSE is the legacy SSE endpoint on loopback.
 	SSE string `json:"sse"`
+	// Page is the host's identity page, seen as this identity.
+	Page string `json:"page"`
 }
 
 // Endpoints is what EndpointsFile receives.
@@ -129,6 +150,18 @@ func Run(ctx context.Context, opts Options) (err error) {
 		cfg = Example()
 	}
 
+	if opts.Port < 0 || opts.Port > 65535-HealthPortOffset {
+		return fmt.Errorf("playground: port %d: want 1-%d, or 0 for ports chosen by the kernel", opts.Port, 65535-HealthPortOffset)
+	}
+	addr := func(offset int) string {
+		if opts.Port == 0 {
+			return net.JoinHostPort(listenHost, "0")
+		}
+		return net.JoinHostPort(listenHost, strconv.Itoa(opts.Port+offset))
+	}
+	// Joining takes a few seconds (more on a cold build): say so at once.
+	fmt.Fprintln(out, "tsmcp dev: starting a local tailnet, the host and the demo identities alice, bob and ci ...")
+
 	n, err := devnet.Start(devnet.Options{Tags: []string{"tag:mcp", "tag:ci"}})
 	if err != nil {
 		return err
@@ -143,7 +176,7 @@ func Run(ctx context.Context, opts Options) (err error) {
 		Tags:       []string{"tag:mcp"},
 		UpTimeout:  time.Minute,
 	}
-	cfg.Health.Addr = listenHost + ":0"
+	cfg.Health.Addr = addr(HealthPortOffset)
 	host, err := server.New(server.Options{Config: cfg, Logger: logger, Version: opts.Version, Verbose: opts.Verbose})
 	if err != nil {
 		return err
@@ -203,28 +236,30 @@ func Run(ctx context.Context, opts Options) (err error) {
 		if id.MayCall, err = policy.ToolsFor(principal, toolNames); err != nil {
 			return err
 		}
-		p, err := newProxy(listenHost+":0", target, nd.HTTPClient().Transport, logger)
+		p, err := newProxy(addr(PortOffsets[d.name]), target, nd.HTTPClient().Transport, logger)
 		if err != nil {
-			return fmt.Errorf("playground: proxy for %s: %w", d.name, err)
+			return fmt.Errorf("playground: endpoint for %s: %w (with --port, pick a base whose next %d ports are free)", d.name, err, HealthPortOffset+1)
 		}
 		defer func() { err = errors.Join(err, p.Close()) }()
-		id.MCP, id.SSE = p.URL()+"/mcp", p.URL()+"/sse"
+		id.MCP, id.SSE, id.Page = p.URL()+"/mcp", p.URL()+"/sse", p.URL()+"/"
 		eps.Identities = append(eps.Identities, id)
 	}
 
 	printEndpoints(out, n.ControlURL, eps)
-	if opts.EndpointsFile != "" {
-		b, err := json.MarshalIndent(eps, "", "  ")
-		if err != nil {
-			return err
-		}
-		tmp := opts.EndpointsFile + ".tmp"
-		if err := os.WriteFile(tmp, b, 0o644); err != nil {
-			return err
-		}
-		if err := os.Rename(tmp, opts.EndpointsFile); err != nil {
-			return err
-		}
+	if err := writeEndpoints(opts.EndpointsFile, eps); err != nil {
+		return err
+	}
+	if opts.ConfigFile != "" {
+		watchCtx, stopWatch := context.WithCancel(ctx)
+		watched := make(chan struct{})
+		defer func() { stopWatch(); <-watched }()
+		go func() {
+			defer close(watched)
+			r := &reloader{out: out, file: opts.ConfigFile, endpointsFile: opts.EndpointsFile,
+				host: host, running: cfg, toolNames: toolNames,
+				eps: Endpoints{Host: eps.Host, Health: eps.Health, Identities: slices.Clone(eps.Identities)}}
+			r.watch(watchCtx, logger)
+		}()
 	}
 
 	select {
@@ -256,15 +291,39 @@ func printEndpoints(out io.Writer, controlURL string, eps Endpoints) {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", id.Name, seen, may, id.MCP, id.SSE)
 	}
 	tw.Flush()
+	fmt.Fprintln(out)
+	fmt.Fprintln(out, "Identity pages (who the host sees, what each may use, settings to copy):")
+	for _, id := range eps.Identities {
+		fmt.Fprintf(out, "  %-6s %s\n", id.Name, id.Page)
+	}
 	first := eps.Identities[0]
 	fmt.Fprintf(out, `
 Client settings (shown for %[1]s; use another row's URL to act as someone else):
-  Claude Code:    claude mcp add --transport http tsmcp-%[1]s %[2]s
-  Cursor:         ~/.cursor/mcp.json  {"mcpServers": {"tsmcp-%[1]s": {"url": "%[2]s"}}}
-  VS Code:        .vscode/mcp.json    {"servers": {"tsmcp-%[1]s": {"type": "http", "url": "%[2]s"}}}
-  MCP Inspector:  npx @modelcontextprotocol/inspector  (Transport: Streamable HTTP, URL: %[2]s)
-  Legacy SSE:     %[3]s
+  Claude Code:     claude mcp add --transport http tsmcp-%[1]s %[2]s
+  Cursor:          ~/.cursor/mcp.json  {"mcpServers": {"tsmcp-%[1]s": {"url": "%[2]s"}}}
+  VS Code:         .vscode/mcp.json    {"servers": {"tsmcp-%[1]s": {"type": "http", "url": "%[2]s"}}}
+  Claude Desktop:  claude_desktop_config.json  {"mcpServers": {"tsmcp-%[1]s": {"command": "tsmcp", "args": ["connect", "%[2]s"]}}}
+  MCP Inspector:   npx @modelcontextprotocol/inspector  (Transport: Streamable HTTP, URL: %[2]s,
+                   Connection Type: Via Proxy; the host refuses browser-direct requests, whose Origin is foreign)
+  Legacy SSE:      %[3]s
 
 Try the whoami tool as each identity. Press Ctrl-C to stop.
 `, first.Name, first.MCP, first.SSE)
+}
+
+// writeEndpoints writes eps to file as JSON, atomically; an empty file
+// name writes nothing.
+func writeEndpoints(file string, eps Endpoints) error {
+	if file == "" {
+		return nil
+	}
+	b, err := json.MarshalIndent(eps, "", "  ")
+	if err != nil {
+		return err
+	}
+	tmp := file + ".tmp"
+	if err := os.WriteFile(tmp, b, 0o644); err != nil {
+		return err
+	}
+	return os.Rename(tmp, file)
 }
