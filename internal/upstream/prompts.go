@@ -80,7 +80,7 @@ func (u *upstream) getPrompt(ctx context.Context, prompt string, args map[string
 		return nil, err
 	}
 	defer release()
-	ctx, cancel := context.WithTimeout(ctx, u.timeout)
+	ctx, cancel := u.requestContext(ctx)
 	defer cancel()
 	sess, err := sup.session(ctx)
 	if err != nil {

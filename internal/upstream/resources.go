@@ -155,7 +155,7 @@ func (p *Provider) ReadResource(ctx context.Context, uri string) ([]mcp.Resource
 		return nil, err
 	}
 	defer release()
-	ctx, cancel := context.WithTimeout(ctx, u.timeout)
+	ctx, cancel := u.requestContext(ctx)
 	defer cancel()
 	sess, err := sup.session(ctx)
 	if err != nil {
@@ -191,7 +191,7 @@ func (p *Provider) SubscribeResource(ctx context.Context, uri string, updated fu
 	if err != nil {
 		return nil, err
 	}
-	sctx, cancel := context.WithTimeout(ctx, u.timeout)
+	sctx, cancel := u.requestContext(ctx)
 	defer cancel()
 	sess, err := sup.session(sctx)
 	if err != nil {
@@ -260,7 +260,7 @@ func (u *upstream) complete(ctx context.Context, ref any, arg mcp.CompleteArgume
 		return nil, err
 	}
 	defer release()
-	ctx, cancel := context.WithTimeout(ctx, u.timeout)
+	ctx, cancel := u.requestContext(ctx)
 	defer cancel()
 	sess, err := sup.session(ctx)
 	if err != nil {

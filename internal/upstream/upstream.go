@@ -175,3 +175,13 @@ func (u *upstream) close() {
 		u.lister.stop()
 	}
 }
+
+// requestContext bounds one forwarded request other than a tool call (a
+// read, a prompt, a completion, a subscription) by the upstream's
+// timeout; with timeout 0 (no limit) it only adds a cancel.
+func (u *upstream) requestContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	if u.timeout > 0 {
+		return context.WithTimeout(ctx, u.timeout)
+	}
+	return context.WithCancel(ctx)
+}
