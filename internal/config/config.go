@@ -100,6 +100,9 @@ type Health struct {
 	// free port (for tests). Empty is invalid; the default is
 	// "0.0.0.0:8080".
 	Addr string `mapstructure:"addr"`
+	// Metrics serves Prometheus metrics at /metrics on this listener.
+	// False turns them off (and /metrics is a 404); the default is true.
+	Metrics bool `mapstructure:"metrics"`
 }
 
 // MCP configures the MCP transports.
@@ -297,7 +300,7 @@ func Default() *Config {
 			State:     "/var/lib/tsmcp",
 			UpTimeout: 60 * time.Second,
 		},
-		Health: Health{Addr: "0.0.0.0:8080"},
+		Health: Health{Addr: "0.0.0.0:8080", Metrics: true},
 		MCP: MCP{
 			Keepalive:     20 * time.Second,
 			MaxBody:       4 * MiB,

@@ -38,6 +38,7 @@ var flagKeys = []struct{ name, key, usage string }{
 	{"https", "tailnet.https", "also serve HTTPS on port 443 with the tailnet certificate (tailnet.https)"},
 	{"up-timeout", "tailnet.up_timeout", "give up joining the tailnet after this long (tailnet.up_timeout)"},
 	{"health-addr", "health.addr", "host:port of the health listener (health.addr)"},
+	{"metrics", "health.metrics", "serve Prometheus metrics at /metrics on the health listener (health.metrics)"},
 	{"keepalive", "mcp.keepalive", "interval of SSE/stream pings; 0 disables them (mcp.keepalive)"},
 	{"max-body", "mcp.max_body", "largest request body accepted, e.g. 4MiB (mcp.max_body)"},
 	{"shutdown-grace", "mcp.shutdown_grace", "time in-flight calls get on SIGTERM (mcp.shutdown_grace)"},
@@ -70,6 +71,8 @@ func RegisterFlags(fs *pflag.FlagSet) {
 			fs.Duration(f.name, d.Tailnet.UpTimeout, f.usage)
 		case "health.addr":
 			fs.String(f.name, d.Health.Addr, f.usage)
+		case "health.metrics":
+			fs.Bool(f.name, d.Health.Metrics, f.usage)
 		case "mcp.keepalive":
 			fs.Duration(f.name, d.MCP.Keepalive, f.usage)
 		case "mcp.max_body":

@@ -72,7 +72,7 @@ func designExample() *Config {
 			Tags:      []string{"tag:mcp"},
 			UpTimeout: 60 * time.Second,
 		},
-		Health: Health{Addr: "0.0.0.0:8080"},
+		Health: Health{Addr: "0.0.0.0:8080", Metrics: true},
 		MCP:    MCP{Keepalive: 20 * time.Second, MaxBody: 4 * MiB, ShutdownGrace: 20 * time.Second, Limits: DefaultLimits()},
 		ACL: acl.Config{
 			Capability: "tsmcp.dev/cap/mcp",
@@ -183,6 +183,7 @@ var envCases = []struct {
 			Params: map[string]Param{"msg": {Type: "string", Required: true}},
 		}})
 	}},
+	{"metrics off", "TSMCP_HEALTH_METRICS", "false", func(c *Config) bool { return !c.Health.Metrics }},
 	{"audit log", "TSMCP_LOG_AUDIT", "/var/log/tsmcp-audit.jsonl", func(c *Config) bool { return c.Log.Audit == "/var/log/tsmcp-audit.jsonl" }},
 	{"tool annotations", "TSMCP_TOOLS", `[{"name":"du","exec":{"command":["du"]},"annotations":{"title":"Disk usage","read_only":true,"open_world":false}}]`, func(c *Config) bool {
 		a := c.Tools[0].Annotations

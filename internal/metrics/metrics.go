@@ -45,7 +45,6 @@ type Metrics struct {
 	decisions       *prometheus.CounterVec
 	calls           *prometheus.CounterVec
 	callDuration    *prometheus.HistogramVec
-	sessions        *prometheus.GaugeVec
 	whoisFailures   prometheus.Counter
 	whoisCache      *prometheus.CounterVec
 	refusals        *prometheus.CounterVec
@@ -87,10 +86,6 @@ func New(bi BuildInfo) *Metrics {
 			Help:    "Duration of tool calls that ran, by tool.",
 			Buckets: []float64{.001, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 300},
 		}, []string{"tool"}),
-		sessions: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "tsmcp_sessions_open",
-			Help: "MCP sessions open, by transport (streamable, sse).",
-		}, []string{"transport"}),
 		whoisFailures: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "tsmcp_whois_failures_total",
 			Help: "Requests refused because WhoIs failed or named no identity.",
@@ -114,12 +109,9 @@ func New(bi BuildInfo) *Metrics {
 		},
 	})
 	build.Set(1)
-	reg.MustRegister(m.requests, m.requestDuration, m.decisions, m.calls, m.callDuration, m.sessions,
+	reg.MustRegister(m.requests, m.requestDuration, m.decisions, m.calls, m.callDuration,
 		m.whoisFailures, m.whoisCache, m.refusals, build,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	for _, t := range []string{"streamable", "sse"} {
-		m.sessions.WithLabelValues(t)
-	}
 	return m
 }
 
@@ -130,7 +122,8 @@ func orDefault(s, d string) string {
 	return s
 }
 
-// SetNames replaces the names of kind ("tool", "prompt", "upstream") that
+// SetNames replaces the names of kind ("tool", "prompt", or "resource"
+// for upstream prefixes "<upstream>+") that
 // may appear as label values: what the host serves now. Past MaxNames the
 // rest are counted as Other.
 func (m *Metrics) SetNames(kind string, names []string) {
@@ -206,20 +199,6 @@ func (m *Metrics) Call(tool, outcome string, d time.Duration) {
 	name := m.Name("tool", tool)
 	m.calls.WithLabelValues(name, outcome).Inc()
 	m.callDuration.WithLabelValues(name).Observe(d.Seconds())
-}
-
-// SessionOpened and SessionClosed track open sessions by transport.
-func (m *Metrics) SessionOpened(transport string) {
-	if m != nil {
-		m.sessions.WithLabelValues(transport).Inc()
-	}
-}
-
-// SessionClosed: see SessionOpened.
-func (m *Metrics) SessionClosed(transport string) {
-	if m != nil {
-		m.sessions.WithLabelValues(transport).Dec()
-	}
 }
 
 // WhoIsFailed counts a request refused because WhoIs failed.

@@ -67,7 +67,6 @@ func TestRecordsAndServes(t *testing.T) {
 	m.RequestDone("tools/call", 3*time.Millisecond)
 	m.Decision("tool", "whoami", true)
 	m.Call("whoami", "ok", 2*time.Millisecond)
-	m.SessionOpened("sse")
 	m.WhoIsFailed()
 	m.WhoIsCache(true)
 	m.Refused("sessions_per_identity")
@@ -81,8 +80,6 @@ func TestRecordsAndServes(t *testing.T) {
 		`tsmcp_mcp_request_duration_seconds_count{method="tools/call"} 1`,
 		`tsmcp_decisions_total{decision="allow",kind="tool",name="whoami"} 1`,
 		`tsmcp_tool_calls_total{outcome="ok",tool="whoami"} 1`,
-		`tsmcp_sessions_open{transport="sse"} 1`,
-		`tsmcp_sessions_open{transport="streamable"} 0`,
 		`tsmcp_whois_failures_total 1`,
 		`tsmcp_whois_cache_total{result="hit"} 1`,
 		`tsmcp_limit_refusals_total{limit="sessions_per_identity"} 1`,
@@ -109,8 +106,6 @@ func TestNilRecordsNothing(t *testing.T) {
 	m.RequestDone("tools/call", time.Second)
 	m.Decision("tool", "a", true)
 	m.Call("a", "ok", time.Second)
-	m.SessionOpened("sse")
-	m.SessionClosed("sse")
 	m.WhoIsFailed()
 	m.WhoIsCache(false)
 	m.Refused("x")

@@ -34,6 +34,7 @@ func (s *Server) startFeatures(ctx context.Context, m *server.MCPServer) func() 
 	if s.promptsDirty != nil {
 		if ps := s.collectPrompts(ctx); len(ps) > 0 {
 			m.SetPrompts(ps...)
+			s.setPromptNames(ps)
 		}
 		goFunc(func() { s.refreshPrompts(ctx, m) })
 	}

@@ -24,6 +24,12 @@ func (s *Server) healthHandler() http.Handler {
 			plain(w, http.StatusOK, "ok\n")
 		case "/readyz":
 			s.serveReadyz(w)
+		case "/metrics":
+			if s.metrics == nil {
+				plain(w, http.StatusNotFound, "404 not found\n")
+				return
+			}
+			s.metricsHandler().ServeHTTP(w, r)
 		default:
 			plain(w, http.StatusNotFound, "404 not found\n")
 		}

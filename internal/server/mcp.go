@@ -237,7 +237,7 @@ func (s *Server) tailnetHandler() http.Handler {
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound)
 	})
-	var h http.Handler = mux
+	h := s.countRequests(mux)
 	h = s.limitRequests(h)
 	h = s.checkSession(h)
 	h = s.limitBody(int64(s.cfg.MCP.MaxBody), h)

@@ -42,6 +42,7 @@ func (s *Server) identify(next http.Handler) http.Handler {
 		}
 		id, err := s.whois(r)
 		if err != nil {
+			s.metrics.WhoIsFailed()
 			s.log.Warn("refused unidentified caller", "remote", r.RemoteAddr, "path", bounded(r.URL.Path), "err", err)
 			writeError(w, http.StatusForbidden)
 			return

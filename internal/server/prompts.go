@@ -100,6 +100,7 @@ func (s *Server) refreshPrompts(ctx context.Context, m *server.MCPServer) {
 		}
 		ps := s.collectPrompts(ctx)
 		m.SetPrompts(ps...)
+		s.setPromptNames(ps)
 		s.log.Info("prompts changed", "prompts", len(ps))
 	}
 }

@@ -102,6 +102,7 @@ func (s *Server) refreshTools(ctx context.Context) {
 			continue
 		}
 		s.mcp.SetTools(ts...)
+		s.setMetricNames(ts)
 		s.log.Info("tools changed", "tools", len(ts))
 	}
 }

@@ -18,9 +18,11 @@ import (
 	"time"
 
 	"github.com/mark3labs/mcp-go/server"
+	"tailscale.com/client/local"
 
 	"github.com/tsmcp/tsmcp/internal/acl"
 	"github.com/tsmcp/tsmcp/internal/config"
+	"github.com/tsmcp/tsmcp/internal/metrics"
 	"github.com/tsmcp/tsmcp/internal/tools"
 	"github.com/tsmcp/tsmcp/internal/tools/declared"
 	"github.com/tsmcp/tsmcp/internal/tsnetx"
@@ -80,6 +82,9 @@ type Server struct {
 	declared *declared.Provider
 	sessions *sessionStore
 	inflight *inflight
+	// metrics are the host's Prometheus metrics; nil when
+	// health.metrics is off.
+	metrics *metrics.Metrics
 	// stateless scopes stateless cancellations to their sender.
 	stateless *statelessCalls
 	limits    *limits // mcp.limits
@@ -118,7 +123,8 @@ type Server struct {
 
 	mu         sync.Mutex // guards the fields below
 	whoisFn    WhoIsFunc
-	whoisCache *whoisCache // nil when Options.WhoIs replaced the node's
+	lc         *local.Client // the node's LocalAPI; nil until joined
+	whoisCache *whoisCache   // nil when Options.WhoIs replaced the node's
 	// tailnetSuffix is the node's MagicDNS suffix: callers whose node
 	// names are not under it are autogroup:shared. Set once joined.
 	tailnetSuffix string
@@ -166,7 +172,7 @@ func New(opts Options) (*Server, error) {
 		bodyTimeout:   cmp.Or(opts.BodyTimeout, defaultBodyTimeout),
 		cfg:           opts.Config,
 		log:           logger,
-		audit:         cmp.Or(opts.AuditLogger, logger).With(slog.String("log", "audit")),
+		metrics:       newMetrics(opts.Config.Health.Metrics, version),
 		verbose:       opts.Verbose,
 		version:       version,
 		providers:     opts.Providers,
@@ -182,6 +188,9 @@ func New(opts Options) (*Server, error) {
 		readyCh:       make(chan struct{}),
 		done:          make(chan struct{}),
 	}
+	// Every audit line is also counted (decisions, calls, refusals).
+	auditBase := cmp.Or(opts.AuditLogger, logger)
+	s.audit = slog.New(s.metrics.AuditHandler(auditBase.Handler())).With(slog.String("log", "audit"))
 	s.policy.Store(policy)
 	return s, nil
 }
@@ -293,6 +302,7 @@ func (s *Server) Run(ctx context.Context) (err error) {
 	if s.whoisFn == nil {
 		cache := newWhoisCache(lc.WhoIs, tsnetx.FilterFunc(node), s.log)
 		cache.stale = s.whoisStale
+		cache.onLookup = s.metrics.WhoIsCache
 		watchCtx, stopWatch := context.WithCancel(context.Background())
 		watchDone := make(chan struct{})
 		go func() {
@@ -308,7 +318,9 @@ func (s *Server) Run(ctx context.Context) (err error) {
 		s.whoisCache = cache
 	}
 	s.tailnetSuffix = st.CurrentTailnet.MagicDNSSuffix
+	s.lc = lc
 	s.mu.Unlock()
+	s.registerGauges(lc)
 
 	// 3. Load the tools. Providers are closed whatever happens, even if
 	// collecting fails halfway.
@@ -327,6 +339,12 @@ func (s *Server) Run(ctx context.Context) (err error) {
 	if err != nil {
 		return err
 	}
+	s.setMetricNames(ts)
+	var prefixes []string
+	for _, u := range s.cfg.Upstreams {
+		prefixes = append(prefixes, u.Name+"+")
+	}
+	s.metrics.SetNames("resource", prefixes)
 	m := s.newMCPServer(ts)
 	cleanup.add("prompts and resources", s.startFeatures(ctx, m))
 	refreshCtx, stopRefresh := context.WithCancel(context.Background())

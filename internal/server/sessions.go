@@ -35,6 +35,13 @@ func newSessionID() string {
 	return hex.EncodeToString(b[:])
 }
 
+// streamableCount returns how many Streamable HTTP sessions are open.
+func (st *sessionStore) streamableCount() int {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	return len(st.slots)
+}
+
 // open mints a session ID owned by id.
 func (st *sessionStore) open(id *identity.Identity) string {
 	sid := newSessionID()

@@ -42,6 +42,8 @@ type whoisCache struct {
 	// hits and misses count answers from memory and WhoIs calls made
 	// while the cache was on.
 	hits, misses atomic.Uint64
+	// onLookup, if set, is told of each hit (true) and miss (false).
+	onLookup func(hit bool)
 	// stale, set only by tests, keeps entries whatever changes: to show
 	// that the tests of invalidation can fail.
 	stale bool
@@ -82,9 +84,15 @@ func (c *whoisCache) whoIs(ctx context.Context, addr string) (*apitype.WhoIsResp
 	c.mu.Unlock()
 	if ok && (c.stale || e.gen == gen && e.filter == f) {
 		c.hits.Add(1)
+		if c.onLookup != nil {
+			c.onLookup(true)
+		}
 		return e.resp, nil
 	}
 	c.misses.Add(1)
+	if c.onLookup != nil {
+		c.onLookup(false)
+	}
 	resp, err := c.lookup(ctx, addr)
 	if err != nil {
 		return nil, err
