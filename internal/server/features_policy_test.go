@@ -2,6 +2,8 @@ package server_test
 
 import (
 	"context"
+	"encoding/json"
+	"net/http"
 	"slices"
 	"strings"
 	"sync"
@@ -50,6 +52,47 @@ func TestBridgedFeaturesPolicy(t *testing.T) {
 		}
 		if got := toolNames(ctx, t, bs); !slices.Contains(got, "every__echo") {
 			t.Errorf("bob's tools %v lack every__echo", got)
+		}
+	})
+	t.Run("the identity page shows the same prompts and resources", func(t *testing.T) {
+		base := "http://" + host.TailnetIP().String() + "/"
+		for _, c := range []struct {
+			who caller
+			s   *sdk.ClientSession
+		}{{alice, as}, {bob, bs}, {carol, cs}} {
+			req, _ := http.NewRequestWithContext(ctx, http.MethodGet, base, nil)
+			req.Header.Set("Accept", "application/json")
+			resp, err := c.who.httpClient().Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var page struct {
+				Prompts, Resources []struct {
+					Name string `json:"name"`
+				}
+			}
+			err = json.NewDecoder(resp.Body).Decode(&page)
+			resp.Body.Close()
+			if err != nil {
+				t.Fatal(err)
+			}
+			var prompts, resources []string
+			for _, p := range page.Prompts {
+				prompts = append(prompts, p.Name)
+			}
+			for _, r := range page.Resources {
+				resources = append(resources, r.Name)
+			}
+			wantPrompts := sdkPromptNames(ctx, t, c.s)
+			wantResources := append(sdkResourceURIs(ctx, t, c.s), sdkTemplates(ctx, t, c.s)...)
+			slices.Sort(wantPrompts)
+			slices.Sort(wantResources)
+			if !slices.Equal(prompts, wantPrompts) || !slices.Equal(resources, wantResources) {
+				t.Errorf("%s's page shows prompts %q and resources %q; MCP lists %q and %q", c.who.name, prompts, resources, wantPrompts, wantResources)
+			}
+			if c.who.name == "alice" && (len(prompts) == 0 || len(resources) == 0) {
+				t.Errorf("alice's page shows no prompts or no resources")
+			}
 		}
 	})
 	t.Run("a grant of every+* opens that upstream's resources only", func(t *testing.T) {

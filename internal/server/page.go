@@ -180,8 +180,30 @@ func (s *Server) pageFor(r *http.Request, id *identity.Identity) pageView {
 			v.Tools = append(v.Tools, pageItem{Name: name, Title: t.Tool.Title, Description: firstLine(t.Tool.Description)})
 		}
 	}
-	slices.SortFunc(v.Tools, func(a, b pageItem) int { return strings.Compare(a.Name, b.Name) })
-	s.auditPage(r, id, len(v.Tools))
+	for name, p := range s.mcp.ListPrompts() {
+		if policy.DecidePrompt(id, name).Allow {
+			v.Prompts = append(v.Prompts, pageItem{Name: name, Title: p.Prompt.Title, Description: firstLine(p.Prompt.Description)})
+		}
+	}
+	if s.res != nil {
+		for _, rp := range s.res.providers {
+			rs, ts := rp.Resources(r.Context())
+			for _, res := range rs {
+				if policy.DecideResource(id, res.URI).Allow {
+					v.Resources = append(v.Resources, pageItem{Name: res.URI, Title: res.Name, Description: firstLine(res.Description)})
+				}
+			}
+			for _, t := range ts {
+				if uri := t.URITemplate.Raw(); policy.DecideResource(id, uri).Allow {
+					v.Resources = append(v.Resources, pageItem{Name: uri, Title: t.Name, Description: firstLine(t.Description)})
+				}
+			}
+		}
+	}
+	for _, items := range [][]pageItem{v.Tools, v.Prompts, v.Resources} {
+		slices.SortFunc(items, func(a, b pageItem) int { return strings.Compare(a.Name, b.Name) })
+	}
+	s.auditPage(r, id, len(v.Tools), len(v.Prompts), len(v.Resources))
 
 	scheme := "http"
 	if r.TLS != nil {
@@ -197,12 +219,14 @@ func (s *Server) pageFor(r *http.Request, id *identity.Identity) pageView {
 }
 
 // auditPage writes the audit line of one identity page view: like a
-// tools/list, who asked and how many tools it showed.
-func (s *Server) auditPage(r *http.Request, id *identity.Identity, tools int) {
+// list, who asked and how many tools, prompts and resources it showed.
+func (s *Server) auditPage(r *http.Request, id *identity.Identity, tools, prompts, resources int) {
 	s.audit.LogAttrs(r.Context(), slog.LevelInfo, "identity_page",
 		auditCaller(id),
 		slog.String("decision", "filter"),
 		slog.Int("shown", tools),
+		slog.Int("shown_prompts", prompts),
+		slog.Int("shown_resources", resources),
 	)
 }
 
