@@ -200,7 +200,7 @@ func TestBrowserOpensMCPAndWellKnown(t *testing.T) {
 // each caller's own tailnet node (an HTTP proxy on loopback that dials
 // through the node): the rendered DOM shows that identity and exactly its
 // tools. A phone-sized screenshot of each is written to
-// $TSMCP_SCREENSHOT_DIR when set (otherwise to the test's temp dir).
+// $SCREENSHOT_DIR when set (otherwise to the test's temp dir).
 func TestIdentityPageInChromium(t *testing.T) {
 	chromium := chromiumPath(t)
 	tn := startTailnet(t)
@@ -208,7 +208,7 @@ func TestIdentityPageInChromium(t *testing.T) {
 	defer cancel()
 	host := startPageHost(ctx, t, tn, "page-browser")
 	url := "http://" + host.TailnetIP().String() + "/"
-	shots := os.Getenv("TSMCP_SCREENSHOT_DIR")
+	shots := os.Getenv("SCREENSHOT_DIR")
 	if shots == "" {
 		shots = t.TempDir()
 	}

@@ -15,11 +15,11 @@ import (
 	"github.com/tsmcp/tsmcp/internal/server"
 )
 
-// staleWhoIsForDemo, when TSMCP_TEST_STALE_WHOIS is set, runs the WhoIs
+// staleWhoIsForDemo, when STALE_WHOIS_DEMO is set, runs the WhoIs
 // cache tests with invalidation off: they must then fail, which shows
 // they test the invalidation.
 func staleWhoIsForDemo(o *server.Options) {
-	if os.Getenv("TSMCP_TEST_STALE_WHOIS") != "" {
+	if os.Getenv("STALE_WHOIS_DEMO") != "" {
 		server.StaleWhoIs(o)
 	}
 }
