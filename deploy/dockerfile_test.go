@@ -310,3 +310,42 @@ func TestECSConfigDockerfile(t *testing.T) {
 		}
 	}
 }
+
+// TestECSConfigPackagesBaked checks that every package upstream in the
+// config `make image-ecs` bakes in is pinned and among the packages the
+// Dockerfile's and the Makefile's defaults bake into the runtime image, so
+// the default ECS image starts all its upstreams with no network. (The
+// image build itself runs `tsmcp check`, which resolves them for real.)
+func TestECSConfigPackagesBaked(t *testing.T) {
+	cfg := loadConfig(t, "tsmcp.yaml", string(readFile(t, "deploy/ecs/tsmcp.yaml")), nil)
+	_, stages := parseDockerfile(t, "Dockerfile")
+	pk := stageNamed(t, stages, "packages")
+	npmDef, _ := pk.argDefault("NPM_PACKAGES")
+	pyDef, _ := pk.argDefault("PYTHON_PACKAGES")
+	makefile := string(readFile(t, "Makefile"))
+	var n int
+	for _, u := range cfg.Upstreams {
+		if u.Package == "" {
+			continue
+		}
+		n++
+		spec, err := packages.Parse(u.Package)
+		if err != nil || spec.Version == "" || spec.Kind == "" {
+			t.Errorf("upstream %s: package %q must name its kind and exact version (%v)", u.Name, u.Package, err)
+			continue
+		}
+		want, defaults, arg := spec.Name+"@"+spec.Version, npmDef, "NPM_PACKAGES"
+		if spec.Kind == packages.Python {
+			want, defaults, arg = spec.Name+"=="+spec.Version, pyDef, "PYTHON_PACKAGES"
+		}
+		if !slices.Contains(strings.Fields(defaults), want) {
+			t.Errorf("upstream %s: %s is not in the Dockerfile's %s default %q", u.Name, want, arg, defaults)
+		}
+		if !regexp.MustCompile(`(?m)^` + arg + `\s*\?=.*[ =]` + regexp.QuoteMeta(want) + `(\s|$)`).MatchString(makefile) {
+			t.Errorf("upstream %s: %s is not in the Makefile's %s default", u.Name, want, arg)
+		}
+	}
+	if n == 0 {
+		t.Error("deploy/ecs/tsmcp.yaml bridges no baked package; it is the example of how to")
+	}
+}

@@ -74,7 +74,7 @@ func TestCheckRuntime(t *testing.T) {
 		{
 			name:    "package not baked",
 			file:    "upstreams:\n  - name: fs\n    package: npm:@modelcontextprotocol/server-filesystem@2025.8.21\n",
-			wantErr: []string{"upstreams[0].package (upstream fs): package npm:@modelcontextprotocol/server-filesystem@2025.8.21: not baked into this image (looked in " + root},
+			wantErr: []string{"upstreams[0].package (upstream fs): package npm:@modelcontextprotocol/server-filesystem@2025.8.21: not baked into this image (npm: no " + root + "/npm/lib/node_modules/@modelcontextprotocol/server-filesystem; bake it in with the image's NPM_PACKAGES or PYTHON_PACKAGES build arg)"},
 		},
 		{
 			name:    "baked package without node (the static image)",

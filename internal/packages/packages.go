@@ -62,7 +62,9 @@ func (s Spec) String() string {
 	if s.Kind != "" {
 		out = s.Kind + ":" + out
 	}
-	if s.Version != "" {
+	if s.Version != "" && s.Kind == Python {
+		out += "==" + s.Version
+	} else if s.Version != "" {
 		out += "@" + s.Version
 	}
 	return out
@@ -119,6 +121,14 @@ func Root(lookup func(string) (string, bool)) string {
 // installed under the root.
 var ErrNotBaked = errors.New("not baked into this image")
 
+// notBaked is one kind's reason for ErrNotBaked.
+type notBaked string
+
+func (e notBaked) Error() string        { return string(e) }
+func (e notBaked) Is(target error) bool { return target == ErrNotBaked }
+
+func notBakedf(format string, args ...any) error { return notBaked(fmt.Sprintf(format, args...)) }
+
 // Resolve returns the argv prefix that starts the package ref under root:
 // [node, script] for npm, [python, script] for Python. A package that is
 // not installed, installed at another version than ref pins, or found
@@ -129,7 +139,7 @@ func Resolve(root, ref string) ([]string, error) {
 		return nil, err
 	}
 	var found [][]string
-	var errs []error
+	var reasons []string
 	for _, kind := range []string{NPM, Python} {
 		if s.Kind != "" && s.Kind != kind {
 			continue
@@ -147,15 +157,15 @@ func Resolve(root, ref string) ([]string, error) {
 		case !errors.Is(err, ErrNotBaked):
 			return nil, fmt.Errorf("package %s: %w", s, err)
 		default:
-			errs = append(errs, err)
+			reasons = append(reasons, err.Error())
 		}
 	}
 	switch len(found) {
 	case 1:
 		return found[0], nil
 	case 0:
-		return nil, fmt.Errorf("package %s: %w (looked in %s; bake it in with the image's NPM_PACKAGES or PYTHON_PACKAGES build arg): %w",
-			s, ErrNotBaked, root, errors.Join(errs...))
+		return nil, fmt.Errorf("package %s: %w (%s; bake it in with the image's NPM_PACKAGES or PYTHON_PACKAGES build arg)",
+			s, ErrNotBaked, strings.Join(reasons, "; "))
 	default:
 		return nil, fmt.Errorf("package %s: installed both as npm and as Python package; write npm:%s or python:%s", s, s.Name, s.Name)
 	}
@@ -170,12 +180,12 @@ type npmPackage struct {
 
 func resolveNPM(root string, s Spec) ([]string, error) {
 	if !npmNameRE.MatchString(s.Name) {
-		return nil, fmt.Errorf("npm: %w", ErrNotBaked)
+		return nil, notBakedf("npm: %q is not an npm package name", s.Name)
 	}
 	dir := filepath.Join(root, "npm", "lib", "node_modules", filepath.FromSlash(s.Name))
 	b, err := os.ReadFile(filepath.Join(dir, "package.json"))
 	if errors.Is(err, os.ErrNotExist) {
-		return nil, fmt.Errorf("npm: no %s: %w", dir, ErrNotBaked)
+		return nil, notBakedf("npm: no %s", dir)
 	}
 	if err != nil {
 		return nil, err
@@ -185,7 +195,7 @@ func resolveNPM(root string, s Spec) ([]string, error) {
 		return nil, fmt.Errorf("%s/package.json: %w", dir, err)
 	}
 	if s.Version != "" && pkg.Version != s.Version {
-		return nil, fmt.Errorf("npm: version %s is installed, not %s: %w", pkg.Version, s.Version, ErrNotBaked)
+		return nil, notBakedf("npm: version %s is installed, not %s", pkg.Version, s.Version)
 	}
 	bin, err := npmBin(s.Name, pkg.Bin)
 	if err != nil {
@@ -238,7 +248,7 @@ func normalizePython(name string) string {
 
 func resolvePython(root string, s Spec) ([]string, error) {
 	if !pythonNameRE.MatchString(s.Name) {
-		return nil, fmt.Errorf("python: %w", ErrNotBaked)
+		return nil, notBakedf("python: %q is not a Python package name", s.Name)
 	}
 	venv := filepath.Join(root, "python")
 	python := filepath.Join(venv, "bin", "python")
@@ -251,7 +261,7 @@ func resolvePython(root string, s Spec) ([]string, error) {
 			continue
 		}
 		if s.Version != "" && base[i+1:] != s.Version {
-			return nil, fmt.Errorf("python: version %s is installed, not %s: %w", base[i+1:], s.Version, ErrNotBaked)
+			return nil, notBakedf("python: version %s is installed, not %s", base[i+1:], s.Version)
 		}
 		script, err := pythonScript(info, s.Name)
 		if err != nil {
@@ -259,7 +269,7 @@ func resolvePython(root string, s Spec) ([]string, error) {
 		}
 		return []string{python, filepath.Join(venv, "bin", script)}, nil
 	}
-	return nil, fmt.Errorf("python: no %s in %s: %w", s.Name, venv, ErrNotBaked)
+	return nil, notBakedf("python: no %s in %s", s.Name, venv)
 }
 
 // pythonScript picks the distribution's console script: its only one, or

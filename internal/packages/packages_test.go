@@ -85,9 +85,9 @@ func TestResolve(t *testing.T) {
 		{name: "python by name", ref: "python:tsmcp-example-server==0.1.0", want: []string{filepath.Join(root, "python/bin/python"), filepath.Join(root, "python/bin/tsmcp-example-server")}},
 		{name: "python normalized name", ref: "tsmcp_example.server", want: []string{filepath.Join(root, "python/bin/python"), filepath.Join(root, "python/bin/tsmcp-example-server")}},
 		{name: "python other version", ref: "python:tsmcp-example-server==0.2.0", notBaked: true, err: "version 0.1.0 is installed, not 0.2.0"},
-		{name: "python missing", ref: "python:mcp-server-time", notBaked: true, err: "package python:mcp-server-time: not baked"},
+		{name: "python missing", ref: "python:mcp-server-time==1.0.0", notBaked: true, err: "package python:mcp-server-time==1.0.0: not baked"},
 		{name: "both kinds", ref: "both", err: "installed both as npm and as Python package"},
-		{name: "neither kind", ref: "nothing-here", notBaked: true, err: "package nothing-here: not baked into this image (looked in " + root},
+		{name: "neither kind", ref: "nothing-here", notBaked: true, err: "package nothing-here: not baked into this image (npm: no " + root + "/npm/lib/node_modules/nothing-here; python: no nothing-here in " + root + "/python; bake it in with"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
