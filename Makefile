@@ -68,5 +68,7 @@ image-bases:
 
 # Builds both images and runs them with no network but loopback, a
 # read-only root and uid 65532 (deploy/image_test.go). Slow with vfs.
-image-test:
-	TSMCP_IMAGE_TEST=1 TSMCP_IMAGE_CONTAINER="$(CONTAINER)" go test -count=1 -timeout 60m -v -run 'TestImage' ./deploy/
+image-test: image-static image-runtime
+	TSMCP_IMAGE_TEST=1 TSMCP_IMAGE_CONTAINER="$(CONTAINER)" \
+	TSMCP_IMAGE_STATIC=$(IMAGE):static TSMCP_IMAGE_RUNTIME=$(IMAGE):runtime \
+		go test -count=1 -timeout 30m -v -run 'TestImage' ./deploy/

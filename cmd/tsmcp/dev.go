@@ -36,6 +36,7 @@ tailnet and health sections are replaced to fit the playground.`,
 				}
 				opts.Config = cfg
 			}
+			warnRuntime(cmd.ErrOrStderr(), opts.Config)
 			return playground.Run(cmd.Context(), opts)
 		},
 	}

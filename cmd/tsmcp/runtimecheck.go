@@ -4,11 +4,13 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
 
 	"github.com/tsmcp/tsmcp/internal/config"
+	"github.com/tsmcp/tsmcp/internal/playground"
 	"github.com/tsmcp/tsmcp/internal/upstream"
 )
 
@@ -144,4 +146,19 @@ func shebang(file string) (interp, arg string, err error) {
 		arg = fields[1]
 	}
 	return fields[0], arg, nil
+}
+
+// warnRuntime prints checkRuntime's problems for the playground's config
+// (cfg, or the built-in example when nil) as warnings: `dev` is for
+// trying things out, so it starts anyway and the affected tools fail
+// when called.
+func warnRuntime(w io.Writer, cfg *config.Config) {
+	if cfg == nil {
+		cfg = playground.Example()
+	}
+	if err := checkRuntime(cfg, os.LookupEnv); err != nil {
+		for _, line := range strings.Split(err.Error(), "\n") {
+			fmt.Fprintf(w, "warning: %s\n", line)
+		}
+	}
 }
