@@ -28,10 +28,12 @@ import (
 //	TSMCP_IMAGE_CONTAINER="podman …" the container CLI (default podman)
 //	TSMCP_IMAGE_STATIC, _RUNTIME     the images (default tsmcp:static, tsmcp:runtime)
 //
-// Each container runs as tsmcp would in a private subnet: --network none
-// (loopback only), --read-only root, --user 65532. `tsmcp dev` inside it
-// runs the in-process tailnet; the test's MCP client reaches the loopback
-// endpoints by dialing from inside the container's network namespace.
+// Each container runs as tsmcp would in a private subnet without egress:
+// --network none (loopback only; the test adds a dummy interface with no
+// route, see addDummyInterface), --read-only root, --user 65532. `tsmcp
+// dev` inside it runs the in-process tailnet; the test's MCP client
+// reaches the loopback endpoints by dialing from inside the container's
+// network namespace. Needs root, nsenter and ip (iproute2).
 
 func imageTestEnv(t *testing.T) (cli []string, static, rt string) {
 	t.Helper()
@@ -59,7 +61,9 @@ func ctr(ctx context.Context, cli []string, args ...string) (string, error) {
 }
 
 // lockedDown are the run flags of every test container.
-var lockedDown = []string{"--network", "none", "--read-only", "--user", "65532"}
+// (--no-healthcheck: podman would try to run the image's HEALTHCHECK
+// through systemd timers, which these machines lack.)
+var lockedDown = []string{"--network", "none", "--read-only", "--user", "65532", "--no-healthcheck"}
 
 // runOnce runs image with args to completion.
 func runOnce(ctx context.Context, cli []string, image string, flags []string, args ...string) (string, error) {
@@ -87,10 +91,12 @@ func devContainer(ctx context.Context, t *testing.T, cli []string, image, config
 		args = append(args, "-v", cfgDir+":/etc/tsmcp:ro")
 		devArgs = append(devArgs, "--config", "/etc/tsmcp/tsmcp.yaml")
 	}
-	id, err := ctr(ctx, cli, append(append(args, image), devArgs...)...)
+	out, err := ctr(ctx, cli, append(append(args, image), devArgs...)...)
 	if err != nil {
-		t.Fatalf("run %s: %v\n%s", image, err, id)
+		t.Fatalf("run %s: %v\n%s", image, err, out)
 	}
+	lines := strings.Split(out, "\n") // podman may warn (e.g. about systemd) before the ID
+	id := strings.TrimSpace(lines[len(lines)-1])
 	t.Cleanup(func() {
 		if t.Failed() {
 			logs, _ := ctr(context.Background(), cli, "logs", id)
@@ -98,14 +104,19 @@ func devContainer(ctx context.Context, t *testing.T, cli []string, image, config
 		}
 		ctr(context.Background(), cli, "rm", "-f", "-t", "2", id)
 	})
+	pid, err := ctr(ctx, cli, "inspect", "-f", "{{.State.Pid}}", id)
+	if err != nil {
+		t.Fatalf("inspect: %v %s", err, pid)
+	}
+	addDummyInterface(ctx, t, pid)
 	file := filepath.Join(outDir, "endpoints.json")
 	for {
 		b, err := os.ReadFile(file)
 		if err == nil && json.Unmarshal(b, &eps) == nil {
 			break
 		}
-		if running, _ := ctr(ctx, cli, "inspect", "-f", "{{.State.Running}}", id); running == "false" {
-			t.Fatalf("container %s exited before it was ready", id)
+		if running, err := ctr(ctx, cli, "inspect", "-f", "{{.State.Running}}", id); err != nil || running != "true" {
+			t.Fatalf("container %s is not running (%v %s)", id, err, running)
 		}
 		select {
 		case <-ctx.Done():
@@ -113,11 +124,36 @@ func devContainer(ctx context.Context, t *testing.T, cli []string, image, config
 		case <-time.After(250 * time.Millisecond):
 		}
 	}
-	pid, err := ctr(ctx, cli, "inspect", "-f", "{{.State.Pid}}", id)
-	if err != nil {
-		t.Fatalf("inspect: %v %s", err, pid)
+	dial = netnsDialer("/proc/" + pid + "/ns/net")
+	// Still no way out: the only route is the dummy interface's own subnet.
+	if c, err := dial(ctx, "tcp", "1.1.1.1:443"); err == nil {
+		c.Close()
+		t.Fatal("the container reached 1.1.1.1:443; it must have no network but loopback and a dummy interface")
 	}
-	return eps, netnsDialer("/proc/" + pid + "/ns/net")
+	return eps, dial
+}
+
+// addDummyInterface gives the container's network namespace (of process
+// pid) an interface with a TEST-NET address and no route out: a veth
+// pair whose both ends are inside it (this kernel has no dummy driver). With
+// loopback alone, tailscale's LocalBackend keeps its control client paused
+// (netmon.State.AnyInterfaceUp is false: it counts non-loopback
+// interfaces only), so no node, not even on the in-process tailnet, can
+// log in. A real task always has an interface; the dummy one carries
+// nothing.
+func addDummyInterface(ctx context.Context, t *testing.T, pid string) {
+	t.Helper()
+	for _, args := range [][]string{
+		{"link", "add", "tsmcp0", "type", "veth", "peer", "name", "tsmcp1"},
+		{"addr", "add", "192.0.2.1/32", "dev", "tsmcp0"},
+		{"link", "set", "tsmcp0", "up"},
+		{"link", "set", "tsmcp1", "up"},
+	} {
+		out, err := exec.CommandContext(ctx, "nsenter", append([]string{"-t", pid, "-n", "ip"}, args...)...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("nsenter -t %s -n ip %v: %v\n%s", pid, args, err, out)
+		}
+	}
 }
 
 // endpoints is what `tsmcp dev --endpoints-file` writes (the fields used).
