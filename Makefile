@@ -39,7 +39,11 @@ PIP_INDEX_ARGS  ?= --no-index --find-links /wheels
 ECS_CONFIG      ?= deploy/ecs/tsmcp.yaml
 ECS_IMAGE       ?= $(IMAGE):ecs
 
-IMAGE_BUILD = $(CONTAINER) build --build-arg VERSION=$(VERSION) --build-arg COMMIT=$(COMMIT)
+# Extra build flags; with podman use BUILD_FLAGS=--format=docker, or the
+# image's HEALTHCHECK is dropped (OCI images have none).
+BUILD_FLAGS     ?=
+
+IMAGE_BUILD = $(CONTAINER) build $(BUILD_FLAGS) --build-arg VERSION=$(VERSION) --build-arg COMMIT=$(COMMIT)
 
 .PHONY: image-static image-runtime image-ecs image-bases image-test
 
@@ -54,11 +58,12 @@ image-runtime:
 
 # One command for ECS: the runtime image with the config baked in and
 # checked (`tsmcp check` runs at build time, so a package the config names
-# but the image lacks fails the build).
+# but the image lacks fails the build). The build context is the config's
+# directory: nothing else goes into the image.
 image-ecs: image-runtime
-	$(CONTAINER) build -f deploy/ecs/Dockerfile.config \
+	$(CONTAINER) build $(BUILD_FLAGS) -f deploy/ecs/Dockerfile.config \
 		--build-arg TSMCP_IMAGE=$(IMAGE):runtime \
-		--build-arg CONFIG=$(ECS_CONFIG) -t $(ECS_IMAGE) .
+		--build-arg CONFIG=$(notdir $(ECS_CONFIG)) -t $(ECS_IMAGE) $(dir $(ECS_CONFIG))
 
 # Offline base images for podman on the dev machines (no registry there):
 # Debian from debootstrap, golang = Debian + this machine's Go, and a
@@ -66,8 +71,9 @@ image-ecs: image-runtime
 image-bases:
 	deploy/images/make-bases.sh
 
-# Builds both images and runs them with no network but loopback, a
-# read-only root and uid 65532 (deploy/image_test.go). Slow with vfs.
+# Builds both images and runs them with no network but loopback (plus a
+# veth pair with no route), a read-only root and uid 65532
+# (deploy/image_test.go). Needs root, nsenter and ip. Slow with vfs.
 image-test: image-static image-runtime
 	TSMCP_IMAGE_TEST=1 TSMCP_IMAGE_CONTAINER="$(CONTAINER)" \
 	TSMCP_IMAGE_STATIC=$(IMAGE):static TSMCP_IMAGE_RUNTIME=$(IMAGE):runtime \
