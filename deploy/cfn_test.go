@@ -283,7 +283,7 @@ var cfnExample = map[string]any{
 	"VpcId":              "vpc-0123456789abcdef0",
 	"PrivateSubnetIds":   []any{"subnet-0aaa", "subnet-0bbb"},
 	"AlbSecurityGroupId": "sg-0a1b2c3d4e5f60718",
-	"Image":              "123456789012.dkr.ecr.eu-west-1.amazonaws.com/tsmcp:v0.1.0",
+	"Image":              "123456789012.dkr.ecr.eu-west-1.amazonaws.com/tsmcp:v0.1.0-ecs",
 	"AuthKeySecretArn":   "arn:aws:secretsmanager:eu-west-1:123456789012:secret:tsmcp/ts-authkey-AbCdEf",
 }
 

@@ -52,10 +52,13 @@ func checkContainer(t *testing.T, where string, td *ecs.RegisterTaskDefinitionIn
 	for _, kv := range c.Environment {
 		env[deref(kv.Name)] = deref(kv.Value)
 	}
-	if !slices.Equal(c.Command, []string{"serve"}) {
-		t.Errorf("%s: command = %q, want [serve] (configured by TSMCP_* variables)", where, c.Command)
+	// The image is the ECS image (make image-ecs): the runtime image with
+	// deploy/ecs/tsmcp.yaml baked in at the path serve reads; the task's
+	// TSMCP_* variables override it per deployment.
+	if !slices.Equal(c.Command, []string{"serve", "--config", "/etc/tsmcp/tsmcp.yaml"}) {
+		t.Errorf("%s: command = %q, want [serve --config /etc/tsmcp/tsmcp.yaml] (the config baked in by make image-ecs)", where, c.Command)
 	}
-	cfg := loadConfig(t, "", "", env)
+	cfg := loadConfig(t, "tsmcp.yaml", string(readFile(t, "deploy/ecs/tsmcp.yaml")), env)
 
 	// Secrets never in plaintext.
 	for name, v := range env {

@@ -99,18 +99,18 @@ func pascal(s string) string     { return s }
 // the manifest's env applies.
 func loadConfig(t *testing.T, name, content string, env map[string]string) *config.Config {
 	t.Helper()
-	for _, v := range config.EnvVars() {
-		t.Setenv(v, "")
-	}
-	for k, v := range env {
-		t.Setenv(k, v)
-	}
-	file := ""
+	file := "" // written before env applies: env may set TMPDIR
 	if content != "" {
 		file = filepath.Join(t.TempDir(), name)
 		if err := os.WriteFile(file, []byte(content), 0o600); err != nil {
 			t.Fatal(err)
 		}
+	}
+	for _, v := range config.EnvVars() {
+		t.Setenv(v, "")
+	}
+	for k, v := range env {
+		t.Setenv(k, v)
 	}
 	cfg, err := config.Load(config.LoadOptions{File: file})
 	if err != nil {

@@ -180,6 +180,12 @@ func checkK8s(t *testing.T, tg k8sTarget, m manifests) {
 	if dep.Spec.Strategy.Type != appsv1.RecreateDeploymentStrategyType {
 		t.Errorf("strategy = %q, want Recreate", dep.Spec.Strategy.Type)
 	}
+	// No service-link variables: a Service named tsmcp would inject
+	// TSMCP_PORT, TSMCP_SERVICE_HOST, ... (tsmcp recognises them, but
+	// nothing in the pod needs them).
+	if pod.EnableServiceLinks == nil || *pod.EnableServiceLinks {
+		t.Errorf("enableServiceLinks = %v, want false", pod.EnableServiceLinks)
+	}
 	if pod.ServiceAccountName != sa.Name {
 		t.Errorf("pod runs as ServiceAccount %q, manifest has %q", pod.ServiceAccountName, sa.Name)
 	}

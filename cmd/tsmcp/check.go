@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -32,7 +33,9 @@ func newCheckCmd(g *globalFlags) *cobra.Command {
 environment, flags), validates it, and prints which principals the local
 rules allow to use which tools, prompts and resources. It exits non-zero
 if anything is invalid; a rule pattern that matches nothing known is a
-warning. Tailnet grants are not known offline and are not shown.
+warning. A program that an exec tool or a stdio upstream starts and that
+is not on PATH, or a package upstream whose package is not baked into this
+image, is an error (serve refuses to start for the same reasons). Tailnet grants are not known offline and are not shown.
 
 Bridged upstreams' names are known only once they run: without --probe,
 check shows which bridged prefixes (<upstream>__ for tools and prompts,
@@ -45,6 +48,9 @@ upstreams, lists their tools, and stops them.`,
 				return err
 			}
 			if err := server.CheckSupported(cfg); err != nil {
+				return err
+			}
+			if err := checkRuntime(cfg, os.LookupEnv); err != nil {
 				return err
 			}
 			policy, err := acl.New(cfg.ACL)

@@ -100,13 +100,13 @@ func TestCheck(t *testing.T) {
 		},
 		{
 			name:    "declarative tools and upstreams",
-			file:    "acl:\n  rules:\n    - src: [\"*\"]\n      tools: [disk, fs__*]\ntools:\n  - name: disk\n    exec:\n      command: [df, -h]\nupstreams:\n  - name: fs\n    command: [mcp-server-fs]\n",
+			file:    "acl:\n  rules:\n    - src: [\"*\"]\n      tools: [disk, fs__*]\ntools:\n  - name: disk\n    exec:\n      command: [df, -h]\nupstreams:\n  - name: fs\n    command: [cat]\n",
 			args:    []string{"--as", "alice@example.com"},
 			wantOut: []string{"tools: whoami, disk", "bridged (tool names known once the upstreams run; --probe starts them): fs__*", "alice@example.com may call: disk; bridged: fs__*"},
 		},
 		{
 			name: "prompts, resources and patterns that match nothing",
-			file: "acl:\n  groups:\n    sre: [alice@example.com]\n  rules:\n    - src: [group:sre]\n      tools: [\"*\"]\n      prompts: [\"*\"]\n      resources: [\"fs+file:///pub/*\"]\n    - src: [\"*\"]\n      tools: [whoami, wiki__*, dsik]\n      resources: [wiki+*]\nupstreams:\n  - name: fs\n    command: [mcp-server-fs]\n",
+			file: "acl:\n  groups:\n    sre: [alice@example.com]\n  rules:\n    - src: [group:sre]\n      tools: [\"*\"]\n      prompts: [\"*\"]\n      resources: [\"fs+file:///pub/*\"]\n    - src: [\"*\"]\n      tools: [whoami, wiki__*, dsik]\n      resources: [wiki+*]\nupstreams:\n  - name: fs\n    command: [cat]\n",
 			args: []string{"--as", "alice@example.com"},
 			wantOut: []string{
 				`warning: acl.rules[1].tools[1]: "wiki__*" matches no known tool and no upstream's`,

@@ -48,6 +48,7 @@ need a restart.`,
 				}
 				opts.Config = cfg
 			}
+			warnRuntime(cmd.ErrOrStderr(), opts.Config)
 			return playground.Run(cmd.Context(), opts)
 		},
 	}

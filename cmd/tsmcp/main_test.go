@@ -10,6 +10,8 @@ import (
 // tested on a real process without a separate build.
 func TestMain(m *testing.M) {
 	if os.Getenv("TSMCP_TEST_RUN_MAIN") == "1" {
+		// Not a config key: config.Load refuses unknown TSMCP_ variables.
+		os.Unsetenv("TSMCP_TEST_RUN_MAIN")
 		main()
 		os.Exit(0)
 	}

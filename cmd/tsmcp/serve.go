@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"log/slog"
+	"os"
 
 	"github.com/spf13/cobra"
 
@@ -28,6 +29,9 @@ func newServeCmd(g *globalFlags) *cobra.Command {
 			loadOpts := config.LoadOptions{File: g.configFile, Flags: cmd.Flags()}
 			cfg, err := config.Load(loadOpts)
 			if err != nil {
+				return fail(err)
+			}
+			if err := checkRuntime(cfg, os.LookupEnv); err != nil {
 				return fail(err)
 			}
 			audit, closeAudit, err := g.auditLogger(cfg.Log.Audit, cmd.OutOrStdout(), logger)

@@ -236,7 +236,7 @@ type Param struct {
 }
 
 // Upstream is an MCP server whose tools are bridged as "<name>__<tool>":
-// exactly one of Command or URL is set.
+// exactly one of Command, Package or URL is set.
 type Upstream struct {
 	// Name prefixes the bridged tools; it matches ^[a-zA-Z0-9-]{1,32}$ and
 	// is unique. Empty is invalid.
@@ -244,6 +244,15 @@ type Upstream struct {
 	// Command starts a stdio MCP server (argv, no shell). Nil means this
 	// is not a stdio upstream.
 	Command []string `mapstructure:"command"`
+	// Package names an MCP server package baked into the image
+	// ("[npm:|python:]name[@version]", e.g.
+	// "@modelcontextprotocol/server-everything"); tsmcp finds its entry
+	// point under the package root (/opt/tsmcp) and runs it as a stdio
+	// upstream. Empty means this is not a package upstream.
+	Package string `mapstructure:"package"`
+	// Args are appended to a Package's entry point. Nil means none; only
+	// valid with Package (a Command carries its own arguments).
+	Args []string `mapstructure:"args"`
 	// URL is the address of a remote (Streamable HTTP or SSE) MCP server.
 	// Empty means this is not a remote upstream.
 	URL string `mapstructure:"url"`
@@ -251,7 +260,8 @@ type Upstream struct {
 	// "per-identity" (one child or session per caller). Empty means
 	// shared.
 	Isolation string `mapstructure:"isolation"`
-	// Env holds extra environment variables for Command. Nil means none.
+	// Env holds extra environment variables for Command or Package. Nil
+	// means none.
 	Env map[string]string `mapstructure:"env"`
 	// Headers are sent to a URL upstream; values may use {{env "NAME"}}.
 	// Nil means none.

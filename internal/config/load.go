@@ -146,8 +146,12 @@ func leafKeys(t reflect.Type, prefix string, index []int) []configKey {
 // Load builds a Config from opts.File (if any), the environment and
 // opts.Flags (if any) over Default, and validates it. Every problem is one
 // line "key: problem" of the returned error (use errors.Join's Unwrap to
-// get them one by one).
+// get them one by one). A non-empty TSMCP_ variable that matches no key is
+// an error naming it (Kubernetes service-link variables are allowed).
 func Load(opts LoadOptions) (*Config, error) {
+	if err := checkEnv(os.Environ()); err != nil {
+		return nil, err
+	}
 	v := viper.NewWithOptions(viper.WithDecoderRegistry(rawSectionRegistry{viper.NewCodecRegistry()}))
 
 	def := reflect.ValueOf(Default()).Elem()

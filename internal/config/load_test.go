@@ -649,7 +649,7 @@ upstreams:
 		`tools[0].name: "whoami" is reserved`,
 		"tools[0].exec.command: must not be empty",
 		"upstreams[0].name: ",
-		"upstreams[0]: needs exactly one of command or url",
+		"upstreams[0]: needs exactly one of command, package or url",
 	)
 	for _, l := range strings.Split(err.Error(), "\n") {
 		if !strings.Contains(l, ": ") {

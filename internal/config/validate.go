@@ -429,12 +429,7 @@ func validateUpstreams(p *problems, ups []Upstream) {
 				byName[u.Name] = i
 			}
 		}
-		switch {
-		case len(u.Command) == 0 && u.URL == "":
-			p.addf(key, "needs exactly one of command or url, has neither")
-		case len(u.Command) > 0 && u.URL != "":
-			p.addf(key, "needs exactly one of command or url, has both")
-		}
+		validateUpstreamKind(p, key, u)
 		if len(u.Command) > 0 {
 			switch {
 			case u.Command[0] == "":
@@ -468,7 +463,7 @@ func validateUpstreams(p *problems, ups []Upstream) {
 		if len(u.Headers) > 0 && u.URL == "" {
 			p.addf(key+".headers", "only applies to a url upstream")
 		}
-		if len(u.Env) > 0 && len(u.Command) == 0 {
+		if len(u.Env) > 0 && len(u.Command) == 0 && u.Package == "" {
 			p.addf(key+".env", "only applies to a command upstream")
 		}
 		for _, name := range slices.Sorted(maps.Keys(u.Headers)) {

@@ -217,8 +217,17 @@ func TestValidate(t *testing.T) {
 		{name: "upstream name with underscore", mutate: func(c *Config) { c.Upstreams[0].Name = "my_fs" }, want: []string{`upstreams[0].name: "my_fs" is not a valid upstream name`}},
 		{name: "upstream name too long", mutate: func(c *Config) { c.Upstreams[0].Name = strings.Repeat("u", 33) }, want: []string{"upstreams[0].name: "}},
 		{name: "duplicate upstream", mutate: func(c *Config) { c.Upstreams[1].Name = "fs" }, want: []string{`upstreams[1].name: "fs" is already used by upstreams[0]`}},
-		{name: "upstream neither", mutate: func(c *Config) { c.Upstreams[1].URL = "" }, want: []string{"upstreams[1]: needs exactly one of command or url, has neither"}},
-		{name: "upstream both", mutate: func(c *Config) { c.Upstreams[1].Command = []string{"x"} }, want: []string{"upstreams[1]: needs exactly one of command or url, has both"}},
+		{name: "upstream neither", mutate: func(c *Config) { c.Upstreams[1].URL = "" }, want: []string{"upstreams[1]: needs exactly one of command, package or url, has none"}},
+		{name: "upstream both", mutate: func(c *Config) { c.Upstreams[1].Command = []string{"x"} }, want: []string{"upstreams[1]: needs exactly one of command, package or url, has command and url"}},
+		{name: "upstream package", mutate: func(c *Config) {
+			c.Upstreams[0].Command = nil
+			c.Upstreams[0].Package = "@modelcontextprotocol/server-everything@2025.9.12"
+			c.Upstreams[0].Args = []string{"stdio"}
+			c.Upstreams[0].Env = map[string]string{"A": "1"}
+		}},
+		{name: "upstream package and command", mutate: func(c *Config) { c.Upstreams[0].Package = "npm:x" }, want: []string{"upstreams[0]: needs exactly one of command, package or url, has command and package"}},
+		{name: "upstream bad package", mutate: func(c *Config) { c.Upstreams[0].Command = nil; c.Upstreams[0].Package = "npm:x@^1" }, want: []string{`upstreams[0].package: "npm:x@^1": "^1" is not an exact version`}},
+		{name: "upstream args without package", mutate: func(c *Config) { c.Upstreams[0].Args = []string{"-v"} }, want: []string{"upstreams[0].args: only applies to a package upstream"}},
 		{name: "upstream empty program", mutate: func(c *Config) { c.Upstreams[0].Command[0] = "" }, want: []string{"upstreams[0].command[0]: must not be empty"}},
 		{name: "upstream relative url", mutate: func(c *Config) { c.Upstreams[1].URL = "wiki-mcp:8080/mcp" }, want: []string{"upstreams[1].url: "}},
 		{name: "upstream per-identity", mutate: func(c *Config) { c.Upstreams[0].Isolation = "per-identity" }},

@@ -49,6 +49,10 @@ type upstream struct {
 }
 
 func newUpstream(p *Provider, i int, c config.Upstream) (*upstream, error) {
+	c, err := ResolvePackage(c, p.opts.LookupEnv)
+	if err != nil {
+		return nil, keyError(i, "package", "%v", err)
+	}
 	u := &upstream{
 		p:            p,
 		name:         c.Name,
