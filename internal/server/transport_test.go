@@ -354,8 +354,8 @@ func TestSessionsBelongToTheirOpener(t *testing.T) {
 }
 
 // TestHealthListenerServesNoMCP sends raw request lines (no client
-// cleans them) to the health listener: only the exact paths /health and
-// /readyz are served; everything else, non-canonical spellings of those
+// cleans them) to the health listener: only the exact paths /health,
+// /readyz and /metrics (TestPrometheusScrapesMetrics) are served; everything else, non-canonical spellings of those
 // paths included, gets the fixed 404 body, never a redirect.
 func TestHealthListenerServesNoMCP(t *testing.T) {
 	tn := startTailnet(t)
@@ -373,7 +373,8 @@ func TestHealthListenerServesNoMCP(t *testing.T) {
 		{"sse", "GET", "/sse", 404, notFound},
 		{"message", "POST", "/message?sessionId=x", 404, notFound},
 		{"root", "GET", "/", 404, notFound},
-		{"metrics (disabled)", "GET", "/metrics", 404, notFound},
+		{"trailing slash metrics", "GET", "/metrics/", 404, notFound},
+		{"double slash metrics", "GET", "//metrics", 404, notFound},
 		{"double slash mcp", "POST", "//mcp", 404, notFound},
 		{"dot segment mcp", "POST", "/./mcp", 404, notFound},
 		{"dot-dot segment mcp", "GET", "/x/../mcp", 404, notFound},
