@@ -70,25 +70,28 @@ upstreams, lists their tools, and stops them.`,
 			k := known{tools: names}
 			if probe && len(cfg.Upstreams) > 0 {
 				k.probed = true
-				bridged, err := probeUpstreams(cmd.Context(), cfg, w)
+				probed, err := probeUpstreams(cmd.Context(), cfg, w)
 				if err != nil {
 					return err
 				}
-				k.tools = append(k.tools, bridged...)
+				k.tools = append(k.tools, probed.tools...)
+				k.prompts, k.resources = probed.prompts, probed.resources
 			}
 			for _, u := range cfg.Upstreams {
 				if !k.probed {
 					k.toolPrefixes = append(k.toolPrefixes, u.Name+"__")
+					k.promptPrefixes = append(k.promptPrefixes, u.Name+"__")
+					k.resourcePrefixes = append(k.resourcePrefixes, u.Name+"+")
 				}
-				k.promptPrefixes = append(k.promptPrefixes, u.Name+"__")
-				k.resourcePrefixes = append(k.resourcePrefixes, u.Name+"+")
 			}
 			fmt.Fprintf(w, "tools: %s\n", strings.Join(k.tools, ", "))
 			if len(cfg.Upstreams) > 0 && !k.probed {
 				fmt.Fprintf(w, "bridged (tool names known once the upstreams run; --probe starts them): %s\n", strings.Join(starred(k.toolPrefixes), ", "))
-			}
-			if len(cfg.Upstreams) > 0 {
 				fmt.Fprintf(w, "bridged prompts: %s; bridged resources: %s\n", strings.Join(starred(k.promptPrefixes), ", "), strings.Join(starred(k.resourcePrefixes), ", "))
+			}
+			if k.probed {
+				fmt.Fprintf(w, "prompts: %s\n", listOrNone(k.prompts))
+				fmt.Fprintf(w, "resources and templates: %s\n", listOrNone(k.resources))
 			}
 			for _, warn := range k.unmatched(policy) {
 				fmt.Fprintf(w, "warning: %s\n", warn)
@@ -101,15 +104,18 @@ upstreams, lists their tools, and stops them.`,
 	}
 	config.RegisterFlags(cmd.Flags())
 	cmd.Flags().StringVar(&as, "as", "", "show only what this principal (login, group:x, tag:x) may use")
-	cmd.Flags().BoolVar(&probe, "probe", false, "start the upstreams to list their tools, then stop them")
+	cmd.Flags().BoolVar(&probe, "probe", false, "start the upstreams to list their tools, prompts and resources, then stop them")
 	return cmd
 }
 
 // known is what check knows exists: tool names (bridged ones too after a
 // probe) and the prefixes of names that upstreams add at run time.
 type known struct {
-	tools            []string
-	probed           bool
+	tools []string
+	// prompts and resources (URIs and URI templates) are known only
+	// after a probe.
+	prompts, resources []string
+	probed             bool
 	toolPrefixes     []string // "<upstream>__" while the upstreams' tools are unknown
 	promptPrefixes   []string // "<upstream>__"
 	resourcePrefixes []string // "<upstream>+"
@@ -119,8 +125,8 @@ type known struct {
 // known, of every kind.
 func (k known) unmatched(p *acl.Policy) []string {
 	out := p.Unmatched(acl.KindTool, k.tools, k.toolPrefixes)
-	out = append(out, p.Unmatched(acl.KindPrompt, nil, k.promptPrefixes)...)
-	return append(out, p.Unmatched(acl.KindResource, nil, k.resourcePrefixes)...)
+	out = append(out, p.Unmatched(acl.KindPrompt, k.prompts, k.promptPrefixes)...)
+	return append(out, p.Unmatched(acl.KindResource, k.resources, k.resourcePrefixes)...)
 }
 
 // forPrincipal returns, for one principal, the known tools it may call,
@@ -132,6 +138,11 @@ func (k known) forPrincipal(p *acl.Policy, principal string) (callable, bridged,
 	}
 	toolPats, _ := p.PatternsFor(principal, acl.KindTool)
 	bridged = reaching(toolPats, k.toolPrefixes)
+	if k.probed {
+		prompts, _ = p.NamesFor(principal, acl.KindPrompt, k.prompts)
+		resources, _ = p.NamesFor(principal, acl.KindResource, k.resources)
+		return
+	}
 	prompts, _ = p.PatternsFor(principal, acl.KindPrompt)
 	prompts = reaching(prompts, k.promptPrefixes)
 	resources, _ = p.PatternsFor(principal, acl.KindResource)
@@ -196,21 +207,41 @@ func printMatrix(w io.Writer, p *acl.Policy, k known) error {
 	return tw.Flush()
 }
 
+// probed is what a probe found the upstreams offer.
+type probed struct {
+	tools, prompts []string
+	// resources holds resource URIs and resource URI templates, as
+	// served.
+	resources []string
+}
+
 // probeUpstreams starts every upstream, waits (at most probeWait) for
 // their first listings, reports each upstream's state on w and returns
-// the bridged tool names. It stops every upstream before returning.
-func probeUpstreams(ctx context.Context, cfg *config.Config, w io.Writer) ([]string, error) {
+// what they offer. It stops every upstream before returning.
+func probeUpstreams(ctx context.Context, cfg *config.Config, w io.Writer) (probed, error) {
 	p, err := upstream.New(cfg.Upstreams, upstream.Options{
 		Logger:    slog.New(slog.NewTextHandler(io.Discard, nil)),
 		StartWait: probeWait,
 	})
 	if err != nil {
-		return nil, err
+		return probed{}, err
 	}
 	defer p.Close()
 	ts, err := p.Tools(ctx)
 	if err != nil {
-		return nil, err
+		return probed{}, err
+	}
+	var out probed
+	out.tools = tools.Names(ts)
+	for _, pr := range p.Prompts(ctx) {
+		out.prompts = append(out.prompts, pr.Prompt.Name)
+	}
+	rs, tmpls := p.Resources(ctx)
+	for _, r := range rs {
+		out.resources = append(out.resources, r.URI)
+	}
+	for _, t := range tmpls {
+		out.resources = append(out.resources, t.URITemplate.Raw())
 	}
 	for _, st := range p.Status() {
 		state := "up"
@@ -222,7 +253,7 @@ func probeUpstreams(ctx context.Context, cfg *config.Config, w io.Writer) ([]str
 		}
 		fmt.Fprintf(w, "upstream %s: %s\n", st.Name, state)
 	}
-	return tools.Names(ts), nil
+	return out, nil
 }
 
 // starred returns each prefix followed by "*".

@@ -221,7 +221,9 @@ func TestVersion(t *testing.T) {
 // names it found; without it, only the prefix is known.
 func TestCheckProbe(t *testing.T) {
 	bin := testutil.EverythingBin(t)
-	f := writeFile(t, "tsmcp.yaml", "acl:\n  rules:\n    - src: [\"*\"]\n      tools: [whoami, every__echo, every__nope]\nupstreams:\n  - name: every\n    command: ["+strconv.Quote(bin)+"]\n")
+	f := writeFile(t, "tsmcp.yaml", "acl:\n  rules:\n    - src: [\"*\"]\n      tools: [whoami, every__echo, every__nope]\n"+
+		"      prompts: [every__simple-prompt, every__nope]\n      resources: [\"every+demo://resource/static/*\", \"every+nope://*\"]\n"+
+		"upstreams:\n  - name: every\n    command: ["+strconv.Quote(bin)+"]\n")
 	out, _, err := runCmd(t, "check", "--config", f, "--probe", "--as", "bob@example.com")
 	if err != nil {
 		t.Fatalf("check --probe: %v\n%s", err, out)
@@ -231,6 +233,10 @@ func TestCheckProbe(t *testing.T) {
 		"every__echo",
 		"bob@example.com may call: whoami, every__echo\n",
 		`warning: acl.rules[0].tools[2]: "every__nope" matches no known tool`,
+		`warning: acl.rules[0].prompts[1]: "every__nope" matches no known prompt`,
+		`warning: acl.rules[0].resources[1]: "every+nope://*" matches no known resource`,
+		"bob@example.com may get prompts: every__simple-prompt\n",
+		"bob@example.com may read resources: every+demo://resource/static/document/",
 	} {
 		if !strings.Contains(out, w) {
 			t.Errorf("output does not contain %q:\n%s", w, out)

@@ -82,17 +82,35 @@ func (pr principal) asSubject() subject {
 }
 
 func (p *Policy) toolsFor(s subject, tools []string) []string {
+	return p.namesFor(s, KindTool, tools)
+}
+
+// NamesFor returns which of names (of kind k) the principal may use under
+// the local rules alone, in the order given: ToolsFor for any kind.
+func (p *Policy) NamesFor(principal string, k Kind, names []string) ([]string, error) {
+	var groups map[string]map[string]struct{}
+	if p != nil {
+		groups = p.groups
+	}
+	pr, err := parsePrincipal(principal, groups)
+	if err != nil {
+		return nil, err
+	}
+	return p.namesFor(pr.asSubject(), k, names), nil
+}
+
+func (p *Policy) namesFor(s subject, k Kind, names []string) []string {
 	if p == nil {
 		return nil
 	}
 	var out []string
-	for _, tool := range tools {
-		if !validToolName(tool) {
+	for _, name := range names {
+		if !k.validName(name) {
 			continue
 		}
 		for i := range p.rules {
-			if _, ok := p.rules[i].allows(&s, KindTool, tool); ok {
-				out = append(out, tool)
+			if _, ok := p.rules[i].allows(&s, k, name); ok {
+				out = append(out, name)
 				break
 			}
 		}
