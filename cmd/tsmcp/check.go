@@ -116,9 +116,9 @@ type known struct {
 	// after a probe.
 	prompts, resources []string
 	probed             bool
-	toolPrefixes     []string // "<upstream>__" while the upstreams' tools are unknown
-	promptPrefixes   []string // "<upstream>__"
-	resourcePrefixes []string // "<upstream>+"
+	toolPrefixes       []string // "<upstream>__" while the upstreams' tools are unknown
+	promptPrefixes     []string // "<upstream>__"
+	resourcePrefixes   []string // "<upstream>+"
 }
 
 // unmatched returns the warnings for rule patterns that match nothing
