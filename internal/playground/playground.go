@@ -75,6 +75,11 @@ type Identity struct {
 	Tags []string `json:"tags"`
 	// MayCall lists the tools the host's local rules allow this identity.
 	MayCall []string `json:"may_call"`
+	// MayGetPrompts and MayReadResources are the prompt and resource
+	// patterns the local rules give this identity (bridged names are
+	// known only once the upstreams run). Nil means none.
+	MayGetPrompts    []string `json:"may_get_prompts,omitempty"`
+	MayReadResources []string `json:"may_read_resources,omitempty"`
 	// MCP is the Streamable HTTP endpoint on loopback.
 	MCP string `json:"mcp"`
 	// SSE is the legacy SSE endpoint on loopback.
@@ -236,6 +241,8 @@ func Run(ctx context.Context, opts Options) (err error) {
 		if id.MayCall, err = policy.ToolsFor(principal, toolNames); err != nil {
 			return err
 		}
+		id.MayGetPrompts, _ = policy.PatternsFor(principal, acl.KindPrompt)
+		id.MayReadResources, _ = policy.PatternsFor(principal, acl.KindResource)
 		p, err := newProxy(addr(PortOffsets[d.name]), target, nd.HTTPClient().Transport, logger)
 		if err != nil {
 			return fmt.Errorf("playground: endpoint for %s: %w (with --port, pick a base whose next %d ports are free)", d.name, err, HealthPortOffset+1)
@@ -291,6 +298,12 @@ func printEndpoints(out io.Writer, controlURL string, eps Endpoints) {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", id.Name, seen, may, id.MCP, id.SSE)
 	}
 	tw.Flush()
+	for _, id := range eps.Identities {
+		if len(id.MayGetPrompts)+len(id.MayReadResources) > 0 {
+			fmt.Fprintf(out, "%s may also get prompts %s and read resources %s (local rules)\n", id.Name,
+				orNothing(id.MayGetPrompts), orNothing(id.MayReadResources))
+		}
+	}
 	fmt.Fprintln(out)
 	fmt.Fprintln(out, "Identity pages (who the host sees, what each may use, settings to copy):")
 	for _, id := range eps.Identities {
@@ -326,4 +339,12 @@ func writeEndpoints(file string, eps Endpoints) error {
 		return err
 	}
 	return os.Rename(tmp, file)
+}
+
+// orNothing joins patterns, or says there are none.
+func orNothing(s []string) string {
+	if len(s) == 0 {
+		return "(nothing)"
+	}
+	return strings.Join(s, ", ")
 }

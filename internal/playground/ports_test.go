@@ -170,7 +170,7 @@ func TestPlaygroundReload(t *testing.T) {
 	dir := t.TempDir()
 	file := filepath.Join(dir, "tsmcp.yaml")
 	// alice joins second (user-2); bob third (user-3).
-	before := "acl:\n  rules:\n    - src: [\"" + devnet.Login(2) + "\"]\n      tools: [\"*\"]\n"
+	before := "acl:\n  rules:\n    - src: [\"" + devnet.Login(2) + "\"]\n      tools: [\"*\"]\n      prompts: [\"docs__*\"]\n      resources: [\"docs+*\"]\n"
 	after := before + "    - src: [\"*\"]\n      tools: [whoami]\n"
 	if err := os.WriteFile(file, []byte(before), 0o600); err != nil {
 		t.Fatal(err)
@@ -185,6 +185,12 @@ func TestPlaygroundReload(t *testing.T) {
 	bob := eps.Identities[1]
 	if bob.Name != "bob" || len(bob.MayCall) != 0 {
 		t.Fatalf("before the change bob = %+v, want may call nothing", bob)
+	}
+	if alice := eps.Identities[0]; !slices.Equal(alice.MayGetPrompts, []string{"docs__*"}) || !slices.Equal(alice.MayReadResources, []string{"docs+*"}) {
+		t.Errorf("alice may get prompts %q and read resources %q, want docs__* and docs+*", alice.MayGetPrompts, alice.MayReadResources)
+	}
+	if !strings.Contains(out.String(), "alice may also get prompts docs__* and read resources docs+* (local rules)") {
+		t.Errorf("banner does not show alice's prompts and resources:\n%s", out.String())
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()

@@ -65,6 +65,8 @@ func (r *reloader) apply(cfg *config.Config, err error) {
 			return
 		}
 		r.eps.Identities[i].MayCall = names
+		r.eps.Identities[i].MayGetPrompts, _ = policy.PatternsFor(principal, acl.KindPrompt)
+		r.eps.Identities[i].MayReadResources, _ = policy.PatternsFor(principal, acl.KindResource)
 		list := strings.Join(names, ", ")
 		if list == "" {
 			list = "(nothing)"
