@@ -88,6 +88,57 @@ func TestTypeScriptSDK(t *testing.T) {
 	dev.stop(t)
 }
 
+// TestTypeScriptSDKBridged runs interop/ts/bridged.mjs (the official
+// TypeScript SDK) against `tsmcp dev` bridging server-everything as
+// "every": resources, templates, reads, prompts, completions, progress and
+// a subscription's update as alice, and bob (whoami only) seeing none of
+// it, a refused read failing like a missing one.
+func TestTypeScriptSDKBridged(t *testing.T) {
+	root := testutil.RepoRoot(t)
+	tsDir := filepath.Join(root, "interop", "ts")
+	node, err := exec.LookPath("node")
+	if err != nil {
+		t.Fatalf("node (Node.js >= 18) is required for this interop test and was not found on PATH: %v", err)
+	}
+	ensureNodeModules(t, tsDir)
+	everything := testutil.EverythingBin(t)
+
+	tmp := t.TempDir()
+	bin := buildTsmcp(t, root, tmp)
+	cfg := filepath.Join(tmp, "tsmcp.yaml")
+	// alice joins the playground second (user-2), bob third (user-3).
+	yaml := fmt.Sprintf(`acl:
+  rules:
+    - src: ["user-2@fake-control.example.net"]
+      tools: ["*"]
+      prompts: ["*"]
+      resources: ["*"]
+    - src: ["*"]
+      tools: [whoami]
+upstreams:
+  - name: every
+    command: [%q]
+`, everything)
+	if err := os.WriteFile(cfg, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	endpoints := filepath.Join(tmp, "endpoints.json")
+	dev := startDev(t, bin, endpoints, tmp, "--config", cfg)
+	dev.waitForFile(t, endpoints)
+
+	ctx, cancel := context.WithTimeout(t.Context(), clientTimeout)
+	defer cancel()
+	client := exec.CommandContext(ctx, node, "bridged.mjs", endpoints)
+	client.Dir = tsDir
+	client.WaitDelay = waitDelay
+	out, err := client.CombinedOutput()
+	if err != nil {
+		t.Fatalf("TypeScript SDK bridged checks failed: %v\n--- client output ---\n%s", err, out)
+	}
+	t.Logf("TypeScript SDK bridged checks:\n%s", out)
+	dev.stop(t)
+}
+
 // goTool returns the go command on PATH.
 func goTool(t *testing.T) string {
 	t.Helper()
@@ -150,12 +201,12 @@ type devProcess struct {
 	waitErr        error         // cmd.Wait's result; read after done
 }
 
-func startDev(t *testing.T, bin, endpoints, tmp string) *devProcess {
+func startDev(t *testing.T, bin, endpoints, tmp string, extra ...string) *devProcess {
 	t.Helper()
 	d := &devProcess{stdout: new(syncBuffer), stderr: new(syncBuffer), done: make(chan struct{})}
 	// t.Context is cancelled when the test ends, so the process is killed
 	// even if the test fails before stop.
-	d.cmd = exec.CommandContext(t.Context(), bin, "dev", "--endpoints-file", endpoints)
+	d.cmd = exec.CommandContext(t.Context(), bin, append([]string{"dev", "--endpoints-file", endpoints}, extra...)...)
 	d.cmd.Stdout = d.stdout
 	d.cmd.Stderr = d.stderr
 	d.cmd.WaitDelay = waitDelay
