@@ -2,8 +2,10 @@ package server_test
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -14,6 +16,9 @@ import (
 	"github.com/tsmcp/tsmcp/internal/config"
 	"github.com/tsmcp/tsmcp/internal/server"
 )
+
+// whoisRuns numbers the hosts of TestWhoIsCacheFilterOnlyGrantChange.
+var whoisRuns atomic.Int32
 
 // staleWhoIsForDemo, when STALE_WHOIS_DEMO is set, runs the WhoIs
 // cache tests with invalidation off: they must then fail, which shows
@@ -54,7 +59,9 @@ func TestWhoIsCacheFilterOnlyGrantChange(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	const hostname = "whois-filter"
+	// A fresh name per run: PushGrants finds the host by name, and with
+	// -count a previous run's host may still be known to control.
+	hostname := fmt.Sprintf("whois-filter-%d", whoisRuns.Add(1))
 	host, err := startHost(ctx, tn.net, hostname, &logBuffer{}, func(c *config.Config, o *server.Options) {
 		c.ACL = acl.Config{} // grants only
 		staleWhoIsForDemo(o)
