@@ -110,6 +110,7 @@ func (t *Tailnet) validate(p *problems) {
 	if t.UpTimeout <= 0 {
 		p.addf("tailnet.up_timeout", "must be greater than 0")
 	}
+	t.validateService(p)
 }
 
 func (t *Tailnet) validateState(p *problems) {
