@@ -109,10 +109,11 @@ type Server struct {
 	// Set by Run before started/readyCh close; read-only afterwards.
 	healthAddr net.Addr
 	tailnetIP  netip.Addr
-	joinDiag   *joinDiag // explains a failed join; set by newNode
-	hosts      hostSet   // names a request's Host may carry
-	shortName  string    // the node's MagicDNS short name, e.g. tsmcp
-	fqdn       string    // its full MagicDNS name; empty without MagicDNS
+	joinDiag   *joinDiag     // explains a failed join; set by newNode
+	hosts      hostSet       // names a request's Host may carry
+	svcHosts   *serviceHosts // the Service listener's; nil without tailnet.service
+	shortName  string        // the node's MagicDNS short name, e.g. tsmcp
+	fqdn       string        // its full MagicDNS name; empty without MagicDNS
 	mcp        *server.MCPServer
 	streamable *server.StreamableHTTPServer
 	sse        *server.SSEServer
@@ -125,6 +126,7 @@ type Server struct {
 	whoisFn    WhoIsFunc
 	lc         *local.Client // the node's LocalAPI; nil until joined
 	whoisCache *whoisCache   // nil when Options.WhoIs replaced the node's
+	whoisSvcFn WhoIsFunc     // the Service listener's; nil without tailnet.service
 	// tailnetSuffix is the node's MagicDNS suffix: callers whose node
 	// names are not under it are autogroup:shared. Set once joined.
 	tailnetSuffix string
@@ -319,6 +321,7 @@ func (s *Server) Run(ctx context.Context) (err error) {
 	}
 	s.tailnetSuffix = st.CurrentTailnet.MagicDNSSuffix
 	s.lc = lc
+	s.setServiceWhoIsLocked(lc)
 	s.mu.Unlock()
 	s.registerGauges(lc)
 
@@ -378,7 +381,7 @@ func (s *Server) Run(ctx context.Context) (err error) {
 			ReadHeaderTimeout: s.headerTimeout,
 			IdleTimeout:       2 * time.Minute,
 			MaxHeaderBytes:    64 << 10,
-			ConnContext:       markFunnel,
+			ConnContext:       markConn,
 			ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
 		}
 		mcpServers = append(mcpServers, srv)
@@ -403,6 +406,14 @@ func (s *Server) Run(ctx context.Context) (err error) {
 		}
 		listen("https://"+node.CertDomains()[0], tln)
 	}
+	var svcLn *serviceListener
+	if s.cfg.Tailnet.Service != "" {
+		if svcLn, err = s.listenService(node, lc); err != nil {
+			return err
+		}
+		s.svcHosts = svcLn.hosts
+		listen("service "+svcLn.name+" ("+svcLn.fqdn+")", svcLn)
+	}
 
 	s.ready.Store(true)
 	close(s.readyCh)
@@ -411,6 +422,7 @@ func (s *Server) Run(ctx context.Context) (err error) {
 	var runErr error
 	select {
 	case <-ctx.Done():
+		s.drainService(svcLn, lc)
 		s.log.Info("shutting down", "grace", s.cfg.MCP.ShutdownGrace.String())
 	case runErr = <-serveErr:
 		s.log.Error("listener failed; shutting down", "err", runErr)
