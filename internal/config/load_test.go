@@ -67,8 +67,8 @@ func wantErr(t *testing.T, err error, wants ...string) {
 func designExample() *Config {
 	return &Config{
 		Tailnet: Tailnet{
-			Hostname:  "tsmcp",
-			State:     "/var/lib/tsmcp",
+			Hostname:     "tsmcp",
+			State:        "/var/lib/tsmcp",
 			Tags:         []string{"tag:mcp"},
 			UpTimeout:    60 * time.Second,
 			ServicePort:  80,

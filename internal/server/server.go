@@ -109,11 +109,11 @@ type Server struct {
 	// Set by Run before started/readyCh close; read-only afterwards.
 	healthAddr net.Addr
 	tailnetIP  netip.Addr
-	joinDiag   *joinDiag     // explains a failed join; set by newNode
-	hosts      hostSet       // names a request's Host may carry
-	svcHosts   *serviceHosts // the Service listener's; nil without tailnet.service
-	shortName  string        // the node's MagicDNS short name, e.g. tsmcp
-	fqdn       string        // its full MagicDNS name; empty without MagicDNS
+	joinDiag   *joinDiag        // explains a failed join; set by newNode
+	hosts      hostSet          // names a request's Host may carry
+	svcLn      *serviceListener // nil without tailnet.service
+	shortName  string           // the node's MagicDNS short name, e.g. tsmcp
+	fqdn       string           // its full MagicDNS name; empty without MagicDNS
 	mcp        *server.MCPServer
 	streamable *server.StreamableHTTPServer
 	sse        *server.SSEServer
@@ -406,13 +406,11 @@ func (s *Server) Run(ctx context.Context) (err error) {
 		}
 		listen("https://"+node.CertDomains()[0], tln)
 	}
-	var svcLn *serviceListener
 	if s.cfg.Tailnet.Service != "" {
-		if svcLn, err = s.listenService(node, lc); err != nil {
+		if s.svcLn, err = s.listenService(node, lc); err != nil {
 			return err
 		}
-		s.svcHosts = svcLn.hosts
-		listen("service "+svcLn.name+" ("+svcLn.fqdn+")", svcLn)
+		listen("service "+s.svcLn.name+" ("+s.svcLn.fqdn+")", s.svcLn)
 	}
 
 	s.ready.Store(true)
@@ -422,7 +420,7 @@ func (s *Server) Run(ctx context.Context) (err error) {
 	var runErr error
 	select {
 	case <-ctx.Done():
-		s.drainService(svcLn, lc)
+		s.drainService(lc, mcpServers)
 		s.log.Info("shutting down", "grace", s.cfg.MCP.ShutdownGrace.String())
 	case runErr = <-serveErr:
 		s.log.Error("listener failed; shutting down", "err", runErr)

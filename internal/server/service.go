@@ -75,13 +75,21 @@ func withdrawService(ctx context.Context, lc *local.Client, svc string) error {
 
 // drainService runs the Service drain on SIGTERM: /readyz turns 503, the
 // advertisement is withdrawn, and requests keep being served on every
-// listener for tailnet.service_drain. A nil sl (no Service) does nothing.
-func (s *Server) drainService(sl *serviceListener, lc *local.Client) {
+// listener for tailnet.service_drain. Keep-alives are turned off for the
+// drain, so each connection ends with its request: a client's next
+// request opens a new connection, which goes wherever the tailnet routes
+// the Service by then (an idle kept-alive connection would break once the
+// route moves). Without a Service it does nothing.
+func (s *Server) drainService(lc *local.Client, servers []*http.Server) {
+	sl := s.svcLn
 	if sl == nil {
 		return
 	}
 	s.draining.Store(true)
 	s.ready.Store(false)
+	for _, srv := range servers {
+		srv.SetKeepAlivesEnabled(false)
+	}
 	wait := s.cfg.Tailnet.ServiceDrain
 	s.log.Info("service drain: withdrawing the advertisement", "service", sl.name)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -145,8 +153,8 @@ func viaService(r *http.Request) bool {
 // the node's names and addresses on the node's listeners, the Service's
 // names and addresses on the Service listener.
 func (s *Server) allowsHost(r *http.Request) bool {
-	if viaService(r) && s.svcHosts != nil {
-		return s.svcHosts.allows(r.Context(), r.Host)
+	if viaService(r) && s.svcLn != nil {
+		return s.svcLn.hosts.allows(r.Context(), r.Host)
 	}
 	return !viaService(r) && s.hosts.allows(r.Host)
 }
