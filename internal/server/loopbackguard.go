@@ -32,8 +32,11 @@ const proxyHeaderTimeout = 2 * time.Second
 // Checks run on a goroutine per connection, so a connection that never
 // sends its header holds up no other.
 type guardedListener struct {
-	ln  net.Listener // the loopback listener; Close closes it
-	log *slog.Logger
+	ln net.Listener // the loopback listener; Close closes it
+	// addr is the loopback socket's address (a tsnet ServiceListener's
+	// Addr is the Service's name).
+	addr net.Addr
+	log  *slog.Logger
 	// owned reports whether the peer of c is a socket of this process;
 	// ownedBySelf except in tests.
 	owned         func(c net.Conn) error
@@ -50,9 +53,10 @@ type guardedListener struct {
 	pending map[net.Conn]bool
 }
 
-func newGuardedListener(ln net.Listener, log *slog.Logger) *guardedListener {
+func newGuardedListener(ln net.Listener, addr net.Addr, log *slog.Logger) *guardedListener {
 	g := &guardedListener{
 		ln:            ln,
+		addr:          addr,
 		log:           log,
 		owned:         ownedBySelf,
 		headerTimeout: proxyHeaderTimeout,
@@ -131,7 +135,7 @@ func (g *guardedListener) admit(c net.Conn) (*proxiedConn, error) {
 	if h.Version != 2 || h.Command != proxyproto.PROXY {
 		return nil, fmt.Errorf("PROXY header version %d command %#x, want version 2 PROXY", h.Version, byte(h.Command))
 	}
-	src, _, ok := h.TCPAddrs()
+	src, dst, ok := h.TCPAddrs()
 	if !ok {
 		return nil, errors.New("PROXY header carries no TCP addresses")
 	}
@@ -140,7 +144,7 @@ func (g *guardedListener) admit(c net.Conn) (*proxiedConn, error) {
 	if !tsaddr.IsTailscaleIP(ap.Addr()) {
 		return nil, fmt.Errorf("PROXY source %s is not a tailnet address", ap)
 	}
-	return &proxiedConn{Conn: c, r: br, remote: net.TCPAddrFromAddrPort(ap)}, nil
+	return &proxiedConn{Conn: c, r: br, remote: net.TCPAddrFromAddrPort(ap), local: dst}, nil
 }
 
 // Accept returns the next admitted connection.
@@ -174,8 +178,8 @@ func (g *guardedListener) Close() error {
 	return g.closeErr
 }
 
-// Addr is the loopback listener's address.
-func (g *guardedListener) Addr() net.Addr { return g.ln.Addr() }
+// Addr is the loopback socket's address.
+func (g *guardedListener) Addr() net.Addr { return g.addr }
 
 // proxiedConn is a loopback connection admitted by guardedListener: its
 // RemoteAddr is the tailnet caller's address from the PROXY header.
@@ -183,9 +187,16 @@ type proxiedConn struct {
 	net.Conn
 	r      *bufio.Reader // holds bytes read past the header
 	remote net.Addr
+	local  net.Addr
 }
 
 func (c *proxiedConn) Read(b []byte) (int, error) { return c.r.Read(b) }
 
 // RemoteAddr is the tailnet caller's address.
 func (c *proxiedConn) RemoteAddr() net.Addr { return c.remote }
+
+// LocalAddr is the address the caller reached, as the PROXY header names
+// it (the node's tailnet address), not the loopback socket's: to handlers
+// (and mcp-go's localhost DNS-rebinding check) the request came over the
+// tailnet. The Host check (checkHost) covers DNS rebinding.
+func (c *proxiedConn) LocalAddr() net.Addr { return c.local }

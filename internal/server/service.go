@@ -45,7 +45,7 @@ func (s *Server) listenService(node *tsnet.Server, lc *local.Client) (*serviceLi
 	s.log.Info("advertising the Tailscale Service", "service", tc.Service, "port", tc.ServicePort,
 		"fqdn", sl.FQDN, "loopback", sl.Listener.Addr().String())
 	return &serviceListener{
-		guardedListener: newGuardedListener(sl, s.log),
+		guardedListener: newGuardedListener(sl, sl.Listener.Addr(), s.log),
 		name:            tc.Service,
 		fqdn:            sl.FQDN,
 		hosts:           newServiceHosts(tc.Service, sl.FQDN, lc),

@@ -78,6 +78,9 @@ type replicaSet struct {
 	keyA, keyB key.NodePublic
 	alice, bob caller
 	tally      *tallyLog
+	// aliceHC is one HTTP client for alice's polling and looping calls:
+	// each tsnet HTTPClient has its own connection pool.
+	aliceHC *http.Client
 }
 
 // aDrain is replica A's tailnet.service_drain: long enough for the test to
@@ -114,6 +117,7 @@ func startReplicaSet(ctx context.Context, t *testing.T) *replicaSet {
 	// A grant with dst ["svc:mcp"]: control compiles it into a capability
 	// grant whose destination is the Service's VIP. The replicas see it
 	// when they join.
+	rs.aliceHC = rs.alice.httpClient()
 	n.SetServiceCaps(rs.alice.node.IP, testServiceVIP, tailcfg.PeerCapMap{
 		acl.DefaultCapability: {`{"tools":["whoami","tally"]}`},
 	})
@@ -160,14 +164,18 @@ func startReplicaSet(ctx context.Context, t *testing.T) *replicaSet {
 func (rs *replicaSet) waitServed(ctx context.Context, t *testing.T, want string) {
 	t.Helper()
 	var last error
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
 	for ctx.Err() == nil {
 		actx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		got, err := rs.tallyOnce(actx, rs.alice, -1)
+		got, err := rs.tallyOnce(actx, -1)
 		cancel()
 		if err == nil && strings.HasPrefix(got, want+":") {
 			return
 		}
-		last = fmt.Errorf("answer %q, err %v", got, err)
+		if last == nil || ctx.Err() == nil {
+			last = fmt.Errorf("answer %q, err %v", got, err)
+		}
 		select {
 		case <-ctx.Done():
 		case <-time.After(200 * time.Millisecond):
@@ -176,11 +184,11 @@ func (rs *replicaSet) waitServed(ctx context.Context, t *testing.T, want string)
 	t.Fatalf("the Service never answered from %s: %v", want, last)
 }
 
-// tallyOnce calls tally(n) through the Service name as c, in a fresh
+// tallyOnce calls tally(n) through the Service name as alice, in a fresh
 // stateless go-sdk session.
-func (rs *replicaSet) tallyOnce(ctx context.Context, c caller, n int) (string, error) {
+func (rs *replicaSet) tallyOnce(ctx context.Context, n int) (string, error) {
 	client := sdk.NewClient(&sdk.Implementation{Name: "tsmcp-svc-test", Version: "1"}, nil)
-	cs, err := client.Connect(ctx, &sdk.StreamableClientTransport{Endpoint: testServiceURL + "/mcp", HTTPClient: c.httpClient(), MaxRetries: -1}, nil)
+	cs, err := client.Connect(ctx, &sdk.StreamableClientTransport{Endpoint: testServiceURL + "/mcp", HTTPClient: rs.aliceHC, MaxRetries: -1}, nil)
 	if err != nil {
 		return "", err
 	}
@@ -281,7 +289,7 @@ func TestServiceReplicas(t *testing.T) {
 				req.Header.Set("Accept", "application/json, text/event-stream")
 				req.Header.Set("Mcp-Protocol-Version", "2026-07-28")
 				req.Header.Set("Mcp-Method", "tools/list")
-				resp, err := rs.alice.httpClient().Do(req)
+				resp, err := rs.aliceHC.Do(req)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -487,6 +495,7 @@ type tallyAnswer struct {
 // the replicas do.
 func testServiceDrain(ctx context.Context, t *testing.T, rs *replicaSet) {
 	client := sdk.NewClient(&sdk.Implementation{Name: "tsmcp-svc-drain", Version: "1"}, nil)
+	// A client of its own: no connection kept alive from earlier tests.
 	cs, err := client.Connect(ctx, &sdk.StreamableClientTransport{Endpoint: testServiceURL + "/mcp", HTTPClient: rs.alice.httpClient(), MaxRetries: -1}, nil)
 	if err != nil {
 		t.Fatal(err)
