@@ -314,34 +314,38 @@ func TestServiceReplicas(t *testing.T) {
 	})
 }
 
-// forgeProxyEnv, when set ("<loopback addr> <source IP>"), makes the test
-// binary a forger: it connects to the loopback address, sends a PROXY v2
-// header naming the source IP and a whoami call, and prints the answer.
+// forgeProxyEnv, when set ("<loopback addr> <source IP> <destination IP>"),
+// makes the test binary a forger: it connects to the loopback address,
+// sends a PROXY v2 header naming the source and destination IPs and a
+// whoami call, and prints the answer.
 const forgeProxyEnv = "TSMCP_TEST_FORGE_PROXY"
 
 // runForgeProxy is the forger child's main.
 func runForgeProxy(spec string) {
-	addr, src, _ := strings.Cut(spec, " ")
-	fmt.Println(forgeProxy(addr, src))
+	f := strings.Fields(spec)
+	if len(f) != 3 {
+		fmt.Println("no answer: bad spec", spec)
+		return
+	}
+	fmt.Println(forgeProxy(f[0], f[1], f[2]))
 }
 
 // forgeProxy connects to addr as a tailnet caller at src would arrive
 // from tsnet's serve path, asks whoami, and reports what came back: the
 // status line of an answer, or "no answer: <error>".
-func forgeProxy(addr, src string) string {
+func forgeProxy(addr, src, dst string) string {
 	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
 	if err != nil {
 		return "no answer: " + err.Error()
 	}
 	defer c.Close()
 	c.SetDeadline(time.Now().Add(10 * time.Second))
-	dst := c.RemoteAddr().(*net.TCPAddr)
 	h := &proxyproto.Header{
 		Version:           2,
 		Command:           proxyproto.PROXY,
 		TransportProtocol: proxyproto.TCPv4,
 		SourceAddr:        &net.TCPAddr{IP: net.ParseIP(src), Port: 40000},
-		DestinationAddr:   dst,
+		DestinationAddr:   &net.TCPAddr{IP: net.ParseIP(dst), Port: 80},
 	}
 	hdr, err := h.Format()
 	if err != nil {
@@ -374,7 +378,7 @@ func testForgedProxyFromChild(ctx context.Context, t *testing.T, rs *replicaSet)
 		t.Fatal("replica A has no Service loopback address")
 	}
 	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), forgeProxyEnv+"="+addr.String()+" "+rs.alice.node.IP.String())
+	cmd.Env = append(os.Environ(), forgeProxyEnv+"="+addr.String()+" "+rs.alice.node.IP.String()+" "+rs.a.TailnetIP().String())
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("forger: %v\n%s", err, out)
