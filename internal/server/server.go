@@ -144,6 +144,9 @@ func New(opts Options) (*Server, error) {
 	if err := opts.Config.Validate(); err != nil {
 		return nil, err
 	}
+	if err := serviceSupported(opts.Config); err != nil {
+		return nil, err
+	}
 	policy, err := acl.New(opts.Config.ACL)
 	if err != nil {
 		return nil, err

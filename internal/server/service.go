@@ -16,6 +16,8 @@ import (
 	"tailscale.com/ipn"
 	"tailscale.com/tailcfg"
 	"tailscale.com/tsnet"
+
+	"github.com/tsmcp/tsmcp/internal/config"
 )
 
 // serviceListener serves MCP for tailnet.service: the guarded loopback
@@ -50,6 +52,19 @@ func (s *Server) listenService(node *tsnet.Server, lc *local.Client) (*serviceLi
 		fqdn:            sl.FQDN,
 		hosts:           newServiceHosts(tc.Service, sl.FQDN, lc),
 	}, nil
+}
+
+// serviceSupported refuses a tailnet.service where the loopback socket
+// cannot be guarded (outside Linux, or without a readable /proc): before
+// the tailnet is joined.
+func serviceSupported(cfg *config.Config) error {
+	if cfg.Tailnet.Service == "" {
+		return nil
+	}
+	if err := loopbackGuardWorks(); err != nil {
+		return fmt.Errorf("tailnet.service: cannot guard the Service's loopback socket: %w", err)
+	}
+	return nil
 }
 
 // withdrawService removes tailnet.service from the node's advertised
