@@ -380,7 +380,7 @@ func (s *Server) Run(ctx context.Context) (err error) {
 	var mcpServers []*http.Server
 	listen := func(name string, ln net.Listener) {
 		srv := &http.Server{
-			Handler:           s.tailnetHandler(),
+			Handler:           s.closeWhenDraining(s.tailnetHandler()),
 			ReadHeaderTimeout: s.headerTimeout,
 			IdleTimeout:       2 * time.Minute,
 			MaxHeaderBytes:    64 << 10,
@@ -423,7 +423,7 @@ func (s *Server) Run(ctx context.Context) (err error) {
 	var runErr error
 	select {
 	case <-ctx.Done():
-		s.drainService(lc, mcpServers)
+		s.drainService(lc)
 		s.log.Info("shutting down", "grace", s.cfg.MCP.ShutdownGrace.String())
 	case runErr = <-serveErr:
 		s.log.Error("listener failed; shutting down", "err", runErr)

@@ -90,21 +90,15 @@ func withdrawService(ctx context.Context, lc *local.Client, svc string) error {
 
 // drainService runs the Service drain on SIGTERM: /readyz turns 503, the
 // advertisement is withdrawn, and requests keep being served on every
-// listener for tailnet.service_drain. Keep-alives are turned off for the
-// drain, so each connection ends with its request: a client's next
-// request opens a new connection, which goes wherever the tailnet routes
-// the Service by then (an idle kept-alive connection would break once the
-// route moves). Without a Service it does nothing.
-func (s *Server) drainService(lc *local.Client, servers []*http.Server) {
+// listener for tailnet.service_drain; meanwhile every response closes its
+// connection (see closeWhenDraining). Without a Service it does nothing.
+func (s *Server) drainService(lc *local.Client) {
 	sl := s.svcLn
 	if sl == nil {
 		return
 	}
 	s.draining.Store(true)
 	s.ready.Store(false)
-	for _, srv := range servers {
-		srv.SetKeepAlivesEnabled(false)
-	}
 	wait := s.cfg.Tailnet.ServiceDrain
 	s.log.Info("service drain: withdrawing the advertisement", "service", sl.name)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -143,6 +137,20 @@ func (s *Server) setServiceWhoIsLocked(lc *local.Client) {
 	s.whoisSvcFn = func(ctx context.Context, addr string) (*apitype.WhoIsResponse, error) {
 		return cache.whoIsFor(ctx, svc, addr)
 	}
+}
+
+// closeWhenDraining makes every response written once draining has begun
+// close its connection, so that a client's next request opens a new one,
+// which goes wherever the tailnet routes the Service by then: a kept-alive
+// connection breaks once the route moves. (Idle connections are left
+// alone: closing them races with a client sending on them.)
+func (s *Server) closeWhenDraining(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if s.draining.Load() {
+			w.Header().Set("Connection", "close")
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 type serviceConnKey struct{}
