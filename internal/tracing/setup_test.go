@@ -67,6 +67,14 @@ func TestSetupRefusesBadValues(t *testing.T) {
 	if Enabled() {
 		t.Error("Enabled() after a failed Setup")
 	}
+	t.Setenv("OTEL_EXPORTER_OTLP_PROTOCOL", "")
+	t.Setenv("OTEL_RESOURCE_ATTRIBUTES", "deployment.environment")
+	if _, err := Setup(t.Context(), Options{}); err == nil || !strings.Contains(err.Error(), "OTEL_RESOURCE_ATTRIBUTES") {
+		t.Fatalf("Setup = %v, want an error naming OTEL_RESOURCE_ATTRIBUTES", err)
+	}
+	if Enabled() {
+		t.Error("Enabled() after a failed Setup")
+	}
 }
 
 // grpcReceiver is an OTLP/gRPC trace receiver: the real collector
