@@ -13,7 +13,9 @@ import (
 func TestBoundSessionsAcrossReplicas(t *testing.T) {
 	a, b := newSessionStore(testSessionKey), newSessionStore(testSessionKey)
 	other := newSessionStore(otherSessionKey)
-	mgr := func(st *sessionStore, caller *identity.Identity) *boundSessions { return &boundSessions{store: st, caller: caller} }
+	mgr := func(st *sessionStore, caller *identity.Identity) *boundSessions {
+		return &boundSessions{store: st, caller: caller}
+	}
 	tests := []struct {
 		name           string
 		store          *sessionStore
