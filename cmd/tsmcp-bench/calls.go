@@ -340,7 +340,7 @@ func (b *bench) measureCalls(ctx context.Context) (*callsResults, error) {
 				b.logf("calls: sidecar anchor not available: %v", err)
 				continue
 			}
-			b.logf("calls: sidecar %s serves %s", sc.url, h.ready.URL)
+			b.logf("calls: sidecar %s serves %s (probe: %s)", sc.url, h.ready.URL, sc.probe)
 		}
 		kinds = append(kinds, kind)
 	}

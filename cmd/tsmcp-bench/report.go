@@ -534,7 +534,8 @@ func renderOverhead(o options, r *results) string {
 	}
 	b.WriteString(t.String())
 	b.WriteString("\n")
-	t = newTable("transport", "clients", "metrics: calls/s vs baseline", "metrics: CPU/call", "metrics: p50", "tracing: calls/s vs baseline", "tracing: CPU/call", "tracing: p50")
+	b.WriteString("Each variant against the baseline in the same cell: calls/s as a ratio (below 1x is fewer), CPU/call and p50 as `+x%` (costlier/slower).\n\n")
+	t = newTable("transport", "clients", "metrics: calls/s", "metrics: CPU/call", "metrics: p50", "tracing: calls/s", "tracing: CPU/call", "tracing: p50")
 	for _, tr := range o.overheadTrs {
 		for _, n := range o.concurrency {
 			base, ok := ov.cell(variantBaseline, tr, n)

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -24,8 +25,10 @@ type sidecar struct {
 	dir    string // state directory
 	sock   string // LocalAPI socket
 	cli    string // the tailscale CLI
-	// url is http://<the sidecar's tailnet IPv4>.
+	// url is http://<the sidecar's MagicDNS name>.
 	url string
+	// probe is the answer to the readiness probe through serve.
+	probe string
 	// deathPipe is the write end of the pipe tailscaled watches
 	// (TS_PARENT_DEATH_FD): when the harness exits, however it exits, the
 	// pipe closes and tailscaled exits.
@@ -51,7 +54,7 @@ func (b *bench) sidecarBinaries() (daemon, cli string, err error) {
 // joins it to the harness's tailnet as hostname and makes it serve target
 // (http://127.0.0.1:port) on its port 80 with `tailscale serve`. It returns
 // once a tailnet client gets an HTTP answer through it.
-func (b *bench) startSidecar(ctx context.Context, hostname, target string) (sc *sidecar, err error) {
+func (b *bench) startSidecar(ctx context.Context, hostname, target string) (_ *sidecar, err error) {
 	daemon, cli, err := b.sidecarBinaries()
 	if err != nil {
 		return nil, err
@@ -65,7 +68,7 @@ func (b *bench) startSidecar(ctx context.Context, hostname, target string) (sc *
 		return nil, err
 	}
 	defer pr.Close() // the child has its copy
-	sc = &sidecar{
+	sc := &sidecar{
 		exited: make(chan error, 1), stderr: &tailBuffer{}, dir: dir,
 		sock: filepath.Join(dir, "tailscaled.sock"), cli: cli, deathPipe: pw,
 	}
@@ -111,14 +114,18 @@ func (b *bench) startSidecar(ctx context.Context, hostname, target string) (sc *
 	if _, err := sc.run(ctx, "up", "--login-server="+b.net.ControlURL, "--hostname="+hostname, "--timeout=60s"); err != nil {
 		return nil, err
 	}
-	ip, err := sc.run(ctx, "ip", "-4")
+	// serve picks its configuration by the request's Host, which must be
+	// the node's MagicDNS name (a bare IP matches nothing: 404), as when a
+	// user opens http://<name>/.
+	out, err := sc.run(ctx, "status", "--json")
 	if err != nil {
 		return nil, err
 	}
-	if net.ParseIP(ip) == nil {
-		return nil, fmt.Errorf("tailscale ip -4: %q is not an address", ip)
+	name, err := selfDNSName([]byte(out))
+	if err != nil {
+		return nil, err
 	}
-	sc.url = "http://" + ip
+	sc.url = "http://" + name
 	if _, err := sc.run(ctx, "serve", "--bg", "--http=80", target); err != nil {
 		return nil, err
 	}
@@ -129,20 +136,47 @@ func (b *bench) startSidecar(ctx context.Context, hostname, target string) (sc *
 	defer hc.CloseIdleConnections()
 	var last string
 	if err := waitFor(ctx, 60*time.Second, sc.exited, func() bool {
-		resp, err := hc.Get(sc.url + "/mcp")
+		// An initialize request: only mcp-go answers it with 200 (serve
+		// answers 404 when no configuration matches the Host, 502 when
+		// the target does not answer).
+		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, sc.url+"/mcp", strings.NewReader(probeInitialize))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Accept", "application/json, text/event-stream")
+		resp, err := hc.Do(req)
 		if err != nil {
 			last = err.Error()
 			return false
 		}
 		resp.Body.Close()
 		last = resp.Status
-		// mcp-go answers a GET without a session with 4xx; a 502 is
-		// serve's own answer when the target does not.
-		return resp.StatusCode != http.StatusBadGateway
+		return resp.StatusCode == http.StatusOK
 	}); err != nil {
 		return nil, fmt.Errorf("sidecar %s did not serve %s: %v (last: %s): %s", sc.url, target, err, last, sc.stderr)
 	}
+	sc.probe = last
 	return sc, nil
+}
+
+// probeInitialize is the MCP initialize request of the sidecar's
+// readiness probe.
+const probeInitialize = `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"tsmcp-bench-probe","version":"1"}}}`
+
+// selfDNSName returns the node's MagicDNS name, without the final dot,
+// from `tailscale status --json`.
+func selfDNSName(status []byte) (string, error) {
+	var st struct {
+		Self struct {
+			DNSName string
+		}
+	}
+	if err := json.Unmarshal(status, &st); err != nil {
+		return "", fmt.Errorf("tailscale status --json: %v", err)
+	}
+	name := strings.TrimSuffix(st.Self.DNSName, ".")
+	if name == "" || strings.ContainsAny(name, "/:@ ") {
+		return "", fmt.Errorf("tailscale status --json: no usable Self.DNSName (%q)", st.Self.DNSName)
+	}
+	return name, nil
 }
 
 // run runs the tailscale CLI against this sidecar's daemon and returns its
