@@ -67,7 +67,7 @@ func parseFlags(args []string) (options, error) {
 	fs := flag.NewFlagSet("tsmcp-bench", flag.ContinueOnError)
 	fs.StringVar(&o.out, "out", "docs/benchmarks.md", "markdown file to write; the part between the generated-section markers is replaced, the rest kept")
 	fs.StringVar(&o.repo, "repo", ".", "repository root (for go test and go build)")
-	fs.StringVar(&o.tsmcpBin, "tsmcp", "", "tsmcp binary for the cold-start and bridge measurements; empty builds one from -repo")
+	fs.StringVar(&o.tsmcpBin, "tsmcp", "", "tsmcp binary for the cold-start, bridge and metrics/tracing measurements; empty builds one from -repo")
 	fs.StringVar(&o.tailscaledBin, "tailscaled", "", "tailscaled binary for the sidecar anchor (tailscale.com/cmd/tailscaled at the pinned version; `make bench-deps` builds it); empty: the anchor is reported as not available")
 	fs.StringVar(&o.tailscaleBin, "tailscale", "", "tailscale CLI binary for the sidecar anchor (tailscale.com/cmd/tailscale)")
 	fs.StringVar(&o.npmDir, "npm", "bench/npm", "directory with node_modules holding supergateway and @modelcontextprotocol/server-everything (npm ci)")
