@@ -171,3 +171,46 @@ func TestVariantEnv(t *testing.T) {
 		})
 	}
 }
+
+func TestSelfDNSName(t *testing.T) {
+	tests := []struct {
+		name    string
+		in      string
+		want    string
+		wantErr bool
+	}{
+		{name: "trailing dot dropped", in: `{"Self":{"DNSName":"calls-sidecar.tail-scale.ts.net.","HostName":"calls-sidecar"}}`, want: "calls-sidecar.tail-scale.ts.net"},
+		{name: "without the dot", in: `{"Self":{"DNSName":"a.b.ts.net"}}`, want: "a.b.ts.net"},
+		{name: "no Self", in: `{"BackendState":"NeedsLogin"}`, wantErr: true},
+		{name: "empty name", in: `{"Self":{"DNSName":"."}}`, wantErr: true},
+		{name: "not a host name", in: `{"Self":{"DNSName":"evil.example/path"}}`, wantErr: true},
+		{name: "not JSON", in: `Tailscale is stopped.`, wantErr: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := selfDNSName([]byte(tt.in))
+			if (err != nil) != tt.wantErr || got != tt.want {
+				t.Fatalf("selfDNSName = %q, %v; want %q (error %v)", got, err, tt.want, tt.wantErr)
+			}
+		})
+	}
+}
+
+func TestCellRSS(t *testing.T) {
+	tests := []struct {
+		name string
+		c    cellResult
+		want string
+	}{
+		{name: "not sampled", c: cellResult{}, want: ""},
+		{name: "one process", c: cellResult{rss: 40 << 20}, want: "40.0 MiB"},
+		{name: "server and sidecar", c: cellResult{rss: 40 << 20, sidecarRSS: 60 << 20}, want: "100 MiB (40.0 MiB + tailscaled 60.0 MiB)"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := cellRSS(tt.c); got != tt.want {
+				t.Fatalf("cellRSS = %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
