@@ -370,13 +370,29 @@ func (b *bench) measureCalls(ctx context.Context) (*callsResults, error) {
 						c.sidecarRSS = sc.rss()
 					}
 				}
-				if b.profileDir != "" && kind != kindBareLoopback && kind != kindSidecar && n == b.concurrency[len(b.concurrency)-1] {
+				if b.profileDir != "" && kind != kindBareLoopback && n == b.concurrency[len(b.concurrency)-1] {
 					path := filepath.Join(b.profileDir, fmt.Sprintf("cpu-%s-%s-%d.pprof", kind, tr, n))
 					res.profiles = append(res.profiles, path)
+					var tsPath string
+					if kind == kindSidecar {
+						// The anchor's CPU is two processes': profile both.
+						path = filepath.Join(b.profileDir, fmt.Sprintf("cpu-sidecar-mcpgo-%s-%d.pprof", tr, n))
+						tsPath = filepath.Join(b.profileDir, fmt.Sprintf("cpu-sidecar-tailscaled-%s-%d.pprof", tr, n))
+						res.profiles = append(res.profiles[:len(res.profiles)-1], path, tsPath)
+					}
 					spec.profile = func(d time.Duration) {
+						var wg sync.WaitGroup
+						if tsPath != "" {
+							wg.Go(func() {
+								if err := sc.profile(ctx, d, tsPath); err != nil {
+									b.logf("profile %s: %v", tsPath, err)
+								}
+							})
+						}
 						if err := h.profile(ctx, d, path); err != nil {
 							b.logf("profile %s: %v", path, err)
 						}
+						wg.Wait()
 					}
 				}
 				c := runLoad(ctx, spec)

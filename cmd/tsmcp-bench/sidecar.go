@@ -27,6 +27,9 @@ type sidecar struct {
 	cli    string // the tailscale CLI
 	// url is http://<the sidecar's MagicDNS name>.
 	url string
+	// debug is the loopback address of tailscaled's debug listener
+	// (/debug/pprof/).
+	debug string
 	// probe is the answer to the readiness probe through serve.
 	probe string
 	// deathPipe is the write end of the pipe tailscaled watches
@@ -68,9 +71,14 @@ func (b *bench) startSidecar(ctx context.Context, hostname, target string) (_ *s
 		return nil, err
 	}
 	defer pr.Close() // the child has its copy
+	debug, err := freeAddr()
+	if err != nil {
+		pw.Close()
+		return nil, err
+	}
 	sc := &sidecar{
 		exited: make(chan error, 1), stderr: &tailBuffer{}, dir: dir,
-		sock: filepath.Join(dir, "tailscaled.sock"), cli: cli, deathPipe: pw,
+		sock: filepath.Join(dir, "tailscaled.sock"), cli: cli, deathPipe: pw, debug: debug,
 	}
 	cmd := exec.Command(daemon,
 		"--tun=userspace-networking",
@@ -78,6 +86,7 @@ func (b *bench) startSidecar(ctx context.Context, hostname, target string) (_ *s
 		"--socket="+sc.sock,
 		"--port=0",
 		"--no-logs-no-support",
+		"--debug="+debug, // pprof, for the CPU profile at the highest load
 	)
 	cmd.Env = append(os.Environ(),
 		"TS_NO_LOGS_NO_SUPPORT=true",
@@ -198,6 +207,11 @@ func (sc *sidecar) run(ctx context.Context, args ...string) (string, error) {
 func (sc *sidecar) cpu() time.Duration {
 	d, _ := readCPU(sc.cmd.Process.Pid)
 	return d
+}
+
+// profile fetches a CPU profile of tailscaled over d and writes it to path.
+func (sc *sidecar) profile(ctx context.Context, d time.Duration, path string) error {
+	return fetchTo(ctx, fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", sc.debug, max(1, int(d.Seconds()))), path)
 }
 
 // rss returns tailscaled's resident set size.
