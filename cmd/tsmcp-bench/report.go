@@ -224,7 +224,7 @@ func renderCalls(o options, r *results) string {
 	}
 	fmt.Fprintf(&b, "Each client is an mcp-go %s client with its own HTTP connection pool and session (protocol %s), calling `noop` in a closed loop; "+
 		"%s of warm-up, then %s measured, per cell; cells run one after the other, the servers interleaved. "+
-		"*tsmcp*: the real host (internal/server) with ACL and audit on; audit and other logs are JSON-encoded by slog at info level and written to a counting writer that discards them (%d lines encoded). "+
+		"*tsmcp*: the real host (internal/server) with ACL and audit on, Prometheus metrics at their default (on, not scraped; see 6) and no tracing; audit and other logs are JSON-encoded by slog at info level and written to a counting writer that discards them (%d lines encoded). "+
 		"*bare (tailnet)*: mcp-go's servers with their defaults and the same tool, on their own tsnet node of the same in-process tailnet. "+
 		"*bare (loopback)*: the same on 127.0.0.1. "+
 		"*sidecar (tailscaled serve)*: what a user would deploy instead of tsmcp: the same bare server on 127.0.0.1 (DNS-rebinding protection off, which `tailscale serve` needs) behind tailscaled %s (userspace networking) on the same tailnet, running `tailscale serve --http=80`; its CPU/call is the server's and tailscaled's together. "+
