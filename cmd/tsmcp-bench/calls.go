@@ -143,6 +143,10 @@ func runLoad(ctx context.Context, spec loadSpec) cellResult {
 	cctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
 	clients := make([]*client.Client, spec.clients)
+	// Each client's HTTP client (and connection pool), whose idle
+	// connections are closed after the cell: left open, thousands of them
+	// would pile up in the client nodes' netstacks over a run.
+	pools := make([]*http.Client, spec.clients)
 	var (
 		wg      sync.WaitGroup
 		connErr errRecord
@@ -154,7 +158,8 @@ func runLoad(ctx context.Context, spec loadSpec) cellResult {
 			defer wg.Done()
 			sem <- struct{}{}
 			defer func() { <-sem }()
-			c, err := connectMCP(cctx, spec.transport, spec.baseURL, spec.newHTTP())
+			pools[i] = spec.newHTTP()
+			c, err := connectMCP(cctx, spec.transport, spec.baseURL, pools[i])
 			if err != nil {
 				connErr.set(err)
 				return
@@ -167,6 +172,11 @@ func runLoad(ctx context.Context, spec loadSpec) cellResult {
 		for _, c := range clients {
 			if c != nil {
 				c.Close()
+			}
+		}
+		for _, hc := range pools {
+			if hc != nil {
+				hc.CloseIdleConnections()
 			}
 		}
 	}()
