@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -238,12 +239,20 @@ func runBench(ctx context.Context, o options) (err error) {
 		return err
 	}
 	defer b.closeBounded("the in-process tailnet", b.net.Close)
+	defer b.closeBounded("the client nodes", func() error {
+		// In parallel: each may block until closeTimeout.
+		var wg sync.WaitGroup
+		for _, nd := range b.clients {
+			wg.Go(func() { nd.Close() })
+		}
+		wg.Wait()
+		return nil
+	})
 	for i := range b.clientNodes {
 		nd, err := b.net.NewNode(ctx, devnet.NodeOptions{Hostname: fmt.Sprintf("bench-client-%d", i+1)})
 		if err != nil {
 			return err
 		}
-		defer b.closeBounded("client node "+nd.Hostname, nd.Close)
 		b.clients = append(b.clients, nd)
 	}
 

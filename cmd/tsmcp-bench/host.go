@@ -76,6 +76,7 @@ func runHost(ctx context.Context, args []string, stdout io.Writer) error {
 	kind := fs.String("kind", kindTsmcp, "tsmcp | bare-tailnet | bare-loopback | sidecar")
 	control := fs.String("control", "", "control URL of the harness's in-process tailnet")
 	hostname := fs.String("hostname", "bench-host", "tailnet hostname")
+	sessions := fs.Int("sessions", 0, "tsmcp only: raise the session and stream limits to hold this many idle sessions (0: tsmcp's default limits)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -94,7 +95,7 @@ func runHost(ctx context.Context, args []string, stdout io.Writer) error {
 	)
 	switch *kind {
 	case kindTsmcp:
-		url, stop, err = startTsmcpHost(ctx, *control, *hostname, audit)
+		url, stop, err = startTsmcpHost(ctx, *control, *hostname, *sessions, audit)
 	case kindBareTailnet:
 		url, stop, err = startBareTailnet(ctx, *control, *hostname)
 	case kindBareLoopback:
@@ -127,10 +128,28 @@ func benchACL() acl.Config {
 	}
 }
 
+// sessionLimits returns limits with the session and stream caps raised to
+// hold n idle sessions from the harness's few identities, and unused
+// sessions kept for the whole measurement: the idle-session measurement is
+// about the memory a session costs, not about the caps (tsmcp's defaults
+// refuse a 129th session per identity with 429). Tool-call and body limits
+// keep their defaults. n <= 0 returns limits unchanged.
+func sessionLimits(limits config.Limits, n int) config.Limits {
+	if n <= 0 {
+		return limits
+	}
+	headroom := n + 1024
+	limits.SessionsPerIdentity, limits.SessionsTotal = headroom, headroom
+	limits.StreamsPerIdentity, limits.StreamsTotal = headroom, headroom
+	limits.UnusedSessionTTL = time.Hour
+	return limits
+}
+
 // startTsmcpHost runs the real tsmcp host (internal/server) with the no-op
 // tool, logging JSON at info level (every audit line included) to audit,
-// which counts and discards the encoded lines.
-func startTsmcpHost(ctx context.Context, control, hostname string, audit io.Writer) (string, func() error, error) {
+// which counts and discards the encoded lines. sessions > 0 raises the
+// session limits (see sessionLimits).
+func startTsmcpHost(ctx context.Context, control, hostname string, sessions int, audit io.Writer) (string, func() error, error) {
 	cfg := config.Default()
 	cfg.Tailnet.Hostname = hostname
 	cfg.Tailnet.ControlURL = control
@@ -140,6 +159,7 @@ func startTsmcpHost(ctx context.Context, control, hostname string, audit io.Writ
 	cfg.Health.Addr = "127.0.0.1:0"
 	cfg.MCP.ShutdownGrace = 2 * time.Second
 	cfg.ACL = benchACL()
+	cfg.MCP.Limits = sessionLimits(cfg.MCP.Limits, sessions)
 	host, err := server.New(server.Options{
 		Config:    cfg,
 		Logger:    slog.New(slog.NewJSONHandler(audit, &slog.HandlerOptions{Level: slog.LevelInfo})),

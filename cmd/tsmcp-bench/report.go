@@ -286,8 +286,8 @@ func renderSessions(o options, r *results) string {
 	fmt.Fprintf(&b, "A fresh host child per row; sessions are opened from the %d client nodes through the tailnet, 32 at a time, and the host is sampled after each %d (after a forced GC: heap = HeapInuse; RSS = VmRSS, which the GC does not shrink at once). "+
 		"*SSE session*: GET /sse held open (and drained) + initialize + notifications/initialized on /message. "+
 		"*Streamable session*: initialize + notifications/initialized on /mcp (protocol %s); no stream is held open, the connection goes back to the client's pool (4 pools per run). "+
-		"tsmcp runs with its default keep-alive (SSE pings every 20 s); bare mcp-go with its defaults (no pings; its Streamable server keeps no per-session state by default).\n\n",
-		o.clientNodes, o.sessionStep, clientProtocol)
+		"tsmcp runs with its default keep-alive (SSE pings every 20 s) and with its session and stream limits raised to hold them (`mcp.limits`: its defaults answer 429 to an identity's 129th Streamable session and 33rd stream; the harness's sessions come from %d identities), the other limits at their defaults; bare mcp-go with its defaults (no pings; its Streamable server keeps no per-session state by default).\n\n",
+		o.clientNodes, o.sessionStep, clientProtocol, o.clientNodes)
 	t := newTable("transport", "server", "sessions", "RSS", "heap", "goroutines", "RSS per 1,000", "heap per 1,000", "goroutines per 1,000")
 	names := map[string]string{kindTsmcp: "tsmcp", kindBareTailnet: "bare (tailnet)", kindBareLoopback: "bare (loopback)"}
 	for _, s := range r.sessions {

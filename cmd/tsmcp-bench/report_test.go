@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/tsmcp/tsmcp/internal/config"
 )
 
 // cell is a measured cell for the goal tests: calls in 1 s, CPU in total.
@@ -210,6 +212,30 @@ func TestCellRSS(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			if got := cellRSS(tt.c); got != tt.want {
 				t.Fatalf("cellRSS = %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestSessionLimits(t *testing.T) {
+	def := config.DefaultLimits()
+	raised := def
+	raised.SessionsPerIdentity, raised.SessionsTotal = 11024, 11024
+	raised.StreamsPerIdentity, raised.StreamsTotal = 11024, 11024
+	raised.UnusedSessionTTL = time.Hour
+	tests := []struct {
+		name string
+		n    int
+		want config.Limits
+	}{
+		{name: "zero keeps the defaults", n: 0, want: def},
+		{name: "negative keeps the defaults", n: -1, want: def},
+		{name: "10,000 sessions: session and stream caps raised, calls and bodies untouched", n: 10000, want: raised},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := sessionLimits(def, tt.n); got != tt.want {
+				t.Fatalf("sessionLimits(%d) = %+v, want %+v", tt.n, got, tt.want)
 			}
 		})
 	}
