@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/tsmcp/tsmcp/internal/config"
 )
 
 // The markers around the part of the report the harness writes. Text
@@ -222,14 +224,16 @@ func renderCalls(o options, r *results) string {
 		fmt.Fprintf(&b, "Not measured: %v\n\n", r.callsErr)
 		return b.String()
 	}
+	lim := config.DefaultLimits()
 	fmt.Fprintf(&b, "Each client is an mcp-go %s client with its own HTTP connection pool and session (protocol %s), calling `noop` in a closed loop; "+
 		"%s of warm-up, then %s measured, per cell; cells run one after the other, the servers interleaved. "+
-		"*tsmcp*: the real host (internal/server) with ACL and audit on, Prometheus metrics at their default (on, not scraped; see 6), no tracing, and the default `mcp.limits` (32 tool calls running and 32 streams per identity: the load comes from %d identities, one per client node, so more than %d clients would be refused with 429); audit and other logs are JSON-encoded by slog at info level and written to a counting writer that discards them (%d lines encoded). "+
+		"*tsmcp*: the real host (internal/server) with ACL and audit on, Prometheus metrics at their default (on, not scraped; see 6), no tracing, and the default `mcp.limits` (%d tool calls running and %d streams per identity: the load comes from %d identities, one per client node, so more than %d clients would be refused with 429); audit and other logs are JSON-encoded by slog at info level and written to a counting writer that discards them (%d lines encoded). "+
 		"*bare (tailnet)*: mcp-go's servers with their defaults and the same tool, on their own tsnet node of the same in-process tailnet. "+
 		"*bare (loopback)*: the same on 127.0.0.1. "+
 		"*sidecar (tailscaled serve)*: what a user would deploy instead of tsmcp: the same bare server on 127.0.0.1 (DNS-rebinding protection off, which `tailscale serve` needs) behind tailscaled %s (userspace networking) on the same tailnet, running `tailscale serve --http=80`; its CPU/call is the server's and tailscaled's together. "+
 		"Every server runs in its own child process; *CPU/call* is that process's user+system CPU time per call; *RSS* is its VmRSS at the end of the measured window.\n\n",
-		r.env.mcpGo, clientProtocol, o.warmup, o.cell, o.clientNodes, 32*o.clientNodes, r.calls.auditLines, r.env.tailscale)
+		r.env.mcpGo, clientProtocol, o.warmup, o.cell, lim.CallsPerIdentity, lim.StreamsPerIdentity, o.clientNodes,
+		min(lim.CallsPerIdentity, lim.StreamsPerIdentity)*o.clientNodes, r.calls.auditLines, r.env.tailscale)
 	if r.calls.sidecarErr != "" {
 		fmt.Fprintf(&b, "**sidecar (tailscaled serve): not available** — %s. No anchor numbers were measured.\n\n", r.calls.sidecarErr)
 	}
