@@ -67,7 +67,7 @@ func (tr *sseTracker) wrapStream(next http.Handler) http.Handler {
 // request's context to the calls it starts (see sseStreamOf).
 func (tr *sseTracker) wrapMessage(queue int, full http.HandlerFunc, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		n := countRequests(bufferedBody(r))
+		n := peekRPC(r).requests()
 		tr.mu.Lock()
 		st := tr.streams[r.URL.Query().Get("sessionId")]
 		if st != nil && n > 0 && st.pending+n > queue {
