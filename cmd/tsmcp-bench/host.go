@@ -133,6 +133,14 @@ func startTsmcpHost(ctx context.Context, control, hostname string, audit io.Writ
 	cfg.Health.Addr = "127.0.0.1:0"
 	cfg.MCP.ShutdownGrace = 2 * time.Second
 	cfg.ACL = benchACL()
+	// The idle-session measurement opens 10,000 sessions and streams from
+	// two client nodes (two identities) and keeps them: past the default
+	// limits, and past the unused-session expiry while they open.
+	cfg.MCP.Limits.SessionsPerIdentity = 1 << 20
+	cfg.MCP.Limits.SessionsTotal = 1 << 20
+	cfg.MCP.Limits.StreamsPerIdentity = 1 << 20
+	cfg.MCP.Limits.StreamsTotal = 1 << 20
+	cfg.MCP.Limits.UnusedSessionTTL = time.Hour
 	host, err := server.New(server.Options{
 		Config:    cfg,
 		Logger:    slog.New(slog.NewJSONHandler(audit, &slog.HandlerOptions{Level: slog.LevelInfo})),
