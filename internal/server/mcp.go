@@ -191,10 +191,11 @@ func (s *Server) newSSE(m *server.MCPServer) *server.SSEServer {
 		server.WithMessageEndpoint("/message"),
 		server.WithSessionIDGenerator(s.sessions.sseSessionID),
 	}
-	if ka := s.cfg.MCP.Keepalive; ka > 0 {
-		opts = append(opts, server.WithKeepAlive(true), server.WithKeepAliveInterval(ka))
-	}
-	return server.NewSSEServer(m, opts...)
+	// The keep-alive pings come from the tracker's one goroutine, not
+	// mcp-go's WithKeepAlive (a goroutine per stream): ssekeepalive.go.
+	sse := server.NewSSEServer(m, opts...)
+	s.sessions.sse.setKeepalive(s.cfg.MCP.Keepalive, sse.SendEventToSession)
+	return sse
 }
 
 // tailnetHandler is the one mux of the tailnet listener. Every request is
