@@ -102,7 +102,7 @@ func (s *Server) scopeCancels(next http.Handler) http.Handler {
 		}
 		p := peekRPC(r)
 		header := r.Header.Get(mcp.HeaderProtocolVersion)
-		meta := p.meta
+		meta := p.metaVersion()
 		if !p.modern(header) {
 			next.ServeHTTP(w, r)
 			return

@@ -29,9 +29,6 @@ type rpcPeek struct {
 	// messageMethods reads them (a batch with any malformed message
 	// yields none).
 	methods []string
-	// meta is the protocol version in params._meta of a single message,
-	// as requestEra reads it; "" if none.
-	meta string
 	// single reports that the body is one JSON-RPC message (an object or
 	// null) whose id and method decode as mcp-go's HandleMessage reads
 	// them; id and method are then that message's.
@@ -48,8 +45,16 @@ type rpcPeek struct {
 	// prompts/get) and params.uri (resources/read), raw; nil when absent
 	// or when the body took the slow path.
 	name, uri json.RawMessage
+
+	// params._meta is decoded apart, only when a layer asks (on /mcp,
+	// not on the SSE transport's /message): see metaVersion.
+	body     []byte
+	metaOnce sync.Once
+	// meta is the protocol version in params._meta of a single message,
+	// as requestEra reads it; "" if none. Valid after metaOnce.
+	meta string
 	// progressToken is the single message's params._meta.progressToken,
-	// or nil.
+	// or nil. Valid after metaOnce.
 	progressToken any
 
 	one  [1]rpcMessage // backs msgs for a single message
@@ -65,7 +70,10 @@ func peekRPC(r *http.Request) *rpcPeek {
 	if rb == nil {
 		return emptyPeek()
 	}
-	rb.once.Do(func() { rb.peek.decode(rb.body) })
+	// On /mcp every request's _meta is read (the version
+	// reconciliation): decode it in the same pass. The legacy SSE
+	// transport's /message never reads it.
+	rb.once.Do(func() { rb.peek.decode(rb.body, r.URL.Path == "/mcp") })
 	return &rb.peek
 }
 
@@ -80,7 +88,7 @@ type requestBody struct {
 // emptyPeek is the view of an absent body.
 var emptyPeek = sync.OnceValue(func() *rpcPeek {
 	p := new(rpcPeek)
-	p.decode(nil)
+	p.decode(nil, false)
 	return p
 })
 
@@ -97,10 +105,30 @@ func (p *rpcPeek) idValue() (id any, ok bool) {
 	return id, true
 }
 
+// metaVersion returns the protocol version the body declares in
+// params._meta, as requestEra reads it, or "". The _meta decode (a map of
+// everything in it, as mcp-go decodes it) is made on the first call.
+func (p *rpcPeek) metaVersion() string {
+	p.metaOnce.Do(func() {
+		var m struct {
+			Params struct {
+				Meta *mcp.Meta `json:"_meta"`
+			} `json:"params"`
+		}
+		if json.Unmarshal(p.body, &m) == nil {
+			p.meta = m.Params.Meta.ProtocolVersion()
+			if m.Params.Meta != nil {
+				p.progressToken = m.Params.Meta.ProgressToken
+			}
+		}
+	})
+	return p.meta
+}
+
 // modern reports whether the request is a stateless (2026-07-28 or later)
 // one given its protocol version header, as requestEra decides.
 func (p *rpcPeek) modern(header string) bool {
-	return mcp.IsModernProtocol(p.meta) || mcp.IsModernProtocol(header)
+	return mcp.IsModernProtocol(p.metaVersion()) || mcp.IsModernProtocol(header)
 }
 
 // requests counts the messages in the body that expect a response.
@@ -127,23 +155,33 @@ func paramString(raw json.RawMessage) string {
 
 // peekWire is the one decode of a message: the union of the fields the
 // layers read, with their types.
-type peekWire struct {
-	ID     peekID `json:"id"`
-	Method string `json:"method"`
-	Params struct {
-		Meta *mcp.Meta       `json:"_meta"`
-		Name json.RawMessage `json:"name"`
-		URI  json.RawMessage `json:"uri"`
-	} `json:"params"`
+type peekWire[P any] struct {
+	ID     peekID  `json:"id"`
+	Method string  `json:"method"`
+	Params P       `json:"params"`
 	Result present `json:"result"`
 	Error  present `json:"error"`
+}
+
+// peekParams are the params fields of the one decode.
+type peekParams struct {
+	Name json.RawMessage `json:"name"`
+	URI  json.RawMessage `json:"uri"`
+}
+
+// peekParamsMeta are peekParams and _meta, as requestEra decodes it, for
+// a request on /mcp, whose layers all read it.
+type peekParamsMeta struct {
+	Meta *mcp.Meta       `json:"_meta"`
+	Name json.RawMessage `json:"name"`
+	URI  json.RawMessage `json:"uri"`
 }
 
 // presentRaw stands for a result or error that is present, whatever it
 // holds: only its presence tells a response (see rpcMessage.isResponse).
 var presentRaw = json.RawMessage("null")
 
-func (w *peekWire) message() rpcMessage {
+func (w *peekWire[P]) message() rpcMessage {
 	m := rpcMessage{ID: w.ID.raw, Method: w.Method}
 	if w.Result {
 		m.Result = presentRaw
@@ -182,18 +220,21 @@ func (id *peekID) UnmarshalJSON(b []byte) error {
 }
 
 // decode fills p from body: one pass when the body decodes cleanly, the
-// old per-layer decodes otherwise.
-func (p *rpcPeek) decode(body []byte) {
+// old per-layer decodes otherwise. withMeta decodes params._meta in the
+// same pass (when it decodes cleanly); otherwise it is decoded on demand
+// (see metaVersion).
+func (p *rpcPeek) decode(body []byte, withMeta bool) {
+	p.body = body
 	trimmed := bytes.TrimSpace(body)
 	if len(trimmed) > 0 && trimmed[0] == '[' {
-		var batch []peekWire
+		var batch []peekWire[peekParams]
 		if json.Unmarshal(body, &batch) != nil {
 			p.decodeSlow(body)
 			return
 		}
 		// Each layer's decode of a batch succeeds exactly when this one
-		// does: requestEra and the single-message decodes fail on an
-		// array, so meta is "" and single false.
+		// does: the single-message decodes fail on an array, so single
+		// is false.
 		p.msgs = make([]rpcMessage, len(batch))
 		for i := range batch {
 			p.msgs[i] = batch[i].message()
@@ -203,26 +244,42 @@ func (p *rpcPeek) decode(body []byte) {
 		}
 		return
 	}
-	var w peekWire
+	// A clean decode of the union means each layer's decode of its own
+	// fields (a subset, of the same types) is clean too, and equal.
+	if withMeta {
+		var w peekWire[peekParamsMeta]
+		if json.Unmarshal(body, &w) != nil {
+			p.decodeSlow(body)
+			return
+		}
+		p.setSingle(&w.ID, w.Method, w.message(), w.Params.Name, w.Params.URI)
+		p.metaOnce.Do(func() {
+			p.meta = w.Params.Meta.ProtocolVersion()
+			if w.Params.Meta != nil {
+				p.progressToken = w.Params.Meta.ProgressToken
+			}
+		})
+		return
+	}
+	var w peekWire[peekParams]
 	if json.Unmarshal(body, &w) != nil {
 		p.decodeSlow(body)
 		return
 	}
-	// A clean decode of the union means each layer's decode of its own
-	// fields (a subset, of the same types) is clean too, and equal.
-	p.one[0] = w.message()
+	p.setSingle(&w.ID, w.Method, w.message(), w.Params.Name, w.Params.URI)
+}
+
+// setSingle fills p's views of a single message decoded cleanly.
+func (p *rpcPeek) setSingle(id *peekID, method string, m rpcMessage, name, uri json.RawMessage) {
+	p.one[0] = m
 	p.msgs = p.one[:]
-	if w.Method != "" {
-		p.oneM[0] = w.Method
+	if method != "" {
+		p.oneM[0] = method
 		p.methods = p.oneM[:]
 	}
-	p.meta = w.Params.Meta.ProtocolVersion()
 	p.single = true
-	p.id, p.idBad, p.method = w.ID.raw, w.ID.bad, w.Method
-	p.name, p.uri = w.Params.Name, w.Params.URI
-	if w.Params.Meta != nil {
-		p.progressToken = w.Params.Meta.ProgressToken
-	}
+	p.id, p.idBad, p.method = id.raw, id.bad, method
+	p.name, p.uri = name, uri
 }
 
 // decodeSlow fills p from a body that does not decode cleanly in one pass
@@ -231,7 +288,6 @@ func (p *rpcPeek) decode(body []byte) {
 func (p *rpcPeek) decodeSlow(body []byte) {
 	p.msgs = decodeMessages(body)
 	p.methods = messageMethods(body)
-	p.meta = metaProtocolVersion(body)
 	var m struct {
 		ID     json.RawMessage `json:"id"`
 		Method mcp.MCPMethod   `json:"method"`

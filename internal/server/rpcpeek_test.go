@@ -51,9 +51,11 @@ func FuzzRPCPeek(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, body []byte) {
-		var p rpcPeek
-		p.decode(body)
-		checkPeek(t, &p, body)
+		for _, withMeta := range []bool{false, true} {
+			var p rpcPeek
+			p.decode(body, withMeta)
+			checkPeek(t, &p, body)
+		}
 	})
 }
 
@@ -62,9 +64,11 @@ func FuzzRPCPeek(f *testing.F) {
 func TestRPCPeekSeeds(t *testing.T) {
 	for _, s := range peekSeeds {
 		t.Run(s, func(t *testing.T) {
-			var p rpcPeek
-			p.decode([]byte(s))
-			checkPeek(t, &p, []byte(s))
+			for _, withMeta := range []bool{false, true} {
+				var p rpcPeek
+				p.decode([]byte(s), withMeta)
+				checkPeek(t, &p, []byte(s))
+			}
 		})
 	}
 	for _, tc := range []struct {
@@ -85,7 +89,8 @@ func TestRPCPeekSeeds(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var p rpcPeek
-			p.decode([]byte(tc.body))
+			p.decode([]byte(tc.body), true)
+			p.metaVersion()
 			if p.method != tc.method || paramString(p.name) != tc.tool || paramString(p.uri) != tc.uri ||
 				!reflect.DeepEqual(p.progressToken, tc.progress) || p.modern("") != tc.modern ||
 				p.requests() != tc.requests || p.single != tc.single {
@@ -117,8 +122,8 @@ func checkPeek(t *testing.T, p *rpcPeek, body []byte) {
 		t.Fatalf("methods = %q, want %q", p.methods, wantM)
 	}
 	// The version reconciliation: requestEra.
-	if wantMeta, _ := requestEra("", body); p.meta != wantMeta {
-		t.Fatalf("meta = %q, want %q", p.meta, wantMeta)
+	if wantMeta, _ := requestEra("", body); p.metaVersion() != wantMeta {
+		t.Fatalf("meta = %q, want %q", p.metaVersion(), wantMeta)
 	}
 	// The session requirement.
 	var s struct {
@@ -177,8 +182,26 @@ func BenchmarkRequestDecode(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
 				rb := &requestBody{body: raw}
-				rb.once.Do(func() { rb.peek.decode(rb.body) })
+				rb.once.Do(func() { rb.peek.decode(rb.body, true) })
+				rb.peek.metaVersion()
 			}
 		})
 	}
+	// The legacy SSE transport's POST /message: no _meta decode.
+	raw := []byte(`{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"whoami","arguments":{},"_meta":{"progressToken":3}}}`)
+	b.Run("sse/layers", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			decodeMessages(raw) // limitRequests
+			decodeMessages(raw) // the SSE tracker
+			messageMethods(raw) // countRequests
+		}
+	})
+	b.Run("sse/peek", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			rb := &requestBody{body: raw}
+			rb.once.Do(func() { rb.peek.decode(rb.body, false) })
+		}
+	})
 }
