@@ -162,7 +162,7 @@ func (s *Server) limitBody(max int64, next http.Handler) http.Handler {
 		if err := rc.SetReadDeadline(time.Time{}); err != nil && !errors.Is(err, http.ErrNotSupported) {
 			s.log.Error("clearing body read deadline", "err", err)
 		}
-		r = r.WithContext(context.WithValue(r.Context(), bodyKey{}, body))
+		r = r.WithContext(context.WithValue(r.Context(), bodyKey{}, &requestBody{body: body}))
 		r.Body = io.NopCloser(bytes.NewReader(body))
 		r.ContentLength = int64(len(body))
 		next.ServeHTTP(w, r)
@@ -173,10 +173,13 @@ type bodyKey struct{}
 
 // bufferedBody returns the request body limitBody read into memory, so that
 // later middleware can inspect it without reading it again. It is nil for a
-// request without a body.
+// request without a body. (Most layers want peekRPC's decoded fields.)
 func bufferedBody(r *http.Request) []byte {
-	b, _ := r.Context().Value(bodyKey{}).([]byte)
-	return b
+	rb, _ := r.Context().Value(bodyKey{}).(*requestBody)
+	if rb == nil {
+		return nil
+	}
+	return rb.body
 }
 
 // checkSession refuses a session ID presented by anyone but the identity
