@@ -167,6 +167,10 @@ func New(opts Options) (*Server, error) {
 		decl.Close()
 		decl = nil
 	}
+	sessionKey, err := config.ParseSessionKey(opts.Config.MCP.SessionKey)
+	if err != nil {
+		return nil, fmt.Errorf("mcp.session_key: %w", err)
+	}
 	version := opts.Version
 	if version == "" {
 		version = "dev"
@@ -185,7 +189,7 @@ func New(opts Options) (*Server, error) {
 		providers:     opts.Providers,
 		declared:      decl,
 		toolsDirty:    make(chan struct{}, 1),
-		sessions:      newSessionStore(),
+		sessions:      newSessionStore(sessionKey),
 		inflight:      newInflight(),
 		stateless:     newStatelessCalls(),
 		limits:        newLimits(opts.Config.MCP.Limits),

@@ -99,7 +99,7 @@ func (s *Server) traceRequests(next http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 			return
 		}
-		p, ok := peekRPC(bufferedBody(r))
+		p, ok := spanFieldsOf(r)
 		if !ok || p.Method == "" {
 			next.ServeHTTP(w, r)
 			return
@@ -132,7 +132,7 @@ func (s *Server) traceRequests(next http.Handler) http.Handler {
 var methodPattern = regexp.MustCompile(`^[a-z]+(/[a-zA-Z_]+){0,3}$`)
 
 // requestSpan returns the name and attributes of the span of request p.
-func requestSpan(p rpcPeek, r *http.Request) (string, []attribute.KeyValue) {
+func requestSpan(p spanFields, r *http.Request) (string, []attribute.KeyValue) {
 	method := p.Method
 	if len(method) > 64 || !methodPattern.MatchString(method) {
 		method = "_OTHER"

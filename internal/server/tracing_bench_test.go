@@ -12,11 +12,13 @@ import (
 	"github.com/tsmcp/tsmcp/internal/tracing"
 )
 
-// tracedRequest is a buffered tools/call POST, as limitBody hands it on.
+// tracedRequest is a buffered tools/call POST, as limitBody hands it on
+// (its peekRPC decoding is done on first use and then shared, as for a
+// real request that every layer reads).
 func tracedRequest() *http.Request {
 	body := []byte(`{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"whoami","arguments":{"a":"b"}}}`)
 	r := httptest.NewRequest(http.MethodPost, "/mcp", strings.NewReader(string(body)))
-	return r.WithContext(context.WithValue(r.Context(), bodyKey{}, body))
+	return r.WithContext(context.WithValue(r.Context(), bodyKey{}, &requestBody{body: body}))
 }
 
 // nopWriter is a ResponseWriter that keeps nothing.
@@ -40,7 +42,7 @@ func BenchmarkTraceRequests(b *testing.B) {
 	}{
 		{"bare", okHandler},
 		{"off", (&Server{}).traceRequests(okHandler)},
-		{"on", (&Server{tracer: tp.Tracer(tracing.Scope), sessions: newSessionStore()}).traceRequests(okHandler)},
+		{"on", (&Server{tracer: tp.Tracer(tracing.Scope), sessions: newSessionStore(nil)}).traceRequests(okHandler)},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			r, w := tracedRequest(), nopWriter{h: http.Header{}}
@@ -64,7 +66,7 @@ func TestTracingOffCostsNothing(t *testing.T) {
 	}
 	tp := sdktrace.NewTracerProvider()
 	defer tp.Shutdown(context.Background())
-	on := (&Server{tracer: tp.Tracer(tracing.Scope), sessions: newSessionStore()}).traceRequests(okHandler)
+	on := (&Server{tracer: tp.Tracer(tracing.Scope), sessions: newSessionStore(nil)}).traceRequests(okHandler)
 	if got := testing.AllocsPerRun(10000, func() { on.ServeHTTP(w, r) }); got <= bare {
 		t.Errorf("traceRequests with tracing on: %v allocs per request, no more than the handler alone (%v): is it tracing?", got, bare)
 	}

@@ -10,34 +10,36 @@ import (
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 )
 
-func TestPeekRPC(t *testing.T) {
+func TestSpanFields(t *testing.T) {
 	tests := []struct {
 		name string
 		body string
 		ok   bool
-		want rpcPeek
+		want spanFields
 	}{
 		{name: "tools/call", body: `{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"whoami","arguments":{"name":"not this"}}}`, ok: true,
-			want: rpcPeek{Method: "tools/call", ID: json.RawMessage(`3`), Name: "whoami"}},
+			want: spanFields{Method: "tools/call", ID: json.RawMessage(`3`), Name: "whoami"}},
 		{name: "resources/read", body: ` {"jsonrpc":"2.0","id":"r1","method":"resources/read","params":{"uri":"up+file:///a"}}`, ok: true,
-			want: rpcPeek{Method: "resources/read", ID: json.RawMessage(`"r1"`), URI: "up+file:///a"}},
+			want: spanFields{Method: "resources/read", ID: json.RawMessage(`"r1"`), URI: "up+file:///a"}},
 		{name: "notification", body: `{"jsonrpc":"2.0","method":"notifications/initialized"}`, ok: true,
-			want: rpcPeek{Method: "notifications/initialized"}},
-		{name: "null id", body: `{"jsonrpc":"2.0","id":null,"method":"ping"}`, ok: true, want: rpcPeek{Method: "ping"}},
-		{name: "response", body: `{"jsonrpc":"2.0","id":1,"result":{}}`, ok: true, want: rpcPeek{ID: json.RawMessage(`1`)}},
+			want: spanFields{Method: "notifications/initialized"}},
+		{name: "null id", body: `{"jsonrpc":"2.0","id":null,"method":"ping"}`, ok: true, want: spanFields{Method: "ping"}},
+		{name: "response", body: `{"jsonrpc":"2.0","id":1,"result":{}}`, ok: true, want: spanFields{ID: json.RawMessage(`1`)}},
 		{name: "wrong types keep the rest", body: `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":42}}`, ok: true,
-			want: rpcPeek{Method: "tools/call", ID: json.RawMessage(`1`)}},
+			want: spanFields{Method: "tools/call", ID: json.RawMessage(`1`)}},
 		{name: "params not an object", body: `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":[1]}`, ok: true,
-			want: rpcPeek{Method: "tools/call", ID: json.RawMessage(`1`)}},
+			want: spanFields{Method: "tools/call", ID: json.RawMessage(`1`)}},
 		{name: "batch", body: `[{"jsonrpc":"2.0","id":1,"method":"ping"}]`, ok: false},
 		{name: "invalid", body: `{"jsonrpc":`, ok: false},
 		{name: "empty", body: ``, ok: false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, ok := peekRPC([]byte(tt.body))
+			r := httptest.NewRequest("POST", "/mcp", nil)
+			r = r.WithContext(context.WithValue(r.Context(), bodyKey{}, &requestBody{body: []byte(tt.body)}))
+			got, ok := spanFieldsOf(r)
 			if ok != tt.ok || got.Method != tt.want.Method || string(got.ID) != string(tt.want.ID) || got.Name != tt.want.Name || got.URI != tt.want.URI {
-				t.Errorf("peekRPC = %+v, %v; want %+v, %v", got, ok, tt.want, tt.ok)
+				t.Errorf("spanFieldsOf = %+v, %v; want %+v, %v", got, ok, tt.want, tt.ok)
 			}
 		})
 	}
@@ -48,21 +50,21 @@ func TestPeekRPC(t *testing.T) {
 func TestRequestSpanNames(t *testing.T) {
 	tests := []struct {
 		name     string
-		peek     rpcPeek
+		peek     spanFields
 		wantName string
 		want     map[string]string // "" value: must be absent
 	}{
-		{name: "tool", peek: rpcPeek{Method: "tools/call", Name: "local__echo", ID: json.RawMessage(`"a"`)}, wantName: "tools/call local__echo",
+		{name: "tool", peek: spanFields{Method: "tools/call", Name: "local__echo", ID: json.RawMessage(`"a"`)}, wantName: "tools/call local__echo",
 			want: map[string]string{"gen_ai.tool.name": "local__echo", "jsonrpc.request.id": "a", "mcp.method.name": "tools/call"}},
-		{name: "invalid tool name", peek: rpcPeek{Method: "tools/call", Name: "evil name\n" + strings.Repeat("x", 100)}, wantName: "tools/call",
+		{name: "invalid tool name", peek: spanFields{Method: "tools/call", Name: "evil name\n" + strings.Repeat("x", 100)}, wantName: "tools/call",
 			want: map[string]string{"gen_ai.tool.name": ""}},
-		{name: "prompt", peek: rpcPeek{Method: "prompts/get", Name: "up__greet"}, wantName: "prompts/get up__greet",
+		{name: "prompt", peek: spanFields{Method: "prompts/get", Name: "up__greet"}, wantName: "prompts/get up__greet",
 			want: map[string]string{"gen_ai.prompt.name": "up__greet"}},
-		{name: "resource uri not in the name", peek: rpcPeek{Method: "resources/read", URI: "up+file:///etc/x"}, wantName: "resources/read",
+		{name: "resource uri not in the name", peek: spanFields{Method: "resources/read", URI: "up+file:///etc/x"}, wantName: "resources/read",
 			want: map[string]string{"mcp.resource.uri": "up+file:///etc/x"}},
-		{name: "unknown method", peek: rpcPeek{Method: "Robert'); DROP TABLE"}, wantName: "_OTHER",
+		{name: "unknown method", peek: spanFields{Method: "Robert'); DROP TABLE"}, wantName: "_OTHER",
 			want: map[string]string{"mcp.method.name": "_OTHER"}},
-		{name: "long method", peek: rpcPeek{Method: "a/" + strings.Repeat("b", 100)}, wantName: "_OTHER"},
+		{name: "long method", peek: spanFields{Method: "a/" + strings.Repeat("b", 100)}, wantName: "_OTHER"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
