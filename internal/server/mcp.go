@@ -223,6 +223,7 @@ func (s *Server) tailnetHandler() http.Handler {
 	h := s.countRequests(mux)
 	h = s.limitRequests(h)
 	h = s.checkSession(h)
+	h = s.traceRequests(h) // tracing.go; nothing when tracing is off
 	h = s.limitBody(int64(s.cfg.MCP.MaxBody), h)
 	h = s.checkHost(h)
 	h = noCORS(h)

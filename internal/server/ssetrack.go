@@ -30,6 +30,7 @@ type sseStream struct {
 	pings    int64
 	nextPing time.Time
 	gone     chan struct{} // closed when the stream has ended
+	waits    sseWaits      // spans awaiting their answers; see ssespans.go
 }
 
 type sseStreamKey struct{}
@@ -57,6 +58,7 @@ func (tr *sseTracker) wrapStream(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		st := &sseStream{gone: make(chan struct{})}
 		defer close(st.gone)
+		defer st.waits.abandon()
 		defer func() {
 			tr.mu.Lock()
 			defer tr.mu.Unlock()
@@ -195,6 +197,7 @@ func (w *sseWriter) Write(b []byte) (int, error) {
 			for _, m := range decodeMessages(b[i+len(dataPrefix):]) {
 				if m.isResponse() {
 					answered++
+					w.st.waits.answered(m.ID)
 				}
 			}
 			if answered > 0 {
