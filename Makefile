@@ -1,7 +1,8 @@
 # Benchmarks: `make bench` writes docs/benchmarks.md (see cmd/tsmcp-bench).
-# Needs Go, Node.js and npm. About 5 minutes on 2 cores; run it on a quiet
-# machine. `make bench-quick` is a ~2-minute smoke run whose numbers are
-# marked provisional. Extra flags: make bench BENCH_FLAGS="-cell 10s".
+# Needs Go, Node.js and npm. About 7 minutes on 2 cores; run it on a quiet
+# machine. `make bench-quick` is a ~3-minute smoke run whose numbers are
+# marked provisional. Extra flags: make bench BENCH_FLAGS="-cell 10s";
+# one part or server only: BENCH_FLAGS="-parts calls -servers tsmcp,sidecar".
 
 export GOTOOLCHAIN := local
 
@@ -10,15 +11,20 @@ BENCH_FLAGS ?=
 
 .PHONY: bench bench-quick bench-deps
 
-# The tools measured, built from this tree, and the pinned npm packages
-# (supergateway, @modelcontextprotocol/server-everything).
+# The tools measured, built from this tree, the pinned npm packages
+# (supergateway, @modelcontextprotocol/server-everything), and the sidecar
+# anchor's tailscaled and tailscale CLI at the tailscale.com version go.mod
+# pins, built in their own module (bench/tools: tailscale.com's dependency
+# graph, kept out of ours).
 bench-deps:
 	npm ci --prefix bench/npm --no-audit --no-fund
 	go build -o $(BENCH_BIN)/tsmcp ./cmd/tsmcp
 	go build -o $(BENCH_BIN)/tsmcp-bench ./cmd/tsmcp-bench
+	cd bench/tools && go build -o $(abspath $(BENCH_BIN))/ tailscale.com/cmd/tailscaled tailscale.com/cmd/tailscale
 
 bench: bench-deps
 	$(BENCH_BIN)/tsmcp-bench -tsmcp $(BENCH_BIN)/tsmcp -npm bench/npm \
+		-tailscaled $(BENCH_BIN)/tailscaled -tailscale $(BENCH_BIN)/tailscale \
 		-out docs/benchmarks.md -profile-dir bench/profiles $(BENCH_FLAGS)
 
 bench-quick:

@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -26,30 +27,39 @@ const (
 	partBridge   = "bridge"
 	partCold     = "cold"
 	partACL      = "acl"
+	partOverhead = "overhead"
 )
 
-var allParts = []string{partCalls, partSessions, partBridge, partCold, partACL}
+var allParts = []string{partCalls, partSessions, partBridge, partCold, partACL, partOverhead}
+
+// allCallKinds are the servers measurement 1 compares, in table order.
+var allCallKinds = []string{kindTsmcp, kindBareTailnet, kindBareLoopback, kindSidecar}
 
 // options are the harness's flags.
 type options struct {
-	out          string
-	repo         string
-	tsmcpBin     string
-	npmDir       string
-	profileDir   string
-	provisional  string
-	parts        []string
-	cell         time.Duration
-	warmup       time.Duration
-	concurrency  []int
-	sessionMax   int
-	sessionStep  int
-	sessionKinds []string
-	bridgeTrs    []string
-	coldRuns     int
-	clientNodes  int
-	hostProcs    string
-	command      string
+	out            string
+	repo           string
+	tsmcpBin       string
+	tailscaledBin  string
+	tailscaleBin   string
+	npmDir         string
+	profileDir     string
+	provisional    string
+	parts          []string
+	cell           time.Duration
+	warmup         time.Duration
+	concurrency    []int
+	callKinds      []string
+	callTransports []string
+	overheadTrs    []string
+	sessionMax     int
+	sessionStep    int
+	sessionKinds   []string
+	bridgeTrs      []string
+	coldRuns       int
+	clientNodes    int
+	hostProcs      string
+	command        string
 }
 
 // parseFlags parses the command line.
@@ -58,7 +68,9 @@ func parseFlags(args []string) (options, error) {
 	fs := flag.NewFlagSet("tsmcp-bench", flag.ContinueOnError)
 	fs.StringVar(&o.out, "out", "docs/benchmarks.md", "markdown file to write; the part between the generated-section markers is replaced, the rest kept")
 	fs.StringVar(&o.repo, "repo", ".", "repository root (for go test and go build)")
-	fs.StringVar(&o.tsmcpBin, "tsmcp", "", "tsmcp binary for the cold-start and bridge measurements; empty builds one from -repo")
+	fs.StringVar(&o.tsmcpBin, "tsmcp", "", "tsmcp binary for the cold-start, bridge and metrics/tracing measurements; empty builds one from -repo")
+	fs.StringVar(&o.tailscaledBin, "tailscaled", "", "tailscaled binary for the sidecar anchor (tailscale.com/cmd/tailscaled at the pinned version; `make bench-deps` builds it); empty: the anchor is reported as not available")
+	fs.StringVar(&o.tailscaleBin, "tailscale", "", "tailscale CLI binary for the sidecar anchor (tailscale.com/cmd/tailscale)")
 	fs.StringVar(&o.npmDir, "npm", "bench/npm", "directory with node_modules holding supergateway and @modelcontextprotocol/server-everything (npm ci)")
 	fs.StringVar(&o.profileDir, "profile-dir", "", "if set, write CPU profiles of the hosts under the highest load and heap profiles with the most idle sessions here")
 	fs.StringVar(&o.provisional, "provisional", "", "if set, mark the results as provisional, giving this reason")
@@ -66,6 +78,9 @@ func parseFlags(args []string) (options, error) {
 	fs.DurationVar(&o.cell, "cell", 5*time.Second, "measured duration of one load cell")
 	fs.DurationVar(&o.warmup, "warmup", time.Second, "warm-up of one load cell, not measured")
 	conc := fs.String("concurrency", "1,8,64", "concurrent clients per load cell")
+	callKinds := fs.String("servers", strings.Join(allCallKinds, ","), "servers measurement 1 (calls) compares")
+	callTrs := fs.String("transports", transportStreamable+","+transportSSE, "transports of measurement 1 (calls)")
+	overheadTrs := fs.String("overhead-transports", transportStreamable, "transports of measurement 6 (metrics and tracing on vs off)")
 	fs.IntVar(&o.sessionMax, "sessions", 10000, "idle sessions to open, at most")
 	fs.IntVar(&o.sessionStep, "session-step", 1000, "sample the host every this many sessions")
 	kinds := fs.String("session-kinds", kindTsmcp+","+kindBareTailnet, "server kinds for the idle-session measurement")
@@ -98,6 +113,19 @@ func parseFlags(args []string) (options, error) {
 			return o, fmt.Errorf("-concurrency: %q is not a positive number", s)
 		}
 		o.concurrency = append(o.concurrency, n)
+	}
+	o.callKinds = splitList(*callKinds)
+	for _, k := range o.callKinds {
+		if !slices.Contains(allCallKinds, k) {
+			return o, fmt.Errorf("-servers: unknown server %q (want some of %s)", k, strings.Join(allCallKinds, ","))
+		}
+	}
+	o.callTransports = splitList(*callTrs)
+	o.overheadTrs = splitList(*overheadTrs)
+	for _, tr := range append(slices.Clone(o.callTransports), o.overheadTrs...) {
+		if tr != transportStreamable && tr != transportSSE {
+			return o, fmt.Errorf("-transports, -overhead-transports: unknown transport %q", tr)
+		}
 	}
 	o.sessionKinds = splitList(*kinds)
 	for _, k := range o.sessionKinds {
@@ -158,6 +186,7 @@ type results struct {
 	bridge   *bridgeResults
 	cold     []coldResult
 	acl      *aclResult
+	overhead *overheadResults
 	elapsed  time.Duration
 }
 
@@ -191,7 +220,7 @@ func runBench(ctx context.Context, o options) (err error) {
 
 	res := &results{env: collectEnvironment(ctx, b.repo, b.npmDir)}
 	res.env.nofile = nofile
-	if b.tsmcpBin == "" && (b.has(partCold) || b.has(partBridge)) {
+	if b.tsmcpBin == "" && (b.has(partCold) || b.has(partBridge) || b.has(partOverhead)) {
 		b.tsmcpBin = filepath.Join(b.tmp, "tsmcp")
 		b.logf("building %s", b.tsmcpBin)
 		cmd := exec.CommandContext(ctx, "go", "build", "-o", b.tsmcpBin, "./cmd/tsmcp")
@@ -209,13 +238,21 @@ func runBench(ctx context.Context, o options) (err error) {
 	if err != nil {
 		return err
 	}
-	defer b.net.Close()
+	defer b.closeBounded("the in-process tailnet", b.net.Close)
+	defer b.closeBounded("the client nodes", func() error {
+		// In parallel: each may block until closeTimeout.
+		var wg sync.WaitGroup
+		for _, nd := range b.clients {
+			wg.Go(func() { nd.Close() })
+		}
+		wg.Wait()
+		return nil
+	})
 	for i := range b.clientNodes {
 		nd, err := b.net.NewNode(ctx, devnet.NodeOptions{Hostname: fmt.Sprintf("bench-client-%d", i+1)})
 		if err != nil {
 			return err
 		}
-		defer nd.Close()
 		b.clients = append(b.clients, nd)
 	}
 
@@ -247,6 +284,10 @@ func runBench(ctx context.Context, o options) (err error) {
 		a := b.measureACL(ctx)
 		res.acl = &a
 	}
+	if b.has(partOverhead) && ctx.Err() == nil {
+		b.logf("6. metrics and tracing on vs off")
+		res.overhead = b.measureOverhead(ctx)
+	}
 	if ctx.Err() != nil {
 		return fmt.Errorf("interrupted; %s not written", b.out)
 	}
@@ -257,6 +298,23 @@ func runBench(ctx context.Context, o options) (err error) {
 	}
 	b.logf("wrote %s", b.out)
 	return nil
+}
+
+// closeTimeout bounds the close of an in-process tailnet component at exit.
+const closeTimeout = 15 * time.Second
+
+// closeBounded runs close, but returns after closeTimeout even if close has
+// not: closing a tsnet node can block in gVisor's netstack (its outbound
+// queue full while it resets the connections still open), and the harness
+// must exit all the same; what close would free goes with the process.
+func (b *bench) closeBounded(what string, close func() error) {
+	done := make(chan error, 1)
+	go func() { done <- close() }()
+	select {
+	case <-done:
+	case <-time.After(closeTimeout):
+		b.logf("closing %s did not finish within %s; exiting without waiting", what, closeTimeout)
+	}
 }
 
 // has reports whether the measurement part is to run.

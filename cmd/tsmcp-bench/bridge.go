@@ -206,7 +206,7 @@ type bridgeTsmcp struct {
 func (b *bench) startBridgeTsmcp(ctx context.Context) (*bridgeTsmcp, error) {
 	argv, _ := json.Marshal(b.everythingCommand())
 	extra := fmt.Sprintf("upstreams:\n  - name: everything\n    command: %s\n    isolation: shared\n", argv)
-	cfg, health, err := b.writeServeConfig(b.tmp, "bridge", "mem:", true, extra)
+	cfg, _, err := b.writeServeConfig(b.tmp, "bridge-check", "mem:", true, extra)
 	if err != nil {
 		return nil, err
 	}
@@ -214,27 +214,12 @@ func (b *bench) startBridgeTsmcp(ctx context.Context) (*bridgeTsmcp, error) {
 	if out, err := check.CombinedOutput(); err != nil {
 		return nil, fmt.Errorf("`tsmcp check` refuses the upstream: %s", lastLine(string(out)))
 	}
-	ip := &readyWatcher{found: make(chan string, 1)}
-	cmd := exec.Command(b.tsmcpBin, "serve", "--config", cfg)
-	cmd.Env = append(os.Environ(), "TS_NO_LOGS_NO_SUPPORT=true")
-	p := &serveProc{cmd: cmd, exited: make(chan error, 1), stderr: &tailBuffer{}, health: health}
-	ip.tail = p.stderr
-	cmd.Stderr = ip
-	if err := b.procs.start(cmd); err != nil {
+	env := childEnv(os.Environ(), []string{"TSMCP_", "OTEL_"}, "TS_NO_LOGS_NO_SUPPORT=true")
+	s, err := b.startServeTailnet(ctx, "bridge", extra, env)
+	if err != nil {
 		return nil, err
 	}
-	go func() { p.exited <- cmd.Wait() }()
-	if _, err := p.waitReady(ctx, 90*time.Second); err != nil {
-		b.stopServe(p)
-		return nil, err
-	}
-	select {
-	case addr := <-ip.found:
-		return &bridgeTsmcp{proc: p, url: "http://" + addr}, nil
-	case <-time.After(5 * time.Second):
-		b.stopServe(p)
-		return nil, fmt.Errorf("no \"ready\" log line with tailnet_ip: %s", p.stderr)
-	}
+	return &bridgeTsmcp{proc: s.proc, url: s.url}, nil
 }
 
 // readyWatcher passes a child's stderr to tail and picks the tailnet IP

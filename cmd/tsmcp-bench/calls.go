@@ -35,7 +35,14 @@ type cellResult struct {
 	elapsed         time.Duration
 	p50, p99        time.Duration
 	hostCPU         time.Duration // CPU the server process used during the cell
-	err             error         // the cell could not run
+	// allCalls counts the successful calls of the warm-up and the
+	// measured window (the tracing cell compares it with the spans
+	// exported).
+	allCalls int64
+	// rss is the server process's resident set size at the end of the
+	// measured window; sidecarRSS is tailscaled's (sidecar cells only).
+	rss, sidecarRSS uint64
+	err             error // the cell could not run
 }
 
 // callsPerSec is the cell's throughput.
@@ -114,6 +121,9 @@ type loadSpec struct {
 	call func(ctx context.Context, c *client.Client) error
 	// cpu, if set, reports the server's CPU time so far.
 	cpu func() time.Duration
+	// atEnd, if set, is called right after the measured window, while the
+	// clients still call, to record the server's state (RSS) in the cell.
+	atEnd func(*cellResult)
 	// profile, if set, is called after the measured window, while the
 	// clients still call at the same load, with the measuring duration
 	// (to take a CPU profile). Profiling outside the window keeps its
@@ -133,6 +143,10 @@ func runLoad(ctx context.Context, spec loadSpec) cellResult {
 	cctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
 	clients := make([]*client.Client, spec.clients)
+	// Each client's HTTP client (and connection pool), whose idle
+	// connections are closed after the cell: left open, thousands of them
+	// would pile up in the client nodes' netstacks over a run.
+	pools := make([]*http.Client, spec.clients)
 	var (
 		wg      sync.WaitGroup
 		connErr errRecord
@@ -144,7 +158,8 @@ func runLoad(ctx context.Context, spec loadSpec) cellResult {
 			defer wg.Done()
 			sem <- struct{}{}
 			defer func() { <-sem }()
-			c, err := connectMCP(cctx, spec.transport, spec.baseURL, spec.newHTTP())
+			pools[i] = spec.newHTTP()
+			c, err := connectMCP(cctx, spec.transport, spec.baseURL, pools[i])
 			if err != nil {
 				connErr.set(err)
 				return
@@ -159,6 +174,11 @@ func runLoad(ctx context.Context, spec loadSpec) cellResult {
 				c.Close()
 			}
 		}
+		for _, hc := range pools {
+			if hc != nil {
+				hc.CloseIdleConnections()
+			}
+		}
 	}()
 	if err := connErr.get(); err != nil {
 		res.err = fmt.Errorf("connect: %w", err)
@@ -169,6 +189,7 @@ func runLoad(ctx context.Context, spec loadSpec) cellResult {
 		measuring atomic.Bool
 		stop      atomic.Bool
 		errs      atomic.Int64
+		okCalls   atomic.Int64
 		lastErr   errRecord
 	)
 	samples := make([]latencies, len(clients))
@@ -183,6 +204,9 @@ func runLoad(ctx context.Context, spec loadSpec) cellResult {
 				err := call(callCtx, c)
 				d := time.Since(t0)
 				cancel()
+				if err == nil {
+					okCalls.Add(1)
+				}
 				if !measuring.Load() {
 					continue
 				}
@@ -209,11 +233,15 @@ func runLoad(ctx context.Context, spec loadSpec) cellResult {
 	if spec.cpu != nil {
 		res.hostCPU = spec.cpu() - cpu0
 	}
+	if spec.atEnd != nil {
+		spec.atEnd(&res)
+	}
 	if spec.profile != nil {
 		spec.profile(spec.measure)
 	}
 	stop.Store(true)
 	wg.Wait()
+	res.allCalls = okCalls.Load()
 	if ctx.Err() != nil {
 		res.err = ctx.Err()
 		return res
@@ -268,6 +296,8 @@ type callsResults struct {
 	// one per call), proving the audit ran.
 	auditLines int64
 	profiles   []string // CPU profiles written
+	// sidecarErr, if set, says why the sidecar anchor was not measured.
+	sidecarErr string
 }
 
 // cell finds a result.
@@ -280,27 +310,53 @@ func (r *callsResults) cell(kind, tr string, clients int) cellResult {
 	return cellResult{}
 }
 
-// measureCalls runs measurement 1: the three server kinds side by side,
+// has reports whether a cell of kind, tr and clients was run (it may have
+// failed).
+func (r *callsResults) has(kind, tr string, clients int) bool {
+	for _, c := range r.cells {
+		if c.kind == kind && c.transport == tr && c.clients == clients {
+			return true
+		}
+	}
+	return false
+}
+
+// measureCalls runs measurement 1: the server kinds side by side,
 // interleaved cell by cell so that drift on a shared machine hits all of
 // them alike.
 func (b *bench) measureCalls(ctx context.Context) (*callsResults, error) {
 	res := &callsResults{}
 	hosts := map[string]*hostProc{}
+	var sc *sidecar
 	defer func() {
+		if sc != nil {
+			b.stopSidecar(sc)
+		}
 		for _, h := range hosts {
 			h.stop()
 		}
 	}()
-	for _, kind := range []string{kindTsmcp, kindBareTailnet, kindBareLoopback} {
+	var kinds []string
+	for _, kind := range b.callKinds {
 		h, err := b.startHostProc(ctx, kind, "calls-"+kind)
 		if err != nil {
 			return nil, err
 		}
 		hosts[kind] = h
+		if kind == kindSidecar {
+			sc, err = b.startSidecar(ctx, "calls-sidecar", h.ready.URL)
+			if err != nil {
+				res.sidecarErr = err.Error()
+				b.logf("calls: sidecar anchor not available: %v", err)
+				continue
+			}
+			b.logf("calls: sidecar %s serves %s (probe: %s)", sc.url, h.ready.URL, sc.probe)
+		}
+		kinds = append(kinds, kind)
 	}
-	for _, tr := range []string{transportStreamable, transportSSE} {
+	for _, tr := range b.callTransports {
 		for _, n := range b.concurrency {
-			for _, kind := range []string{kindTsmcp, kindBareTailnet, kindBareLoopback} {
+			for _, kind := range kinds {
 				h := hosts[kind]
 				newHTTP := b.tailnetHTTP
 				if kind == kindBareLoopback {
@@ -310,14 +366,43 @@ func (b *bench) measureCalls(ctx context.Context) (*callsResults, error) {
 					kind: kind, transport: tr, baseURL: h.ready.URL, clients: n,
 					newHTTP: newHTTP, warmup: b.warmup, measure: b.cell,
 					cpu: h.cpu,
+					atEnd: func(c *cellResult) {
+						c.rss, _ = readRSS(h.cmd.Process.Pid)
+					},
+				}
+				if kind == kindSidecar {
+					// The anchor's cost is the server's and the
+					// sidecar's together.
+					spec.baseURL = sc.url
+					spec.cpu = func() time.Duration { return h.cpu() + sc.cpu() }
+					spec.atEnd = func(c *cellResult) {
+						c.rss, _ = readRSS(h.cmd.Process.Pid)
+						c.sidecarRSS = sc.rss()
+					}
 				}
 				if b.profileDir != "" && kind != kindBareLoopback && n == b.concurrency[len(b.concurrency)-1] {
 					path := filepath.Join(b.profileDir, fmt.Sprintf("cpu-%s-%s-%d.pprof", kind, tr, n))
 					res.profiles = append(res.profiles, path)
+					var tsPath string
+					if kind == kindSidecar {
+						// The anchor's CPU is two processes': profile both.
+						path = filepath.Join(b.profileDir, fmt.Sprintf("cpu-sidecar-mcpgo-%s-%d.pprof", tr, n))
+						tsPath = filepath.Join(b.profileDir, fmt.Sprintf("cpu-sidecar-tailscaled-%s-%d.pprof", tr, n))
+						res.profiles = append(res.profiles[:len(res.profiles)-1], path, tsPath)
+					}
 					spec.profile = func(d time.Duration) {
+						var wg sync.WaitGroup
+						if tsPath != "" {
+							wg.Go(func() {
+								if err := sc.profile(ctx, d, tsPath); err != nil {
+									b.logf("profile %s: %v", tsPath, err)
+								}
+							})
+						}
 						if err := h.profile(ctx, d, path); err != nil {
 							b.logf("profile %s: %v", path, err)
 						}
+						wg.Wait()
 					}
 				}
 				c := runLoad(ctx, spec)
@@ -330,8 +415,10 @@ func (b *bench) measureCalls(ctx context.Context) (*callsResults, error) {
 			}
 		}
 	}
-	if st, err := hosts[kindTsmcp].stats(ctx, false); err == nil {
-		res.auditLines = st.AuditLines
+	if h := hosts[kindTsmcp]; h != nil {
+		if st, err := h.stats(ctx, false); err == nil {
+			res.auditLines = st.AuditLines
+		}
 	}
 	return res, nil
 }

@@ -36,6 +36,11 @@ const (
 	kindTsmcp        = "tsmcp"        // the real internal/server host, ACL and audit on
 	kindBareTailnet  = "bare-tailnet" // a bare mcp-go server on its own tsnet node
 	kindBareLoopback = "bare-loopback"
+	// kindSidecar is the anchor a user would deploy instead of tsmcp: the
+	// bare mcp-go server on 127.0.0.1 (with mcp-go's DNS-rebinding
+	// protection off, as `tailscale serve` requires) behind a tailscaled
+	// sidecar running `tailscale serve --http=80` (see sidecar.go).
+	kindSidecar = "sidecar"
 )
 
 // hostSubcommand is the first argument that makes the bench binary run as
@@ -68,9 +73,10 @@ type hostStats struct {
 // /debug/pprof/ on a loopback listener.
 func runHost(ctx context.Context, args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet(hostSubcommand, flag.ContinueOnError)
-	kind := fs.String("kind", kindTsmcp, "tsmcp | bare-tailnet | bare-loopback")
+	kind := fs.String("kind", kindTsmcp, "tsmcp | bare-tailnet | bare-loopback | sidecar")
 	control := fs.String("control", "", "control URL of the harness's in-process tailnet")
 	hostname := fs.String("hostname", "bench-host", "tailnet hostname")
+	sessions := fs.Int("sessions", 0, "tsmcp only: raise the session and stream limits to hold this many idle sessions (0: tsmcp's default limits)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -89,11 +95,13 @@ func runHost(ctx context.Context, args []string, stdout io.Writer) error {
 	)
 	switch *kind {
 	case kindTsmcp:
-		url, stop, err = startTsmcpHost(ctx, *control, *hostname, audit)
+		url, stop, err = startTsmcpHost(ctx, *control, *hostname, *sessions, audit)
 	case kindBareTailnet:
 		url, stop, err = startBareTailnet(ctx, *control, *hostname)
 	case kindBareLoopback:
-		url, stop, err = startBareLoopback()
+		url, stop, err = startBareLoopback(false)
+	case kindSidecar:
+		url, stop, err = startBareLoopback(true)
 	default:
 		err = fmt.Errorf("unknown kind %q", *kind)
 	}
@@ -120,10 +128,28 @@ func benchACL() acl.Config {
 	}
 }
 
+// sessionLimits returns limits with the session and stream caps raised to
+// hold n idle sessions from the harness's few identities, and unused
+// sessions kept for the whole measurement: the idle-session measurement is
+// about the memory a session costs, not about the caps (tsmcp's defaults
+// refuse a 129th session per identity with 429). Tool-call and body limits
+// keep their defaults. n <= 0 returns limits unchanged.
+func sessionLimits(limits config.Limits, n int) config.Limits {
+	if n <= 0 {
+		return limits
+	}
+	headroom := n + 1024
+	limits.SessionsPerIdentity, limits.SessionsTotal = headroom, headroom
+	limits.StreamsPerIdentity, limits.StreamsTotal = headroom, headroom
+	limits.UnusedSessionTTL = time.Hour
+	return limits
+}
+
 // startTsmcpHost runs the real tsmcp host (internal/server) with the no-op
 // tool, logging JSON at info level (every audit line included) to audit,
-// which counts and discards the encoded lines.
-func startTsmcpHost(ctx context.Context, control, hostname string, audit io.Writer) (string, func() error, error) {
+// which counts and discards the encoded lines. sessions > 0 raises the
+// session limits (see sessionLimits).
+func startTsmcpHost(ctx context.Context, control, hostname string, sessions int, audit io.Writer) (string, func() error, error) {
 	cfg := config.Default()
 	cfg.Tailnet.Hostname = hostname
 	cfg.Tailnet.ControlURL = control
@@ -133,6 +159,7 @@ func startTsmcpHost(ctx context.Context, control, hostname string, audit io.Writ
 	cfg.Health.Addr = "127.0.0.1:0"
 	cfg.MCP.ShutdownGrace = 2 * time.Second
 	cfg.ACL = benchACL()
+	cfg.MCP.Limits = sessionLimits(cfg.MCP.Limits, sessions)
 	host, err := server.New(server.Options{
 		Config:    cfg,
 		Logger:    slog.New(slog.NewJSONHandler(audit, &slog.HandlerOptions{Level: slog.LevelInfo})),
@@ -197,27 +224,33 @@ func startBareTailnet(ctx context.Context, control, hostname string) (string, fu
 		closeNode()
 		return "", nil, err
 	}
-	stop := serveBare(ln)
+	stop := serveBare(ln, false)
 	return "http://" + ip, func() error { return errors.Join(stop(), closeNode()) }, nil
 }
 
-// startBareLoopback runs the bare mcp-go server on 127.0.0.1.
-func startBareLoopback() (string, func() error, error) {
+// startBareLoopback runs the bare mcp-go server on 127.0.0.1; behindProxy
+// turns off mcp-go's DNS-rebinding protection, without which mcp-go v1.2.1
+// answers 403 to requests that `tailscale serve` forwards (a loopback
+// connection carrying the tailnet Host).
+func startBareLoopback(behindProxy bool) (string, func() error, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return "", nil, err
 	}
-	return "http://" + ln.Addr().String(), serveBare(ln), nil
+	return "http://" + ln.Addr().String(), serveBare(ln, behindProxy), nil
 }
 
 // serveBare serves a bare mcp-go server with mcp-go's defaults: /mcp
-// (Streamable HTTP), /sse and /message (legacy SSE), and the no-op tool.
-// It returns a function that stops it.
-func serveBare(ln net.Listener) func() error {
+// (Streamable HTTP), /sse and /message (legacy SSE), and the no-op tool;
+// behindProxy turns off the DNS-rebinding protection of both transports
+// (the only change from the defaults). It returns a function that stops it.
+func serveBare(ln net.Listener, behindProxy bool) func() error {
 	m := mcpserver.NewMCPServer("bare", "bench", mcpserver.WithToolCapabilities(false))
 	m.AddTools(noopTool())
-	streamable := mcpserver.NewStreamableHTTPServer(m, mcpserver.WithEndpointPath("/mcp"))
-	sse := mcpserver.NewSSEServer(m, mcpserver.WithSSEEndpoint("/sse"), mcpserver.WithMessageEndpoint("/message"))
+	streamable := mcpserver.NewStreamableHTTPServer(m, mcpserver.WithEndpointPath("/mcp"),
+		mcpserver.WithDisableLocalhostProtection(behindProxy))
+	sse := mcpserver.NewSSEServer(m, mcpserver.WithSSEEndpoint("/sse"), mcpserver.WithMessageEndpoint("/message"),
+		mcpserver.WithSSEDisableLocalhostProtection(behindProxy))
 	mux := http.NewServeMux()
 	mux.Handle("/mcp", streamable)
 	mux.Handle("/sse", sse.SSEHandler())

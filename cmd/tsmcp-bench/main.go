@@ -3,17 +3,21 @@
 // and writes the results to docs/benchmarks.md:
 //
 //  1. tools/call of a no-op tool over Streamable HTTP and SSE at several
-//     concurrencies (p50, p99, calls/s, server CPU per call);
+//     concurrencies (p50, p99, calls/s, server CPU per call), against bare
+//     mcp-go and the anchor a user would deploy instead: mcp-go on loopback
+//     behind a tailscaled sidecar running `tailscale serve`;
 //  2. memory and goroutines of idle SSE and Streamable sessions;
 //  3. a stdio server (server-everything's echo) bridged by tsmcp and by
 //     supergateway;
 //  4. cold start of `tsmcp serve` to /readyz 200, fresh and persisted state;
-//  5. the ACL decision benchmark (go test ./internal/acl -bench .).
+//  5. the ACL decision benchmark (go test ./internal/acl -bench .);
+//  6. `tsmcp serve` with metrics (scraped) and with tracing (exported to an
+//     OTLP sink in the harness) on vs off.
 //
 // Everything runs on one machine in one run, against an in-process tailnet
 // (internal/devnet). Servers under test run as child processes (the bench
-// binary re-executed as "host", or `tsmcp serve`), so that their memory
-// and CPU are their own. See `make bench` and docs/benchmarks.md.
+// binary re-executed as "host", `tsmcp serve`, or tailscaled), so that
+// their memory and CPU are their own. See `make bench` and docs/benchmarks.md.
 package main
 
 import (

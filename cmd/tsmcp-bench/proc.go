@@ -122,13 +122,15 @@ type hostProc struct {
 }
 
 // startHostProc re-executes the bench binary as a host child of the given
-// kind on the tailnet at control, and waits until it serves.
-func (b *bench) startHostProc(ctx context.Context, kind, hostname string) (*hostProc, error) {
+// kind on the tailnet at control, with extra host flags, and waits until
+// it serves.
+func (b *bench) startHostProc(ctx context.Context, kind, hostname string, extra ...string) (*hostProc, error) {
 	self, err := os.Executable()
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(self, hostSubcommand, "-kind", kind, "-control", b.net.ControlURL, "-hostname", hostname)
+	args := append([]string{hostSubcommand, "-kind", kind, "-control", b.net.ControlURL, "-hostname", hostname}, extra...)
+	cmd := exec.Command(self, args...)
 	cmd.Env = append(os.Environ(), "TS_NO_LOGS_NO_SUPPORT=true")
 	if b.hostProcs != "" {
 		cmd.Env = append(cmd.Env, "GOMAXPROCS="+b.hostProcs)

@@ -4,10 +4,13 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/tsmcp/tsmcp/internal/config"
 )
 
 // The markers around the part of the report the harness writes. Text
@@ -20,6 +23,7 @@ const (
 // The goals of the benchmark issue.
 const (
 	goalOverhead    = 0.10        // tsmcp's p50 over bare mcp-go on the same path
+	goalCPURatio    = 1.2         // tsmcp's CPU per call over bare mcp-go's on the same tailnet, at most
 	goalCallsRatio  = 3.0         // tsmcp's calls/s over supergateway's
 	goalRSSRatio    = 1.0 / 3     // tsmcp's RSS over supergateway's
 	goalSessionSize = 30 * 1000   // bytes per idle session
@@ -86,31 +90,15 @@ func renderResults(o options, r *results) string {
 	b.WriteString(renderBridge(o, r))
 	b.WriteString(renderCold(r))
 	b.WriteString(renderACL(r))
+	b.WriteString(renderOverhead(o, r))
 	return b.String()
 }
 
 // renderGoals summarizes the issue's goals against the measurements.
 func renderGoals(r *results) string {
 	t := newTable("goal", "measured", "met")
-	if r.calls != nil {
-		worst, where, all := -1.0, "", true
-		for _, c := range r.calls.cells {
-			if c.kind != kindTsmcp || c.err != nil {
-				continue
-			}
-			bare := r.calls.cell(kindBareTailnet, c.transport, c.clients)
-			if bare.err != nil || bare.p50 <= 0 {
-				continue
-			}
-			ov := float64(c.p50)/float64(bare.p50) - 1
-			if ov > worst {
-				worst, where = ov, fmt.Sprintf("%s, %d clients", c.transport, c.clients)
-			}
-			all = all && ov < goalOverhead
-		}
-		if worst > -1 {
-			t.add("p50 overhead over bare mcp-go on the same tailnet < 10%", fmt.Sprintf("worst %+.1f%% (%s)", worst*100, where), yesNo(all))
-		}
+	for _, g := range callGoals(r.calls) {
+		t.add(g.goal, g.measured, g.met)
 	}
 	if br := r.bridge; br != nil && br.unavailable == "" {
 		worstCalls, worstRSS := 1e9, 0.0
@@ -155,6 +143,77 @@ func renderGoals(r *results) string {
 	return "## Goals\n\n" + t.String() + "\n"
 }
 
+// callServerNames are the calls tables' names of the server kinds.
+var callServerNames = map[string]string{
+	kindTsmcp:        "tsmcp",
+	kindBareTailnet:  "bare (tailnet)",
+	kindBareLoopback: "bare (loopback)",
+	kindSidecar:      "sidecar (tailscaled serve)",
+}
+
+// cellRSS renders a cell's RSS; a sidecar cell shows the sum and its parts.
+func cellRSS(c cellResult) string {
+	switch {
+	case c.rss == 0:
+		return ""
+	case c.sidecarRSS > 0:
+		return fmt.Sprintf("%s (%s + tailscaled %s)", fmtBytes(float64(c.rss+c.sidecarRSS)), fmtBytes(float64(c.rss)), fmtBytes(float64(c.sidecarRSS)))
+	default:
+		return fmtBytes(float64(c.rss))
+	}
+}
+
+// goalRow is one row of the goals table.
+type goalRow struct{ goal, measured, met string }
+
+// worstRatio compares kind a with kind b cell by cell (same transport and
+// clients, both without error and with a positive metric) and returns the
+// largest metric(a)/metric(b), where it was found, and how many pairs were
+// compared.
+func worstRatio(r *callsResults, a, b string, metric func(cellResult) float64) (worst float64, where string, pairs int) {
+	for _, c := range r.cells {
+		if c.kind != a || c.err != nil || metric(c) <= 0 {
+			continue
+		}
+		o := r.cell(b, c.transport, c.clients)
+		if o.err != nil || metric(o) <= 0 {
+			continue
+		}
+		if ratio := metric(c) / metric(o); pairs == 0 || ratio > worst {
+			worst, where = ratio, fmt.Sprintf("%s, %d clients", c.transport, c.clients)
+		}
+		pairs++
+	}
+	return worst, where, pairs
+}
+
+// callGoals are measurement 1's goals (issue 12): tsmcp's p50 overhead and
+// CPU per call against bare mcp-go on the same tailnet, and its CPU per
+// call against the sidecar anchor, each in every cell measured.
+func callGoals(r *callsResults) []goalRow {
+	if r == nil {
+		return nil
+	}
+	var rows []goalRow
+	p50 := func(c cellResult) float64 { return float64(c.p50) }
+	cpu := func(c cellResult) float64 { return float64(c.cpuPerCall()) }
+	if w, where, n := worstRatio(r, kindTsmcp, kindBareTailnet, p50); n > 0 {
+		rows = append(rows, goalRow{"p50 overhead over bare mcp-go on the same tailnet < 10%",
+			fmt.Sprintf("worst %+.1f%% (%s)", (w-1)*100, where), yesNo(w-1 < goalOverhead)})
+	}
+	if w, where, n := worstRatio(r, kindTsmcp, kindBareTailnet, cpu); n > 0 {
+		rows = append(rows, goalRow{"tsmcp CPU/call ≤ 1.2x bare mcp-go (tailnet)",
+			fmt.Sprintf("worst %.2fx (%s)", w, where), yesNo(w <= goalCPURatio)})
+	}
+	const sidecarGoal = "tsmcp CPU/call < the sidecar anchor's (tailscaled serve)"
+	if w, where, n := worstRatio(r, kindTsmcp, kindSidecar, cpu); n > 0 {
+		rows = append(rows, goalRow{sidecarGoal, fmt.Sprintf("worst %.2fx (%s)", w, where), yesNo(w < 1)})
+	} else if r.sidecarErr != "" {
+		rows = append(rows, goalRow{sidecarGoal, "not measured: the anchor was not available", "n/a"})
+	}
+	return rows
+}
+
 func renderCalls(o options, r *results) string {
 	if r.calls == nil && r.callsErr == nil {
 		return ""
@@ -165,38 +224,51 @@ func renderCalls(o options, r *results) string {
 		fmt.Fprintf(&b, "Not measured: %v\n\n", r.callsErr)
 		return b.String()
 	}
+	lim := config.DefaultLimits()
 	fmt.Fprintf(&b, "Each client is an mcp-go %s client with its own HTTP connection pool and session (protocol %s), calling `noop` in a closed loop; "+
-		"%s of warm-up, then %s measured, per cell; cells run one after the other, the three servers interleaved. "+
-		"*tsmcp*: the real host (internal/server) with ACL and audit on; audit and other logs are JSON-encoded by slog at info level and written to a counting writer that discards them (%d lines encoded). "+
+		"%s of warm-up, then %s measured, per cell; cells run one after the other, the servers interleaved. "+
+		"*tsmcp*: the real host (internal/server) with ACL and audit on, Prometheus metrics at their default (on, not scraped; see 6), no tracing, and the default `mcp.limits` (%d tool calls running and %d streams per identity: the load comes from %d identities, one per client node, so more than %d clients would be refused with 429); audit and other logs are JSON-encoded by slog at info level and written to a counting writer that discards them (%d lines encoded). "+
 		"*bare (tailnet)*: mcp-go's servers with their defaults and the same tool, on their own tsnet node of the same in-process tailnet. "+
-		"*bare (loopback)*: the same on 127.0.0.1. Every server runs in its own child process; *CPU/call* is that process's user+system CPU time per call.\n\n",
-		r.env.mcpGo, clientProtocol, o.warmup, o.cell, r.calls.auditLines)
-	names := map[string]string{kindTsmcp: "tsmcp", kindBareTailnet: "bare (tailnet)", kindBareLoopback: "bare (loopback)"}
-	for _, tr := range []string{transportStreamable, transportSSE} {
+		"*bare (loopback)*: the same on 127.0.0.1. "+
+		"*sidecar (tailscaled serve)*: what a user would deploy instead of tsmcp: the same bare server on 127.0.0.1 (DNS-rebinding protection off, which `tailscale serve` needs) behind tailscaled %s (userspace networking) on the same tailnet, running `tailscale serve --http=80`; its CPU/call is the server's and tailscaled's together. "+
+		"Every server runs in its own child process; *CPU/call* is that process's user+system CPU time per call; *RSS* is its VmRSS at the end of the measured window.\n\n",
+		r.env.mcpGo, clientProtocol, o.warmup, o.cell, lim.CallsPerIdentity, lim.StreamsPerIdentity, o.clientNodes,
+		min(lim.CallsPerIdentity, lim.StreamsPerIdentity)*o.clientNodes, r.calls.auditLines, r.env.tailscale)
+	if r.calls.sidecarErr != "" {
+		fmt.Fprintf(&b, "**sidecar (tailscaled serve): not available** — %s. No anchor numbers were measured.\n\n", r.calls.sidecarErr)
+	}
+	for _, tr := range o.callTransports {
 		fmt.Fprintf(&b, "### %s\n\n", map[string]string{transportStreamable: "Streamable HTTP", transportSSE: "Legacy SSE"}[tr])
-		t := newTable("clients", "server", "p50", "p99", "calls/s", "CPU/call", "errors")
+		t := newTable("clients", "server", "p50", "p99", "calls/s", "CPU/call", "RSS", "errors")
 		for _, n := range o.concurrency {
-			for _, kind := range []string{kindTsmcp, kindBareTailnet, kindBareLoopback} {
-				c := r.calls.cell(kind, tr, n)
-				if c.err != nil {
-					t.add(fmt.Sprint(n), names[kind], "failed: "+c.err.Error())
+			for _, kind := range o.callKinds {
+				if !r.calls.has(kind, tr, n) {
 					continue
 				}
-				t.add(fmt.Sprint(n), names[kind], fmtDur(c.p50), fmtDur(c.p99), fmt.Sprintf("%.0f", c.callsPerSec()), fmtDur(c.cpuPerCall()), fmt.Sprint(c.errors))
+				c := r.calls.cell(kind, tr, n)
+				if c.err != nil {
+					t.add(fmt.Sprint(n), callServerNames[kind], "failed: "+c.err.Error())
+					continue
+				}
+				t.add(fmt.Sprint(n), callServerNames[kind], fmtDur(c.p50), fmtDur(c.p99), fmt.Sprintf("%.0f", c.callsPerSec()), fmtDur(c.cpuPerCall()), cellRSS(c), fmt.Sprint(c.errors))
 			}
 		}
 		b.WriteString(t.String())
 		b.WriteString("\n")
 	}
 	b.WriteString("### Ratios\n\n")
-	b.WriteString("tsmcp over bare mcp-go on the same tailnet (tsmcp's overhead), and bare on the tailnet over bare on loopback (the tailnet's cost). Latency and CPU: `+x%` is slower/costlier; calls/s: below 1x is fewer.\n\n")
-	t := newTable("transport", "clients", "tsmcp p50 vs bare", "tsmcp p99 vs bare", "tsmcp calls/s vs bare", "tsmcp CPU/call vs bare", "tailnet p50 vs loopback", "tailnet calls/s vs loopback", "tailnet CPU/call vs loopback")
-	for _, tr := range []string{transportStreamable, transportSSE} {
+	b.WriteString("tsmcp over bare mcp-go on the same tailnet (tsmcp's overhead), tsmcp over the sidecar anchor (against what a user would run instead), and bare on the tailnet over bare on loopback (the tailnet's cost). Latency and CPU: `+x%` is slower/costlier; calls/s: below 1x is fewer.\n\n")
+	t := newTable("transport", "clients", "tsmcp p50 vs bare", "tsmcp p99 vs bare", "tsmcp calls/s vs bare", "tsmcp CPU/call vs bare",
+		"tsmcp p50 vs sidecar", "tsmcp calls/s vs sidecar", "tsmcp CPU/call vs sidecar",
+		"tailnet p50 vs loopback", "tailnet calls/s vs loopback", "tailnet CPU/call vs loopback")
+	for _, tr := range o.callTransports {
 		for _, n := range o.concurrency {
-			a, bt, lo := r.calls.cell(kindTsmcp, tr, n), r.calls.cell(kindBareTailnet, tr, n), r.calls.cell(kindBareLoopback, tr, n)
+			a, bt, lo, sc := r.calls.cell(kindTsmcp, tr, n), r.calls.cell(kindBareTailnet, tr, n), r.calls.cell(kindBareLoopback, tr, n), r.calls.cell(kindSidecar, tr, n)
 			t.add(tr, fmt.Sprint(n),
 				fmtOverhead(float64(a.p50), float64(bt.p50)), fmtOverhead(float64(a.p99), float64(bt.p99)),
 				fmtRatio(a.callsPerSec(), bt.callsPerSec()), fmtOverhead(float64(a.cpuPerCall()), float64(bt.cpuPerCall())),
+				fmtOverhead(float64(a.p50), float64(sc.p50)), fmtRatio(a.callsPerSec(), sc.callsPerSec()),
+				fmtOverhead(float64(a.cpuPerCall()), float64(sc.cpuPerCall())),
 				fmtOverhead(float64(bt.p50), float64(lo.p50)), fmtRatio(bt.callsPerSec(), lo.callsPerSec()),
 				fmtOverhead(float64(bt.cpuPerCall()), float64(lo.cpuPerCall())))
 		}
@@ -218,8 +290,8 @@ func renderSessions(o options, r *results) string {
 	fmt.Fprintf(&b, "A fresh host child per row; sessions are opened from the %d client nodes through the tailnet, 32 at a time, and the host is sampled after each %d (after a forced GC: heap = HeapInuse; RSS = VmRSS, which the GC does not shrink at once). "+
 		"*SSE session*: GET /sse held open (and drained) + initialize + notifications/initialized on /message. "+
 		"*Streamable session*: initialize + notifications/initialized on /mcp (protocol %s); no stream is held open, the connection goes back to the client's pool (4 pools per run). "+
-		"tsmcp runs with its default keep-alive (SSE pings every 20 s); bare mcp-go with its defaults (no pings; its Streamable server keeps no per-session state by default).\n\n",
-		o.clientNodes, o.sessionStep, clientProtocol)
+		"tsmcp runs with its default keep-alive (SSE pings every 20 s) and with its session and stream limits raised to hold them (`mcp.limits`: its defaults answer 429 to an identity's 129th Streamable session and 33rd stream; the harness's sessions come from %d identities), the other limits at their defaults; bare mcp-go with its defaults (no pings; its Streamable server keeps no per-session state by default).\n\n",
+		o.clientNodes, o.sessionStep, clientProtocol, o.clientNodes)
 	t := newTable("transport", "server", "sessions", "RSS", "heap", "goroutines", "RSS per 1,000", "heap per 1,000", "goroutines per 1,000")
 	names := map[string]string{kindTsmcp: "tsmcp", kindBareTailnet: "bare (tailnet)", kindBareLoopback: "bare (loopback)"}
 	for _, s := range r.sessions {
@@ -381,4 +453,111 @@ func codeList(dir string, paths []string) string {
 		s = append(s, "`"+p+"`")
 	}
 	return strings.Join(s, ", ")
+}
+
+// overheadNames are the section 6 tables' names of the variants.
+var overheadNames = map[string]string{
+	variantBaseline: "baseline (metrics off, tracing off)",
+	variantMetrics:  "metrics on, scraped every 1 s",
+	variantTracing:  "tracing on (OTLP)",
+}
+
+// tracingStatus says whether the tracing variant exported anything, so
+// that a tsmcp without tracing is never reported as traced.
+func tracingStatus(r *overheadResults) (active bool, line string) {
+	s := r.sink
+	if s.Exports == 0 {
+		line = "**tracing not active: 0 exports received** by the harness's OTLP sink"
+		if s.Bad > 0 {
+			line += fmt.Sprintf(" (%d requests it could not decode; last: %s)", s.Bad, s.LastBad)
+		}
+		return false, line + ": this tsmcp build does not trace (or ignored `OTEL_EXPORTER_OTLP_ENDPOINT`), so the tracing rows measure tsmcp without tracing and no tracing ratio is given."
+	}
+	line = fmt.Sprintf("Tracing active: the OTLP sink received %d exports, %d spans, %s", s.Exports, s.Spans, fmtBytes(float64(s.Bytes)))
+	if r.tracedCalls > 0 {
+		line += fmt.Sprintf(", for %d successful calls to the tracing variant (warm-ups included): %.2f spans per call", r.tracedCalls, float64(s.Spans)/float64(r.tracedCalls))
+	}
+	if s.Bad > 0 {
+		line += fmt.Sprintf("; %d requests could not be decoded (last: %s)", s.Bad, s.LastBad)
+	}
+	return true, line + "."
+}
+
+// metricsStatus says whether the metrics variant served /metrics and the
+// baseline did not.
+func metricsStatus(r *overheadResults) string {
+	var line string
+	if r.scrape.ok == 0 {
+		line = fmt.Sprintf("**metrics not active: 0 of %d scrapes of /metrics succeeded** (last: %s).", r.scrape.failed, r.scrape.lastErr)
+	} else {
+		line = fmt.Sprintf("Metrics active: %d scrapes of /metrics answered 200 (the last %s), %d failed.", r.scrape.ok, fmtBytes(float64(r.scrape.lastBytes)), r.scrape.failed)
+	}
+	if r.baselineMetricsStatus == http.StatusOK {
+		line += " **The baseline served /metrics (200) although TSMCP_HEALTH_METRICS=false**: its rows include metrics."
+	} else {
+		line += fmt.Sprintf(" The baseline's /metrics answered %d.", r.baselineMetricsStatus)
+	}
+	return line
+}
+
+func renderOverhead(o options, r *results) string {
+	ov := r.overhead
+	if ov == nil {
+		return ""
+	}
+	var b strings.Builder
+	b.WriteString("## 6. Metrics and tracing on vs off\n\n")
+	fmt.Fprintf(&b, "Three `tsmcp serve` processes (the built binary: the code path of a deployment) on the in-process tailnet, differing only in their environment: "+
+		"*baseline*: `TSMCP_HEALTH_METRICS=false`, no `OTEL_*` variable; "+
+		"*metrics on*: `TSMCP_HEALTH_METRICS=true`, `/metrics` on the health listener scraped every %s by the harness (as Prometheus would, the scrape's cost counted in tsmcp's CPU); "+
+		"*tracing on*: `TSMCP_HEALTH_METRICS=false`, `OTEL_EXPORTER_OTLP_ENDPOINT` pointing at an OTLP/HTTP receiver in the harness (`OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf`; the SDK's other settings at their defaults) that decodes and counts every export. "+
+		"The harness's own `TSMCP_*` and `OTEL_*` variables are not passed on. "+
+		"Each client calls the built-in `whoami` tool in a closed loop (%s warm-up, %s measured, the three interleaved cell by cell); audit lines go to stderr, a pipe the harness drains. CPU/call is the tsmcp process's.\n\n",
+		scrapeInterval, o.warmup, o.cell)
+	if ov.unavailable != "" {
+		fmt.Fprintf(&b, "**Not measured** — %s.\n\n", ov.unavailable)
+		return b.String()
+	}
+	active, tline := tracingStatus(ov)
+	b.WriteString(metricsStatus(ov) + "\n\n" + tline + "\n\n")
+	t := newTable("transport", "clients", "variant", "p50", "p99", "calls/s", "CPU/call", "RSS", "errors")
+	for _, tr := range o.overheadTrs {
+		for _, n := range o.concurrency {
+			for _, v := range overheadVariants {
+				c, ok := ov.cell(v, tr, n)
+				if !ok {
+					continue
+				}
+				if c.err != nil {
+					t.add(tr, fmt.Sprint(n), overheadNames[v], "failed: "+c.err.Error())
+					continue
+				}
+				t.add(tr, fmt.Sprint(n), overheadNames[v], fmtDur(c.p50), fmtDur(c.p99), fmt.Sprintf("%.0f", c.callsPerSec()), fmtDur(c.cpuPerCall()), cellRSS(c), fmt.Sprint(c.errors))
+			}
+		}
+	}
+	b.WriteString(t.String())
+	b.WriteString("\n")
+	b.WriteString("Each variant against the baseline in the same cell: calls/s as a ratio (below 1x is fewer), CPU/call and p50 as `+x%` (costlier/slower).\n\n")
+	t = newTable("transport", "clients", "metrics: calls/s", "metrics: CPU/call", "metrics: p50", "tracing: calls/s", "tracing: CPU/call", "tracing: p50")
+	for _, tr := range o.overheadTrs {
+		for _, n := range o.concurrency {
+			base, ok := ov.cell(variantBaseline, tr, n)
+			if !ok {
+				continue
+			}
+			m, _ := ov.cell(variantMetrics, tr, n)
+			row := []string{tr, fmt.Sprint(n),
+				fmtRatio(m.callsPerSec(), base.callsPerSec()), fmtOverhead(float64(m.cpuPerCall()), float64(base.cpuPerCall())), fmtOverhead(float64(m.p50), float64(base.p50))}
+			if tc, _ := ov.cell(variantTracing, tr, n); active {
+				row = append(row, fmtRatio(tc.callsPerSec(), base.callsPerSec()), fmtOverhead(float64(tc.cpuPerCall()), float64(base.cpuPerCall())), fmtOverhead(float64(tc.p50), float64(base.p50)))
+			} else {
+				row = append(row, "not active", "not active", "not active")
+			}
+			t.add(row...)
+		}
+	}
+	b.WriteString(t.String())
+	b.WriteString("\n")
+	return b.String()
 }

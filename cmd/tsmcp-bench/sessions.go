@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -196,7 +197,7 @@ func (f closerFunc) Close() error { return f() }
 // to max.
 func (b *bench) measureSessions(ctx context.Context, kind, tr string) sessionRun {
 	run := sessionRun{kind: kind, transport: tr}
-	h, err := b.startHostProc(ctx, kind, "sessions-"+kind+"-"+tr)
+	h, err := b.startHostProc(ctx, kind, "sessions-"+kind+"-"+tr, "-sessions", strconv.Itoa(b.sessionMax))
 	if err != nil {
 		run.err = err
 		return run

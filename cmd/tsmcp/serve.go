@@ -34,6 +34,11 @@ func newServeCmd(g *globalFlags) *cobra.Command {
 			if err := checkRuntime(cfg, os.LookupEnv); err != nil {
 				return fail(err)
 			}
+			stopTracing, err := startTracing(cmd.Context(), logger) // OTEL_*; tracing.go
+			if err != nil {
+				return fail(err)
+			}
+			defer stopTracing()
 			audit, closeAudit, err := g.auditLogger(cfg.Log.Audit, cmd.OutOrStdout(), logger)
 			if err != nil {
 				return fail(err)

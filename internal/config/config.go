@@ -135,6 +135,14 @@ type MCP struct {
 	// Limits bound sessions, streams, tool calls and request bodies per
 	// identity and in total; see Limits. Default: DefaultLimits.
 	Limits Limits `mapstructure:"limits"`
+	// SessionKey is the secret key session IDs are signed with (HMAC):
+	// every replica of one deployment must have the same, so that a
+	// session opened on one is honoured by another for its owner. At least
+	// 32 bytes, written as 64 or more hex digits or as base64 (standard or
+	// URL alphabet, padded or not); see ParseSessionKey. A secret: it is
+	// never logged or printed (Redacted). Empty (the default) means a
+	// random key per process: sessions end with the process.
+	SessionKey string `mapstructure:"session_key"`
 }
 
 // Tool is one declarative tool: exactly one of Exec or HTTP is set.

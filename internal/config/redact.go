@@ -25,7 +25,7 @@ var (
 )
 
 // Redacted returns a deep copy of c that is safe to print: the auth key,
-// header and environment values that look secret (by name, e.g.
+// the session key, header and environment values that look secret (by name, e.g.
 // Authorization or API_TOKEN, or by value, e.g. "Bearer abc…") and
 // passwords in URLs are replaced by "REDACTED". Values that only refer to
 // the environment through templates ('Bearer {{env "TOKEN"}}') are kept:
@@ -37,6 +37,9 @@ func (c *Config) Redacted() *Config {
 		r.Tailnet.AuthKey = redacted
 	}
 	r.Tailnet.ControlURL = redactURL(c.Tailnet.ControlURL)
+	if r.MCP.SessionKey != "" {
+		r.MCP.SessionKey = redacted
+	}
 
 	r.ACL.Groups = make(map[string][]string, len(c.ACL.Groups))
 	for k, v := range c.ACL.Groups {

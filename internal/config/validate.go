@@ -188,6 +188,9 @@ func (m *MCP) validate(p *problems) {
 		p.addf("mcp.shutdown_grace", "must not be negative")
 	}
 	m.Limits.validate(p, m.MaxBody)
+	if _, err := ParseSessionKey(m.SessionKey); err != nil {
+		p.addf("mcp.session_key", "%v", err)
+	}
 }
 
 // checkHTTPURL checks that s is an absolute http or https URL.

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"strconv"
 	"strings"
+	"time"
 	"unicode"
 	"unicode/utf8"
 
@@ -15,22 +16,28 @@ import (
 )
 
 // auditCaller returns the audit attributes that describe the caller. Tags
-// are a list (empty for a user's node), as whoami shows them.
+// are a list (empty for a user's node), as whoami shows them. Built with
+// slog.GroupAttrs, not slog.Group, whose ...any boxes each attribute: this
+// runs for every audit line.
 func auditCaller(id *identity.Identity) slog.Attr {
 	if id == nil {
-		return slog.Group("caller", slog.String("user", ""), slog.String("node", ""), slog.Any("tags", []string{}))
+		return slog.GroupAttrs("caller", slog.String("user", ""), slog.String("node", ""), slog.Attr{Key: "tags", Value: noTags})
 	}
-	tags := id.Tags
-	if tags == nil {
-		tags = []string{}
+	tags := noTags
+	if id.Tags != nil {
+		tags = slog.AnyValue(id.Tags)
 	}
-	return slog.Group("caller",
+	return slog.GroupAttrs("caller",
 		slog.String("user", id.LoginName),
 		slog.String("node", id.NodeName),
-		slog.Any("tags", tags),
+		slog.Attr{Key: "tags", Value: tags},
 		slog.String("ip", id.TailnetIP.String()),
 	)
 }
+
+// noTags is the tags of a user's node in audit lines: an empty list, not
+// null. Shared, never modified.
+var noTags = slog.AnyValue([]string{})
 
 // Bounds for caller-controlled text in log and audit lines.
 const (
@@ -104,4 +111,22 @@ func hideInvalidName(_ context.Context, _ any, req *mcp.CallToolRequest) {
 	if !tools.NamePattern.MatchString(req.Params.Name) {
 		req.Params.Name = ""
 	}
+}
+
+// auditToolCall writes the audit line of one tools/call: a refused one
+// (decision "deny", outcome "refused", no duration) or one that ran. detail
+// is the failure's text for an outcome of "panic", or "".
+func (s *Server) auditToolCall(ctx context.Context, id *identity.Identity, tool, decision, reason string, d time.Duration, outcome, detail string) {
+	attrs := []slog.Attr{
+		auditCaller(id),
+		slog.String("tool", bounded(tool)),
+		slog.String("decision", decision),
+		slog.String("reason", reason),
+		slog.Float64("duration_ms", float64(d.Microseconds())/1000),
+		slog.String("outcome", outcome),
+	}
+	if detail != "" {
+		attrs = append(attrs, slog.String("err", boundedN(detail, maxLoggedError)))
+	}
+	s.audit.LogAttrs(ctx, slog.LevelInfo, "tool_call", attrs...)
 }

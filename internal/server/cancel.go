@@ -100,38 +100,36 @@ func (s *Server) scopeCancels(next http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 			return
 		}
-		body := bufferedBody(r)
+		p := peekRPC(r)
 		header := r.Header.Get(mcp.HeaderProtocolVersion)
-		meta, modern := requestEra(header, body)
-		if !modern {
+		meta := p.metaVersion()
+		if !p.modern(header) {
 			next.ServeHTTP(w, r)
 			return
 		}
 		// The fields as mcp-go's HandleMessage reads them: a message
 		// whose id is absent or null is a notification.
-		var m struct {
-			ID     any           `json:"id"`
-			Method mcp.MCPMethod `json:"method"`
-		}
-		if json.Unmarshal(body, &m) != nil {
+		id, ok := p.idValue()
+		if !ok {
 			next.ServeHTTP(w, r) // mcp-go answers with a parse error
 			return
 		}
+		method := mcp.MCPMethod(p.method)
 		caller, _ := identity.FromContext(r.Context())
 		switch {
-		case m.ID == nil && m.Method == mcp.MethodNotificationCancelled:
+		case id == nil && method == mcp.MethodNotificationCancelled:
 			if header != meta || !slices.Contains(protocolVersions, meta) {
 				writeError(w, http.StatusBadRequest) // as mcp-go would answer it
 				return
 			}
-			s.cancelStateless(r.Context(), caller, body)
+			s.cancelStateless(r.Context(), caller, bufferedBody(r))
 			w.WriteHeader(http.StatusAccepted)
-		case m.ID != nil && requestKey(m.ID) != "":
+		case id != nil && requestKey(id) != "":
 			// Not the request's own context: a cancelled call still
 			// gets its (error) answer, as with mcp-go's cancellation.
 			signal, cancel := context.WithCancel(context.Background())
 			defer cancel()
-			defer s.stateless.begin(requestKey(m.ID), caller, cancel)()
+			defer s.stateless.begin(requestKey(id), caller, cancel)()
 			next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), clientCancelKey{}, signal)))
 		default:
 			next.ServeHTTP(w, r)

@@ -56,7 +56,7 @@ func (s *Server) limitRequests(next http.Handler) http.Handler {
 			defer s.limits.streams.release(key, 1)
 		case r.Method == http.MethodPost && (isMCP || r.URL.Path == "/message"):
 			inits, calls := 0, int64(0)
-			for _, m := range decodeMessages(bufferedBody(r)) {
+			for _, m := range peekRPC(r).msgs {
 				switch {
 				case !m.isRequest():
 				case m.Method == string(mcp.MethodInitialize):

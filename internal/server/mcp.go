@@ -104,14 +104,7 @@ func (s *Server) auditDeniedCall(ctx context.Context, _ any, req *mcp.CallToolRe
 		}
 		d.Reason = "no such tool"
 	}
-	s.audit.LogAttrs(ctx, slog.LevelInfo, "tool_call",
-		auditCaller(id),
-		slog.String("tool", bounded(req.Params.Name)),
-		slog.String("decision", "deny"),
-		slog.String("reason", d.Reason),
-		slog.Float64("duration_ms", 0),
-		slog.String("outcome", "refused"),
-	)
+	s.auditToolCall(ctx, id, req.Params.Name, "deny", d.Reason, 0, "refused", "")
 }
 
 // errToolFailed is what a client sees when a handler fails or panics; the
@@ -155,18 +148,7 @@ func (s *Server) auditCall(next server.ToolHandlerFunc) server.ToolHandlerFunc {
 				outcome, detail = "panic", fmt.Sprint(p)
 				res, err = nil, errToolFailed
 			}
-			attrs := []slog.Attr{
-				auditCaller(id),
-				slog.String("tool", bounded(req.Params.Name)),
-				slog.String("decision", "allow"),
-				slog.String("reason", d.Reason),
-				slog.Float64("duration_ms", float64(time.Since(start).Microseconds())/1000),
-				slog.String("outcome", outcome),
-			}
-			if detail != "" {
-				attrs = append(attrs, slog.String("err", boundedN(detail, maxLoggedError)))
-			}
-			s.audit.LogAttrs(ctx, slog.LevelInfo, "tool_call", attrs...)
+			s.auditToolCall(ctx, id, req.Params.Name, "allow", d.Reason, time.Since(start), outcome, detail)
 		}()
 		res, err = next(ctx, req)
 		switch {
@@ -209,10 +191,11 @@ func (s *Server) newSSE(m *server.MCPServer) *server.SSEServer {
 		server.WithMessageEndpoint("/message"),
 		server.WithSessionIDGenerator(s.sessions.sseSessionID),
 	}
-	if ka := s.cfg.MCP.Keepalive; ka > 0 {
-		opts = append(opts, server.WithKeepAlive(true), server.WithKeepAliveInterval(ka))
-	}
-	return server.NewSSEServer(m, opts...)
+	// The keep-alive pings come from the tracker's one goroutine, not
+	// mcp-go's WithKeepAlive (a goroutine per stream): ssekeepalive.go.
+	sse := server.NewSSEServer(m, opts...)
+	s.sessions.sse.setKeepalive(s.cfg.MCP.Keepalive, sse.SendEventToSession)
+	return sse
 }
 
 // tailnetHandler is the one mux of the tailnet listener. Every request is
@@ -240,6 +223,7 @@ func (s *Server) tailnetHandler() http.Handler {
 	h := s.countRequests(mux)
 	h = s.limitRequests(h)
 	h = s.checkSession(h)
+	h = s.traceRequests(h) // tracing.go; nothing when tracing is off
 	h = s.limitBody(int64(s.cfg.MCP.MaxBody), h)
 	h = s.checkHost(h)
 	h = noCORS(h)

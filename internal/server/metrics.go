@@ -142,7 +142,7 @@ func (s *Server) countRequests(next http.Handler) http.Handler {
 		if r.URL.Path == "/message" {
 			transport = "sse"
 		}
-		methods := messageMethods(bufferedBody(r))
+		methods := peekRPC(r).methods
 		for _, m := range methods {
 			s.metrics.Request(m, transport)
 		}

@@ -162,7 +162,7 @@ func (s *Server) limitBody(max int64, next http.Handler) http.Handler {
 		if err := rc.SetReadDeadline(time.Time{}); err != nil && !errors.Is(err, http.ErrNotSupported) {
 			s.log.Error("clearing body read deadline", "err", err)
 		}
-		r = r.WithContext(context.WithValue(r.Context(), bodyKey{}, body))
+		r = r.WithContext(context.WithValue(r.Context(), bodyKey{}, &requestBody{body: body}))
 		r.Body = io.NopCloser(bytes.NewReader(body))
 		r.ContentLength = int64(len(body))
 		next.ServeHTTP(w, r)
@@ -173,38 +173,31 @@ type bodyKey struct{}
 
 // bufferedBody returns the request body limitBody read into memory, so that
 // later middleware can inspect it without reading it again. It is nil for a
-// request without a body.
+// request without a body. (Most layers want peekRPC's decoded fields.)
 func bufferedBody(r *http.Request) []byte {
-	b, _ := r.Context().Value(bodyKey{}).([]byte)
-	return b
+	rb, _ := r.Context().Value(bodyKey{}).(*requestBody)
+	if rb == nil {
+		return nil
+	}
+	return rb.body
 }
 
 // checkSession refuses a session ID presented by anyone but the identity
-// that opened the session: 404, as for an unknown session, and an audit
-// line. Both places an ID can travel are checked, whatever the path: the
-// Mcp-Session-Id header (Streamable HTTP) and the sessionId query
-// parameter (legacy SSE), every value of each.
+// it was minted for: 404, as for an unknown session, and an audit line
+// (see admitSession, which also adopts a session minted by another
+// replica sharing mcp.session_key). Both places an ID can travel are
+// checked, whatever the path: the Mcp-Session-Id header (Streamable HTTP)
+// and the sessionId query parameter (legacy SSE), every value of each.
 func (s *Server) checkSession(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		caller, _ := identity.FromContext(r.Context())
-		ids := append(r.Header.Values("Mcp-Session-Id"), r.URL.Query()["sessionId"]...)
-		for _, sid := range ids {
-			owner := s.sessions.owner(sid)
-			if owner == nil && (r.URL.Path == "/message" || r.URL.Path == "/mcp" && r.Method != http.MethodPost) {
-				// Only IDs this host minted count. (mcp-go opens a GET
-				// stream for any well-formed ID, answers DELETE of an
-				// unknown one with 200, and an unknown SSE session
-				// with 400.)
-				writeError(w, http.StatusNotFound)
+		for _, sid := range r.Header.Values("Mcp-Session-Id") {
+			if !s.admitSession(w, r, caller, sid, false) {
 				return
 			}
-			if owner != nil && !owner.Equal(caller) {
-				s.audit.LogAttrs(r.Context(), slog.LevelWarn, "session_hijack",
-					auditCaller(caller),
-					slog.String("decision", "deny"),
-					slog.String("reason", "session belongs to "+owner.String()),
-					slog.String("path", bounded(r.URL.Path)))
-				writeError(w, http.StatusNotFound)
+		}
+		for _, sid := range r.URL.Query()["sessionId"] {
+			if !s.admitSession(w, r, caller, sid, true) {
 				return
 			}
 		}

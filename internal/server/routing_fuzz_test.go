@@ -93,7 +93,7 @@ func FuzzStreamableRouting(f *testing.F) {
 		}
 		ctx := identity.NewContext(req.Context(), caller)
 		if method == http.MethodPost {
-			ctx = context.WithValue(ctx, bodyKey{}, body)
+			ctx = context.WithValue(ctx, bodyKey{}, &requestBody{body: body})
 		}
 		req = req.WithContext(ctx)
 		rec := httptest.NewRecorder()

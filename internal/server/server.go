@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/mark3labs/mcp-go/server"
+	"go.opentelemetry.io/otel/trace"
 	"tailscale.com/client/local"
 
 	"github.com/tsmcp/tsmcp/internal/acl"
@@ -54,6 +55,10 @@ type Options struct {
 	// BodyTimeout bounds how long a client may take to send a request's
 	// body. Zero means 30s.
 	BodyTimeout time.Duration
+	// TracerProvider traces the MCP requests (see tracing.go). Nil means
+	// the global provider when tracing.Setup installed one, and no
+	// tracing otherwise.
+	TracerProvider trace.TracerProvider
 
 	// staleWhoIs, set only by tests (export_test.go), turns off the WhoIs
 	// cache's invalidation, to show that its tests can fail.
@@ -88,6 +93,8 @@ type Server struct {
 	// stateless scopes stateless cancellations to their sender.
 	stateless *statelessCalls
 	limits    *limits // mcp.limits
+	// tracer starts the requests' spans; nil when tracing is off.
+	tracer trace.Tracer
 	// res serves the providers' resources (nil when none supply them);
 	// promptsDirty: a provider's prompts changed (nil when none supply
 	// them). Both set by newMCPServer; see resources.go, prompts.go.
@@ -165,6 +172,10 @@ func New(opts Options) (*Server, error) {
 		decl.Close()
 		decl = nil
 	}
+	sessionKey, err := config.ParseSessionKey(opts.Config.MCP.SessionKey)
+	if err != nil {
+		return nil, fmt.Errorf("mcp.session_key: %w", err)
+	}
 	version := opts.Version
 	if version == "" {
 		version = "dev"
@@ -183,10 +194,11 @@ func New(opts Options) (*Server, error) {
 		providers:     opts.Providers,
 		declared:      decl,
 		toolsDirty:    make(chan struct{}, 1),
-		sessions:      newSessionStore(),
+		sessions:      newSessionStore(sessionKey),
 		inflight:      newInflight(),
 		stateless:     newStatelessCalls(),
 		limits:        newLimits(opts.Config.MCP.Limits),
+		tracer:        newTracer(opts.TracerProvider, version),
 		whoisFn:       opts.WhoIs,
 		whoisStale:    opts.staleWhoIs,
 		started:       make(chan struct{}),
@@ -195,7 +207,11 @@ func New(opts Options) (*Server, error) {
 	}
 	// Every audit line is also counted (decisions, calls, refusals).
 	auditBase := cmp.Or(opts.AuditLogger, logger)
-	s.audit = slog.New(s.metrics.AuditHandler(auditBase.Handler())).With(slog.String("log", "audit"))
+	auditHandler := s.metrics.AuditHandler(auditBase.Handler())
+	if s.tracer != nil {
+		auditHandler = traceAudit(auditHandler) // and traced (tracing.go)
+	}
+	s.audit = slog.New(auditHandler).With(slog.String("log", "audit"))
 	s.policy.Store(policy)
 	return s, nil
 }

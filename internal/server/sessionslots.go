@@ -21,8 +21,10 @@ type sessionSlot struct {
 	bound   atomic.Bool // a session holds the slot
 
 	// Guarded by sessionStore.mu once bound.
-	opened time.Time
-	inUse  bool // the session has seen a request after initialize
+	opened   time.Time
+	inUse    bool      // the session has seen a request after initialize
+	adopted  bool      // minted by another host, adopted here (see adopt)
+	lastSeen time.Time // adopted sessions: when it last saw a request
 }
 
 type sessionSlotKey struct{}
@@ -68,6 +70,9 @@ func (st *sessionStore) used(sid string) {
 	defer st.mu.Unlock()
 	if slot := st.slots[sid]; slot != nil {
 		slot.inUse = true
+		if slot.adopted {
+			slot.lastSeen = time.Now()
+		}
 	}
 }
 
@@ -100,6 +105,11 @@ func (s *Server) reapUnusedSessions(ctx context.Context) {
 			for sid, owner := range s.sessions.unused(now.Add(-ttl)) {
 				s.endSession(ctx, sid, owner)
 			}
+			// mcp-go's sweeper sees only the adopted sessions that
+			// reached its POST handler; this one sees them all.
+			for sid, owner := range s.sessions.idleAdopted(now.Add(-sessionIdleTTL)) {
+				s.endSession(ctx, sid, owner)
+			}
 		}
 	}
 }
@@ -108,7 +118,7 @@ func (s *Server) reapUnusedSessions(ctx context.Context) {
 // which makes mcp-go drop all it holds for it.
 func (s *Server) endSession(ctx context.Context, sid string, owner *identity.Identity) {
 	if owner == nil {
-		s.sessions.close(sid)
+		s.sessions.end(sid)
 		return
 	}
 	r, err := http.NewRequestWithContext(identity.NewContext(ctx, owner), http.MethodDelete, "/mcp", nil)
@@ -118,7 +128,7 @@ func (s *Server) endSession(ctx context.Context, sid string, owner *identity.Ide
 	r.Header.Set("Mcp-Session-Id", sid)
 	r.Header.Set(mcp.HeaderProtocolVersion, mcp.ProtocolVersion20250618)
 	s.streamable.ServeHTTP(discardResponse{}, r)
-	s.sessions.close(sid) // in case mcp-go did not (it calls Terminate)
+	s.sessions.end(sid) // in case mcp-go did not (it calls Terminate)
 	s.log.Debug("ended an unused session", "session", sid, "caller", owner.String())
 }
 

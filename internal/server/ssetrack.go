@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"sync"
+	"time"
 )
 
 // sseTracker counts, per legacy SSE session, the requests whose responses
@@ -16,13 +17,20 @@ import (
 type sseTracker struct {
 	mu      sync.Mutex // guards the fields below
 	streams map[string]*sseStream
+	ka      sseKeepalive // see ssekeepalive.go
 }
 
 // sseStream is one open GET /sse stream.
 type sseStream struct {
-	sid     string        // set by the session ID generator
-	pending int           // guarded by sseTracker.mu
-	gone    chan struct{} // closed when the stream has ended
+	sid     string    // set by the session ID generator
+	pending int       // guarded by sseTracker.mu
+	opened  time.Time // when the stream was registered
+	// Keep-alive (ssekeepalive.go), guarded by sseTracker.mu: the pings
+	// sent, and when the next is due (zero: interval after opened).
+	pings    int64
+	nextPing time.Time
+	gone     chan struct{} // closed when the stream has ended
+	waits    sseWaits      // spans awaiting their answers; see ssespans.go
 }
 
 type sseStreamKey struct{}
@@ -40,7 +48,9 @@ func (tr *sseTracker) register(ctx context.Context, sid string) {
 	tr.mu.Lock()
 	defer tr.mu.Unlock()
 	st.sid = sid
+	st.opened = time.Now()
 	tr.streams[sid] = st
+	tr.startKeepaliveLocked()
 }
 
 // wrapStream serves a GET /sse request, watching the responses it writes.
@@ -48,11 +58,13 @@ func (tr *sseTracker) wrapStream(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		st := &sseStream{gone: make(chan struct{})}
 		defer close(st.gone)
+		defer st.waits.abandon()
 		defer func() {
 			tr.mu.Lock()
 			defer tr.mu.Unlock()
 			if st.sid != "" {
 				delete(tr.streams, st.sid) // its pending responses are moot
+				tr.streamEndedLocked()
 			}
 		}()
 		ctx := context.WithValue(r.Context(), sseStreamKey{}, st)
@@ -67,7 +79,7 @@ func (tr *sseTracker) wrapStream(next http.Handler) http.Handler {
 // request's context to the calls it starts (see sseStreamOf).
 func (tr *sseTracker) wrapMessage(queue int, full http.HandlerFunc, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		n := countRequests(bufferedBody(r))
+		n := peekRPC(r).requests()
 		tr.mu.Lock()
 		st := tr.streams[r.URL.Query().Get("sessionId")]
 		if st != nil && n > 0 && st.pending+n > queue {
@@ -185,6 +197,7 @@ func (w *sseWriter) Write(b []byte) (int, error) {
 			for _, m := range decodeMessages(b[i+len(dataPrefix):]) {
 				if m.isResponse() {
 					answered++
+					w.st.waits.answered(m.ID)
 				}
 			}
 			if answered > 0 {

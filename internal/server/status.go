@@ -58,21 +58,17 @@ func needsSession(r *http.Request) bool {
 		// A stateless client's GET or DELETE gets mcp-go's 405.
 		return !mcp.IsModernProtocol(header)
 	case http.MethodPost:
-		body := bufferedBody(r)
-		var m struct {
-			ID     json.RawMessage `json:"id"`
-			Method mcp.MCPMethod   `json:"method,omitempty"`
-		}
-		if json.Unmarshal(body, &m) != nil {
+		p := peekRPC(r)
+		if !p.single {
 			return false // mcp-go answers with a parse error
 		}
-		if _, modern := requestEra(header, body); modern {
+		if p.modern(header) {
 			return false
 		}
-		if m.Method == mcp.MethodInitialize {
+		if p.method == string(mcp.MethodInitialize) {
 			return false
 		}
-		if m.Method == "" && m.ID != nil {
+		if p.method == "" && p.id != nil {
 			return false // a response of the client's; mcp-go answers it
 		}
 		return true

@@ -19,11 +19,15 @@ const stdioServerEnv = "TSMCP_SERVER_TEST_STDIO"
 // runStdioServer serves echo, env (the caller variables tsmcp sets), count
 // (per process) and grow (adds a tool, which sends
 // notifications/tools/list_changed) until stdin ends; with stdioServerEnv
-// "calls", also the call routing tools (see addCallRoutingTools).
+// "calls", also the call routing tools (see addCallRoutingTools); with
+// "trace", also traceparent (see addTraceTool).
 func runStdioServer() {
 	s := mcpserver.NewMCPServer("stdio-test", "1", mcpserver.WithToolCapabilities(true), mcpserver.WithLogging())
 	if os.Getenv(stdioServerEnv) == "calls" {
 		addCallRoutingTools(s)
+	}
+	if os.Getenv(stdioServerEnv) == "trace" {
+		addTraceTool(s) // tracing_test.go
 	}
 	s.AddTool(mcp.NewTool("echo", mcp.WithString("text", mcp.Required())),
 		func(_ context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {

@@ -26,7 +26,7 @@ func (s *Server) reconcileVersion(next http.Handler) http.Handler {
 			return
 		}
 		header := r.Header.Get(mcp.HeaderProtocolVersion)
-		meta := metaProtocolVersion(bufferedBody(r))
+		meta := peekRPC(r).metaVersion()
 		switch {
 		case meta == "" && mcp.IsModernProtocol(header):
 			r.Header.Del(mcp.HeaderProtocolVersion)

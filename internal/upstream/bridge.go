@@ -163,7 +163,10 @@ func (u *upstream) run(ctx context.Context, caller *callerRef, sup *supervisor, 
 	// Always a token of our own: the progress it brings renews the
 	// deadline even when the caller asked for none.
 	fwd.Params.Meta = &mcp.Meta{ProgressToken: f.upToken}
+	callCtx, span := u.startSpan(callCtx, "tools/call", tool) // trace.go
+	fwd.Params.Meta = traceMeta(callCtx, fwd.Params.Meta)
 	res, err := sess.client.CallTool(callCtx, fwd)
+	endSpan(span, res, err)
 	if err == nil {
 		if res == nil {
 			return u.unavailable(tool, errors.New("empty result"))

@@ -89,7 +89,10 @@ func (u *upstream) getPrompt(ctx context.Context, prompt string, args map[string
 	req := mcp.GetPromptRequest{}
 	req.Params.Name = prompt
 	req.Params.Arguments = args
+	ctx, span := u.startSpan(ctx, "prompts/get", prompt) // trace.go
+	req.Params.Meta = traceMeta(ctx, nil)
 	res, err := sess.client.GetPrompt(ctx, req)
+	endSpan(span, nil, err)
 	if err != nil {
 		return nil, fmt.Errorf("upstream %s: prompts/get %s: %w", u.name, prompt, err)
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/mark3labs/mcp-go/client/transport"
 
 	"github.com/tsmcp/tsmcp/internal/config"
+	"github.com/tsmcp/tsmcp/internal/tracing"
 )
 
 // Identity headers sent to per-identity url upstreams (never to shared
@@ -86,7 +87,8 @@ func newRemote(url string, log *slog.Logger, timeout time.Duration) *remote {
 	return &remote{
 		url: url,
 		// No Client.Timeout: it would cut the long-lived streams.
-		hc:      &http.Client{Transport: tr},
+		// tracing.Transport adds the call's traceparent (see trace.go).
+		hc:      &http.Client{Transport: tracing.Transport(tr)},
 		log:     log,
 		timeout: timeout,
 	}

@@ -163,7 +163,10 @@ func (p *Provider) ReadResource(ctx context.Context, uri string) ([]mcp.Resource
 	}
 	req := mcp.ReadResourceRequest{}
 	req.Params.URI = orig
+	ctx, span := u.startSpan(ctx, "resources/read", "") // trace.go
+	req.Params.Meta = traceMeta(ctx, nil)
 	res, err := sess.client.ReadResource(ctx, req)
+	endSpan(span, nil, err)
 	if err != nil {
 		if isRPCError(err) {
 			u.log.Info("upstream refused resources/read", "uri", orig, "err", err)

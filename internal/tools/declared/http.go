@@ -292,7 +292,9 @@ func (x *httpTool) handle(ctx context.Context, req mcp.CallToolRequest) (*mcp.Ca
 
 // do sends the request and turns the response into a result.
 func (x *httpTool) do(ctx context.Context, req *http.Request, secrets redactor) *mcp.CallToolResult {
+	req, span := startHTTPSpan(req) // trace.go
 	resp, err := x.client.Do(req)
+	endHTTPSpan(span, resp, err)
 	if err != nil {
 		return x.requestFailed(ctx, err)
 	}

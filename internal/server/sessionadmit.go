@@ -1,0 +1,147 @@
+package server
+
+import (
+	"encoding/json"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/mark3labs/mcp-go/mcp"
+
+	"github.com/tsmcp/tsmcp/internal/identity"
+)
+
+// admitSession decides whether a request carrying session ID sid may go on
+// (checkSession calls it for every ID the request carries); when not, it
+// has answered. inQuery says sid came in the sessionId query parameter
+// (legacy SSE) rather than the Mcp-Session-Id header.
+//
+//   - A session this host serves: only its owner passes; anyone else gets
+//     404 and a session_hijack audit line naming the owner, as before
+//     replicas.
+//   - An ID that verifies for the caller (minted here or by another host
+//     sharing mcp.session_key) on /mcp: the host adopts the session (see
+//     adopt), unless it ended here; a legacy SSE ID cannot move (its stream
+//     lives on the host that minted it): 404, the client reconnects.
+//   - A well-formed ID of this key that does not verify for the caller
+//     (another identity's, forged or tampered): 404 and session_hijack.
+//   - Anything else (another key, e.g. before a key rotation, or no ID of
+//     ours at all) is unknown: 404 where mcp-go would not refuse it itself
+//     (/message, GET and DELETE /mcp); a POST /mcp is refused by Validate
+//     unless it is an initialize, which ignores the header.
+func (s *Server) admitSession(w http.ResponseWriter, r *http.Request, caller *identity.Identity, sid string, inQuery bool) bool {
+	if owner := s.sessions.owner(sid); owner != nil {
+		if owner.Equal(caller) {
+			return true
+		}
+		s.auditHijack(r, caller, "session belongs to "+owner.String())
+		writeError(w, http.StatusNotFound)
+		return false
+	}
+	onMCP := r.URL.Path == "/mcp"
+	unknownRefused := r.URL.Path == "/message" || onMCP && r.Method != http.MethodPost
+	switch v := s.sessions.ids.verify(sid, caller); v {
+	case sidForeign:
+		s.auditHijack(r, caller, "session ID not issued to this caller")
+		writeError(w, http.StatusNotFound)
+		return false
+	case sidValid:
+		if s.sessions.wasEnded(sid) {
+			// As unknown; mcp-go's Validate refuses a POST with it.
+			if unknownRefused {
+				writeError(w, http.StatusNotFound)
+				return false
+			}
+			return true
+		}
+		if inQuery {
+			if unknownRefused {
+				s.log.Info("refused a legacy SSE session of another host; its client must reconnect", "caller", caller.String())
+				writeError(w, http.StatusNotFound)
+				return false
+			}
+			return true
+		}
+		if !onMCP || r.Method == http.MethodDelete || isInitialize(r) {
+			return true // nothing to hold: mcp-go ends it, or ignores it
+		}
+		if ref := s.sessions.adopt(sid, caller, s.limits.sessions); ref != nil {
+			s.refuse(w, r, ref)
+			return false
+		}
+		s.log.Info("adopted a session minted by another host", "caller", caller.String())
+		return true
+	default:
+		if v == sidOtherKey {
+			s.log.Debug("refused a session ID of another key (minted before a key rotation?)", "caller", caller.String())
+		}
+		if unknownRefused {
+			writeError(w, http.StatusNotFound)
+			return false
+		}
+		return true
+	}
+}
+
+// auditHijack writes the session_hijack audit line of a refused session ID.
+func (s *Server) auditHijack(r *http.Request, caller *identity.Identity, reason string) {
+	s.audit.LogAttrs(r.Context(), slog.LevelWarn, "session_hijack",
+		auditCaller(caller),
+		slog.String("decision", "deny"),
+		slog.String("reason", reason),
+		slog.String("path", bounded(r.URL.Path)))
+}
+
+// isInitialize reports whether r is a POST whose body is an initialize
+// request (mcp-go then mints a new session and ignores any presented).
+func isInitialize(r *http.Request) bool {
+	if r.Method != http.MethodPost {
+		return false
+	}
+	var m struct {
+		Method mcp.MCPMethod `json:"method"`
+	}
+	return json.Unmarshal(bufferedBody(r), &m) == nil && m.Method == mcp.MethodInitialize
+}
+
+// adopt makes this host serve sid, a session minted for owner by another
+// host sharing the key: it takes a unit of mcp.limits.sessions_* for it
+// (an adopted session counts against this host's limits like one opened
+// here; a refusal is returned when none is left) and records its owner.
+// mcp-go needs nothing else: it serves a request in a session it never
+// initialized with an ephemeral session object (see README, "Session
+// IDs"). The session ends as one opened here does (DELETE, mcp-go's idle
+// sweeper, shutdown), or when it sees no request for sessionIdleTTL (see
+// idleAdopted), or when the GET stream that registered it with mcp-go
+// closes (it is then adopted again by its next request).
+func (st *sessionStore) adopt(sid string, owner *identity.Identity, c *counter) *refusal {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if st.owners[sid] != nil {
+		return nil // adopted by a concurrent request
+	}
+	key := owner.Key()
+	if ref := c.acquire(key, 1); ref != nil {
+		return ref
+	}
+	now := time.Now()
+	slot := &sessionSlot{key: key, release: func() { c.release(key, 1) }, opened: now, inUse: true, adopted: true, lastSeen: now}
+	slot.bound.Store(true)
+	st.owners[sid] = owner
+	st.slots[sid] = slot
+	return nil
+}
+
+// idleAdopted returns the adopted sessions that have seen no request since
+// cutoff, with their owners.
+func (st *sessionStore) idleAdopted(cutoff time.Time) map[string]*identity.Identity {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	out := map[string]*identity.Identity{}
+	for sid, slot := range st.slots {
+		if slot.adopted && slot.lastSeen.Before(cutoff) {
+			out[sid] = st.owners[sid]
+		}
+	}
+	return out
+}
