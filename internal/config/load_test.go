@@ -230,8 +230,10 @@ func TestEnvOverrides(t *testing.T) {
 				}
 				t.Setenv(tt.env, tt.value)
 				if tt.env == "TSMCP_TAILNET_SERVICE" {
-					// A service needs tags, which the defaults lack.
+					// A service needs tags and a session key, which the
+					// defaults lack.
 					t.Setenv("TSMCP_TAILNET_TAGS", "tag:mcp")
+					t.Setenv("TSMCP_MCP_SESSION_KEY", strings.Repeat("cd", 32))
 				}
 				c := mustLoad(t, LoadOptions{File: file})
 				if !tt.check(c) {

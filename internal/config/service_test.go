@@ -26,6 +26,11 @@ func TestValidateService(t *testing.T) {
 			c.Tailnet.Service = "svc:mcp"
 			c.Tailnet.Tags = nil
 		}, want: []string{"tailnet.tags: required when tailnet.service is set"}},
+		{name: "service without session key", mutate: func(c *Config) {
+			c.Tailnet.Service = "svc:mcp"
+			c.MCP.SessionKey = ""
+		}, want: []string{"mcp.session_key: required when tailnet.service is set"}},
+		{name: "no service, no session key", mutate: func(c *Config) { c.MCP.SessionKey = "" }},
 		{name: "no service, no tags", mutate: func(c *Config) { c.Tailnet.Tags = nil }},
 		{name: "port zero", mutate: func(c *Config) { c.Tailnet.ServicePort = 0 }, want: []string{"tailnet.service_port: 0 is not a TCP port"}},
 		{name: "port too big", mutate: func(c *Config) { c.Tailnet.ServicePort = 65536 }, want: []string{"tailnet.service_port: 65536 is not a TCP port"}},
@@ -36,6 +41,7 @@ func TestValidateService(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			c := designExample()
+			c.MCP.SessionKey = strings.Repeat("ab", 32)
 			tt.mutate(c)
 			err := c.Validate()
 			if tt.want == nil {

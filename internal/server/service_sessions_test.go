@@ -13,15 +13,10 @@ import (
 // session continues there for alice, and bob presenting its ID gets 404
 // (as for an unknown session; the replica audits a session_hijack).
 //
-// NOT CALLED YET: a replica honours another replica's session IDs only
-// once they are HMAC-bound with a key the replicas share (mcp.session_key,
-// the hmac helper's change). To enable it, in startReplicaSet give both
-// replicas the same mcp.session_key, and in testServiceDrain call
-//
-//	checkSession := openLegacySession(ctx, t, rs)
-//
-// right after the first waitAnswers(0, "replica-a"), and checkSession()
-// right after waitAnswers(movedAt, "replica-b").
+// The replicas share mcp.session_key, so the session's ID verifies on
+// either. The check closes alice's idle connections first: one kept alive
+// to the drained replica would break once the route has moved (see README,
+// "Replicas"); real clients re-dial.
 func openLegacySession(ctx context.Context, t *testing.T, rs *replicaSet) (checkOnOtherReplica func()) {
 	t.Helper()
 	const version = "2025-11-25"
@@ -49,8 +44,12 @@ func openLegacySession(ctx context.Context, t *testing.T, rs *replicaSet) (check
 	}
 	return func() {
 		t.Helper()
+		rs.aliceHC.CloseIdleConnections()
 		if got := whoami("3"); got != rs.alice.login {
 			t.Fatalf("whoami in the session on the other replica = %q, want %s", got, rs.alice.login)
+		}
+		if !strings.Contains(rs.logsB.String(), "adopted a session minted by another host") {
+			t.Fatal("replica B answered without adopting A's session")
 		}
 		call := `{"jsonrpc":"2.0","id":4,"method":"tools/call","params":{"name":"whoami","arguments":{}}}`
 		resp := sendMCP(ctx, t, rs.bob.httpClient(), http.MethodPost, url, strings.NewReader(call), hdr)

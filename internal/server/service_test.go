@@ -125,7 +125,8 @@ func startReplicaSet(ctx context.Context, t *testing.T) *replicaSet {
 		host, err := startHost(ctx, n, name, logs, func(c *config.Config, o *server.Options) {
 			c.Tailnet.Service = testService
 			c.Tailnet.ServiceDrain = drain
-			c.ACL.Rules = nil // only grants allow anything
+			c.MCP.SessionKey = strings.Repeat("5e", 32) // shared by the replicas
+			c.ACL.Rules = nil                           // only grants allow anything
 			o.Providers = []tools.Provider{tools.Builtin{}, tallyProvider{replica: name, log: rs.tally}}
 		})
 		if err != nil {
@@ -564,6 +565,7 @@ func testServiceDrain(ctx context.Context, t *testing.T, rs *replicaSet) {
 		}
 	}
 	waitAnswers(0, "replica-a")
+	checkSession := openLegacySession(ctx, t, rs)
 
 	aStopped := make(chan struct{})
 	go func() {
@@ -594,6 +596,7 @@ func testServiceDrain(ctx context.Context, t *testing.T, rs *replicaSet) {
 	movedAt := len(answers)
 	mu.Unlock()
 	waitAnswers(movedAt, "replica-b")
+	checkSession()
 
 	select {
 	case <-aStopped:
