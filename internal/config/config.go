@@ -91,6 +91,19 @@ type Tailnet struct {
 	// UpTimeout bounds how long startup waits for the node to reach the
 	// Running state. Zero is invalid; the default is 60s.
 	UpTimeout time.Duration `mapstructure:"up_timeout"`
+	// Service is a Tailscale Service (svc:<name>, the name a lower-case
+	// DNS label) this replica also serves MCP on, besides its own name;
+	// several replicas serving one name share its traffic. It requires
+	// Tags (service hosts are tagged nodes). Empty means no service.
+	Service string `mapstructure:"service"`
+	// ServicePort is the TCP port the Service advertises. Zero is
+	// invalid; the default is 80. Unused without Service.
+	ServicePort int `mapstructure:"service_port"`
+	// ServiceDrain is how long, on SIGTERM, a replica keeps serving
+	// (new and in-flight requests) after withdrawing its Service
+	// advertisement, before the shutdown of mcp.shutdown_grace begins.
+	// Zero means no wait; the default is 15s. Unused without Service.
+	ServiceDrain time.Duration `mapstructure:"service_drain"`
 }
 
 // Health configures the plain-HTTP health listener (/health, /readyz,
@@ -308,15 +321,18 @@ const (
 )
 
 // Default returns the built-in defaults: hostname "tsmcp", state
-// "/var/lib/tsmcp", up_timeout 60s, health on 0.0.0.0:8080, keepalive 20s,
+// "/var/lib/tsmcp", up_timeout 60s, no service (service_port 80 and
+// service_drain 15s once one is set), health on 0.0.0.0:8080, keepalive 20s,
 // max_body 4MiB, shutdown_grace 20s, capability tsmcp.dev/cap/mcp. It has
 // no auth key, rules, tools or upstreams.
 func Default() *Config {
 	return &Config{
 		Tailnet: Tailnet{
-			Hostname:  "tsmcp",
-			State:     "/var/lib/tsmcp",
-			UpTimeout: 60 * time.Second,
+			Hostname:     "tsmcp",
+			State:        "/var/lib/tsmcp",
+			UpTimeout:    60 * time.Second,
+			ServicePort:  80,
+			ServiceDrain: 15 * time.Second,
 		},
 		Health: Health{Addr: "0.0.0.0:8080", Metrics: true},
 		MCP: MCP{

@@ -37,6 +37,9 @@ var flagKeys = []struct{ name, key, usage string }{
 	{"tags", "tailnet.tags", "ACL tags to advertise, comma-separated (tailnet.tags)"},
 	{"https", "tailnet.https", "also serve HTTPS on port 443 with the tailnet certificate (tailnet.https)"},
 	{"up-timeout", "tailnet.up_timeout", "give up joining the tailnet after this long (tailnet.up_timeout)"},
+	{"service", "tailnet.service", "also serve MCP as this Tailscale Service, svc:<name> (tailnet.service)"},
+	{"service-port", "tailnet.service_port", "TCP port the Tailscale Service advertises (tailnet.service_port)"},
+	{"service-drain", "tailnet.service_drain", "on SIGTERM, serve this long after withdrawing the Service advertisement (tailnet.service_drain)"},
 	{"health-addr", "health.addr", "host:port of the health listener (health.addr)"},
 	{"metrics", "health.metrics", "serve Prometheus metrics at /metrics on the health listener (health.metrics)"},
 	{"keepalive", "mcp.keepalive", "interval of SSE/stream pings; 0 disables them (mcp.keepalive)"},
@@ -69,6 +72,12 @@ func RegisterFlags(fs *pflag.FlagSet) {
 			fs.Bool(f.name, d.Tailnet.HTTPS, f.usage)
 		case "tailnet.up_timeout":
 			fs.Duration(f.name, d.Tailnet.UpTimeout, f.usage)
+		case "tailnet.service":
+			fs.String(f.name, d.Tailnet.Service, f.usage)
+		case "tailnet.service_port":
+			fs.Int(f.name, d.Tailnet.ServicePort, f.usage)
+		case "tailnet.service_drain":
+			fs.Duration(f.name, d.Tailnet.ServiceDrain, f.usage)
 		case "health.addr":
 			fs.String(f.name, d.Health.Addr, f.usage)
 		case "health.metrics":

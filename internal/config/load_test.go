@@ -67,10 +67,12 @@ func wantErr(t *testing.T, err error, wants ...string) {
 func designExample() *Config {
 	return &Config{
 		Tailnet: Tailnet{
-			Hostname:  "tsmcp",
-			State:     "/var/lib/tsmcp",
-			Tags:      []string{"tag:mcp"},
-			UpTimeout: 60 * time.Second,
+			Hostname:     "tsmcp",
+			State:        "/var/lib/tsmcp",
+			Tags:         []string{"tag:mcp"},
+			UpTimeout:    60 * time.Second,
+			ServicePort:  80,
+			ServiceDrain: 15 * time.Second,
 		},
 		Health: Health{Addr: "0.0.0.0:8080", Metrics: true},
 		MCP:    MCP{Keepalive: 20 * time.Second, MaxBody: 4 * MiB, ShutdownGrace: 20 * time.Second, Limits: DefaultLimits()},
@@ -151,6 +153,9 @@ var envCases = []struct {
 	{"tags json", "TSMCP_TAILNET_TAGS", `["tag:x","tag:y"]`, func(c *Config) bool { return reflect.DeepEqual(c.Tailnet.Tags, []string{"tag:x", "tag:y"}) }},
 	{"https", "TSMCP_TAILNET_HTTPS", "1", func(c *Config) bool { return c.Tailnet.HTTPS }},
 	{"up timeout", "TSMCP_TAILNET_UP_TIMEOUT", "2m", func(c *Config) bool { return c.Tailnet.UpTimeout == 2*time.Minute }},
+	{"service", "TSMCP_TAILNET_SERVICE", "svc:mcp", func(c *Config) bool { return c.Tailnet.Service == "svc:mcp" }},
+	{"service port", "TSMCP_TAILNET_SERVICE_PORT", "8080", func(c *Config) bool { return c.Tailnet.ServicePort == 8080 }},
+	{"service drain", "TSMCP_TAILNET_SERVICE_DRAIN", "0s", func(c *Config) bool { return c.Tailnet.ServiceDrain == 0 }},
 	{"health addr", "TSMCP_HEALTH_ADDR", "127.0.0.1:9090", func(c *Config) bool { return c.Health.Addr == "127.0.0.1:9090" }},
 	{"keepalive", "TSMCP_MCP_KEEPALIVE", "0", func(c *Config) bool { return c.MCP.Keepalive == 0 }},
 	{"max body", "TSMCP_MCP_MAX_BODY", "512KiB", func(c *Config) bool { return c.MCP.MaxBody == 512*KiB }},
@@ -224,6 +229,12 @@ func TestEnvOverrides(t *testing.T) {
 					file = writeFile(t, "c.yaml", "health:\n  addr: 0.0.0.0:8081\n")
 				}
 				t.Setenv(tt.env, tt.value)
+				if tt.env == "TSMCP_TAILNET_SERVICE" {
+					// A service needs tags and a session key, which the
+					// defaults lack.
+					t.Setenv("TSMCP_TAILNET_TAGS", "tag:mcp")
+					t.Setenv("TSMCP_MCP_SESSION_KEY", strings.Repeat("cd", 32))
+				}
 				c := mustLoad(t, LoadOptions{File: file})
 				if !tt.check(c) {
 					t.Errorf("%s=%s not applied: %+v", tt.env, tt.value, c)
@@ -378,12 +389,14 @@ func TestDurationAndSizeFlags(t *testing.T) {
 	f := writeFile(t, "c.yaml", "mcp:\n  keepalive: 20s\n  max_body: 4MiB\n")
 	fs := pflag.NewFlagSet("test", pflag.ContinueOnError)
 	RegisterFlags(fs)
-	if err := fs.Parse([]string{"--keepalive=5s", "--max-body=1KiB", "--shutdown-grace=3s", "--up-timeout=10s", "--acl-capability=example.com/cap/x"}); err != nil {
+	if err := fs.Parse([]string{"--keepalive=5s", "--max-body=1KiB", "--shutdown-grace=3s", "--up-timeout=10s", "--acl-capability=example.com/cap/x",
+		"--service-drain=7s", "--service-port=8443"}); err != nil {
 		t.Fatal(err)
 	}
 	c := mustLoad(t, LoadOptions{File: f, Flags: fs})
 	if c.MCP.Keepalive != 5*time.Second || c.MCP.MaxBody != KiB || c.MCP.ShutdownGrace != 3*time.Second ||
-		c.Tailnet.UpTimeout != 10*time.Second || c.ACL.Capability != "example.com/cap/x" {
+		c.Tailnet.UpTimeout != 10*time.Second || c.ACL.Capability != "example.com/cap/x" ||
+		c.Tailnet.ServiceDrain != 7*time.Second || c.Tailnet.ServicePort != 8443 {
 		t.Fatalf("got %+v %+v %q", c.MCP, c.Tailnet.UpTimeout, c.ACL.Capability)
 	}
 }

@@ -53,6 +53,11 @@ func (c *Config) Validate() error {
 	c.Tailnet.validate(&p)
 	c.Health.validate(&p)
 	c.MCP.validate(&p)
+	if c.Tailnet.Service != "" && strings.TrimSpace(c.MCP.SessionKey) == "" {
+		// Without a shared key each replica signs with its own random one,
+		// and a session moved to another replica is refused there.
+		p.addf("mcp.session_key", "required when tailnet.service is set: every replica must sign session IDs with the same key (e.g. TSMCP_MCP_SESSION_KEY from a secret)")
+	}
 	if _, err := acl.New(c.ACL); err != nil {
 		p = append(p, err)
 	}
@@ -110,6 +115,7 @@ func (t *Tailnet) validate(p *problems) {
 	if t.UpTimeout <= 0 {
 		p.addf("tailnet.up_timeout", "must be greater than 0")
 	}
+	t.validateService(p)
 }
 
 func (t *Tailnet) validateState(p *problems) {

@@ -82,6 +82,8 @@ type Network struct {
 
 	mu     sync.Mutex // guards the fields below
 	grants map[netip.Addr]tailcfg.PeerCapMap
+	// svcGrants are grants whose dst is a Service's VIPs (service.go).
+	svcGrants map[svcGrantKey]tailcfg.PeerCapMap
 }
 
 // Start runs a control server, DERP and STUN on 127.0.0.1 ports chosen by the
@@ -430,7 +432,7 @@ func (n *Network) grantRulesLocked() []tailcfg.FilterRule {
 			}},
 		})
 	}
-	return rules
+	return append(rules, n.serviceGrantRulesLocked()...)
 }
 
 // Login returns the login testcontrol gives the n-th user node to register

@@ -11,6 +11,11 @@ func TestMain(m *testing.M) {
 		runStdioServer()
 		os.Exit(0)
 	}
+	if spec := os.Getenv(forgeProxyEnv); spec != "" {
+		// Re-executed as a local process forging a PROXY header.
+		runForgeProxy(spec)
+		os.Exit(0)
+	}
 	code := m.Run()
 	if shared != nil {
 		shared.Close()

@@ -64,7 +64,7 @@ func (s *Server) identify(next http.Handler) http.Handler {
 // Origin check.
 func (s *Server) checkHost(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !s.hosts.allows(r.Host) {
+		if !s.allowsHost(r) {
 			s.log.Warn("refused foreign Host", "host", bounded(r.Host), "remote", r.RemoteAddr)
 			writeError(w, http.StatusForbidden)
 			return

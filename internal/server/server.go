@@ -116,10 +116,11 @@ type Server struct {
 	// Set by Run before started/readyCh close; read-only afterwards.
 	healthAddr net.Addr
 	tailnetIP  netip.Addr
-	joinDiag   *joinDiag // explains a failed join; set by newNode
-	hosts      hostSet   // names a request's Host may carry
-	shortName  string    // the node's MagicDNS short name, e.g. tsmcp
-	fqdn       string    // its full MagicDNS name; empty without MagicDNS
+	joinDiag   *joinDiag        // explains a failed join; set by newNode
+	hosts      hostSet          // names a request's Host may carry
+	svcLn      *serviceListener // nil without tailnet.service
+	shortName  string           // the node's MagicDNS short name, e.g. tsmcp
+	fqdn       string           // its full MagicDNS name; empty without MagicDNS
 	mcp        *server.MCPServer
 	streamable *server.StreamableHTTPServer
 	sse        *server.SSEServer
@@ -132,6 +133,7 @@ type Server struct {
 	whoisFn    WhoIsFunc
 	lc         *local.Client // the node's LocalAPI; nil until joined
 	whoisCache *whoisCache   // nil when Options.WhoIs replaced the node's
+	whoisSvcFn WhoIsFunc     // the Service listener's; nil without tailnet.service
 	// tailnetSuffix is the node's MagicDNS suffix: callers whose node
 	// names are not under it are autogroup:shared. Set once joined.
 	tailnetSuffix string
@@ -147,6 +149,9 @@ func New(opts Options) (*Server, error) {
 		return nil, errors.New("server: no configuration")
 	}
 	if err := opts.Config.Validate(); err != nil {
+		return nil, err
+	}
+	if err := serviceSupported(opts.Config); err != nil {
 		return nil, err
 	}
 	policy, err := acl.New(opts.Config.ACL)
@@ -335,6 +340,7 @@ func (s *Server) Run(ctx context.Context) (err error) {
 	}
 	s.tailnetSuffix = st.CurrentTailnet.MagicDNSSuffix
 	s.lc = lc
+	s.setServiceWhoIsLocked(lc)
 	s.mu.Unlock()
 	s.registerGauges(lc)
 
@@ -390,11 +396,11 @@ func (s *Server) Run(ctx context.Context) (err error) {
 	var mcpServers []*http.Server
 	listen := func(name string, ln net.Listener) {
 		srv := &http.Server{
-			Handler:           s.tailnetHandler(),
+			Handler:           s.closeWhenDraining(s.tailnetHandler()),
 			ReadHeaderTimeout: s.headerTimeout,
 			IdleTimeout:       2 * time.Minute,
 			MaxHeaderBytes:    64 << 10,
-			ConnContext:       markFunnel,
+			ConnContext:       markConn,
 			ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
 		}
 		mcpServers = append(mcpServers, srv)
@@ -419,6 +425,12 @@ func (s *Server) Run(ctx context.Context) (err error) {
 		}
 		listen("https://"+node.CertDomains()[0], tln)
 	}
+	if s.cfg.Tailnet.Service != "" {
+		if s.svcLn, err = s.listenService(node, lc); err != nil {
+			return err
+		}
+		listen("service "+s.svcLn.name+" ("+s.svcLn.fqdn+")", s.svcLn)
+	}
 
 	s.ready.Store(true)
 	close(s.readyCh)
@@ -427,6 +439,7 @@ func (s *Server) Run(ctx context.Context) (err error) {
 	var runErr error
 	select {
 	case <-ctx.Done():
+		s.drainService(lc)
 		s.log.Info("shutting down", "grace", s.cfg.MCP.ShutdownGrace.String())
 	case runErr = <-serveErr:
 		s.log.Error("listener failed; shutting down", "err", runErr)

@@ -1,7 +1,6 @@
 package server
 
 import (
-	"encoding/json"
 	"log/slog"
 	"net/http"
 	"time"
@@ -98,10 +97,8 @@ func isInitialize(r *http.Request) bool {
 	if r.Method != http.MethodPost {
 		return false
 	}
-	var m struct {
-		Method mcp.MCPMethod `json:"method"`
-	}
-	return json.Unmarshal(bufferedBody(r), &m) == nil && m.Method == mcp.MethodInitialize
+	p := peekRPC(r)
+	return p.single && p.method == string(mcp.MethodInitialize)
 }
 
 // adopt makes this host serve sid, a session minted for owner by another

@@ -26,6 +26,9 @@ func (s *Server) whois(r *http.Request) (*identity.Identity, error) {
 	}
 	s.mu.Lock()
 	whois, suffix := s.whoisFn, s.tailnetSuffix
+	if viaService(r) {
+		whois = s.whoisSvcFn
+	}
 	s.mu.Unlock()
 	if whois == nil {
 		return nil, fmt.Errorf("no WhoIs available")

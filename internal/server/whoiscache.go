@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"net/netip"
 	"sync"
@@ -34,8 +35,12 @@ import (
 // removed peer applies to the very next request.
 type whoisCache struct {
 	lookup WhoIsFunc
-	filter func() *filter.Filter
-	log    *slog.Logger
+	// lookupSvc identifies a caller of a Tailscale Service (WhoIsForService:
+	// the CapMap holds the grants whose dst is the Service). Nil means
+	// whoIsFor with a service fails.
+	lookupSvc func(ctx context.Context, addr, svc string) (*apitype.WhoIsResponse, error)
+	filter    func() *filter.Filter
+	log       *slog.Logger
 
 	gen     atomic.Uint64
 	watchUp atomic.Bool
@@ -49,7 +54,15 @@ type whoisCache struct {
 	stale bool
 
 	mu sync.Mutex // guards the field below
-	m  map[netip.Addr]whoisEntry
+	m  map[whoisKey]whoisEntry
+}
+
+// whoisKey is a cache entry's key: the caller's IP and the Service it
+// called ("" for the node itself): a Service's CapMap differs from the
+// node's.
+type whoisKey struct {
+	svc string
+	ip  netip.Addr
 }
 
 // whoisEntry is one cached answer and the state it was valid for.
@@ -64,7 +77,7 @@ type whoisEntry struct {
 const maxWhoisEntries = 8192
 
 func newWhoisCache(lookup WhoIsFunc, filter func() *filter.Filter, log *slog.Logger) *whoisCache {
-	return &whoisCache{lookup: lookup, filter: filter, log: log, m: map[netip.Addr]whoisEntry{}}
+	return &whoisCache{lookup: lookup, filter: filter, log: log, m: map[whoisKey]whoisEntry{}}
 }
 
 // whoIs identifies the peer at ip. It calls WhoIs with the bare IP: with a
@@ -72,15 +85,31 @@ func newWhoisCache(lookup WhoIsFunc, filter func() *filter.Filter, log *slog.Log
 // milliseconds holding the backend's lock, stalling every other caller.
 // It is a WhoIsFunc: addr is a bare IP.
 func (c *whoisCache) whoIs(ctx context.Context, addr string) (*apitype.WhoIsResponse, error) {
+	return c.whoIsFor(ctx, "", addr)
+}
+
+// whoIsFor identifies the peer at ip as a caller of Service svc, or of
+// the node itself when svc is "".
+func (c *whoisCache) whoIsFor(ctx context.Context, svc, addr string) (*apitype.WhoIsResponse, error) {
+	lookup := c.lookup
+	if svc != "" {
+		if c.lookupSvc == nil {
+			return nil, errors.New("no WhoIs for services")
+		}
+		lookup = func(ctx context.Context, addr string) (*apitype.WhoIsResponse, error) {
+			return c.lookupSvc(ctx, addr, svc)
+		}
+	}
 	ip, err := netip.ParseAddr(addr)
 	if err != nil || !c.watchUp.Load() || !tsaddr.IsTailscaleIP(ip) {
-		return c.lookup(ctx, addr)
+		return lookup(ctx, addr)
 	}
+	key := whoisKey{svc: svc, ip: ip}
 	// Both read before the call: a change while it runs leaves the
 	// entry stale-marked.
 	gen, f := c.gen.Load(), c.filter()
 	c.mu.Lock()
-	e, ok := c.m[ip]
+	e, ok := c.m[key]
 	c.mu.Unlock()
 	if ok && (c.stale || e.gen == gen && e.filter == f) {
 		c.hits.Add(1)
@@ -93,7 +122,7 @@ func (c *whoisCache) whoIs(ctx context.Context, addr string) (*apitype.WhoIsResp
 	if c.onLookup != nil {
 		c.onLookup(false)
 	}
-	resp, err := c.lookup(ctx, addr)
+	resp, err := lookup(ctx, addr)
 	if err != nil {
 		return nil, err
 	}
@@ -101,7 +130,7 @@ func (c *whoisCache) whoIs(ctx context.Context, addr string) (*apitype.WhoIsResp
 	if len(c.m) >= maxWhoisEntries {
 		clear(c.m)
 	}
-	c.m[ip] = whoisEntry{gen: gen, filter: f, resp: resp}
+	c.m[key] = whoisEntry{gen: gen, filter: f, resp: resp}
 	c.mu.Unlock()
 	return resp, nil
 }

@@ -1,0 +1,18 @@
+//go:build !linux
+
+package server
+
+import (
+	"errors"
+	"net"
+)
+
+// errNoLoopbackGuard: outside Linux tsmcp has no way to tell whether a
+// loopback connection comes from this process, so it serves no Service.
+var errNoLoopbackGuard = errors.New("only supported on Linux, where tsmcp can check through /proc that a connection on the Service's loopback socket comes from this process")
+
+// ownedBySelf cannot verify the peer here: every connection is refused.
+func ownedBySelf(net.Conn) error { return errNoLoopbackGuard }
+
+// loopbackGuardWorks reports that the guard is unavailable.
+func loopbackGuardWorks() error { return errNoLoopbackGuard }
