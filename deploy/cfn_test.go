@@ -110,6 +110,7 @@ type cfnParameter struct {
 	Default        any    `json:"Default"`
 	Description    string `json:"Description"`
 	AllowedPattern string `json:"AllowedPattern"`
+	MinValue       any    `json:"MinValue"`
 }
 
 type cfnResource struct {
@@ -241,22 +242,24 @@ func (e *cfnEval) eval(v any) any {
 	return v
 }
 
-func loadTemplate(t *testing.T) *cfnTemplate {
+// loadTemplate decodes the CloudFormation template at rel (a path in the
+// repository).
+func loadTemplate(t *testing.T, rel string) *cfnTemplate {
 	t.Helper()
 	var root yaml.Node
-	if err := yaml.Unmarshal(readFile(t, "deploy/ecs/service.yaml"), &root); err != nil {
+	if err := yaml.Unmarshal(readFile(t, rel), &root); err != nil {
 		t.Fatal(err)
 	}
 	v, err := cfnNode(&root)
 	if err != nil {
-		t.Fatalf("service.yaml: %v", err)
+		t.Fatalf("%s: %v", rel, err)
 	}
 	b, _ := json.Marshal(v)
 	var tmpl cfnTemplate
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&tmpl); err != nil {
-		t.Fatalf("service.yaml structure: %v", err)
+		t.Fatalf("%s structure: %v", rel, err)
 	}
 	if tmpl.AWSTemplateFormatVersion != "2010-09-09" {
 		t.Errorf("AWSTemplateFormatVersion = %q", tmpl.AWSTemplateFormatVersion)
@@ -392,7 +395,7 @@ type listenerRule struct {
 }
 
 func TestCloudFormation(t *testing.T) {
-	tmpl := loadTemplate(t)
+	tmpl := loadTemplate(t, "deploy/ecs/service.yaml")
 	known := []string{"AWS::Logs::LogGroup", "AWS::IAM::Role", "AWS::ECS::TaskDefinition", "AWS::EC2::SecurityGroup",
 		"AWS::ElasticLoadBalancingV2::TargetGroup", "AWS::ElasticLoadBalancingV2::ListenerRule",
 		"AWS::CloudFormation::WaitConditionHandle", "AWS::ECS::Service"}
@@ -466,7 +469,7 @@ func checkStack(t *testing.T, e *cfnEval, withALB bool, kmsKey string) {
 	if td.NetworkMode != ecstypes.NetworkModeAwsvpc || !slices.Equal(td.RequiresCompatibilities, []ecstypes.Compatibility{ecstypes.CompatibilityFargate}) {
 		t.Errorf("TaskDefinition: %s %v, want awsvpc FARGATE", td.NetworkMode, td.RequiresCompatibilities)
 	}
-	checkContainer(t, "service.yaml TaskDefinition", &td)
+	checkContainer(t, "service.yaml TaskDefinition", &td, false)
 	c := td.ContainerDefinitions[0]
 	if s := c.Secrets; len(s) != 1 || deref(s[0].ValueFrom) != cfnExample["AuthKeySecretArn"] {
 		t.Errorf("container secrets %+v, want TS_AUTHKEY from the AuthKeySecretArn parameter", s)
@@ -491,7 +494,7 @@ func checkStack(t *testing.T, e *cfnEval, withALB bool, kmsKey string) {
 	if arn, opts, err := awsstore.ParseARNAndOpts(stateARN); err != nil || arn != ssmARN || len(opts) != min(len(kmsKey), 1) {
 		t.Errorf("awsstore parses TSMCP_TAILNET_STATE %q as %q with %d options (%v), want %q with %d", stateARN, arn, len(opts), err, ssmARN, min(len(kmsKey), 1))
 	}
-	sameContainer(t, loadTaskDefinition(t).ContainerDefinitions[0], c)
+	sameContainer(t, loadTaskDefinition(t, "deploy/ecs/task-definition.json").ContainerDefinitions[0], c)
 
 	// Task role: exactly Get/PutParameter on exactly the state parameter
 	// (its ARN without tsmcp's ?kmsKey= option), and with a customer

@@ -14,6 +14,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
+	policyv1 "k8s.io/api/policy/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"sigs.k8s.io/kustomize/api/krusty"
@@ -31,6 +32,8 @@ type manifests struct {
 	secrets         []corev1.Secret
 	configMaps      []corev1.ConfigMap
 	deployments     []appsv1.Deployment
+	statefulSets    []appsv1.StatefulSet
+	pdbs            []policyv1.PodDisruptionBudget
 	roles           []rbacv1.Role
 	roleBindings    []rbacv1.RoleBinding
 	netpols         []networkingv1.NetworkPolicy
@@ -51,8 +54,10 @@ func decodeStrict[T any](t *testing.T, doc []byte) T {
 func decodeManifests(t *testing.T, out []byte) manifests {
 	t.Helper()
 	var m manifests
-	for _, doc := range bytes.Split(out, []byte("\n---\n")) {
-		if len(bytes.TrimSpace(doc)) == 0 {
+	// A leading newline makes a first "---" line (helm template prints
+	// one) a separator too.
+	for _, doc := range bytes.Split(append([]byte("\n"), out...), []byte("\n---\n")) {
+		if onlyComments(doc) {
 			continue
 		}
 		var meta struct {
@@ -73,6 +78,10 @@ func decodeManifests(t *testing.T, out []byte) manifests {
 			m.configMaps = append(m.configMaps, decodeStrict[corev1.ConfigMap](t, doc))
 		case "apps/v1 Deployment":
 			m.deployments = append(m.deployments, decodeStrict[appsv1.Deployment](t, doc))
+		case "apps/v1 StatefulSet":
+			m.statefulSets = append(m.statefulSets, decodeStrict[appsv1.StatefulSet](t, doc))
+		case "policy/v1 PodDisruptionBudget":
+			m.pdbs = append(m.pdbs, decodeStrict[policyv1.PodDisruptionBudget](t, doc))
 		case "rbac.authorization.k8s.io/v1 Role":
 			m.roles = append(m.roles, decodeStrict[rbacv1.Role](t, doc))
 		case "rbac.authorization.k8s.io/v1 RoleBinding":
@@ -89,6 +98,17 @@ func decodeManifests(t *testing.T, out []byte) manifests {
 		}
 	}
 	return m
+}
+
+// onlyComments reports whether a YAML document is empty or comments only
+// (helm template heads each document with "# Source: …").
+func onlyComments(doc []byte) bool {
+	for _, line := range bytes.Split(doc, []byte("\n")) {
+		if l := bytes.TrimSpace(line); len(l) > 0 && l[0] != '#' {
+			return false
+		}
+	}
+	return true
 }
 
 // krustyBuild builds a kustomization in-process with sigs.k8s.io/kustomize
@@ -133,15 +153,23 @@ func kubectlBuild(t *testing.T, dir string) []byte {
 	return out
 }
 
+// k8sTarget is one rendered set of manifests and what it must be.
 type k8sTarget struct {
 	dir string
 	// ssm: the overlay that keeps state in SSM instead of a Secret.
 	ssm bool
+	// replicated: a StatefulSet of replicas behind a Tailscale Service
+	// (checkReplicated) instead of the single-writer Deployment.
+	replicated bool
+	// noNamespace: the Namespace is not part of the output (a Helm release
+	// is installed into an existing namespace); none may be rendered.
+	noNamespace bool
 }
 
 var k8sTargets = []k8sTarget{
 	{dir: "deploy/k8s/base"},
 	{dir: "deploy/k8s/overlays/eks", ssm: true},
+	{dir: "deploy/k8s/overlays/replicated", replicated: true},
 }
 
 func TestKustomizeBuilds(t *testing.T) {
@@ -165,21 +193,46 @@ func one[T any](t *testing.T, what string, xs []T) T {
 }
 
 func checkK8s(t *testing.T, tg k8sTarget, m manifests) {
-	ns := one(t, "Namespace", m.namespaces)
-	if ns.Labels["pod-security.kubernetes.io/enforce"] != "restricted" {
-		t.Errorf("Namespace %s does not enforce the restricted Pod Security Standard", ns.Name)
+	if tg.noNamespace {
+		if len(m.namespaces) != 0 {
+			t.Errorf("%d Namespaces rendered, want none (the release's namespace exists before install)", len(m.namespaces))
+		}
+	} else {
+		ns := one(t, "Namespace", m.namespaces)
+		if ns.Labels["pod-security.kubernetes.io/enforce"] != "restricted" {
+			t.Errorf("Namespace %s does not enforce the restricted Pod Security Standard", ns.Name)
+		}
 	}
-	dep := one(t, "Deployment", m.deployments)
 	sa := one(t, "ServiceAccount", m.serviceAccounts)
-	pod := dep.Spec.Template.Spec
 
-	// One writer for the state: one replica, never two during a rollout.
-	if dep.Spec.Replicas == nil || *dep.Spec.Replicas != 1 {
-		t.Errorf("replicas = %v, want 1", dep.Spec.Replicas)
+	// The workload: one Deployment of one pod, or a StatefulSet of
+	// replicas. podNames are the names its pods get.
+	var (
+		tmpl     corev1.PodTemplateSpec
+		podNames []string
+	)
+	if tg.replicated {
+		sts := checkStatefulSet(t, m)
+		tmpl = sts.Spec.Template
+		for i := range *sts.Spec.Replicas {
+			podNames = append(podNames, fmt.Sprintf("%s-%d", sts.Name, i))
+		}
+	} else {
+		dep := one(t, "Deployment", m.deployments)
+		tmpl = dep.Spec.Template
+		podNames = []string{dep.Name + "-5d8f7c9b4-x7k2p"}
+		// One writer for the state: one replica, never two during a rollout.
+		if dep.Spec.Replicas == nil || *dep.Spec.Replicas != 1 {
+			t.Errorf("replicas = %v, want 1", dep.Spec.Replicas)
+		}
+		if dep.Spec.Strategy.Type != appsv1.RecreateDeploymentStrategyType {
+			t.Errorf("strategy = %q, want Recreate", dep.Spec.Strategy.Type)
+		}
+		if len(m.statefulSets) != 0 || len(m.pdbs) != 0 {
+			t.Errorf("single replica: %d StatefulSets and %d PodDisruptionBudgets, want none (a PDB of minAvailable 1 on one pod blocks every node drain)", len(m.statefulSets), len(m.pdbs))
+		}
 	}
-	if dep.Spec.Strategy.Type != appsv1.RecreateDeploymentStrategyType {
-		t.Errorf("strategy = %q, want Recreate", dep.Spec.Strategy.Type)
-	}
+	pod := tmpl.Spec
 	// No service-link variables: a Service named tsmcp would inject
 	// TSMCP_PORT, TSMCP_SERVICE_HOST, ... (tsmcp recognises them, but
 	// nothing in the pod needs them).
@@ -190,9 +243,16 @@ func checkK8s(t *testing.T, tg k8sTarget, m manifests) {
 		t.Errorf("pod runs as ServiceAccount %q, manifest has %q", pod.ServiceAccountName, sa.Name)
 	}
 
-	// The tsmcp config the pod reads, validated as serve would.
+	// The tsmcp config each pod reads, validated as serve would.
 	c := one(t, "container", pod.Containers)
-	cfg := podConfig(t, m, pod, c)
+	if !strings.Contains(c.Image, "/") {
+		t.Errorf("container image %q is not a registry reference (the kustomization's images: does not reach it)", c.Image)
+	}
+	var cfgs []*config.Config
+	for _, name := range podNames {
+		cfgs = append(cfgs, podConfig(t, m, pod, c, name))
+	}
+	cfg := cfgs[0]
 
 	// Probes on the health port: startup and readiness on /readyz,
 	// liveness on /health.
@@ -223,9 +283,12 @@ func checkK8s(t *testing.T, tg k8sTarget, m manifests) {
 		t.Errorf("container ports %+v, want only the health port %d", c.Ports, healthPort)
 	}
 
-	// Grace: the kubelet's SIGKILL must come after tsmcp's own drain.
-	if g := pod.TerminationGracePeriodSeconds; g == nil || time.Duration(*g)*time.Second <= cfg.MCP.ShutdownGrace+tsnetCloseMargin {
-		t.Errorf("terminationGracePeriodSeconds = %v, want more than mcp.shutdown_grace %v + %v", g, cfg.MCP.ShutdownGrace, tsnetCloseMargin)
+	// Grace: the kubelet's SIGKILL must come after tsmcp's own drain:
+	// the service drain (replicas), then mcp.shutdown_grace, then closing
+	// the node.
+	drain := serviceDrain(t, cfg, tg.replicated)
+	if g := pod.TerminationGracePeriodSeconds; g == nil || time.Duration(*g)*time.Second <= drain+cfg.MCP.ShutdownGrace+tsnetCloseMargin {
+		t.Errorf("terminationGracePeriodSeconds = %v, want more than tailnet.service_drain %v + mcp.shutdown_grace %v + %v", deref(g), drain, cfg.MCP.ShutdownGrace, tsnetCloseMargin)
 	}
 
 	// Restricted security context.
@@ -305,24 +368,32 @@ func checkK8s(t *testing.T, tg k8sTarget, m manifests) {
 		t.Error("tailnet.auth_key is set in the ConfigMap")
 	}
 
-	checkNetworkPolicy(t, m, dep, healthPort)
+	checkNetworkPolicy(t, m, tmpl, healthPort)
 	if tg.ssm {
 		checkSSMState(t, m, sa, pod, cfg.Tailnet.State)
 	} else {
-		checkKubeState(t, m, sa, pod, cfg.Tailnet.State)
+		var states []string
+		for _, c := range cfgs {
+			states = append(states, c.Tailnet.State)
+		}
+		checkKubeState(t, m, sa, pod, states)
+	}
+	if tg.replicated {
+		checkReplicated(t, m, tmpl, c, podNames, cfgs)
 	}
 }
 
-// podConfig is the tsmcp config container c of pod reads (from the
-// ConfigMap mounted at its --config path), validated as serve would.
-func podConfig(t *testing.T, m manifests, pod corev1.PodSpec, c corev1.Container) *config.Config {
+// podConfig is the tsmcp config container c of pod reads in the pod named
+// podName: the ConfigMap mounted at its --config path and its environment
+// as the kubelet resolves it (podEnv), validated as serve would.
+func podConfig(t *testing.T, m manifests, pod corev1.PodSpec, c corev1.Container, podName string) *config.Config {
 	t.Helper()
 	cfgPath := argAfter(c.Args, "--config")
 	if cfgPath == "" {
 		t.Fatalf("container args %q lack --config", c.Args)
 	}
 	cm := configMapMountedAt(t, m, pod, c, cfgPath)
-	return loadConfig(t, filepath.Base(cfgPath), cm.Data[filepath.Base(cfgPath)], nil)
+	return loadConfig(t, filepath.Base(cfgPath), cm.Data[filepath.Base(cfgPath)], podEnv(t, m, c, podName))
 }
 
 // baseStateSecret is the Secret the base keeps the state in (its
@@ -332,7 +403,7 @@ func baseStateSecret(t *testing.T) string {
 	t.Helper()
 	m := decodeManifests(t, krustyBuild(t, filepath.Join(testutil.RepoRoot(t), "deploy/k8s/base")))
 	pod := one(t, "base Deployment", m.deployments).Spec.Template.Spec
-	state := podConfig(t, m, pod, one(t, "base container", pod.Containers)).Tailnet.State
+	state := podConfig(t, m, pod, one(t, "base container", pod.Containers), "tsmcp-5d8f7c9b4-x7k2p").Tailnet.State
 	name, ok := strings.CutPrefix(state, "kube:")
 	if !ok || name == "" {
 		t.Fatalf("base tailnet.state = %q, want kube:<secret>", state)
@@ -340,17 +411,26 @@ func baseStateSecret(t *testing.T) string {
 	return name
 }
 
-// checkKubeState: state in a Secret that exists, a Role that allows
-// exactly get/update/patch on exactly that Secret, bound to the pod's
-// ServiceAccount, whose token is mounted.
-func checkKubeState(t *testing.T, m manifests, sa corev1.ServiceAccount, pod corev1.PodSpec, state string) {
-	name, ok := strings.CutPrefix(state, "kube:")
-	if !ok {
-		t.Fatalf("tailnet.state = %q, want kube:<secret>", state)
+// checkKubeState: each pod's state (states, one per pod) in its own
+// Secret that exists, a Role that allows exactly get/update/patch on
+// exactly those Secrets, bound to the pods' ServiceAccount, whose token is
+// mounted.
+func checkKubeState(t *testing.T, m manifests, sa corev1.ServiceAccount, pod corev1.PodSpec, states []string) {
+	var names []string
+	for _, state := range states {
+		name, ok := strings.CutPrefix(state, "kube:")
+		if !ok || name == "" {
+			t.Fatalf("tailnet.state = %q, want kube:<secret>", state)
+		}
+		if slices.Contains(names, name) {
+			t.Errorf("two pods keep their state in Secret %q: one state has one writer", name)
+		}
+		names = append(names, name)
+		if secretNamed(m, name) == nil {
+			t.Errorf("state Secret %q is not created by the manifests (the Role has no create verb)", name)
+		}
 	}
-	if secretNamed(m, name) == nil {
-		t.Errorf("state Secret %q is not created by the manifests (the Role has no create verb)", name)
-	}
+	slices.Sort(names)
 	if pod.AutomountServiceAccountToken != nil && !*pod.AutomountServiceAccountToken {
 		t.Error("the pod does not mount its service account token, which kube: state needs")
 	}
@@ -359,8 +439,8 @@ func checkKubeState(t *testing.T, m manifests, sa corev1.ServiceAccount, pod cor
 	if !slices.Equal(rule.APIGroups, []string{""}) || !slices.Equal(rule.Resources, []string{"secrets"}) {
 		t.Errorf("Role rule on %v %v, want core secrets only", rule.APIGroups, rule.Resources)
 	}
-	if !slices.Equal(rule.ResourceNames, []string{name}) {
-		t.Errorf("Role resourceNames = %v, want only the state Secret [%s]", rule.ResourceNames, name)
+	if !slices.Equal(slices.Sorted(slices.Values(rule.ResourceNames)), names) {
+		t.Errorf("Role resourceNames = %v, want exactly the state Secrets %v", rule.ResourceNames, names)
 	}
 	verbs := slices.Sorted(slices.Values(rule.Verbs))
 	if !slices.Equal(verbs, []string{"get", "patch", "update"}) {
@@ -396,10 +476,10 @@ func checkSSMState(t *testing.T, m manifests, sa corev1.ServiceAccount, pod core
 	}
 }
 
-func checkNetworkPolicy(t *testing.T, m manifests, dep appsv1.Deployment, healthPort int) {
+func checkNetworkPolicy(t *testing.T, m manifests, tmpl corev1.PodTemplateSpec, healthPort int) {
 	np := one(t, "NetworkPolicy", m.netpols)
 	for k, v := range np.Spec.PodSelector.MatchLabels {
-		if dep.Spec.Template.Labels[k] != v {
+		if tmpl.Labels[k] != v {
 			t.Errorf("NetworkPolicy selects %s=%s, which the pod does not carry", k, v)
 		}
 	}
