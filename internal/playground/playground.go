@@ -173,14 +173,15 @@ func Run(ctx context.Context, opts Options) (err error) {
 	}
 	defer func() { err = errors.Join(err, n.Close()) }()
 
-	cfg.Tailnet = config.Tailnet{
-		Hostname:   "tsmcp",
-		ControlURL: n.ControlURL,
-		State:      "mem:",
-		Ephemeral:  true,
-		Tags:       []string{"tag:mcp"},
-		UpTimeout:  time.Minute,
-	}
+	// The defaults, then the playground's node (a Service is not served).
+	cfg.Tailnet = config.Default().Tailnet
+	cfg.Tailnet.Hostname = "tsmcp"
+	cfg.Tailnet.ControlURL = n.ControlURL
+	cfg.Tailnet.State = "mem:"
+	cfg.Tailnet.Ephemeral = true
+	cfg.Tailnet.Tags = []string{"tag:mcp"}
+	cfg.Tailnet.UpTimeout = time.Minute
+	cfg.Tailnet.Service = ""
 	cfg.Health.Addr = addr(HealthPortOffset)
 	host, err := server.New(server.Options{Config: cfg, Logger: logger, Version: opts.Version, Verbose: opts.Verbose})
 	if err != nil {
