@@ -85,7 +85,7 @@ func startChild(ctx context.Context, argv []string, env []string, timeout time.D
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Env = env
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = stdinR, stdoutW, stderrW
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	setProcessGroup(cmd)
 	err = cmd.Start()
 	// The child has its own copies (or failed to start): close ours.
 	closeAll(stdinR, stdoutW, stderrW)
@@ -105,7 +105,7 @@ func startChild(ctx context.Context, argv []string, env []string, timeout time.D
 	go func() {
 		err := cmd.Wait()
 		// Grandchildren left in the group die with the child.
-		_ = syscall.Kill(-pid, syscall.SIGKILL)
+		signalGroup(pid, syscall.SIGKILL)
 		track(-1)
 		s.fail(exitReason(err))
 		close(exited)
@@ -202,7 +202,7 @@ func stopProcess(p *os.Process, pid int, exited <-chan struct{}) {
 			return
 		case <-t.C:
 		}
-		_ = syscall.Kill(-pid, step.sig)
+		signalGroup(pid, step.sig)
 	}
 	_ = p.Kill()
 	<-exited
