@@ -95,3 +95,13 @@ image-test: image-static image-runtime
 	TSMCP_IMAGE_TEST=1 TSMCP_IMAGE_CONTAINER="$(CONTAINER)" \
 	TSMCP_IMAGE_STATIC=$(IMAGE):static TSMCP_IMAGE_RUNTIME=$(IMAGE):runtime \
 		go test -count=1 -timeout 30m -v -run 'TestImage' ./deploy/
+
+# --- Release archives (.goreleaser.yaml; README "Releases") -------------
+# A GoReleaser snapshot of every archive (linux, darwin, windows x amd64,
+# arm64; checksums; SBOMs) in dist/, nothing published, then the checks CI
+# runs on it (deploy/release_test.go). The first run builds goreleaser
+# and syft from the Go module proxy (see .ci/release-check).
+.PHONY: release-snapshot
+release-snapshot:
+	.ci/release-check dist
+	TSMCP_RELEASE_DIST=$(CURDIR)/dist go test -count=1 -run 'TestReleaseArchives' -v ./deploy/

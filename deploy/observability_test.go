@@ -109,6 +109,7 @@ var exported = map[string]bool{
 	"tsmcp_decisions_total": true, "tsmcp_tool_calls_total": true, "tsmcp_tool_call_duration_seconds": true,
 	"tsmcp_sessions_open": true, "tsmcp_whois_failures_total": true, "tsmcp_whois_cache_total": true,
 	"tsmcp_limit_refusals_total": true, "tsmcp_upstream_up": true, "tsmcp_ready": true, "tsmcp_tailnet_state": true,
+	"tsmcp_upstream_restarts_total": true, "tsmcp_upstream_children": true,
 }
 
 // TestMonitoringOverlayBuilds: the base with the monitoring component

@@ -48,6 +48,7 @@ type Metrics struct {
 	whoisFailures   prometheus.Counter
 	whoisCache      *prometheus.CounterVec
 	refusals        *prometheus.CounterVec
+	upstreams       upstreamMetrics // restarts and children; see upstreams.go
 
 	mu    sync.RWMutex // guards the field below
 	known map[string]map[string]bool
@@ -98,7 +99,8 @@ func New(bi BuildInfo) *Metrics {
 			Name: "tsmcp_limit_refusals_total",
 			Help: "Requests refused by a limit (mcp.limits), by limit.",
 		}, []string{"limit"}),
-		known: map[string]map[string]bool{},
+		upstreams: newUpstreamMetrics(),
+		known:     map[string]map[string]bool{},
 	}
 	build := prometheus.NewGauge(prometheus.GaugeOpts{
 		Name: "tsmcp_build_info",
@@ -112,6 +114,7 @@ func New(bi BuildInfo) *Metrics {
 	reg.MustRegister(m.requests, m.requestDuration, m.decisions, m.calls, m.callDuration,
 		m.whoisFailures, m.whoisCache, m.refusals, build,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(m.upstreams.collectors()...)
 	return m
 }
 
@@ -122,8 +125,8 @@ func orDefault(s, d string) string {
 	return s
 }
 
-// SetNames replaces the names of kind ("tool", "prompt", or "resource"
-// for upstream prefixes "<upstream>+") that
+// SetNames replaces the names of kind ("tool", "prompt", "upstream", or
+// "resource" for upstream prefixes "<upstream>+") that
 // may appear as label values: what the host serves now. Past MaxNames the
 // rest are counted as Other.
 func (m *Metrics) SetNames(kind string, names []string) {

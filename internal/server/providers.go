@@ -47,7 +47,16 @@ func prepareDeclared(c *config.Config, log *slog.Logger) (*declared.Provider, er
 func (s *Server) configProviders() ([]tools.Provider, error) {
 	ps := []tools.Provider{tools.Builtin{}, s.declared}
 	if len(s.cfg.Upstreams) > 0 {
-		u, err := upstream.New(s.cfg.Upstreams, upstream.Options{Logger: s.log.With(slog.String("log", "upstream"))})
+		opts := upstream.Options{Logger: s.log.With(slog.String("log", "upstream"))}
+		if s.metrics != nil {
+			names := make([]string, len(s.cfg.Upstreams))
+			for i, u := range s.cfg.Upstreams {
+				names[i] = u.Name
+			}
+			s.metrics.SetUpstreams(names)
+			opts.Observer = s.metrics
+		}
+		u, err := upstream.New(s.cfg.Upstreams, opts)
 		if err != nil {
 			s.declared.Close()
 			return nil, err

@@ -81,6 +81,7 @@ func (u *upstream) acquireChild(ctx context.Context) (*supervisor, func(), error
 			func(ctx context.Context, onListChanged func()) (*session, error) {
 				return u.dial(ctx, caller, onListChanged)
 			}, nil, u.remote != nil)
+		sup.restarted = u.restarted
 		ch = &child{sup: sup}
 		u.children[caller.key] = ch
 		u.log.Info("per-identity child started", "caller", caller.key)

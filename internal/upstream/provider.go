@@ -89,6 +89,9 @@ type Options struct {
 	// PingInterval is how often remote sessions are pinged. Zero means
 	// DefaultPingInterval.
 	PingInterval time.Duration
+	// Observer is told about restarts and child processes (for metrics).
+	// Nil means nobody is told.
+	Observer Observer
 }
 
 func (o Options) withDefaults() Options {

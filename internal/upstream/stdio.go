@@ -63,9 +63,11 @@ func childEnv(lookup func(string) (string, bool), cfg map[string]string, extra m
 // through the line filter into an mcp-go IO transport, its stderr into the
 // log, and initializes the MCP session. The session dies when the child
 // exits or closes its stdout; closing the session stops the child (stdin
-// EOF, SIGTERM, SIGKILL to the group) and reaps it.
+// EOF, SIGTERM, SIGKILL to the group) and reaps it. track, if not nil, is
+// called with 1 once the process has started and with -1 once it has been
+// reaped.
 func startChild(ctx context.Context, argv []string, env []string, timeout time.Duration,
-	log *slog.Logger, onListChanged func()) (*session, error) {
+	log *slog.Logger, onListChanged func(), track func(delta int)) (*session, error) {
 	stdinR, stdinW, err := os.Pipe()
 	if err != nil {
 		return nil, err
@@ -83,7 +85,7 @@ func startChild(ctx context.Context, argv []string, env []string, timeout time.D
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Env = env
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = stdinR, stdoutW, stderrW
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	setProcessGroup(cmd)
 	err = cmd.Start()
 	// The child has its own copies (or failed to start): close ours.
 	closeAll(stdinR, stdoutW, stderrW)
@@ -93,13 +95,18 @@ func startChild(ctx context.Context, argv []string, env []string, timeout time.D
 	}
 	pid := cmd.Process.Pid
 	log = log.With("pid", pid)
+	if track == nil {
+		track = func(int) {}
+	}
+	track(1)
 
 	s := newSession("stdio", timeout)
 	exited := make(chan struct{})
 	go func() {
 		err := cmd.Wait()
 		// Grandchildren left in the group die with the child.
-		_ = syscall.Kill(-pid, syscall.SIGKILL)
+		signalGroup(pid, syscall.SIGKILL)
+		track(-1)
 		s.fail(exitReason(err))
 		close(exited)
 	}()
@@ -195,7 +202,7 @@ func stopProcess(p *os.Process, pid int, exited <-chan struct{}) {
 			return
 		case <-t.C:
 		}
-		_ = syscall.Kill(-pid, step.sig)
+		signalGroup(pid, step.sig)
 	}
 	_ = p.Kill()
 	<-exited

@@ -51,6 +51,9 @@ type supervisor struct {
 	// attempted, when set, is called after every dial attempt, once the
 	// upstream is up (and listed) or down.
 	attempted func()
+	// restarted, when set, is called before every dial after the first
+	// (a restart: Options.Observer counts them).
+	restarted func()
 	// now is time.Now; tests replace it (before run) to read the restart
 	// delays off nextTry.
 	now func() time.Time
@@ -110,7 +113,11 @@ func (s *supervisor) run() {
 		started := s.now()
 		s.mu.Lock()
 		s.tries++
+		restart := s.tries > 1
 		s.mu.Unlock()
+		if restart && s.restarted != nil {
+			s.restarted()
+		}
 		sess, err := s.dial(s.ctx, s.listChanged)
 		if s.ctx.Err() != nil {
 			if sess != nil {

@@ -94,6 +94,7 @@ func (u *upstream) start() {
 			return u.dial(ctx, nil, onListChanged)
 		}, u.listed, u.remote != nil)
 	u.lister.attempted = func() { u.firstOnce.Do(func() { close(u.firstListing) }) }
+	u.lister.restarted = u.restarted
 	u.p.goFunc(u.lister.run)
 }
 
@@ -118,7 +119,7 @@ func (u *upstream) connect(ctx context.Context, caller *callerInfo, onListChange
 		log = log.With("caller", caller.key)
 	}
 	env := childEnv(u.p.opts.LookupEnv, u.cfg.Env, extra)
-	return startChild(ctx, u.cfg.Command, env, u.setupTimeout, log, onListChanged)
+	return startChild(ctx, u.cfg.Command, env, u.setupTimeout, log, onListChanged, u.trackChild)
 }
 
 // listed takes the lister's new raw tool list; it notifies the host when

@@ -3,7 +3,6 @@ package declared
 import (
 	"cmp"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"maps"
@@ -284,8 +283,7 @@ func (x *execTool) start(ctx context.Context, path string, argv, env []string, s
 	cmd.Env = env
 	cmd.Dir = x.dir
 	cmd.Stdout, cmd.Stderr = outW, errW // stdin: /dev/null
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	cmd.Cancel = func() error { return killGroup(cmd.Process.Pid) }
+	setProcessGroup(cmd)
 	cmd.WaitDelay = drainDelay
 	err = cmd.Start()
 	// The child has its copies; without closing ours the reads never end.
@@ -329,16 +327,4 @@ func (x *execTool) start(ctx context.Context, path string, argv, env []string, s
 		return nil, werr
 	}
 	return cmd.ProcessState, nil
-}
-
-// killGroup sends SIGKILL to the process group pgid. A group that is
-// already gone is not an error.
-func killGroup(pgid int) error {
-	if pgid <= 1 {
-		return errors.New("no process group")
-	}
-	if err := syscall.Kill(-pgid, syscall.SIGKILL); err != nil && !errors.Is(err, syscall.ESRCH) {
-		return err
-	}
-	return nil
 }
