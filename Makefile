@@ -100,8 +100,8 @@ image-test: image-static image-runtime
 # A GoReleaser snapshot of every archive (linux, darwin, windows x amd64,
 # arm64; checksums; SBOMs) in dist/, nothing published, then the checks CI
 # runs on it (deploy/release_test.go). The first run builds goreleaser
-# and syft from the Go module proxy (see .ci/release-check).
+# and cyclonedx-gomod from the Go module proxy (see .ci/release-check).
 .PHONY: release-snapshot
 release-snapshot:
 	.ci/release-check dist
-	TSMCP_RELEASE_DIST=$(CURDIR)/dist go test -count=1 -run 'TestReleaseArchives' -v ./deploy/
+	RELEASE_DIST=$(CURDIR)/dist go test -count=1 -run 'TestReleaseArchives' -v ./deploy/

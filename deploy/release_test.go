@@ -26,7 +26,7 @@ import (
 
 // releaseDistEnv names the dist directory of a GoReleaser snapshot
 // (.ci/release-check, `make release-snapshot`) for TestReleaseArchives.
-const releaseDistEnv = "TSMCP_RELEASE_DIST"
+const releaseDistEnv = "RELEASE_DIST" // not TSMCP_: tsmcp refuses unknown TSMCP_ variables
 
 // releaseTargets are the platforms .goreleaser.yaml builds.
 var releaseTargets = []struct{ goos, goarch string }{
@@ -39,9 +39,9 @@ var releaseTargets = []struct{ goos, goarch string }{
 // the six archives (zip for windows), each with the binary, README,
 // LICENSE and CHANGELOG of this tree; the binaries built static with
 // -trimpath and the version stamped; a checksums file that matches every
-// archive; an SPDX JSON SBOM per archive naming the modules linked in;
+// archive; a CycloneDX JSON SBOM per binary naming the modules linked in;
 // and the linux/amd64 binary's `tsmcp version` showing the snapshot
-// version and commit. Without TSMCP_RELEASE_DIST it fails when CI is set
+// version and commit. Without RELEASE_DIST it fails when CI is set
 // (.ci/run builds the snapshot) and is skipped otherwise.
 func TestReleaseArchives(t *testing.T) {
 	dist := os.Getenv(releaseDistEnv)
@@ -116,7 +116,7 @@ func TestReleaseArchives(t *testing.T) {
 			if got, ok := sums[name]; !ok || got != hex.EncodeToString(sum[:]) {
 				t.Errorf("checksums file: %s = %q (listed %v), want %x", name, got, ok, sum)
 			}
-			checkSBOM(t, path+".sbom.json")
+			checkSBOM(t, strings.TrimSuffix(strings.TrimSuffix(path, ".tar.gz"), ".zip")+".sbom.json")
 
 			if tg.goos == runtime.GOOS && tg.goarch == runtime.GOARCH {
 				exe := filepath.Join(t.TempDir(), bin)
@@ -193,7 +193,7 @@ func checkReleaseBinary(t *testing.T, b []byte, goos, goarch, version string) {
 	}
 }
 
-// checkSBOM checks that path is an SPDX JSON document that lists the
+// checkSBOM checks that path is a CycloneDX JSON document that lists the
 // modules of the binary (tailscale.com among them, at go.mod's version).
 func checkSBOM(t *testing.T, path string) {
 	t.Helper()
@@ -203,26 +203,27 @@ func checkSBOM(t *testing.T, path string) {
 		return
 	}
 	var doc struct {
-		SPDXVersion string `json:"spdxVersion"`
-		Packages    []struct {
-			Name        string `json:"name"`
-			VersionInfo string `json:"versionInfo"`
-		} `json:"packages"`
+		BOMFormat  string `json:"bomFormat"`
+		Components []struct {
+			Name    string `json:"name"`
+			Version string `json:"version"`
+			PURL    string `json:"purl"`
+		} `json:"components"`
 	}
 	if err := json.Unmarshal(b, &doc); err != nil {
 		t.Errorf("SBOM %s is not JSON: %v", filepath.Base(path), err)
 		return
 	}
-	if !strings.HasPrefix(doc.SPDXVersion, "SPDX-") {
-		t.Errorf("SBOM %s: spdxVersion %q", filepath.Base(path), doc.SPDXVersion)
+	if doc.BOMFormat != "CycloneDX" {
+		t.Errorf("SBOM %s: bomFormat %q, want CycloneDX", filepath.Base(path), doc.BOMFormat)
 	}
 	want := goModVersion(t, "tailscale.com")
-	for _, p := range doc.Packages {
-		if p.Name == "tailscale.com" && p.VersionInfo == want {
+	for _, c := range doc.Components {
+		if c.Name == "tailscale.com" && c.Version == want && strings.HasPrefix(c.PURL, "pkg:golang/tailscale.com@"+want) {
 			return
 		}
 	}
-	t.Errorf("SBOM %s does not list tailscale.com %s among its %d packages", filepath.Base(path), want, len(doc.Packages))
+	t.Errorf("SBOM %s does not list tailscale.com %s among its %d components", filepath.Base(path), want, len(doc.Components))
 }
 
 // goModVersion returns the version go.mod requires of module path.
