@@ -243,6 +243,10 @@ func TestServiceReplicas(t *testing.T) {
 		}
 	})
 
+	t.Run("the TypeScript SDK through the service name", func(t *testing.T) {
+		typeScriptThroughService(ctx, t, rs)
+	})
+
 	// The grant's dst is the Service: it reaches the decision for
 	// requests through the Service (WhoIsForService) and for nobody
 	// else, and not for requests to a replica's own name (WhoIs).

@@ -1,0 +1,99 @@
+package server_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/tsmcp/tsmcp/internal/testutil"
+)
+
+// typeScriptThroughService runs the official TypeScript SDK client
+// (interop/ts/client.mjs, the one the interop tests run against `tsmcp
+// dev`) against the Service name as alice, over Streamable HTTP and legacy
+// SSE: it must list and call whoami and be seen as alice's own node.
+// Node.js cannot join the in-process tailnet, so it talks to a loopback
+// reverse proxy that dials through alice's tsnet node and names the
+// Service in Host: what the replicas see is alice's tailnet connection to
+// the Service, as from any client on alice's machine.
+func typeScriptThroughService(ctx context.Context, t *testing.T, rs *replicaSet) {
+	t.Helper()
+	node, err := exec.LookPath("node")
+	if err != nil {
+		t.Fatalf("node (Node.js >= 18) is required for the TypeScript SDK check: %v", err)
+	}
+	tsDir := filepath.Join(testutil.RepoRoot(t), "interop", "ts")
+	if _, err := os.Stat(filepath.Join(tsDir, "node_modules", "@modelcontextprotocol", "sdk", "package.json")); err != nil {
+		msg := "the TypeScript SDK is not installed; run: npm ci --prefix interop/ts"
+		if os.Getenv("CI") != "" {
+			t.Fatal(msg + " (CI is set, so .ci/run must install it)")
+		}
+		t.Skip(msg)
+	}
+
+	target, err := url.Parse(testServiceURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	transport := &http.Transport{DialContext: rs.alice.node.Dial}
+	defer transport.CloseIdleConnections()
+	proxy := &httputil.ReverseProxy{
+		Rewrite: func(pr *httputil.ProxyRequest) {
+			pr.SetURL(target)
+			pr.Out.Host = target.Host
+		},
+		Transport:     transport,
+		FlushInterval: -1, // SSE events as they come
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: proxy, ReadHeaderTimeout: 10 * time.Second}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	defer func() {
+		srv.Close()
+		if err := <-served; !errors.Is(err, http.ErrServerClosed) {
+			t.Errorf("proxy: %v", err)
+		}
+	}()
+
+	base := "http://" + ln.Addr().String()
+	eps, err := json.Marshal(map[string]any{
+		"host": testService,
+		"identities": []map[string]any{{
+			"name":  "svc-alice", // whoami's node must start with "svc-alice."
+			"login": rs.alice.login,
+			"tags":  []string{},
+			"mcp":   base + "/mcp",
+			"sse":   base + "/sse",
+		}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(t.TempDir(), "endpoints.json")
+	if err := os.WriteFile(file, eps, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, node, "client.mjs", file)
+	cmd.Dir = tsDir
+	cmd.WaitDelay = 5 * time.Second
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("TypeScript SDK client through %s: %v\n%s", testService, err, out)
+	}
+	t.Logf("TypeScript SDK client through %s:\n%s", testService, out)
+}
