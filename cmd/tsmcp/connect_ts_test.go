@@ -36,14 +36,7 @@ type whoamiRaw struct {
 // StdioClientTransport, in mode "ok" or "down".
 func runTSConnect(ctx context.Context, t *testing.T, n *devnet.Network, hostname, url, mode string) tsConnectResult {
 	t.Helper()
-	node, err := exec.LookPath("node")
-	if err != nil {
-		t.Fatalf("node (Node.js >= 18) is required for this test and was not found on PATH: %v", err)
-	}
-	tsDir := filepath.Join(testutil.RepoRoot(t), "interop", "ts")
-	if _, err := os.Stat(filepath.Join(tsDir, "node_modules", "@modelcontextprotocol", "sdk", "package.json")); err != nil {
-		t.Fatalf("the TypeScript SDK is not installed: run `npm ci` in %s (%v)", tsDir, err)
-	}
+	node, tsDir := testutil.TypeScriptSDK(t)
 	cmd, _ := connectCommand(t, n, hostname, url)
 	env := map[string]string{}
 	for _, kv := range cmd.Env {

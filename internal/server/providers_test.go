@@ -97,23 +97,7 @@ func TestConfiguredToolsEndToEnd(t *testing.T) {
 	}
 	call := func(cl *mcpgoclient.Client, name string, args map[string]any) (string, error) {
 		t.Helper()
-		req := mcp.CallToolRequest{}
-		req.Params.Name = name
-		req.Params.Arguments = args
-		res, err := cl.CallTool(ctx, req)
-		if err != nil {
-			return "", err
-		}
-		var text []string
-		for _, c := range res.Content {
-			if tc, ok := c.(mcp.TextContent); ok {
-				text = append(text, tc.Text)
-			}
-		}
-		if res.IsError {
-			return strings.Join(text, "\n"), errToolResult
-		}
-		return strings.Join(text, "\n"), nil
+		return testutil.MCPGoCallText(ctx, cl, name, args)
 	}
 
 	ac, bc := connect(alice), connect(bob)
@@ -242,9 +226,3 @@ const (
 	// argMarker is an argument value that must never reach the log.
 	argMarker = "arg-marker-7f3a91"
 )
-
-type toolResultError struct{}
-
-func (toolResultError) Error() string { return "tool returned isError" }
-
-var errToolResult error = toolResultError{}

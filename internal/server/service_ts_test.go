@@ -27,18 +27,7 @@ import (
 // the Service, as from any client on alice's machine.
 func typeScriptThroughService(ctx context.Context, t *testing.T, rs *replicaSet) {
 	t.Helper()
-	node, err := exec.LookPath("node")
-	if err != nil {
-		t.Fatalf("node (Node.js >= 18) is required for the TypeScript SDK check: %v", err)
-	}
-	tsDir := filepath.Join(testutil.RepoRoot(t), "interop", "ts")
-	if _, err := os.Stat(filepath.Join(tsDir, "node_modules", "@modelcontextprotocol", "sdk", "package.json")); err != nil {
-		msg := "the TypeScript SDK is not installed; run: npm ci --prefix interop/ts"
-		if os.Getenv("CI") != "" {
-			t.Fatal(msg + " (CI is set, so .ci/run must install it)")
-		}
-		t.Skip(msg)
-	}
+	node, tsDir := testutil.TypeScriptSDK(t)
 
 	target, err := url.Parse(testServiceURL)
 	if err != nil {

@@ -173,23 +173,7 @@ func TestTracesEndToEnd(t *testing.T) {
 	}
 	call := func(t *testing.T, cl *mcpgoclient.Client, name string, args map[string]any) (string, error) {
 		t.Helper()
-		req := mcp.CallToolRequest{}
-		req.Params.Name = name
-		req.Params.Arguments = args
-		res, err := cl.CallTool(ctx, req)
-		if err != nil {
-			return "", err
-		}
-		var text []string
-		for _, c := range res.Content {
-			if tc, ok := c.(mcp.TextContent); ok {
-				text = append(text, tc.Text)
-			}
-		}
-		if res.IsError {
-			return strings.Join(text, "\n"), errToolResult
-		}
-		return strings.Join(text, "\n"), nil
+		return testutil.MCPGoCallText(ctx, cl, name, args)
 	}
 
 	// traceOf waits until the server span named name (the only server

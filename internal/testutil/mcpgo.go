@@ -2,7 +2,9 @@ package testutil
 
 import (
 	"context"
+	"errors"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/mark3labs/mcp-go/client"
@@ -38,4 +40,30 @@ func MCPGoToolNames(ctx context.Context, t testing.TB, cl *client.Client) []stri
 	}
 	slices.Sort(names)
 	return names
+}
+
+// ErrToolResult is MCPGoCallText's error for a result with isError set.
+var ErrToolResult = errors.New("tool returned isError")
+
+// MCPGoCallText calls the tool name with args and returns its text content,
+// one line per text block. A result with isError gives its text and
+// ErrToolResult; a failed request gives the client's error.
+func MCPGoCallText(ctx context.Context, cl *client.Client, name string, args map[string]any) (string, error) {
+	req := mcp.CallToolRequest{}
+	req.Params.Name = name
+	req.Params.Arguments = args
+	res, err := cl.CallTool(ctx, req)
+	if err != nil {
+		return "", err
+	}
+	var text []string
+	for _, c := range res.Content {
+		if tc, ok := c.(mcp.TextContent); ok {
+			text = append(text, tc.Text)
+		}
+	}
+	if res.IsError {
+		return strings.Join(text, "\n"), ErrToolResult
+	}
+	return strings.Join(text, "\n"), nil
 }

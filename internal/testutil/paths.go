@@ -3,6 +3,7 @@ package testutil
 import (
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
 	"testing"
@@ -48,4 +49,21 @@ func EverythingBin(t testing.TB) string {
 		t.Skip(msg)
 	}
 	return bin
+}
+
+// TypeScriptSDK returns the path of node and the directory where `npm ci
+// --prefix interop/ts` installs the official MCP TypeScript SDK (and the
+// scripts that drive it). It fails the test when either is missing:
+// .ci/run installs both, and a missing toolchain must not pass as a skip.
+func TypeScriptSDK(t testing.TB) (node, dir string) {
+	t.Helper()
+	node, err := exec.LookPath("node")
+	if err != nil {
+		t.Fatalf("node (Node.js >= 18) is required for this test and was not found on PATH: %v", err)
+	}
+	dir = filepath.Join(RepoRoot(t), "interop", "ts")
+	if _, err := os.Stat(filepath.Join(dir, "node_modules", "@modelcontextprotocol", "sdk", "package.json")); err != nil {
+		t.Fatalf("the TypeScript SDK is not installed: run `npm ci --prefix interop/ts` (%v)", err)
+	}
+	return node, dir
 }
