@@ -74,30 +74,25 @@ func (p *Provider) CompletePrompt(ctx context.Context, prompt string, arg mcp.Co
 
 // getPrompt forwards prompts/get to the caller's session, with the
 // arguments as given, and rewrites the resource URIs in the messages.
-func (u *upstream) getPrompt(ctx context.Context, prompt string, args map[string]string) (*mcp.GetPromptResult, error) {
-	sup, release, err := u.supervisorFor(ctx)
+func (u *upstream) getPrompt(ctx context.Context, prompt string, args map[string]string) (res *mcp.GetPromptResult, err error) {
+	err = u.onSession(ctx, func(ctx context.Context, sess *session) error {
+		req := mcp.GetPromptRequest{}
+		req.Params.Name = prompt
+		req.Params.Arguments = args
+		ctx, span := u.startSpan(ctx, "prompts/get", prompt) // trace.go
+		req.Params.Meta = traceMeta(ctx, nil)
+		res, err = sess.client.GetPrompt(ctx, req)
+		endSpan(span, nil, err)
+		if err != nil {
+			return fmt.Errorf("upstream %s: prompts/get %s: %w", u.name, prompt, err)
+		}
+		for i, m := range res.Messages {
+			res.Messages[i].Content = u.rewriteContent(m.Content)
+		}
+		return nil
+	})
 	if err != nil {
 		return nil, err
-	}
-	defer release()
-	ctx, cancel := u.requestContext(ctx)
-	defer cancel()
-	sess, err := sup.session(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("upstream %s: %w", u.name, err)
-	}
-	req := mcp.GetPromptRequest{}
-	req.Params.Name = prompt
-	req.Params.Arguments = args
-	ctx, span := u.startSpan(ctx, "prompts/get", prompt) // trace.go
-	req.Params.Meta = traceMeta(ctx, nil)
-	res, err := sess.client.GetPrompt(ctx, req)
-	endSpan(span, nil, err)
-	if err != nil {
-		return nil, fmt.Errorf("upstream %s: prompts/get %s: %w", u.name, prompt, err)
-	}
-	for i, m := range res.Messages {
-		res.Messages[i].Content = u.rewriteContent(m.Content)
 	}
 	return res, nil
 }

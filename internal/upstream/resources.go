@@ -150,33 +150,29 @@ func (p *Provider) ReadResource(ctx context.Context, uri string) ([]mcp.Resource
 	if u == nil {
 		return nil, tools.ErrNotFound
 	}
-	sup, release, err := u.supervisorFor(ctx)
+	var out []mcp.ResourceContents
+	err := u.onSession(ctx, func(ctx context.Context, sess *session) error {
+		req := mcp.ReadResourceRequest{}
+		req.Params.URI = orig
+		ctx, span := u.startSpan(ctx, "resources/read", "") // trace.go
+		req.Params.Meta = traceMeta(ctx, nil)
+		res, err := sess.client.ReadResource(ctx, req)
+		endSpan(span, nil, err)
+		if err != nil {
+			if isRPCError(err) {
+				u.log.Info("upstream refused resources/read", "uri", orig, "err", err)
+				return tools.ErrNotFound
+			}
+			return fmt.Errorf("upstream %s: resources/read: %w", u.name, err)
+		}
+		out = make([]mcp.ResourceContents, 0, len(res.Contents))
+		for _, c := range res.Contents {
+			out = append(out, u.rewriteContents(c))
+		}
+		return nil
+	})
 	if err != nil {
 		return nil, err
-	}
-	defer release()
-	ctx, cancel := u.requestContext(ctx)
-	defer cancel()
-	sess, err := sup.session(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("upstream %s: %w", u.name, err)
-	}
-	req := mcp.ReadResourceRequest{}
-	req.Params.URI = orig
-	ctx, span := u.startSpan(ctx, "resources/read", "") // trace.go
-	req.Params.Meta = traceMeta(ctx, nil)
-	res, err := sess.client.ReadResource(ctx, req)
-	endSpan(span, nil, err)
-	if err != nil {
-		if isRPCError(err) {
-			u.log.Info("upstream refused resources/read", "uri", orig, "err", err)
-			return nil, tools.ErrNotFound
-		}
-		return nil, fmt.Errorf("upstream %s: resources/read: %w", u.name, err)
-	}
-	out := make([]mcp.ResourceContents, 0, len(res.Contents))
-	for _, c := range res.Contents {
-		out = append(out, u.rewriteContents(c))
 	}
 	return out, nil
 }
@@ -258,24 +254,40 @@ func (u *upstream) supervisorFor(ctx context.Context) (*supervisor, func(), erro
 
 // complete forwards one completion/complete to the caller's session.
 func (u *upstream) complete(ctx context.Context, ref any, arg mcp.CompleteArgument, actx mcp.CompleteContext) (*mcp.Completion, error) {
-	sup, release, err := u.supervisorFor(ctx)
+	var out *mcp.Completion
+	err := u.onSession(ctx, func(ctx context.Context, sess *session) error {
+		req := mcp.CompleteRequest{}
+		req.Params.Ref = ref
+		req.Params.Argument = arg
+		req.Params.Context = actx
+		res, err := sess.client.Complete(ctx, req)
+		if err != nil {
+			return fmt.Errorf("upstream %s: completion/complete: %w", u.name, err)
+		}
+		out = &res.Completion
+		return nil
+	})
 	if err != nil {
 		return nil, err
+	}
+	return out, nil
+}
+
+// onSession runs f with the session that serves the caller in ctx (the
+// shared one, or the caller's own child's, held until f returns), under
+// the upstream's request deadline. Errors reaching the session name the
+// upstream.
+func (u *upstream) onSession(ctx context.Context, f func(context.Context, *session) error) error {
+	sup, release, err := u.supervisorFor(ctx)
+	if err != nil {
+		return err
 	}
 	defer release()
 	ctx, cancel := u.requestContext(ctx)
 	defer cancel()
 	sess, err := sup.session(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("upstream %s: %w", u.name, err)
+		return fmt.Errorf("upstream %s: %w", u.name, err)
 	}
-	req := mcp.CompleteRequest{}
-	req.Params.Ref = ref
-	req.Params.Argument = arg
-	req.Params.Context = actx
-	res, err := sess.client.Complete(ctx, req)
-	if err != nil {
-		return nil, fmt.Errorf("upstream %s: completion/complete: %w", u.name, err)
-	}
-	return &res.Completion, nil
+	return f(ctx, sess)
 }
