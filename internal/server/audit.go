@@ -130,3 +130,30 @@ func (s *Server) auditToolCall(ctx context.Context, id *identity.Identity, tool,
 	}
 	s.audit.LogAttrs(ctx, slog.LevelInfo, "tool_call", attrs...)
 }
+
+// auditFeature writes the one audit line msg of a decision on a prompt
+// (kind "prompt", the name under "prompt") or a resource (kind "resource",
+// the URI under "uri"): caller, decision, reason, duration, outcome and,
+// when there is one, the error detail, bounded. Arguments are never logged.
+func (s *Server) auditFeature(ctx context.Context, msg string, id *identity.Identity, kind, name string, allow bool, reason string, d time.Duration, outcome, detail string) {
+	nameKey, decision := "uri", "allow"
+	if kind == "prompt" {
+		nameKey = "prompt"
+	}
+	if !allow {
+		decision = "deny"
+	}
+	attrs := []slog.Attr{
+		auditCaller(id),
+		slog.String("kind", kind),
+		slog.String(nameKey, bounded(name)),
+		slog.String("decision", decision),
+		slog.String("reason", reason),
+		slog.Float64("duration_ms", float64(d.Microseconds())/1000),
+		slog.String("outcome", outcome),
+	}
+	if detail != "" {
+		attrs = append(attrs, slog.String("err", boundedN(detail, maxLoggedError)))
+	}
+	s.audit.LogAttrs(ctx, slog.LevelInfo, msg, attrs...)
+}

@@ -3,7 +3,6 @@ package server
 import (
 	"context"
 	"errors"
-	"log/slog"
 	"time"
 
 	"github.com/mark3labs/mcp-go/mcp"
@@ -74,23 +73,7 @@ func (s *Server) complete(ctx context.Context, kind, name string, d acl.Decision
 	start := time.Now()
 	outcome, detail := "ok", ""
 	defer func() {
-		decision := "allow"
-		if !d.Allow {
-			decision = "deny"
-		}
-		attrs := []slog.Attr{
-			auditCaller(id),
-			slog.String("kind", kind),
-			slog.String(map[string]string{"prompt": "prompt", "resource": "uri"}[kind], bounded(name)),
-			slog.String("decision", decision),
-			slog.String("reason", d.Reason),
-			slog.Float64("duration_ms", float64(time.Since(start).Microseconds())/1000),
-			slog.String("outcome", outcome),
-		}
-		if detail != "" {
-			attrs = append(attrs, slog.String("err", boundedN(detail, maxLoggedError)))
-		}
-		s.audit.LogAttrs(ctx, slog.LevelInfo, "completion", attrs...)
+		s.auditFeature(ctx, "completion", id, kind, name, d.Allow, d.Reason, time.Since(start), outcome, detail)
 	}()
 	if id == nil || !d.Allow {
 		outcome = "refused"

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"time"
 
 	"github.com/mark3labs/mcp-go/mcp"
@@ -133,15 +132,7 @@ func (s *Server) auditDeniedPrompt(ctx context.Context, _ any, req *mcp.GetPromp
 		}
 		d.Reason = "no such prompt"
 	}
-	s.audit.LogAttrs(ctx, slog.LevelInfo, "prompt_get",
-		auditCaller(id),
-		slog.String("kind", "prompt"),
-		slog.String("prompt", bounded(req.Params.Name)),
-		slog.String("decision", "deny"),
-		slog.String("reason", d.Reason),
-		slog.Float64("duration_ms", 0),
-		slog.String("outcome", "refused"),
-	)
+	s.auditFeature(ctx, "prompt_get", id, "prompt", req.Params.Name, false, d.Reason, 0, "refused", "")
 }
 
 // auditPrompt wraps every prompt handler as auditCall wraps tools: in-flight
@@ -168,19 +159,7 @@ func (s *Server) auditPrompt(next server.PromptHandlerFunc) server.PromptHandler
 				outcome, detail = "panic", fmt.Sprint(p)
 				res, err = nil, errPromptFailed
 			}
-			attrs := []slog.Attr{
-				auditCaller(id),
-				slog.String("kind", "prompt"),
-				slog.String("prompt", bounded(req.Params.Name)),
-				slog.String("decision", "allow"),
-				slog.String("reason", d.Reason),
-				slog.Float64("duration_ms", float64(time.Since(start).Microseconds())/1000),
-				slog.String("outcome", outcome),
-			}
-			if detail != "" {
-				attrs = append(attrs, slog.String("err", boundedN(detail, maxLoggedError)))
-			}
-			s.audit.LogAttrs(ctx, slog.LevelInfo, "prompt_get", attrs...)
+			s.auditFeature(ctx, "prompt_get", id, "prompt", req.Params.Name, true, d.Reason, time.Since(start), outcome, detail)
 		}()
 		res, err = next(ctx, req)
 		if err != nil {

@@ -225,23 +225,7 @@ func (s *Server) readResource(ctx context.Context, req mcp.ReadResourceRequest) 
 	d := s.policy.Load().DecideResource(id, uri)
 	outcome, detail := "ok", ""
 	defer func() {
-		decision := "allow"
-		if !d.Allow {
-			decision = "deny"
-		}
-		attrs := []slog.Attr{
-			auditCaller(id),
-			slog.String("kind", "resource"),
-			slog.String("uri", bounded(uri)),
-			slog.String("decision", decision),
-			slog.String("reason", d.Reason),
-			slog.Float64("duration_ms", float64(time.Since(start).Microseconds())/1000),
-			slog.String("outcome", outcome),
-		}
-		if detail != "" {
-			attrs = append(attrs, slog.String("err", boundedN(detail, maxLoggedError)))
-		}
-		s.audit.LogAttrs(ctx, slog.LevelInfo, "resource_read", attrs...)
+		s.auditFeature(ctx, "resource_read", id, "resource", uri, d.Allow, d.Reason, time.Since(start), outcome, detail)
 	}()
 	if id == nil || !d.Allow {
 		outcome = "refused"

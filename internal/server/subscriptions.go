@@ -26,23 +26,7 @@ func (s *Server) subscribe(ctx context.Context, cs server.ClientSession, uri str
 	d := s.policy.Load().DecideResource(id, uri)
 	outcome, detail := "ok", ""
 	defer func() {
-		decision := "allow"
-		if !d.Allow {
-			decision = "deny"
-		}
-		attrs := []slog.Attr{
-			auditCaller(id),
-			slog.String("kind", "resource"),
-			slog.String("uri", bounded(uri)),
-			slog.String("decision", decision),
-			slog.String("reason", d.Reason),
-			slog.Float64("duration_ms", float64(time.Since(start).Microseconds())/1000),
-			slog.String("outcome", outcome),
-		}
-		if detail != "" {
-			attrs = append(attrs, slog.String("err", boundedN(detail, maxLoggedError)))
-		}
-		s.audit.LogAttrs(ctx, slog.LevelInfo, "resource_subscribe", attrs...)
+		s.auditFeature(ctx, "resource_subscribe", id, "resource", uri, d.Allow, d.Reason, time.Since(start), outcome, detail)
 	}()
 	switch {
 	case id == nil || !d.Allow:
