@@ -3,6 +3,7 @@ package server_test
 import (
 	"context"
 	"fmt"
+	"os"
 	"sync"
 	"time"
 
@@ -128,6 +129,31 @@ func addCallRoutingTools(s *mcpserver.MCPServer) {
 				return mcp.NewToolResultError("elicitation failed: " + err.Error()), nil
 			}
 			return mcp.NewToolResultText(fmt.Sprintf("%s %v", res.Action, res.Content)), nil
+		})
+	// late answers at once; in the background it then waits until the
+	// file path exists, sends the log message label and asks for
+	// elicitation, and writes what became of it to path+".out": messages
+	// sent after the call that caused them has returned.
+	s.AddTool(mcp.NewTool("late", mcp.WithString("label"), mcp.WithString("path")),
+		func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+			ctx = context.WithoutCancel(ctx)
+			label, path := req.GetString("label", ""), req.GetString("path", "")
+			go func() {
+				for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+					if _, err := os.Stat(path); err == nil {
+						break
+					}
+				}
+				_ = s.SendLogMessageToClient(ctx, mcp.NewLoggingMessageNotification(mcp.LoggingLevelInfo, "child", label))
+				res, err := s.RequestElicitation(ctx, mcp.ElicitationRequest{Params: mcp.ElicitationParams{
+					Message: label, RequestedSchema: map[string]any{"type": "object"}}})
+				out := "elicitation failed"
+				if err == nil {
+					out = fmt.Sprintf("%s %v", res.Action, res.Content)
+				}
+				_ = os.WriteFile(path+".out", []byte(out), 0o600)
+			}()
+			return mcp.NewToolResultText("scheduled"), nil
 		})
 	// sample asks the client for a completion and answers with its text.
 	s.AddTool(mcp.NewTool("sample", mcp.WithString("label")),

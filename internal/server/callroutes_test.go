@@ -248,19 +248,25 @@ func callsHost(ctx context.Context, t *testing.T, tn *tailnet) (string, *logBuff
 	return callsHostWith(ctx, t, tn, nil)
 }
 
-// callsHostWith is callsHost with the config adjusted by mod.
-func callsHostWith(ctx context.Context, t *testing.T, tn *tailnet, mod func(*config.Config)) (string, *logBuffer) {
+// callsUpstream is the stdio test server with the call routing tools
+// (addCallRoutingTools), bridged as name with isolation and timeout.
+func callsUpstream(t *testing.T, name, isolation string, timeout time.Duration) config.Upstream {
 	t.Helper()
 	self, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)
 	}
+	return config.Upstream{Name: name, Command: []string{self}, Env: map[string]string{stdioServerEnv: "calls"},
+		Timeout: timeout, Isolation: isolation}
+}
+
+// callsHostWith is callsHost with the config adjusted by mod.
+func callsHostWith(ctx context.Context, t *testing.T, tn *tailnet, mod func(*config.Config)) (string, *logBuffer) {
+	t.Helper()
 	logs := &logBuffer{}
 	host, err := startHost(ctx, tn.net, "calls", logs, func(c *config.Config, _ *server.Options) {
 		c.ACL = acl.Config{Rules: []acl.Rule{{Src: []string{"*"}, Tools: []string{"*"}}}}
-		c.Upstreams = []config.Upstream{
-			{Name: "rt", Command: []string{self}, Env: map[string]string{stdioServerEnv: "calls"}, Timeout: time.Second},
-		}
+		c.Upstreams = []config.Upstream{callsUpstream(t, "rt", "", time.Second)}
 		if mod != nil {
 			mod(c)
 		}
@@ -454,22 +460,19 @@ func TestCancelledCallsAudit(t *testing.T) {
 }
 
 // TestBridgedLogging: logging/setLevel reaches the upstream (the mcp-go
-// child sends nothing below "error" unless asked) and its log messages
-// reach the caller whose call produced them, filtered by that caller's
-// level; with calls of two callers in flight on the shared child a message
-// belongs to no one and goes to tsmcp's log.
+// child sends nothing below "error" unless asked) and a per-identity
+// child's log messages reach its identity's callers with calls in flight,
+// filtered by each caller's level. A shared stdio child's messages name no
+// call, so they go to tsmcp's log, whoever has calls in flight (see
+// TestRemoteCallStreamAttribution for a shared upstream whose messages are
+// attributable).
 func TestBridgedLogging(t *testing.T) {
 	tn := startTailnet(t)
 	cs := tn.callers()
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
-	self, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
 	endpoint, logs := callsHostWith(ctx, t, tn, func(c *config.Config) {
-		c.Upstreams = append(c.Upstreams, config.Upstream{Name: "pi", Command: []string{self},
-			Env: map[string]string{stdioServerEnv: "calls"}, Timeout: time.Second, Isolation: config.IsolationPerIdentity})
+		c.Upstreams = append(c.Upstreams, callsUpstream(t, "pi", config.IsolationPerIdentity, time.Second))
 	})
 	gates := 0
 	// logWhile has cl call rt__log with args, which stays in flight until
@@ -511,11 +514,11 @@ func TestBridgedLogging(t *testing.T) {
 	var ah heard
 	alice := mcpgoPeer(ctx, t, endpoint, cs[0], "alice", &ah)
 	setLevel(alice, mcp.LoggingLevelDebug)
-	logWhile(alice, map[string]any{"label": "alice-info"}, "alice hears her info message", heardLogs(&ah, "alice-info"))
+	logWhile(alice, map[string]any{"upstream": "pi", "label": "alice-info"}, "alice hears her info message", heardLogs(&ah, "alice-info"))
 	setLevel(alice, mcp.LoggingLevelError)
 	// Messages of one call arrive in order: had the info one been
 	// delivered, it would be there before the error one.
-	logWhile(alice, map[string]any{"label": "alice-info-2", "label2": "alice-error", "level2": "error"},
+	logWhile(alice, map[string]any{"upstream": "pi", "label": "alice-info-2", "label2": "alice-error", "level2": "error"},
 		"alice hears her error message and not the info one", heardLogs(&ah, "alice-info", "alice-error"))
 
 	var ch, dh heard
@@ -538,9 +541,17 @@ func TestBridgedLogging(t *testing.T) {
 	if got := <-done; got != "passed" {
 		t.Fatalf("dave's gate = %q", got)
 	}
-	logWhile(carol, map[string]any{"label": "carol-alone"}, "carol hears only her message of her own", heardLogs(&ch, "carol-alone"))
-	if got := dh.snapshot(&dh.logs); len(got) != 0 {
-		t.Errorf("dave heard %q, want nothing", got)
+	// Alone on the shared child, carol's call still does not make the
+	// child's message hers: nothing on stdio says which call it is about.
+	logWhile(carol, map[string]any{"label": "carol-alone"}, "carol's message in tsmcp's log", func() bool {
+		return slices.ContainsFunc(logs.JSONLines("upstream log message"), func(m map[string]any) bool {
+			return strings.Contains(fmt.Sprint(m["data"]), "carol-alone")
+		})
+	})
+	for who, h := range map[string]*heard{"carol": &ch, "dave": &dh} {
+		if got := h.snapshot(&h.logs); len(got) != 0 {
+			t.Errorf("%s heard %q from the shared child, want nothing", who, got)
+		}
 	}
 	if got := ah.snapshot(&ah.logs); !slices.Equal(got, []string{"alice-info", "alice-error"}) {
 		t.Errorf("alice heard %q, want only her own messages", got)
@@ -580,17 +591,20 @@ func TestBridgedLogging(t *testing.T) {
 	}
 }
 
-// TestBridgedElicitationAndSampling: an upstream's elicitation/create and
-// sampling/createMessage reach the caller whose call caused them and the
-// caller's answer goes back (mcp-go and go-sdk clients on 2025-11-25
-// sessions). With calls of two callers in flight on the shared child, such
-// a request is refused: neither caller is asked.
+// TestBridgedElicitationAndSampling: a per-identity child's
+// elicitation/create and sampling/createMessage reach the caller whose call
+// caused them and the caller's answer goes back (mcp-go and go-sdk clients
+// on 2025-11-25 sessions, and the stateless protocol's input round trips).
+// A shared stdio child's requests cannot be attributed and are refused:
+// no caller is asked, even one alone on the child.
 func TestBridgedElicitationAndSampling(t *testing.T) {
 	tn := startTailnet(t)
 	cs := tn.callers()
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
-	endpoint, logs := callsHost(ctx, t, tn)
+	endpoint, logs := callsHostWith(ctx, t, tn, func(c *config.Config) {
+		c.Upstreams = append(c.Upstreams, callsUpstream(t, "pi", config.IsolationPerIdentity, time.Second))
+	})
 
 	var ah, bh, sh heard
 	alice := mcpgoPeer(ctx, t, endpoint, cs[0], "alice", &ah)
@@ -602,24 +616,24 @@ func TestBridgedElicitationAndSampling(t *testing.T) {
 		h                       *heard
 		list                    func(*heard) *[]string
 	}{
-		{name: "elicitation, mcp-go", tool: "rt__elicit", label: "alice-q", want: "accept map[name:answer-from-alice]",
+		{name: "elicitation, mcp-go", tool: "pi__elicit", label: "alice-q", want: "accept map[name:answer-from-alice]",
 			call: func(tool string, args map[string]any) (string, bool) { return mcpgoCall(ctx, t, alice, tool, "", args) },
 			h:    &ah, list: func(h *heard) *[]string { return &h.elicited }},
-		{name: "sampling, mcp-go", tool: "rt__sample", label: "alice-p", want: "sampled test-model answer-from-alice",
+		{name: "sampling, mcp-go", tool: "pi__sample", label: "alice-p", want: "sampled test-model answer-from-alice",
 			call: func(tool string, args map[string]any) (string, bool) { return mcpgoCall(ctx, t, alice, tool, "", args) },
 			h:    &ah, list: func(h *heard) *[]string { return &h.sampled }},
-		{name: "elicitation, go-sdk", tool: "rt__elicit", label: "bob-q", want: "accept map[name:answer-from-bob]",
+		{name: "elicitation, go-sdk", tool: "pi__elicit", label: "bob-q", want: "accept map[name:answer-from-bob]",
 			call: func(tool string, args map[string]any) (string, bool) { return sdkCall(ctx, t, bob, tool, "", args) },
 			h:    &bh, list: func(h *heard) *[]string { return &h.elicited }},
-		{name: "sampling, go-sdk", tool: "rt__sample", label: "bob-p", want: "sampled test-model answer-from-bob",
+		{name: "sampling, go-sdk", tool: "pi__sample", label: "bob-p", want: "sampled test-model answer-from-bob",
 			call: func(tool string, args map[string]any) (string, bool) { return sdkCall(ctx, t, bob, tool, "", args) },
 			h:    &bh, list: func(h *heard) *[]string { return &h.sampled }},
-		{name: "elicitation, go-sdk 2026-07-28 (input round trip)", tool: "rt__elicit", label: "stateless-q", want: "accept map[name:answer-from-stateless]",
+		{name: "elicitation, go-sdk 2026-07-28 (input round trip)", tool: "pi__elicit", label: "stateless-q", want: "accept map[name:answer-from-stateless]",
 			call: func(tool string, args map[string]any) (string, bool) {
 				return sdkCall(ctx, t, stateless, tool, "", args)
 			},
 			h: &sh, list: func(h *heard) *[]string { return &h.elicited }},
-		{name: "sampling, go-sdk 2026-07-28 (input round trip)", tool: "rt__sample", label: "stateless-p", want: "sampled test-model answer-from-stateless",
+		{name: "sampling, go-sdk 2026-07-28 (input round trip)", tool: "pi__sample", label: "stateless-p", want: "sampled test-model answer-from-stateless",
 			call: func(tool string, args map[string]any) (string, bool) {
 				return sdkCall(ctx, t, stateless, tool, "", args)
 			},
@@ -653,7 +667,7 @@ func TestBridgedElicitationAndSampling(t *testing.T) {
 			return s
 		}
 		aliceRaw, bobRaw := raw(cs[0]), raw(cs[1])
-		res, err := aliceRaw.CallTool(ctx, &sdk.CallToolParams{Name: "rt__elicit", Arguments: map[string]any{"label": "alice-raw"}})
+		res, err := aliceRaw.CallTool(ctx, &sdk.CallToolParams{Name: "pi__elicit", Arguments: map[string]any{"label": "alice-raw"}})
 		if err != nil || res.RequestState == "" || len(res.InputRequests) != 1 {
 			t.Fatalf("first round trip = %+v, %v; want an input_required result", res, err)
 		}
@@ -661,7 +675,7 @@ func TestBridgedElicitationAndSampling(t *testing.T) {
 		for id := range res.InputRequests {
 			answer[id] = &sdk.ElicitResult{Action: "accept", Content: map[string]any{"name": "from-bob"}}
 		}
-		stolen, err := bobRaw.CallTool(ctx, &sdk.CallToolParams{Name: "rt__elicit", Arguments: map[string]any{"label": "alice-raw"},
+		stolen, err := bobRaw.CallTool(ctx, &sdk.CallToolParams{Name: "pi__elicit", Arguments: map[string]any{"label": "alice-raw"},
 			RequestState: res.RequestState, InputResponses: answer})
 		if err != nil || !stolen.IsError {
 			t.Fatalf("bob answering alice's request = %+v, %v; want a tool error", stolen, err)
@@ -669,37 +683,26 @@ func TestBridgedElicitationAndSampling(t *testing.T) {
 		for id := range res.InputRequests {
 			answer[id] = &sdk.ElicitResult{Action: "accept", Content: map[string]any{"name": "from-alice"}}
 		}
-		final, err := aliceRaw.CallTool(ctx, &sdk.CallToolParams{Name: "rt__elicit", Arguments: map[string]any{"label": "alice-raw"},
+		final, err := aliceRaw.CallTool(ctx, &sdk.CallToolParams{Name: "pi__elicit", Arguments: map[string]any{"label": "alice-raw"},
 			RequestState: res.RequestState, InputResponses: answer})
 		if err != nil || final.IsError || len(final.Content) != 1 || final.Content[0].(*sdk.TextContent).Text != "accept map[name:from-alice]" {
 			t.Fatalf("alice's answer = %+v, %v; want her answer to reach the child", final, err)
 		}
 	})
 
-	t.Run("two callers on one shared child", func(t *testing.T) {
-		var ch, dh heard
+	t.Run("a shared stdio child cannot attribute", func(t *testing.T) {
+		var ch heard
 		carol := mcpgoPeer(ctx, t, endpoint, cs[0], "carol", &ch)
-		dave := sdkPeer(ctx, t, endpoint, cs[1], mcp.LATEST_LEGACY_PROTOCOL_VERSION, "dave", &dh)
-		done := goText(func() (string, bool, error) {
-			return sdkTry(ctx, dave, "rt__gate", "d", map[string]any{"name": "s2c", "label": "dave"})
-		})
-		dh.waitFor(ctx, t, "dave's call in flight", &dh.progress, only("d dave"))
 		for _, tool := range []string{"rt__elicit", "rt__sample"} {
 			text, isErr := mcpgoCall(ctx, t, carol, tool, "", map[string]any{"label": "carol-" + tool})
 			if !isErr || !strings.Contains(text, "failed") {
 				t.Errorf("%s = %q (isError %v), want the child's request refused", tool, text, isErr)
 			}
 		}
-		mcpgoCall(ctx, t, carol, "rt__open", "", map[string]any{"name": "s2c"})
-		if got := <-done; got != "passed" {
-			t.Fatalf("dave's gate = %q", got)
+		if got := append(ch.snapshot(&ch.elicited), ch.snapshot(&ch.sampled)...); len(got) != 0 {
+			t.Errorf("carol was asked %q, want no one", got)
 		}
-		for _, h := range []*heard{&ch, &dh} {
-			if got := append(h.snapshot(&h.elicited), h.snapshot(&h.sampled)...); len(got) != 0 {
-				t.Errorf("a caller was asked %q, want no one", got)
-			}
-		}
-		if n := len(logs.JSONLines("upstream request refused: it belongs to no single caller (no call in flight, or calls of several callers)")); n != 2 {
+		if n := len(logs.JSONLines("upstream request refused: it cannot be attributed to the call that caused it (not on a call's own stream, and the session is shared by several identities or has several caller sessions in flight)")); n != 2 {
 			t.Errorf("%d refusals logged, want 2", n)
 		}
 	})
@@ -709,9 +712,11 @@ func TestBridgedElicitationAndSampling(t *testing.T) {
 // a shared stdio child with timeout 1s, through tsmcp: its long-running
 // operation completes (its progress, a step every 0.5 s, renews the
 // deadline) and its progress reaches the caller; cancelling it is audited
-// as cancelled; its elicitation and sampling requests are answered by the
-// callers' handlers; its simulated log message reaches the caller that
-// turned it on.
+// as cancelled. Bridged per identity, its elicitation and sampling requests
+// are answered by the callers' handlers; shared, they are refused (nothing
+// on stdio says which call they are about). Its simulated log messages,
+// which no request caused, reach no caller: not alice, who turned them on,
+// nor bob, whose call is in flight meanwhile.
 func TestBridgedEverything(t *testing.T) {
 	bin := testutil.EverythingBin(t)
 	tn := startTailnet(t)
@@ -719,13 +724,15 @@ func TestBridgedEverything(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	endpoint, logs := callsHostWith(ctx, t, tn, func(c *config.Config) {
-		c.Upstreams = append(c.Upstreams, config.Upstream{Name: "ev", Command: []string{bin}, Timeout: time.Second})
+		c.Upstreams = append(c.Upstreams, config.Upstream{Name: "ev", Command: []string{bin}, Timeout: time.Second},
+			config.Upstream{Name: "evp", Command: []string{bin}, Timeout: time.Second, Isolation: config.IsolationPerIdentity})
 	})
 	var ah, bh heard
 	alice := mcpgoPeer(ctx, t, endpoint, cs[0], "alice", &ah)
 	bob := sdkPeer(ctx, t, endpoint, cs[1], mcp.LATEST_LEGACY_PROTOCOL_VERSION, "bob", &bh)
 	// Its capability-dependent tools come with a list_changed.
-	for !slices.Contains(testutil.MCPGoToolNames(ctx, t, alice), "ev__trigger-sampling-request") {
+	for names := testutil.MCPGoToolNames(ctx, t, alice); !slices.Contains(names, "ev__trigger-sampling-request") ||
+		!slices.Contains(names, "evp__trigger-sampling-request"); names = testutil.MCPGoToolNames(ctx, t, alice) {
 		select {
 		case <-ctx.Done():
 			t.Fatal("server-everything's sampling tool never appeared: tsmcp did not declare sampling upstream")
@@ -770,8 +777,19 @@ func TestBridgedEverything(t *testing.T) {
 		}
 	})
 
+	t.Run("shared: elicitation and sampling refused", func(t *testing.T) {
+		for _, tool := range []string{"ev__trigger-elicitation-request", "ev__trigger-sampling-request"} {
+			if text, isErr := mcpgoCall(ctx, t, alice, tool, "", map[string]any{"prompt": "p"}); !isErr {
+				t.Errorf("%s = %q, want an error", tool, text)
+			}
+		}
+		if got := append(ah.snapshot(&ah.elicited), ah.snapshot(&ah.sampled)...); len(got) != 0 {
+			t.Errorf("alice was asked %q", got)
+		}
+	})
+
 	t.Run("elicitation", func(t *testing.T) {
-		text, isErr := mcpgoCall(ctx, t, alice, "ev__trigger-elicitation-request", "", nil)
+		text, isErr := mcpgoCall(ctx, t, alice, "evp__trigger-elicitation-request", "", nil)
 		if isErr || !strings.Contains(text, "User provided the requested information") || !strings.Contains(text, testAnswer("alice")) {
 			t.Fatalf("elicitation = %q (isError %v)", text, isErr)
 		}
@@ -781,7 +799,7 @@ func TestBridgedEverything(t *testing.T) {
 	})
 
 	t.Run("sampling", func(t *testing.T) {
-		text, isErr := sdkCall(ctx, t, bob, "ev__trigger-sampling-request", "", map[string]any{"prompt": "hello from bob"})
+		text, isErr := sdkCall(ctx, t, bob, "evp__trigger-sampling-request", "", map[string]any{"prompt": "hello from bob"})
 		if isErr || !strings.Contains(text, testAnswer("bob")) {
 			t.Fatalf("sampling = %q (isError %v)", text, isErr)
 		}
@@ -799,27 +817,36 @@ func TestBridgedEverything(t *testing.T) {
 		if err := alice.SetLevel(ctx, req); err != nil {
 			t.Fatal(err)
 		}
-		// Its simulated messages come on their own schedule: with a call
-		// of alice's in flight the whole time, they are hers.
-		done := goText(func() (string, bool, error) {
-			return mcpgoTry(ctx, alice, "ev__trigger-long-running-operation", "ev-log", map[string]any{"duration": 4, "steps": 8})
-		})
-		ah.waitFor(ctx, t, "alice's operation in flight", &ah.progress, func(got []string) bool {
-			return slices.ContainsFunc(got, func(s string) bool { return strings.HasPrefix(s, "ev-log ") })
-		})
+		if err := bob.SetLoggingLevel(ctx, &sdk.SetLoggingLevelParams{Level: "debug"}); err != nil {
+			t.Fatal(err)
+		}
+		before := len(logs.JSONLines("upstream log message"))
 		if text, isErr := mcpgoCall(ctx, t, alice, "ev__toggle-simulated-logging", "", nil); isErr {
 			t.Fatalf("toggle-simulated-logging = %q", text)
 		}
-		ah.waitFor(ctx, t, "alice hears the simulated log message", &ah.logs, func(got []string) bool {
-			return slices.ContainsFunc(got, func(s string) bool { return strings.Contains(s, "message") })
+		// Bob's call is the only one in flight while the messages come.
+		octx, ocancel := context.WithCancel(ctx)
+		done := goText(func() (string, bool, error) {
+			return sdkTry(octx, bob, "ev__trigger-long-running-operation", "ev-log", map[string]any{"duration": 60, "steps": 120})
 		})
+		bh.waitFor(ctx, t, "bob's operation in flight", &bh.progress, func(got []string) bool {
+			return slices.ContainsFunc(got, func(s string) bool { return strings.HasPrefix(s, "ev-log ") })
+		})
+		for len(logs.JSONLines("upstream log message")) < before+2 {
+			select {
+			case <-ctx.Done():
+				t.Fatal("the simulated log messages never reached tsmcp's log")
+			case <-time.After(50 * time.Millisecond):
+			}
+		}
 		mcpgoCall(ctx, t, alice, "ev__toggle-simulated-logging", "", nil)
-		if got := <-done; !strings.Contains(got, "completed") {
-			t.Errorf("operation = %q", got)
+		for who, h := range map[string]*heard{"alice": &ah, "bob": &bh} {
+			if got := h.snapshot(&h.logs); len(got) != 0 {
+				t.Errorf("%s heard %q, want nothing", who, got)
+			}
 		}
-		if got := bh.snapshot(&bh.logs); len(got) != 0 {
-			t.Errorf("bob heard %q", got)
-		}
+		ocancel()
+		<-done
 	})
 }
 

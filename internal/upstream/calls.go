@@ -19,9 +19,8 @@ import (
 // Every forwarded call is a flight on its upstream session. Progress is
 // routed exactly: each flight sends the upstream a progressToken of its own
 // (unique in the process, so calls of different callers on one shared child
-// never collide) and the token is mapped back to the caller's. Messages
-// without such a key are attributed by who has calls in flight; see
-// router.attribute.
+// never collide) and the token is mapped back to the caller's. Other
+// messages are attributed exactly or not at all; see attribution.go.
 
 // errCallTimeout is the cause of a call's context when the upstream's
 // timeout passed without news from the upstream.
@@ -180,14 +179,8 @@ func (r *router) byProgressToken(token any) *flight {
 	return r.byToken[s]
 }
 
-// attribute returns, for a message that names no call, the flights of the
-// caller sessions it belongs to, one flight per session: while the calls
-// in flight all come from one caller session, that session; on a
-// per-identity child (whose calls all come from one identity) every session
-// with calls in flight when all is true. Otherwise (no call in flight,
-// calls of several sessions on a shared child) nil: the message belongs to
-// no one.
-func (r *router) attribute(all bool) []*flight {
+// sessions returns one flight per caller session with calls in flight.
+func (r *router) sessions() []*flight {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	bySession := map[any]*flight{}
@@ -197,9 +190,6 @@ func (r *router) attribute(all bool) []*flight {
 			bySession[f.session] = f
 			out = append(out, f)
 		}
-	}
-	if len(out) > 1 && !all {
-		return nil
 	}
 	return out
 }

@@ -10,9 +10,9 @@ import (
 )
 
 // Logging: an upstream's notifications/message goes to the caller sessions
-// the router attributes it to (see router.attribute), each filtered by that
-// session's own level; what belongs to no call goes to tsmcp's log, bounded
-// like stderr lines. The upstreams are asked (logging/setLevel) for the
+// it is exactly attributed to (see attribution.go), each filtered by that
+// session's own level; what cannot be attributed goes to tsmcp's log,
+// bounded like stderr lines. The upstreams are asked (logging/setLevel) for the
 // most verbose level any caller session asked for, see SetLogLevel.
 
 // SetLogLevel asks every upstream session, now and as they start, to send
@@ -68,28 +68,45 @@ func (u *upstream) dial(ctx context.Context, caller *callerInfo, onListChanged f
 		return nil, err
 	}
 	s.perIdentity.Store(caller != nil)
-	u.applyLogLevel(s)
+	// Before the session serves a call, so that the call's first log
+	// messages pass the upstream's filter.
+	u.setLogLevel(s)
 	return s, nil
 }
 
 // applyLogLevel sends the provider's log level (if any was asked for) to
 // session s, in the background.
 func (u *upstream) applyLogLevel(s *session) {
+	if level, ok := u.logLevelFor(s); ok {
+		u.p.goFunc(func() { u.sendLogLevel(s, level) })
+	}
+}
+
+// setLogLevel is applyLogLevel, waiting for the upstream's answer.
+func (u *upstream) setLogLevel(s *session) {
+	if level, ok := u.logLevelFor(s); ok {
+		u.sendLogLevel(s, level)
+	}
+}
+
+// logLevelFor returns the log level to send to s; ok is false when none
+// was asked for, the provider is closed or s does not declare logging.
+func (u *upstream) logLevelFor(s *session) (level mcp.LoggingLevel, ok bool) {
 	u.p.mu.Lock()
 	level, closed := u.p.logLevel, u.p.closed
 	u.p.mu.Unlock()
-	if level == "" || closed || s.client.GetServerCapabilities().Logging == nil {
-		return
+	return level, level != "" && !closed && s.client.GetServerCapabilities().Logging != nil
+}
+
+// sendLogLevel sends logging/setLevel to s.
+func (u *upstream) sendLogLevel(s *session, level mcp.LoggingLevel) {
+	ctx, cancel := context.WithTimeout(s.ctx, u.setupTimeout)
+	defer cancel()
+	req := mcp.SetLevelRequest{}
+	req.Params.Level = level
+	if err := s.client.SetLevel(ctx, req); err != nil && s.ctx.Err() == nil {
+		u.log.Warn("upstream refused logging/setLevel", "level", level, "err", err)
 	}
-	u.p.goFunc(func() {
-		ctx, cancel := context.WithTimeout(s.ctx, u.setupTimeout)
-		defer cancel()
-		req := mcp.SetLevelRequest{}
-		req.Params.Level = level
-		if err := s.client.SetLevel(ctx, req); err != nil && s.ctx.Err() == nil {
-			u.log.Warn("upstream refused logging/setLevel", "level", level, "err", err)
-		}
-	})
 }
 
 // logMessage routes one notifications/message of the upstream.
@@ -97,7 +114,7 @@ func (s *session) logMessage(params map[string]any, lim *logLimiter) {
 	level, _ := params["level"].(string)
 	logger, _ := params["logger"].(string)
 	data := params["data"]
-	flights := s.routes.attribute(s.perIdentity.Load())
+	flights := s.messageFlights()
 	if len(flights) == 0 {
 		b, _ := json.Marshal(data)
 		if len(b) > maxStderrLine {
@@ -111,10 +128,16 @@ func (s *session) logMessage(params map[string]any, lim *logLimiter) {
 	}
 	n := mcp.NewLoggingMessageNotification(mcp.LoggingLevel(level), logger, data)
 	for _, f := range flights {
-		ctx := f.caller()
-		if srv := server.ServerFromContext(ctx); srv != nil && ctx.Err() == nil {
-			_ = srv.SendLogMessageToClient(ctx, n)
-		}
+		f.log(n)
+	}
+}
+
+// log sends an upstream's log message to the caller's session, filtered by
+// its level.
+func (f *flight) log(n mcp.LoggingMessageNotification) {
+	ctx := f.caller()
+	if srv := server.ServerFromContext(ctx); srv != nil && ctx.Err() == nil {
+		_ = srv.SendLogMessageToClient(ctx, n)
 	}
 }
 

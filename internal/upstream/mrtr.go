@@ -32,6 +32,9 @@ const (
 	// maxWaiting bounds the calls waiting for a stateless caller's answer,
 	// per provider; beyond it the upstream's request is refused.
 	maxWaiting = 1024
+	// maxWaitingPerIdentity bounds them per caller identity, so that one
+	// identity's unanswered round trips never use up the room of others.
+	maxWaitingPerIdentity = 16
 	// inputID names the one input request of an input_required result.
 	inputID = "upstream-request"
 )
@@ -148,7 +151,8 @@ func (u *upstream) askCaller(c *statelessCall, a *inputAsk) *mcp.CallToolResult 
 	state := res.RequestState
 	c.pending = a
 	if !u.p.waiting.put(state, c) {
-		u.log.Warn("upstream request refused: too many calls wait for their callers' input", "method", a.method, "limit", maxWaiting)
+		u.log.Warn("upstream request refused: too many calls wait for their callers' input", "method", a.method,
+			"limit", maxWaiting, "limit_per_identity", maxWaitingPerIdentity)
 		close(a.answer)
 		return nil
 	}
@@ -194,23 +198,28 @@ func newState() string {
 }
 
 // waitingCalls are the stateless calls waiting for their callers' answers,
-// by requestState.
+// by requestState. Each is one call's own: a parked call holds only its own
+// upstream request, never another caller's (see attribution.go).
 type waitingCalls struct {
-	mu    sync.Mutex // guards the field below
-	calls map[string]*statelessCall
+	mu       sync.Mutex // guards the fields below
+	calls    map[string]*statelessCall
+	byCaller map[string]int // calls waiting per caller identity key
 }
 
-// put records c under state; false when too many calls wait.
+// put records c under state; false when too many calls wait, in all or of
+// c's caller.
 func (w *waitingCalls) put(state string, c *statelessCall) bool {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.calls == nil {
 		w.calls = map[string]*statelessCall{}
+		w.byCaller = map[string]int{}
 	}
-	if len(w.calls) >= maxWaiting {
+	if len(w.calls) >= maxWaiting || w.byCaller[c.caller] >= maxWaitingPerIdentity {
 		return false
 	}
 	w.calls[state] = c
+	w.byCaller[c.caller]++
 	return true
 }
 
@@ -224,5 +233,8 @@ func (w *waitingCalls) take(state string, ok func(*statelessCall) bool) *statele
 		return nil
 	}
 	delete(w.calls, state)
+	if w.byCaller[c.caller]--; w.byCaller[c.caller] <= 0 {
+		delete(w.byCaller, c.caller)
+	}
 	return c
 }

@@ -87,8 +87,10 @@ func newRemote(url string, log *slog.Logger, timeout time.Duration) *remote {
 	return &remote{
 		url: url,
 		// No Client.Timeout: it would cut the long-lived streams.
-		// tracing.Transport adds the call's traceparent (see trace.go).
-		hc:      &http.Client{Transport: tracing.Transport(tr)},
+		// tracing.Transport adds the call's traceparent (see trace.go);
+		// callStreamTap routes the log messages on a call's own stream
+		// (see streamtap.go).
+		hc:      &http.Client{Transport: callStreamTap{tracing.Transport(tr)}},
 		log:     log,
 		timeout: timeout,
 	}

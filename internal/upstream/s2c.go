@@ -13,13 +13,15 @@ import (
 
 // Server-to-client requests: an upstream's elicitation/create and
 // sampling/createMessage go to the caller session whose call caused them,
-// and the answer goes back. The call is known exactly when the request
-// arrives on the call's own response stream (Streamable HTTP); otherwise
-// (stdio, the standalone stream, SSE) it is the call of the one caller
-// session with calls in flight on that upstream session. A request that
-// cannot be attributed so is refused, never sent to a guess. While the
-// caller answers (for at most maxInputWait), the call's timeout clock
-// stops.
+// and the answer goes back, or they are refused. Attribution is exact or
+// not at all (see attribution.go): a request that arrives on a call's own
+// response stream (Streamable HTTP) belongs to that call; on a
+// per-identity session, whose calls all come from one identity, it belongs
+// to the one session of that identity with calls in flight. Anything else
+// (a shared stdio child, the standalone stream, legacy SSE) cannot be
+// attributed, whoever has calls in flight, and is refused: it is never sent
+// to a guess. While the caller answers (for at most maxInputWait), the
+// call's timeout clock stops.
 
 // upstreamCapabilities are the client capabilities tsmcp declares to every
 // upstream: it forwards these requests (to callers that declared them).
@@ -42,6 +44,8 @@ func (s *session) serveRequests(tr transport.Interface, log *slog.Logger) {
 	if !ok {
 		return
 	}
+	// A flood of refusals makes a bounded number of lines.
+	refusals := newLogLimiter(log, "refused requests")
 	bi.SetRequestHandler(func(ctx context.Context, req transport.JSONRPCRequest) (*transport.JSONRPCResponse, error) {
 		switch req.Method {
 		case string(mcp.MethodPing):
@@ -51,14 +55,11 @@ func (s *session) serveRequests(tr transport.Interface, log *slog.Logger) {
 			return transport.NewJSONRPCErrorResponse(req.ID, mcp.METHOD_NOT_FOUND, "method not found", nil), nil
 		}
 		log := log.With("method", req.Method)
-		f := flightFromContext(ctx)
+		f := s.requestFlight(ctx)
 		if f == nil {
-			if fs := s.routes.attribute(false); len(fs) == 1 {
-				f = fs[0]
+			if refusals.allow(0) {
+				log.Warn("upstream request refused: " + unattributed)
 			}
-		}
-		if f == nil {
-			log.Warn("upstream request refused: it belongs to no single caller (no call in flight, or calls of several callers)")
 			return transport.NewJSONRPCErrorResponse(req.ID, mcp.INVALID_REQUEST, errNotForwarded.Error(), nil), nil
 		}
 		res, err := f.forward(ctx, req)

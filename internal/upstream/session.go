@@ -39,7 +39,7 @@ type session struct {
 	// them (see routeCalls).
 	routes router
 	// perIdentity is set for a per-identity child (or session): the
-	// callers of its calls are one identity (see router.attribute).
+	// callers of its calls are one identity (see attribution.go).
 	perIdentity atomic.Bool
 
 	mu    sync.Mutex        // guards the field below
