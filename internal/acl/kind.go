@@ -44,12 +44,22 @@ const maxResourceURI = 4096
 
 // validName reports whether s is a valid name of kind k: a tool or prompt
 // name (^[a-zA-Z0-9_-]{1,64}$), or a resource URI (1 to maxResourceURI
-// bytes, no spaces or control characters).
+// bytes, no spaces or control characters, in canonical form: see
+// uriProblem).
 func (k Kind) validName(s string) bool {
 	if k == KindResource {
-		return validURI(s)
+		return validURI(s) && uriProblem(s) == ""
 	}
 	return validToolName(s)
+}
+
+// invalidReason is the Decision.Reason for s, a name that is not valid
+// for kind k.
+func (k Kind) invalidReason(s string) string {
+	if k == KindResource && validURI(s) {
+		return canonicalReason + uriProblem(s)
+	}
+	return invalidReason[k]
 }
 
 // validPattern reports whether s is a valid pattern of kind k: a name of

@@ -105,7 +105,7 @@ func TestGrantDecodingIsStrict(t *testing.T) {
 			id := withCaps(user("carol@example.com"), tailcfg.PeerCapMap{DefaultCapability: {tailcfg.RawMessage(tt.grant)}})
 			// whoami is allowed by the "*" rule: only a malformed
 			// grant can deny it.
-			for _, d := range []Decision{p.Decide(id, "whoami"), p.DecidePrompt(id, "docs__x"), p.DecideResource(id, "docs+x")} {
+			for _, d := range []Decision{p.Decide(id, "whoami"), p.DecidePrompt(id, "docs__x"), p.DecideResource(id, "docs+file:///x")} {
 				if tt.malformed == "" {
 					if strings.Contains(d.Reason, "malformed") {
 						t.Fatalf("grant %q: %+v, want it to decode", tt.grant, d)

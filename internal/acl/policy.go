@@ -100,7 +100,13 @@ func (p *Policy) DecidePrompt(id *identity.Identity, prompt string) Decision {
 // DecideResource reports whether the caller id may see, read and subscribe
 // to the resource with uri, as clients see it ("<upstream>+<original-uri>"
 // for bridged resources); for a resource template, uri is its URI
-// template. It decides as Decide does, from the resource patterns.
+// template. It decides as Decide does, from the resource patterns, on the
+// URI as written, and only when the URI is in canonical form: one with a
+// dot segment, a "//" in its path, a backslash or a percent-encoding that
+// a resolver would turn into one of these (see uriProblem) is denied,
+// whoever asks, so that the URI decided is the one the upstream resolves.
+// Callers forward the URI exactly as decided, and decide again on every
+// URI an upstream answers with.
 func (p *Policy) DecideResource(id *identity.Identity, uri string) Decision {
 	return p.decide(KindResource, id, uri)
 }
@@ -117,7 +123,7 @@ func (p *Policy) decide(k Kind, id *identity.Identity, name string) Decision {
 		return Decision{Reason: "caller has neither a login nor tags"}
 	}
 	if !k.validName(name) {
-		return Decision{Reason: invalidReason[k]}
+		return Decision{Reason: k.invalidReason(name)}
 	}
 	// Grants first: a malformed one denies even when a rule would allow.
 	raws := id.Caps[p.capKey]

@@ -101,8 +101,9 @@ func TestResourceReadRoutesEveryURI(t *testing.T) {
 	defer host.Close()
 	s := featSession(ctx, t, "http://"+host.TailnetIP().String()+"/mcp", alice, nil)
 
-	// (The policy refuses URIs with spaces or control characters.)
-	for _, uri := range []string{"fake+file:///Docs/é.txt", `fake+x:{"q"}|<y>^\z`, "file:///no-prefix"} {
+	// (The policy refuses URIs with spaces or control characters, and URIs
+	// not in canonical form, below.)
+	for _, uri := range []string{"fake+file:///Docs/é.txt", `fake+x:{"q"}|<y>^z`, "file:///no-prefix"} {
 		res, err := s.ReadResource(ctx, &sdk.ReadResourceParams{URI: uri})
 		f.mu.Lock()
 		reached := slices.Contains(f.read, uri)
@@ -116,6 +117,18 @@ func TestResourceReadRoutesEveryURI(t *testing.T) {
 	}
 	if slices.Contains(f.read, "tsmcp-internal:read") {
 		t.Error("the route's own URI reached the provider")
+	}
+	// A URI not in canonical form is refused before any provider.
+	for _, uri := range []string{`fake+x:{"q"}\z`, "fake+file:///Docs/../é.txt", "fake+file:///Docs/%2e%2e/é.txt"} {
+		if _, err := s.ReadResource(ctx, &sdk.ReadResourceParams{URI: uri}); err == nil {
+			t.Errorf("reading %q succeeded", uri)
+		}
+		f.mu.Lock()
+		reached := slices.Contains(f.read, uri)
+		f.mu.Unlock()
+		if reached {
+			t.Errorf("reading %q reached the provider", uri)
+		}
 	}
 }
 

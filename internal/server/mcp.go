@@ -151,6 +151,15 @@ func (s *Server) auditCall(next server.ToolHandlerFunc) server.ToolHandlerFunc {
 			s.auditToolCall(ctx, id, req.Params.Name, "allow", d.Reason, time.Since(start), outcome, detail)
 		}()
 		res, err = next(ctx, req)
+		if res != nil {
+			// Resource URIs in the result are decided again
+			// (resulturis.go); res may be shared, so it is copied.
+			if kept, changed := s.allowedContent(ctx, id, "tools/call "+req.Params.Name, res.Content); changed {
+				cp := *res
+				cp.Content = kept
+				res = &cp
+			}
+		}
 		switch {
 		case callerCtx.Err() != nil:
 			outcome = "cancelled"

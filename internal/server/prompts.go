@@ -166,6 +166,15 @@ func (s *Server) auditPrompt(next server.PromptHandlerFunc) server.PromptHandler
 			outcome, detail = "error", err.Error()
 			err = errPromptFailed
 		}
+		if res != nil {
+			// Resource URIs in the messages are decided again
+			// (resulturis.go); res may be shared, so it is copied.
+			if kept, changed := s.allowedMessages(ctx, id, "prompts/get "+req.Params.Name, res.Messages); changed {
+				cp := *res
+				cp.Messages = kept
+				res = &cp
+			}
+		}
 		return res, err
 	}
 }

@@ -29,7 +29,19 @@ import (
 //   - resources/subscribe (and the 2026-07-28 subscriptions/listen): the
 //     Before hooks decide and subscribe through the providers; the policy
 //     is asked again, with the caller's current WhoIs, before each
-//     notifications/resources/updated is delivered.
+//     notifications/resources/updated is delivered. resources/unsubscribe
+//     needs no decision (a revoked caller may still unsubscribe): it ends
+//     only a subscription recorded under exactly that URI, and only
+//     decided URIs are recorded.
+//   - completion/complete of a resource template: DecideResource on the
+//     template (completions.go).
+//
+// DecideResource denies a URI that is not in canonical form (dot
+// segments, "//", backslashes, encoded separators: see the acl package),
+// so a URI is decided exactly as written and forwarded exactly as
+// decided: what the upstream resolves is what was decided. Every URI in
+// an answer is decided again before it reaches the caller
+// (resulturis.go).
 
 // readRouteURI is the one resource in mcp-go's table: every resources/read
 // is routed to it, with the URI the client asked for in readURIArg.
@@ -216,8 +228,11 @@ func (s *Server) guardResource(next server.ResourceHandlerFunc) server.ResourceH
 }
 
 // readResource serves every resources/read: one policy decision on the URI,
-// then the provider that has it. Refused, missing and refused-upstream all
-// answer errResourceNotFound; every read is one audit line.
+// then the provider that has it, asked for that URI exactly as decided;
+// then a decision on each URI its answer names (contents the caller may
+// not read are withheld). Refused, missing, refused-upstream and
+// all-withheld all answer errResourceNotFound; every read is one audit
+// line.
 func (s *Server) readResource(ctx context.Context, req mcp.ReadResourceRequest) ([]mcp.ResourceContents, error) {
 	uri, _ := req.Params.Arguments[readURIArg].(string)
 	id, _ := identity.FromContext(ctx)
@@ -240,7 +255,14 @@ func (s *Server) readResource(ctx context.Context, req mcp.ReadResourceRequest) 
 			outcome, detail = "error", err.Error()
 			return nil, errResourceFailed
 		}
-		return contents, nil
+		// The contents name what the upstream resolved: decided again
+		// (resulturis.go).
+		allowed, _ := s.allowedContents(ctx, id, "resources/read "+uri, contents)
+		if len(allowed) == 0 && len(contents) > 0 {
+			outcome = "withheld"
+			return nil, errResourceNotFound
+		}
+		return allowed, nil
 	}
 	outcome = "not_found"
 	return nil, errResourceNotFound

@@ -20,9 +20,17 @@ const stdioServerEnv = "TSMCP_SERVER_TEST_STDIO"
 // (per process) and grow (adds a tool, which sends
 // notifications/tools/list_changed) until stdin ends; with stdioServerEnv
 // "calls", also the call routing tools (see addCallRoutingTools); with
-// "trace", also traceparent (see addTraceTool).
+// "trace", also traceparent (see addTraceTool); with "files", also the
+// files server's resources, tool and prompt (see filesserver_test.go).
 func runStdioServer() {
-	s := mcpserver.NewMCPServer("stdio-test", "1", mcpserver.WithToolCapabilities(true), mcpserver.WithLogging())
+	opts := []mcpserver.ServerOption{mcpserver.WithToolCapabilities(true), mcpserver.WithLogging()}
+	if os.Getenv(stdioServerEnv) == filesMode {
+		opts = append(opts, filesOptions()...)
+	}
+	s := mcpserver.NewMCPServer("stdio-test", "1", opts...)
+	if os.Getenv(stdioServerEnv) == filesMode {
+		addFiles(s)
+	}
 	if os.Getenv(stdioServerEnv) == "calls" {
 		addCallRoutingTools(s)
 	}
