@@ -20,8 +20,13 @@ const stdioServerEnv = "TSMCP_SERVER_TEST_STDIO"
 // (per process) and grow (adds a tool, which sends
 // notifications/tools/list_changed) until stdin ends; with stdioServerEnv
 // "calls", also the call routing tools (see addCallRoutingTools); with
-// "trace", also traceparent (see addTraceTool).
+// "trace", also traceparent (see addTraceTool); with "bounds", the bounds
+// tests' hand-written server instead (see runBoundsServer).
 func runStdioServer() {
+	if os.Getenv(stdioServerEnv) == "bounds" {
+		runBoundsServer() // boundsserver_test.go
+		return
+	}
 	s := mcpserver.NewMCPServer("stdio-test", "1", mcpserver.WithToolCapabilities(true), mcpserver.WithLogging())
 	if os.Getenv(stdioServerEnv) == "calls" {
 		addCallRoutingTools(s)
