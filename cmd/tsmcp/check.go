@@ -14,6 +14,7 @@ import (
 
 	"github.com/tsmcp/tsmcp/internal/acl"
 	"github.com/tsmcp/tsmcp/internal/config"
+	"github.com/tsmcp/tsmcp/internal/safetext"
 	"github.com/tsmcp/tsmcp/internal/server"
 	"github.com/tsmcp/tsmcp/internal/tools"
 	"github.com/tsmcp/tsmcp/internal/upstream"
@@ -222,6 +223,7 @@ func probeUpstreams(ctx context.Context, cfg *config.Config, w io.Writer) (probe
 	p, err := upstream.New(cfg.Upstreams, upstream.Options{
 		Logger:    slog.New(slog.NewTextHandler(io.Discard, nil)),
 		StartWait: probeWait,
+		Bounds:    upstream.BoundsFrom(cfg.MCP.Limits),
 	})
 	if err != nil {
 		return probed{}, err
@@ -279,9 +281,18 @@ func toolNames(ctx context.Context, cfg *config.Config) ([]string, error) {
 	return names, nil
 }
 
+// maxShownName bounds each name or URI check prints.
+const maxShownName = 512
+
+// listOrNone joins names for a terminal: each without control characters
+// (a resource URI comes from an upstream) and at most maxShownName bytes.
 func listOrNone(s []string) string {
 	if len(s) == 0 {
 		return "(nothing)"
 	}
-	return strings.Join(s, ", ")
+	shown := make([]string, len(s))
+	for i, n := range s {
+		shown[i] = safetext.Show(n, maxShownName)
+	}
+	return strings.Join(shown, ", ")
 }

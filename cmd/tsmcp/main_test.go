@@ -15,5 +15,9 @@ func TestMain(m *testing.M) {
 		main()
 		os.Exit(0)
 	}
+	if os.Getenv(hostileUpstreamEnv) == "1" {
+		runHostileUpstream() // checktext_test.go
+		os.Exit(0)
+	}
 	os.Exit(m.Run())
 }

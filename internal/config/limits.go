@@ -8,6 +8,10 @@ import "time"
 // limit. An identity is a user's login (all of that user's nodes together)
 // or, for a tagged node, its tags and node name. The defaults are far above
 // what a team of a few hundred people uses. Zero is invalid for every key.
+//
+// The upstream_* keys bound what one upstream (see Upstream) adds to the
+// lists clients, the identity page and the log see; what passes a bound is
+// cut or dropped with a log line.
 type Limits struct {
 	// SessionsPerIdentity caps the live Streamable HTTP sessions (opened
 	// by initialize, ended by DELETE, idle expiry or shutdown) of one
@@ -50,6 +54,41 @@ type Limits struct {
 	// only its initialize request lives; sessions in use expire after 30
 	// minutes idle. Default 1m.
 	UnusedSessionTTL time.Duration `mapstructure:"unused_session_ttl"`
+	// PagesPerIdentity caps the identity page views (GET /) of one
+	// identity in progress at once (being built or written). Default 8.
+	PagesPerIdentity int `mapstructure:"pages_per_identity"`
+	// PagesTotal caps the identity page views of all callers in progress
+	// at once. Default 128.
+	PagesTotal int `mapstructure:"pages_total"`
+
+	// UpstreamItems caps the tools, prompts, resources and resource
+	// templates one upstream adds, each kind counted on its own: the first
+	// this many it lists are used, the rest dropped with a log line.
+	// Default 10000.
+	UpstreamItems int `mapstructure:"upstream_items"`
+	// UpstreamItemBytes caps one tool, prompt, resource or resource
+	// template of an upstream, as its JSON once its titles and
+	// descriptions are cut: its schemas, icons, _meta, arguments. A larger
+	// item is dropped with a log line. At least upstream_description_bytes.
+	// Default 256KiB.
+	UpstreamItemBytes ByteSize `mapstructure:"upstream_item_bytes"`
+	// UpstreamNameBytes caps the name of an upstream's resource, resource
+	// template or prompt argument (tool and prompt names are at most 64
+	// bytes by their pattern). Names identify, and a cut name would name
+	// something else, so an item with a longer one is dropped with a log
+	// line. Default 1KiB.
+	UpstreamNameBytes ByteSize `mapstructure:"upstream_name_bytes"`
+	// UpstreamURIBytes caps an upstream's resource URI or URI template; an
+	// item with a longer one is dropped with a log line. Default 4KiB.
+	UpstreamURIBytes ByteSize `mapstructure:"upstream_uri_bytes"`
+	// UpstreamTitleBytes caps each title an upstream lists (of a tool, its
+	// annotations, a prompt, a prompt argument, a resource, a template):
+	// a longer one is cut on a character boundary and ends with "…".
+	// Default 1KiB.
+	UpstreamTitleBytes ByteSize `mapstructure:"upstream_title_bytes"`
+	// UpstreamDescriptionBytes caps each description an upstream lists,
+	// cut like titles. Default 16KiB.
+	UpstreamDescriptionBytes ByteSize `mapstructure:"upstream_description_bytes"`
 }
 
 // DefaultLimits are the limits of Default.
@@ -66,6 +105,15 @@ func DefaultLimits() Limits {
 		QueuePerSession:      32,
 		WriteTimeout:         30 * time.Second,
 		UnusedSessionTTL:     time.Minute,
+		PagesPerIdentity:     8,
+		PagesTotal:           128,
+
+		UpstreamItems:            10000,
+		UpstreamItemBytes:        256 * KiB,
+		UpstreamNameBytes:        KiB,
+		UpstreamURIBytes:         4 * KiB,
+		UpstreamTitleBytes:       KiB,
+		UpstreamDescriptionBytes: 16 * KiB,
 	}
 }
 
@@ -78,6 +126,7 @@ func (l *Limits) validate(p *problems, maxBody ByteSize) {
 		{l.SessionsPerIdentity, l.SessionsTotal, "sessions_per_identity", "sessions_total"},
 		{l.StreamsPerIdentity, l.StreamsTotal, "streams_per_identity", "streams_total"},
 		{l.CallsPerIdentity, l.CallsTotal, "calls_per_identity", "calls_total"},
+		{l.PagesPerIdentity, l.PagesTotal, "pages_per_identity", "pages_total"},
 	}
 	for _, c := range pairs {
 		if c.per < 1 {
@@ -103,5 +152,30 @@ func (l *Limits) validate(p *problems, maxBody ByteSize) {
 	}
 	if l.UnusedSessionTTL <= 0 {
 		p.addf("mcp.limits.unused_session_ttl", "must be positive, got %s", l.UnusedSessionTTL)
+	}
+	l.validateUpstream(p)
+}
+
+// validateUpstream checks the upstream_* bounds.
+func (l *Limits) validateUpstream(p *problems) {
+	if l.UpstreamItems < 1 {
+		p.addf("mcp.limits.upstream_items", "must be at least 1, got %d", l.UpstreamItems)
+	}
+	for _, b := range []struct {
+		key string
+		v   ByteSize
+	}{
+		{"upstream_name_bytes", l.UpstreamNameBytes},
+		{"upstream_uri_bytes", l.UpstreamURIBytes},
+		{"upstream_title_bytes", l.UpstreamTitleBytes},
+		{"upstream_description_bytes", l.UpstreamDescriptionBytes},
+	} {
+		if b.v < 1 || b.v > maxMaxBody {
+			p.addf("mcp.limits."+b.key, "must be between 1B and %s, got %s", maxMaxBody, b.v)
+		}
+	}
+	if l.UpstreamItemBytes < l.UpstreamDescriptionBytes || l.UpstreamItemBytes > maxMaxBody {
+		p.addf("mcp.limits.upstream_item_bytes", "must be between mcp.limits.upstream_description_bytes (%s) and %s, got %s",
+			l.UpstreamDescriptionBytes, maxMaxBody, l.UpstreamItemBytes)
 	}
 }

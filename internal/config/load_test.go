@@ -172,6 +172,14 @@ var envCases = []struct {
 	{"limits queue per session", "TSMCP_MCP_LIMITS_QUEUE_PER_SESSION", "10", func(c *Config) bool { return c.MCP.Limits.QueuePerSession == 10 }},
 	{"limits unused session ttl", "TSMCP_MCP_LIMITS_UNUSED_SESSION_TTL", "90s", func(c *Config) bool { return c.MCP.Limits.UnusedSessionTTL == 90*time.Second }},
 	{"limits write timeout", "TSMCP_MCP_LIMITS_WRITE_TIMEOUT", "5s", func(c *Config) bool { return c.MCP.Limits.WriteTimeout == 5*time.Second }},
+	{"limits pages per identity", "TSMCP_MCP_LIMITS_PAGES_PER_IDENTITY", "2", func(c *Config) bool { return c.MCP.Limits.PagesPerIdentity == 2 }},
+	{"limits pages total", "TSMCP_MCP_LIMITS_PAGES_TOTAL", "300", func(c *Config) bool { return c.MCP.Limits.PagesTotal == 300 }},
+	{"limits upstream items", "TSMCP_MCP_LIMITS_UPSTREAM_ITEMS", "500", func(c *Config) bool { return c.MCP.Limits.UpstreamItems == 500 }},
+	{"limits upstream item bytes", "TSMCP_MCP_LIMITS_UPSTREAM_ITEM_BYTES", "1MiB", func(c *Config) bool { return c.MCP.Limits.UpstreamItemBytes == MiB }},
+	{"limits upstream name bytes", "TSMCP_MCP_LIMITS_UPSTREAM_NAME_BYTES", "256", func(c *Config) bool { return c.MCP.Limits.UpstreamNameBytes == 256 }},
+	{"limits upstream uri bytes", "TSMCP_MCP_LIMITS_UPSTREAM_URI_BYTES", "8KiB", func(c *Config) bool { return c.MCP.Limits.UpstreamURIBytes == 8*KiB }},
+	{"limits upstream title bytes", "TSMCP_MCP_LIMITS_UPSTREAM_TITLE_BYTES", "200B", func(c *Config) bool { return c.MCP.Limits.UpstreamTitleBytes == 200 }},
+	{"limits upstream description bytes", "TSMCP_MCP_LIMITS_UPSTREAM_DESCRIPTION_BYTES", "32KiB", func(c *Config) bool { return c.MCP.Limits.UpstreamDescriptionBytes == 32*KiB }},
 	{"capability", "TSMCP_ACL_CAPABILITY", "example.com/cap/other", func(c *Config) bool { return c.ACL.Capability == "example.com/cap/other" }},
 	{"groups", "TSMCP_ACL_GROUPS", `{"sre":["carol@example.com"],"Ops_Team":["dave@example.com"]}`, func(c *Config) bool {
 		return reflect.DeepEqual(c.ACL.Groups, map[string][]string{"sre": {"carol@example.com"}, "Ops_Team": {"dave@example.com"}})

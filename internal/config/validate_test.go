@@ -90,7 +90,8 @@ func TestValidate(t *testing.T) {
 			c.MCP.MaxBody = 1
 			c.MCP.Limits = Limits{SessionsPerIdentity: 1, SessionsTotal: 1, StreamsPerIdentity: 1, StreamsTotal: 1,
 				CallsPerIdentity: 1, CallsTotal: 1, BodyBytesPerIdentity: 1, BodyBytesTotal: 1, QueuePerSession: 1,
-				WriteTimeout: time.Nanosecond, UnusedSessionTTL: time.Nanosecond}
+				WriteTimeout: time.Nanosecond, UnusedSessionTTL: time.Nanosecond, PagesPerIdentity: 1, PagesTotal: 1,
+				UpstreamItems: 1, UpstreamItemBytes: 1, UpstreamNameBytes: 1, UpstreamURIBytes: 1, UpstreamTitleBytes: 1, UpstreamDescriptionBytes: 1}
 		}},
 		{name: "zero limits", mutate: func(c *Config) { c.MCP.Limits = Limits{} }, want: []string{
 			"mcp.limits.sessions_per_identity: must be at least 1, got 0",
@@ -103,11 +104,29 @@ func TestValidate(t *testing.T) {
 			"mcp.limits.queue_per_session: must be at least 1, got 0",
 			"mcp.limits.write_timeout: must be positive, got 0s",
 			"mcp.limits.unused_session_ttl: must be positive, got 0s",
+			"mcp.limits.pages_per_identity: must be at least 1, got 0",
+			"mcp.limits.pages_total: must be at least 1, got 0",
+			"mcp.limits.upstream_items: must be at least 1, got 0",
+			"mcp.limits.upstream_name_bytes: must be between 1B and 1GiB, got 0B",
+			"mcp.limits.upstream_uri_bytes: must be between 1B and 1GiB, got 0B",
+			"mcp.limits.upstream_title_bytes: must be between 1B and 1GiB, got 0B",
+			"mcp.limits.upstream_description_bytes: must be between 1B and 1GiB, got 0B",
+		}},
+		{name: "upstream item bytes below the description bound", mutate: func(c *Config) {
+			c.MCP.Limits.UpstreamItemBytes, c.MCP.Limits.UpstreamDescriptionBytes = 8*KiB, 16*KiB
+		}, want: []string{"mcp.limits.upstream_item_bytes: must be between mcp.limits.upstream_description_bytes (16KiB) and 1GiB, got 8KiB"}},
+		{name: "upstream bounds too large", mutate: func(c *Config) {
+			c.MCP.Limits.UpstreamTitleBytes, c.MCP.Limits.UpstreamItemBytes = 2*GiB, 2*GiB
+		}, want: []string{
+			"mcp.limits.upstream_title_bytes: must be between 1B and 1GiB, got 2GiB",
+			"mcp.limits.upstream_item_bytes: must be between mcp.limits.upstream_description_bytes (16KiB) and 1GiB, got 2GiB",
 		}},
 		{name: "totals below per-identity limits", mutate: func(c *Config) {
 			c.MCP.Limits.SessionsTotal, c.MCP.Limits.StreamsTotal, c.MCP.Limits.CallsTotal = 127, 31, 31
 			c.MCP.Limits.BodyBytesTotal = 8 * MiB
+			c.MCP.Limits.PagesTotal = 7
 		}, want: []string{
+			"mcp.limits.pages_total: must be at least mcp.limits.pages_per_identity (8), got 7",
 			"mcp.limits.sessions_total: must be at least mcp.limits.sessions_per_identity (128), got 127",
 			"mcp.limits.streams_total: must be at least mcp.limits.streams_per_identity (32), got 31",
 			"mcp.limits.calls_total: must be at least mcp.limits.calls_per_identity (32), got 31",

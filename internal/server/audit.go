@@ -3,15 +3,12 @@ package server
 import (
 	"context"
 	"log/slog"
-	"strconv"
-	"strings"
 	"time"
-	"unicode"
-	"unicode/utf8"
 
 	"github.com/mark3labs/mcp-go/mcp"
 
 	"github.com/tsmcp/tsmcp/internal/identity"
+	"github.com/tsmcp/tsmcp/internal/safetext"
 	"github.com/tsmcp/tsmcp/internal/tools"
 )
 
@@ -60,46 +57,7 @@ func bounded(s string) string { return boundedN(s, maxLoggedName) }
 
 // boundedN is bounded with a limit of n bytes (before the truncation
 // marker).
-func boundedN(s string, n int) string {
-	clean := true
-	for i := 0; i < len(s) && i <= n; {
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if unsafeRune(r, size) {
-			clean = false
-			break
-		}
-		i += size
-	}
-	if clean && len(s) <= n {
-		return s
-	}
-	var b strings.Builder
-	b.Grow(min(len(s), n) + 24)
-	i := 0
-	for i < len(s) {
-		r, size := utf8.DecodeRuneInString(s[i:])
-		out := string(r)
-		if unsafeRune(r, size) {
-			out = string(utf8.RuneError)
-		}
-		if b.Len()+len(out) > n {
-			break
-		}
-		b.WriteString(out)
-		i += size
-	}
-	if i < len(s) {
-		b.WriteString("…[" + strconv.Itoa(len(s)) + " bytes]")
-	}
-	return b.String()
-}
-
-// unsafeRune reports whether r (decoded from size bytes) must not reach a
-// log line as is.
-func unsafeRune(r rune, size int) bool {
-	return (r == utf8.RuneError && size <= 1) || unicode.IsControl(r) || unicode.Is(unicode.Cf, r) ||
-		r == '\u2028' || r == '\u2029'
-}
+func boundedN(s string, n int) string { return safetext.Log(s, n) }
 
 // hideInvalidName is a BeforeCallTool hook: a tools/call naming something
 // that cannot be a tool name (tools.NamePattern) is answered "not found"

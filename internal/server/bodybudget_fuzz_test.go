@@ -10,6 +10,7 @@ import (
 
 	"github.com/tsmcp/tsmcp/internal/config"
 	"github.com/tsmcp/tsmcp/internal/identity"
+	"github.com/tsmcp/tsmcp/internal/logx"
 )
 
 // FuzzBodyBudget sends arbitrary bodies, declared with a right, wrong or
@@ -42,6 +43,7 @@ func FuzzBodyBudget(f *testing.F) {
 		audit:    slog.New(slog.NewTextHandler(io.Discard, nil)),
 		limits:   newLimits(lim),
 		sessions: newSessionStore(nil),
+		warns:    logx.NewRepeats(nil, 0, 1),
 	}
 	id := &identity.Identity{LoginName: "alice@example.com", NodeName: "laptop"}
 	f.Fuzz(func(t *testing.T, body []byte, declare int64) {

@@ -12,6 +12,8 @@ import (
 	"tailscale.com/client/tailscale/apitype"
 	"tailscale.com/ipn"
 	"tailscale.com/tailcfg"
+
+	"github.com/tsmcp/tsmcp/internal/logx"
 )
 
 // TestFunnelConnectionsAreRefused: a connection that came in through
@@ -20,7 +22,8 @@ import (
 func TestFunnelConnectionsAreRefused(t *testing.T) {
 	whoisCalled := false
 	s := &Server{
-		log: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		log:   slog.New(slog.NewTextHandler(io.Discard, nil)),
+		warns: logx.NewRepeats(nil, 0, 1),
 		whoisFn: func(context.Context, string) (*apitype.WhoIsResponse, error) {
 			whoisCalled = true
 			return &apitype.WhoIsResponse{

@@ -28,10 +28,11 @@ func (s *Server) writeDeadlines(next http.Handler) http.Handler {
 	})
 }
 
-// limitRequests applies the session, stream and call limits
+// limitRequests applies the session, stream, call and page limits
 // (mcp.limits.*) to one identified request, before the transports see it:
 //
 //   - GET /sse and GET /mcp hold a stream while they are open;
+//   - GET / (the identity page) holds a page view until it is written;
 //   - a POST /mcp carrying initialize reserves a session, which the
 //     session it mints keeps (see sessionSlot);
 //   - a POST carrying tools/call is refused while the caller already runs
@@ -54,6 +55,12 @@ func (s *Server) limitRequests(next http.Handler) http.Handler {
 				return
 			}
 			defer s.limits.streams.release(key, 1)
+		case (r.Method == http.MethodGet || r.Method == http.MethodHead) && r.URL.Path == "/":
+			if ref := s.limits.pages.acquire(key, 1); ref != nil {
+				s.refuse(w, r, ref)
+				return
+			}
+			defer s.limits.pages.release(key, 1)
 		case r.Method == http.MethodPost && (isMCP || r.URL.Path == "/message"):
 			inits, calls := 0, int64(0)
 			for _, m := range peekRPC(r).msgs {

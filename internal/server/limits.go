@@ -77,6 +77,7 @@ type limits struct {
 	streams  *counter // GET /sse and GET /mcp streams
 	calls    *counter // running tool calls
 	body     *counter // request-body bytes in memory
+	pages    *counter // identity page views in progress
 
 	cfg config.Limits // immutable
 }
@@ -87,6 +88,7 @@ func newLimits(l config.Limits) *limits {
 		streams:  newCounter("streams", int64(l.StreamsPerIdentity), int64(l.StreamsTotal)),
 		calls:    newCounter("calls", int64(l.CallsPerIdentity), int64(l.CallsTotal)),
 		body:     newCounter("body_bytes", int64(l.BodyBytesPerIdentity), int64(l.BodyBytesTotal)),
+		pages:    newCounter("pages", int64(l.PagesPerIdentity), int64(l.PagesTotal)),
 		cfg:      l,
 	}
 }

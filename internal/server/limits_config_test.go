@@ -7,22 +7,19 @@ import (
 )
 
 // testLimits are the small limits of the limit tests' hosts: two of a kind
-// per identity, three in all.
+// per identity, three in all; the upstream_* bounds keep their defaults.
 func testLimits(c *config.Config) {
 	c.MCP.MaxBody = 64 * config.KiB
-	c.MCP.Limits = config.Limits{
-		SessionsPerIdentity:  2,
-		SessionsTotal:        3,
-		StreamsPerIdentity:   2,
-		StreamsTotal:         3,
-		CallsPerIdentity:     2,
-		CallsTotal:           3,
-		BodyBytesPerIdentity: 128 * config.KiB,
-		BodyBytesTotal:       192 * config.KiB,
-		QueuePerSession:      8,
-		WriteTimeout:         500 * time.Millisecond,
-		UnusedSessionTTL:     time.Hour, // TestUnusedSessionsExpireSooner sets its own
-	}
+	l := config.DefaultLimits()
+	l.SessionsPerIdentity, l.SessionsTotal = 2, 3
+	l.StreamsPerIdentity, l.StreamsTotal = 2, 3
+	l.CallsPerIdentity, l.CallsTotal = 2, 3
+	l.PagesPerIdentity, l.PagesTotal = 2, 3
+	l.BodyBytesPerIdentity, l.BodyBytesTotal = 128*config.KiB, 192*config.KiB
+	l.QueuePerSession = 8
+	l.WriteTimeout = 500 * time.Millisecond
+	l.UnusedSessionTTL = time.Hour // TestUnusedSessionsExpireSooner sets its own
+	c.MCP.Limits = l
 }
 
 // testUnusedSessionTTL sets mcp.limits.unused_session_ttl.

@@ -51,17 +51,25 @@ func (p *abuseProvider) Tools(context.Context) ([]tools.Tool, error) {
 // abuse tools on the shared devnet; it is stopped when the test ends.
 func limitsHost(t *testing.T, name string, mod func(*config.Config)) (base string, p *abuseProvider, logs *logBuffer) {
 	t.Helper()
+	p = newAbuseProvider()
+	base, logs = startLimitsHost(t, name, mod, tools.Builtin{}, p)
+	return base, p, logs
+}
+
+// startLimitsHost starts a host with testLimits (then mod, if any) and
+// providers on the shared devnet; it is stopped when the test ends.
+func startLimitsHost(t *testing.T, name string, mod func(*config.Config), providers ...tools.Provider) (base string, logs *logBuffer) {
+	t.Helper()
 	tn := startTailnet(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	p = newAbuseProvider()
 	logs = &logBuffer{}
 	host, err := startHost(ctx, tn.net, name, logs, func(c *config.Config, o *server.Options) {
 		testLimits(c)
 		if mod != nil {
 			mod(c)
 		}
-		o.Providers = []tools.Provider{tools.Builtin{}, p}
+		o.Providers = providers
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -72,7 +80,7 @@ func limitsHost(t *testing.T, name string, mod func(*config.Config)) (base strin
 			t.Log(logs.String())
 		}
 	})
-	return "http://" + host.TailnetIP().String(), p, logs
+	return "http://" + host.TailnetIP().String(), logs
 }
 
 // wantRefused fails unless resp is a limit refusal with status code and a

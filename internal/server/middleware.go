@@ -36,7 +36,7 @@ func writeError(w http.ResponseWriter, code int) {
 func (s *Server) identify(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if isFunnel(r) {
-			s.log.Warn("refused Funnel connection", "remote", r.RemoteAddr, "path", bounded(r.URL.Path))
+			s.warns.Warn("refused Funnel connection", "remote", r.RemoteAddr, "path", bounded(r.URL.Path))
 			writeError(w, http.StatusForbidden)
 			return
 		}
@@ -65,13 +65,13 @@ func (s *Server) identify(next http.Handler) http.Handler {
 func (s *Server) checkHost(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !s.allowsHost(r) {
-			s.log.Warn("refused foreign Host", "host", bounded(r.Host), "remote", r.RemoteAddr)
+			s.warns.Warn("refused foreign Host", "host", bounded(r.Host), "remote", r.RemoteAddr)
 			writeError(w, http.StatusForbidden)
 			return
 		}
 		origin := r.Header.Get("Origin")
 		if origin != "" && !sameOrigin(origin, r.Host) {
-			s.log.Warn("refused foreign Origin", "origin", bounded(origin), "host", bounded(r.Host), "remote", r.RemoteAddr)
+			s.warns.Warn("refused foreign Origin", "origin", bounded(origin), "host", bounded(r.Host), "remote", r.RemoteAddr)
 			writeError(w, http.StatusForbidden)
 			return
 		}
@@ -124,7 +124,7 @@ func (hs hostSet) allows(hostport string) bool {
 func (s *Server) limitBody(max int64, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.ContentLength > max {
-			s.log.Warn("refused oversized body", "remote", r.RemoteAddr, "content_length", r.ContentLength, "max", max)
+			s.warns.Warn("refused oversized body", "remote", r.RemoteAddr, "content_length", r.ContentLength, "max", max)
 			w.Header().Set("Connection", "close")
 			writeError(w, http.StatusRequestEntityTooLarge)
 			return
@@ -147,7 +147,7 @@ func (s *Server) limitBody(max int64, next http.Handler) http.Handler {
 			s.refuse(w, r, overBudget.ref)
 			return
 		case errors.As(err, &tooBig):
-			s.log.Warn("refused oversized body", "remote", r.RemoteAddr, "max", max)
+			s.warns.Warn("refused oversized body", "remote", r.RemoteAddr, "max", max)
 			w.Header().Set("Connection", "close")
 			writeError(w, http.StatusRequestEntityTooLarge)
 			return

@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/tsmcp/tsmcp/internal/identity"
+	"github.com/tsmcp/tsmcp/internal/safetext"
 )
 
 // The identity page at / on the tailnet listener: who the host sees the
@@ -18,6 +19,11 @@ import (
 // and copy-paste settings for the common clients with this host's real
 // names. Server-rendered, no external assets, a strict
 // Content-Security-Policy; JSON for Accept: application/json.
+//
+// Every text on the page comes from others (upstreams, the tailnet, the
+// configuration) and is written for people: each is bounded and shown
+// without control or formatting characters (safetext.Show), in the HTML
+// and the JSON form alike, and each list shows at most maxPageItems.
 
 // pageView is what the identity page shows, and its JSON form.
 type pageView struct {
@@ -40,6 +46,12 @@ type pageView struct {
 	// Resources are the resources and resource templates the caller may
 	// read.
 	Resources []pageItem `json:"resources"`
+	// MoreTools, MorePrompts and MoreResources count what the caller may
+	// use past the maxPageItems each list shows (its MCP client lists
+	// them all); zero when the list is whole.
+	MoreTools     int `json:"more_tools,omitempty"`
+	MorePrompts   int `json:"more_prompts,omitempty"`
+	MoreResources int `json:"more_resources,omitempty"`
 	// URL is the Streamable HTTP endpoint under the short MagicDNS name;
 	// FullURL under the full name (empty without MagicDNS); SSEURL the
 	// legacy SSE endpoint.
@@ -97,11 +109,11 @@ var pageTmpl = template.Must(template.New("page").Parse(`<!doctype html>
 <dt>Access as</dt><dd id="membership">{{.V.Membership}}</dd>
 </dl>
 <h2>Tools you may call</h2>
-{{template "items" .V.Tools}}
+{{template "items" .V.Tools}}{{template "more" .V.MoreTools}}
 <h2>Prompts you may get</h2>
-{{template "items" .V.Prompts}}
+{{template "items" .V.Prompts}}{{template "more" .V.MorePrompts}}
 <h2>Resources you may read</h2>
-{{template "items" .V.Resources}}
+{{template "items" .V.Resources}}{{template "more" .V.MoreResources}}
 <h2>Connect</h2>
 <p>Streamable HTTP: <code id="url">{{.V.URL}}</code>{{with .V.FullURL}} (or <code>{{.}}</code>){{end}}. Legacy SSE: <code>{{.V.SSEURL}}</code>.</p>
 <table id="clients">
@@ -109,6 +121,7 @@ var pageTmpl = template.Must(template.New("page").Parse(`<!doctype html>
 {{end}}</table>
 <p class="none">What you may use follows your tailnet identity and grants, decided per request; this page shows the same decisions as MCP.</p>
 </body></html>
+{{define "more"}}{{if .}}<p class="none">And {{.}} more, which your MCP client lists.</p>{{end}}{{end}}
 {{define "items"}}{{if .}}<ul class="items">{{range .}}<li><code>{{.Name}}</code>{{with .Title}} {{.}}{{end}}{{with .Description}} <span class="none">{{.}}</span>{{end}}</li>{{end}}</ul>{{else}}<p class="none">None.</p>{{end}}{{end}}
 `))
 
@@ -153,17 +166,17 @@ func (s *Server) servePage(w http.ResponseWriter, r *http.Request) {
 // pageFor builds the page of id: the same policy decisions as MCP.
 func (s *Server) pageFor(r *http.Request, id *identity.Identity) pageView {
 	v := pageView{
-		Login:       id.LoginName,
-		DisplayName: id.DisplayName,
-		Node:        id.NodeName,
-		Tags:        id.Tags,
+		Login:       showName(id.LoginName),
+		DisplayName: showName(id.DisplayName),
+		Node:        showName(id.NodeName),
+		Tags:        []string{},
 		Membership:  "member",
 		Tools:       []pageItem{},
 		Prompts:     []pageItem{},
 		Resources:   []pageItem{},
 	}
-	if v.Tags == nil {
-		v.Tags = []string{}
+	for _, t := range id.Tags {
+		v.Tags = append(v.Tags, showName(t))
 	}
 	if id.TailnetIP.IsValid() {
 		v.IP = id.TailnetIP.String()
@@ -177,12 +190,12 @@ func (s *Server) pageFor(r *http.Request, id *identity.Identity) pageView {
 	policy := s.policy.Load()
 	for name, t := range s.mcp.ListTools() {
 		if policy.Decide(id, name).Allow {
-			v.Tools = append(v.Tools, pageItem{Name: name, Title: t.Tool.Title, Description: firstLine(t.Tool.Description)})
+			v.Tools = append(v.Tools, newPageItem(name, t.Tool.Title, t.Tool.Description))
 		}
 	}
 	for name, p := range s.mcp.ListPrompts() {
 		if policy.DecidePrompt(id, name).Allow {
-			v.Prompts = append(v.Prompts, pageItem{Name: name, Title: p.Prompt.Title, Description: firstLine(p.Prompt.Description)})
+			v.Prompts = append(v.Prompts, newPageItem(name, p.Prompt.Title, p.Prompt.Description))
 		}
 	}
 	if s.res != nil {
@@ -190,20 +203,20 @@ func (s *Server) pageFor(r *http.Request, id *identity.Identity) pageView {
 			rs, ts := rp.Resources(r.Context())
 			for _, res := range rs {
 				if policy.DecideResource(id, res.URI).Allow {
-					v.Resources = append(v.Resources, pageItem{Name: res.URI, Title: res.Name, Description: firstLine(res.Description)})
+					v.Resources = append(v.Resources, newPageItem(res.URI, res.Name, res.Description))
 				}
 			}
 			for _, t := range ts {
 				if uri := t.URITemplate.Raw(); policy.DecideResource(id, uri).Allow {
-					v.Resources = append(v.Resources, pageItem{Name: uri, Title: t.Name, Description: firstLine(t.Description)})
+					v.Resources = append(v.Resources, newPageItem(uri, t.Name, t.Description))
 				}
 			}
 		}
 	}
-	for _, items := range [][]pageItem{v.Tools, v.Prompts, v.Resources} {
-		slices.SortFunc(items, func(a, b pageItem) int { return strings.Compare(a.Name, b.Name) })
-	}
 	s.auditPage(r, id, len(v.Tools), len(v.Prompts), len(v.Resources))
+	v.Tools, v.MoreTools = pageList(v.Tools)
+	v.Prompts, v.MorePrompts = pageList(v.Prompts)
+	v.Resources, v.MoreResources = pageList(v.Resources)
 
 	scheme := "http"
 	if r.TLS != nil {
@@ -258,13 +271,42 @@ func isBrowserNavigation(r *http.Request) bool {
 	return r.Method == http.MethodGet && strings.Contains(a, "text/html") && !strings.Contains(a, "text/event-stream")
 }
 
-// firstLine returns s up to its first newline, at most 200 bytes.
-func firstLine(s string) string {
-	s, _, _ = strings.Cut(s, "\n")
-	if len(s) > 200 {
-		s = strings.ToValidUTF8(s[:200], "") + "…"
+// Bounds of what the identity page shows.
+const (
+	// maxPageItems is the most tools (and prompts, and resources) the
+	// page lists; the rest are counted.
+	maxPageItems = 1000
+	// maxPageName bounds a name, URI, login, node name or tag.
+	maxPageName = 512
+	// maxPageTitle bounds a title.
+	maxPageTitle = 256
+	// maxPageDescription bounds the first line of a description, the
+	// only line shown.
+	maxPageDescription = 200
+)
+
+// newPageItem is one item as the page shows it: every text bounded and
+// without control characters, the description's first line only.
+func newPageItem(name, title, description string) pageItem {
+	description, _, _ = strings.Cut(description, "\n")
+	return pageItem{
+		Name:        showName(name),
+		Title:       safetext.Show(title, maxPageTitle),
+		Description: safetext.Show(description, maxPageDescription),
 	}
-	return s
+}
+
+// showName is a name as the page shows it.
+func showName(s string) string { return safetext.Show(s, maxPageName) }
+
+// pageList sorts items by name and keeps the first maxPageItems; more is
+// how many it left out.
+func pageList(items []pageItem) (_ []pageItem, more int) {
+	slices.SortFunc(items, func(a, b pageItem) int { return strings.Compare(a.Name, b.Name) })
+	if len(items) <= maxPageItems {
+		return items, 0
+	}
+	return items[:maxPageItems:maxPageItems], len(items) - maxPageItems
 }
 
 // serveWellKnown answers /.well-known/*: 404 with a JSON body. Clients

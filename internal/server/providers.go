@@ -47,7 +47,10 @@ func prepareDeclared(c *config.Config, log *slog.Logger) (*declared.Provider, er
 func (s *Server) configProviders() ([]tools.Provider, error) {
 	ps := []tools.Provider{tools.Builtin{}, s.declared}
 	if len(s.cfg.Upstreams) > 0 {
-		opts := upstream.Options{Logger: s.log.With(slog.String("log", "upstream"))}
+		opts := upstream.Options{
+			Logger: s.log.With(slog.String("log", "upstream")),
+			Bounds: upstream.BoundsFrom(s.cfg.MCP.Limits),
+		}
 		if s.metrics != nil {
 			names := make([]string, len(s.cfg.Upstreams))
 			for i, u := range s.cfg.Upstreams {

@@ -23,6 +23,7 @@ import (
 
 	"github.com/tsmcp/tsmcp/internal/acl"
 	"github.com/tsmcp/tsmcp/internal/config"
+	"github.com/tsmcp/tsmcp/internal/logx"
 	"github.com/tsmcp/tsmcp/internal/metrics"
 	"github.com/tsmcp/tsmcp/internal/tools"
 	"github.com/tsmcp/tsmcp/internal/tools/declared"
@@ -93,6 +94,10 @@ type Server struct {
 	// stateless scopes stateless cancellations to their sender.
 	stateless *statelessCalls
 	limits    *limits // mcp.limits
+	// warns logs the lines a client or an upstream can make the host
+	// repeat at will (a dropped update, a refused request) without
+	// flooding the log.
+	warns *logx.Repeats
 	// tracer starts the requests' spans; nil when tracing is off.
 	tracer trace.Tracer
 	// res serves the providers' resources (nil when none supply them);
@@ -198,6 +203,7 @@ func New(opts Options) (*Server, error) {
 		inflight:      newInflight(),
 		stateless:     newStatelessCalls(),
 		limits:        newLimits(opts.Config.MCP.Limits),
+		warns:         logx.NewRepeats(logger, 0, 1),
 		tracer:        newTracer(opts.TracerProvider, version),
 		whoisFn:       opts.WhoIs,
 		whoisStale:    opts.staleWhoIs,
@@ -266,6 +272,7 @@ func (s *Server) Run(ctx context.Context) (err error) {
 	s.cancel = cancel
 	s.mu.Unlock()
 	defer close(s.done)
+	defer s.warns.Flush() // the counts of lines held back
 	defer cancel()
 	defer s.cancelCalls()
 

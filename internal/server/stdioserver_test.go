@@ -21,8 +21,14 @@ const stdioServerEnv = "TSMCP_SERVER_TEST_STDIO"
 // notifications/tools/list_changed) until stdin ends; with stdioServerEnv
 // "calls", also the call routing tools (see addCallRoutingTools); with
 // "trace", also traceparent (see addTraceTool); with "files", also the
-// files server's resources, tool and prompt (see filesserver_test.go).
+// files server's resources, tool and prompt (see filesserver_test.go);
+// with "bounds", the bounds tests' hand-written server instead (see
+// runBoundsServer).
 func runStdioServer() {
+	if os.Getenv(stdioServerEnv) == "bounds" {
+		runBoundsServer() // boundsserver_test.go
+		return
+	}
 	opts := []mcpserver.ServerOption{mcpserver.WithToolCapabilities(true), mcpserver.WithLogging()}
 	if os.Getenv(stdioServerEnv) == filesMode {
 		opts = append(opts, filesOptions()...)

@@ -11,6 +11,7 @@ import (
 
 	"github.com/tsmcp/tsmcp/internal/acl"
 	"github.com/tsmcp/tsmcp/internal/identity"
+	"github.com/tsmcp/tsmcp/internal/logx"
 	"github.com/tsmcp/tsmcp/internal/tools"
 )
 
@@ -39,7 +40,7 @@ func (s *Server) subscribe(ctx context.Context, cs server.ClientSession, uri str
 		return true
 	}
 	for _, rp := range s.res.providers {
-		cancel, err := rp.SubscribeResource(ctx, uri, func() { s.res.queue(cs, id, uri, s.log) })
+		cancel, err := rp.SubscribeResource(ctx, uri, func() { s.res.queue(cs, id, uri, s.warns) })
 		switch {
 		case errors.Is(err, tools.ErrNotFound):
 			continue
@@ -125,12 +126,13 @@ func (h *resourceHost) dropSession(cs server.ClientSession) {
 }
 
 // queue hands an update to the delivery goroutine; it never blocks (it
-// runs on an upstream's notification path).
-func (h *resourceHost) queue(cs server.ClientSession, id *identity.Identity, uri string, log *slog.Logger) {
+// runs on an upstream's notification path). A dropped update is logged
+// through warns: an upstream can send them faster than any log is read.
+func (h *resourceHost) queue(cs server.ClientSession, id *identity.Identity, uri string, warns *logx.Repeats) {
 	select {
 	case h.updates <- pendingUpdate{session: cs, id: id, uri: uri}:
 	default:
-		log.Warn("resource update dropped: delivery queue full", "uri", bounded(uri))
+		warns.Warn("resource update dropped: delivery queue full", "uri", bounded(uri))
 	}
 }
 

@@ -59,7 +59,8 @@ type Status struct {
 	Up bool `json:"up"`
 	// Detail says why a part is down. Empty means nothing to add. Never
 	// a secret, and never anything about callers: /readyz shows it on
-	// the unauthenticated health listener.
+	// the unauthenticated health listener. Text for people: bounded and
+	// without control characters (safetext.Show).
 	Detail string `json:"detail,omitempty"`
 	// PerIdentity is how many per-identity children (or sessions) of the
 	// part run: how many distinct callers are active. Zero for shared

@@ -11,6 +11,7 @@ import (
 	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/mark3labs/mcp-go/server"
 
+	"github.com/tsmcp/tsmcp/internal/safetext"
 	"github.com/tsmcp/tsmcp/internal/tools"
 )
 
@@ -33,23 +34,27 @@ type wireTool struct {
 // bridge turns an upstream's raw tool list into tsmcp tools named
 // "<upstream>__<tool>". Tools that cannot be bridged (undecodable, a name
 // that would not match tools.NamePattern, a schema that is not an object, a
-// duplicate) are skipped with a log line.
-func (u *upstream) bridge(raws []json.RawMessage) []tools.Tool {
+// duplicate, larger than Bounds.ItemBytes) are skipped with a log line;
+// titles and descriptions are cut to their Bounds. more says the upstream
+// listed more tools than Bounds.Items.
+func (u *upstream) bridge(raws []json.RawMessage, more bool) []tools.Tool {
 	var out []tools.Tool
 	seen := map[string]bool{}
+	bd := u.bounder("tool")
+	defer bd.done(more)
 	for _, raw := range raws {
 		var w wireTool
 		if err := json.Unmarshal(raw, &w); err != nil {
-			u.log.Warn("upstream tool skipped: undecodable definition", "err", err)
+			u.warns.Warn("upstream tool skipped: undecodable definition", errAttr(err))
 			continue
 		}
 		name := u.name + nameSep + w.Name
 		if !tools.NamePattern.MatchString(name) || w.Name == "" {
-			u.log.Warn("upstream tool skipped: bridged name invalid", "tool", w.Name, "bridged", name, "want", tools.NamePattern.String())
+			u.warns.Warn("upstream tool skipped: bridged name invalid", "tool", safetext.Log(w.Name, 128), "bridged", safetext.Log(name, 128), "want", tools.NamePattern.String())
 			continue
 		}
 		if seen[name] {
-			u.log.Warn("upstream tool skipped: listed twice", "tool", w.Name)
+			u.warns.Warn("upstream tool skipped: listed twice", "tool", w.Name)
 			continue
 		}
 		schema := w.InputSchema
@@ -57,20 +62,24 @@ func (u *upstream) bridge(raws []json.RawMessage) []tools.Tool {
 			schema = json.RawMessage(`{"type":"object"}`)
 		}
 		if !isJSONObject(schema) {
-			u.log.Warn("upstream tool skipped: inputSchema is not an object", "tool", w.Name)
+			u.warns.Warn("upstream tool skipped: inputSchema is not an object", "tool", w.Name)
 			continue
 		}
-		seen[name] = true
-		t := mcp.NewToolWithRawSchema(name, w.Description, schema)
-		t.Title = w.Title
+		t := mcp.NewToolWithRawSchema(name, bd.description(w.Description), schema)
+		t.Title = bd.title(w.Title)
 		if isJSONObject(w.OutputSchema) {
 			t.RawOutputSchema = w.OutputSchema
 		}
 		if w.Annotations != nil {
 			t.Annotations = *w.Annotations
+			t.Annotations.Title = bd.title(t.Annotations.Title)
 		}
 		t.Meta = w.Meta
 		t.Icons = w.Icons
+		if !bd.sizeOK(t, w.Name) {
+			continue
+		}
+		seen[name] = true
 		out = append(out, tools.Tool{Tool: t, Handler: u.handler(w.Name)})
 	}
 	return out
@@ -182,7 +191,7 @@ func (u *upstream) run(ctx context.Context, caller *callerRef, sup *supervisor, 
 	case ctx.Err() != nil:
 		return u.ended(ctx, tool)
 	case isRPCError(err):
-		u.log.Warn("upstream returned an error", "tool", tool, "err", err)
+		u.log.Warn("upstream returned an error", "tool", tool, errAttr(err))
 		return mcp.NewToolResultError("upstream " + u.name + " returned an error")
 	case u.remote != nil:
 		// A transport error on a remote session: start over.
@@ -203,7 +212,7 @@ func (u *upstream) ended(ctx context.Context, tool string) *mcp.CallToolResult {
 }
 
 func (u *upstream) unavailable(tool string, err error) *mcp.CallToolResult {
-	u.log.Warn("upstream call failed: unavailable", "tool", tool, "err", err)
+	u.log.Warn("upstream call failed: unavailable", "tool", tool, errAttr(err))
 	return mcp.NewToolResultError("upstream " + u.name + " is unavailable")
 }
 

@@ -3,6 +3,7 @@ package upstream
 import (
 	"context"
 	"errors"
+	"slices"
 	"sync"
 
 	"github.com/mark3labs/mcp-go/mcp"
@@ -15,12 +16,17 @@ type featureLists struct {
 	prompts   []mcp.Prompt
 	resources []mcp.Resource
 	templates []mcp.ResourceTemplate
+	more      listedMore
 }
 
-func (f *featureLists) get() ([]mcp.Prompt, []mcp.Resource, []mcp.ResourceTemplate) {
+// listedMore says which lists had more than Bounds.Items items (the rest
+// were dropped).
+type listedMore struct{ prompts, resources, templates bool }
+
+func (f *featureLists) get() ([]mcp.Prompt, []mcp.Resource, []mcp.ResourceTemplate, listedMore) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return f.prompts, f.resources, f.templates
+	return f.prompts, f.resources, f.templates, f.more
 }
 
 // watchFeatures registers the session's handler of the notifications about
@@ -47,18 +53,21 @@ func (s *supervisor) watchFeatures(sess *session) {
 }
 
 // listFeatures lists the prompts, resources and resource templates of an
-// upstream that advertises them (every page of each). A failing list is
-// logged and counts as empty: tools keep being served.
+// upstream that advertises them (every page of each, up to Bounds.Items
+// of each). A failing list is logged and counts as empty: tools keep
+// being served.
 func (s *supervisor) listFeatures(ctx context.Context, sess *session) {
 	caps := sess.client.GetServerCapabilities()
 	var (
 		prompts   []mcp.Prompt
 		resources []mcp.Resource
 		templates []mcp.ResourceTemplate
+		more      listedMore
 	)
+	maxItems := s.opts.Bounds.Items
 	if caps.Prompts != nil {
 		var err error
-		if prompts, err = listPages(ctx, func(c mcp.Cursor) ([]mcp.Prompt, mcp.Cursor, error) {
+		if prompts, more.prompts, err = listPages(ctx, maxItems, func(c mcp.Cursor) ([]mcp.Prompt, mcp.Cursor, error) {
 			req := mcp.ListPromptsRequest{}
 			req.Params.Cursor = c
 			res, err := sess.client.ListPromptsByPage(ctx, req)
@@ -67,12 +76,12 @@ func (s *supervisor) listFeatures(ctx context.Context, sess *session) {
 			}
 			return res.Prompts, res.NextCursor, nil
 		}); err != nil {
-			s.log.Warn("upstream prompts/list failed; serving no prompts from it", "err", err)
+			s.log.Warn("upstream prompts/list failed; serving no prompts from it", errAttr(err))
 		}
 	}
 	if caps.Resources != nil {
 		var err error
-		if resources, err = listPages(ctx, func(c mcp.Cursor) ([]mcp.Resource, mcp.Cursor, error) {
+		if resources, more.resources, err = listPages(ctx, maxItems, func(c mcp.Cursor) ([]mcp.Resource, mcp.Cursor, error) {
 			req := mcp.ListResourcesRequest{}
 			req.Params.Cursor = c
 			res, err := sess.client.ListResourcesByPage(ctx, req)
@@ -81,9 +90,9 @@ func (s *supervisor) listFeatures(ctx context.Context, sess *session) {
 			}
 			return res.Resources, res.NextCursor, nil
 		}); err != nil {
-			s.log.Warn("upstream resources/list failed; serving no resources from it", "err", err)
+			s.log.Warn("upstream resources/list failed; serving no resources from it", errAttr(err))
 		}
-		if templates, err = listPages(ctx, func(c mcp.Cursor) ([]mcp.ResourceTemplate, mcp.Cursor, error) {
+		if templates, more.templates, err = listPages(ctx, maxItems, func(c mcp.Cursor) ([]mcp.ResourceTemplate, mcp.Cursor, error) {
 			req := mcp.ListResourceTemplatesRequest{}
 			req.Params.Cursor = c
 			res, err := sess.client.ListResourceTemplatesByPage(ctx, req)
@@ -92,37 +101,42 @@ func (s *supervisor) listFeatures(ctx context.Context, sess *session) {
 			}
 			return res.ResourceTemplates, res.NextCursor, nil
 		}); err != nil {
-			s.log.Warn("upstream resources/templates/list failed; serving no templates from it", "err", err)
+			s.log.Warn("upstream resources/templates/list failed; serving no templates from it", errAttr(err))
 		}
 	}
 	sess.features.mu.Lock()
 	sess.features.prompts, sess.features.resources, sess.features.templates = prompts, resources, templates
+	sess.features.more = more
 	sess.features.mu.Unlock()
 }
 
 // listPages follows a paginated list to its end: at most maxListPages
-// pages, and never the same cursor twice.
-func listPages[T any](ctx context.Context, page func(mcp.Cursor) ([]T, mcp.Cursor, error)) ([]T, error) {
+// pages, never the same cursor twice, and only until it has more than
+// maxItems items; of those it keeps the first maxItems, and more is set.
+func listPages[T any](ctx context.Context, maxItems int, page func(mcp.Cursor) ([]T, mcp.Cursor, error)) (_ []T, more bool, _ error) {
 	var all []T
 	var cursor mcp.Cursor
 	seen := map[mcp.Cursor]bool{}
 	for n := 0; ; n++ {
 		if n == maxListPages {
-			return nil, errors.New("too many pages")
+			return nil, false, errors.New("too many pages")
 		}
 		if err := ctx.Err(); err != nil {
-			return nil, err
+			return nil, false, err
 		}
 		items, next, err := page(cursor)
 		if err != nil {
-			return nil, err
+			return nil, false, err
 		}
 		all = append(all, items...)
+		if len(all) > maxItems {
+			return slices.Clone(all[:maxItems]), true, nil
+		}
 		if next == "" {
-			return all, nil
+			return all, false, nil
 		}
 		if seen[next] {
-			return nil, errors.New("repeated cursor")
+			return nil, false, errors.New("repeated cursor")
 		}
 		seen[next] = true
 		cursor = next

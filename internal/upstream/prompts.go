@@ -7,6 +7,7 @@ import (
 
 	"github.com/mark3labs/mcp-go/mcp"
 
+	"github.com/tsmcp/tsmcp/internal/safetext"
 	"github.com/tsmcp/tsmcp/internal/tools"
 )
 
@@ -15,23 +16,44 @@ var _ tools.PromptProvider = (*Provider)(nil)
 // bridgePrompts turns an upstream's prompts into tsmcp prompts named
 // "<upstream>__<prompt>", and returns the served names' map to the
 // upstream's. Prompts whose bridged name would not match tools.NamePattern,
-// and duplicates, are skipped with a log line.
-func (u *upstream) bridgePrompts(ps []mcp.Prompt) ([]tools.Prompt, map[string]string) {
+// duplicates, and prompts past their Bounds (an argument's name, the
+// prompt's size) are skipped with a log line; titles and descriptions are
+// cut to their Bounds. more says the upstream listed more prompts than
+// Bounds.Items.
+func (u *upstream) bridgePrompts(ps []mcp.Prompt, more bool) ([]tools.Prompt, map[string]string) {
 	var out []tools.Prompt
 	names := map[string]string{}
+	bd := u.bounder("prompt")
+	defer bd.done(more)
+prompts:
 	for _, p := range ps {
 		name := u.name + nameSep + p.Name
 		if p.Name == "" || !tools.NamePattern.MatchString(name) {
-			u.log.Warn("upstream prompt skipped: bridged name invalid", "prompt", p.Name, "bridged", name, "want", tools.NamePattern.String())
+			u.warns.Warn("upstream prompt skipped: bridged name invalid", "prompt", safetext.Log(p.Name, 128), "bridged", safetext.Log(name, 128), "want", tools.NamePattern.String())
 			continue
 		}
 		if _, dup := names[name]; dup {
-			u.log.Warn("upstream prompt skipped: listed twice", "prompt", p.Name)
+			u.warns.Warn("upstream prompt skipped: listed twice", "prompt", p.Name)
 			continue
 		}
-		names[name] = p.Name
+		p.Title, p.Description = bd.title(p.Title), bd.description(p.Description)
+		args := make([]mcp.PromptArgument, len(p.Arguments))
+		for i, a := range p.Arguments {
+			if !bd.nameOK(a.Name, p.Name) {
+				continue prompts
+			}
+			a.Title, a.Description = bd.title(a.Title), bd.description(a.Description)
+			args[i] = a
+		}
+		if p.Arguments != nil {
+			p.Arguments = args
+		}
 		orig := p.Name
 		p.Name = name
+		if !bd.sizeOK(p, orig) {
+			continue
+		}
+		names[name] = orig
 		out = append(out, tools.Prompt{Prompt: p, Handler: func(ctx context.Context, req mcp.GetPromptRequest) (*mcp.GetPromptResult, error) {
 			return u.getPrompt(ctx, orig, req.Params.Arguments)
 		}})

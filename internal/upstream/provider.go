@@ -92,6 +92,9 @@ type Options struct {
 	// Observer is told about restarts and child processes (for metrics).
 	// Nil means nobody is told.
 	Observer Observer
+	// Bounds limit what one upstream adds to the lists (bounds.go). A
+	// zero field means its default from config.DefaultLimits.
+	Bounds Bounds
 }
 
 func (o Options) withDefaults() Options {
@@ -122,6 +125,7 @@ func (o Options) withDefaults() Options {
 	if o.PingInterval <= 0 {
 		o.PingInterval = DefaultPingInterval
 	}
+	o.Bounds = o.Bounds.withDefaults()
 	return o
 }
 
@@ -257,6 +261,7 @@ func (p *Provider) Close() error {
 	}
 	p.wg.Wait()
 	for _, u := range p.ups {
+		u.warns.Flush() // log the counts of lines held back
 		if u.remote != nil {
 			// Keep-alive connections would outlive Close otherwise.
 			u.remote.closeIdle()

@@ -10,6 +10,7 @@ import (
 
 	"github.com/mark3labs/mcp-go/mcp"
 
+	"github.com/tsmcp/tsmcp/internal/safetext"
 	"github.com/tsmcp/tsmcp/internal/tools"
 )
 
@@ -69,46 +70,89 @@ func (p *Provider) notifyFeature(prompts bool) {
 }
 
 // listedFeatures takes the lister's new prompts, resources and templates,
-// bridges them, and notifies the host of each kind that changed.
+// bridges those of each kind that changed (within the upstream's Bounds),
+// and notifies the host of each kind that changed. (Only the lister's
+// goroutine calls it.)
 func (u *upstream) listedFeatures(s *session) {
-	prompts, resources, templates := s.features.get()
+	prompts, resources, templates, more := s.features.get()
 	rawP, _ := json.Marshal(prompts)
 	rawR, _ := json.Marshal([]any{resources, templates})
-	bp, pset := u.bridgePrompts(prompts)
-	var br []mcp.Resource
-	for _, r := range resources {
-		br = append(br, u.rewriteResource(r))
-	}
-	var bt []mcp.ResourceTemplate
-	tset := map[string]string{}
-	for _, t := range templates {
-		nt, ok := u.rewriteTemplate(t)
-		if !ok {
-			u.log.Warn("upstream resource template skipped: no valid template")
-			continue
-		}
-		tset[nt.URITemplate.Raw()] = t.URITemplate.Raw()
-		bt = append(bt, nt)
-	}
 	f := &u.feat
 	f.mu.Lock()
 	pChanged := f.rawP == nil || !slices.Equal(rawP, f.rawP)
 	rChanged := f.rawR == nil || !slices.Equal(rawR, f.rawR)
-	if pChanged {
-		f.rawP, f.prompts, f.promptSet = rawP, bp, pset
-	}
-	if rChanged {
-		f.rawR, f.resources, f.templates, f.tmplSet = rawR, br, bt, tset
-	}
 	f.mu.Unlock()
 	if pChanged {
+		bp, pset := u.bridgePrompts(prompts, more.prompts)
+		f.mu.Lock()
+		f.rawP, f.prompts, f.promptSet = rawP, bp, pset
+		f.mu.Unlock()
 		u.log.Info("upstream prompts listed", "prompts", len(bp))
 		u.p.notifyFeature(true)
 	}
 	if rChanged {
+		br := u.bridgeResources(resources, more.resources)
+		bt, tset := u.bridgeTemplates(templates, more.templates)
+		f.mu.Lock()
+		f.rawR, f.resources, f.templates, f.tmplSet = rawR, br, bt, tset
+		f.mu.Unlock()
 		u.log.Info("upstream resources listed", "resources", len(br), "templates", len(bt))
 		u.p.notifyFeature(false)
 	}
+}
+
+// bridgeResources rewrites an upstream's resources (uri.go) within its
+// Bounds: a resource whose URI or name is too long, or that is too large,
+// is dropped with a log line; titles and descriptions are cut. more says
+// the upstream listed more resources than Bounds.Items.
+func (u *upstream) bridgeResources(rs []mcp.Resource, more bool) []mcp.Resource {
+	var out []mcp.Resource
+	bd := u.bounder("resource")
+	defer bd.done(more)
+	for _, r := range rs {
+		if !bd.uriOK(r.URI) || !bd.nameOK(r.Name, r.URI) {
+			continue
+		}
+		r.Title, r.Description = bd.title(r.Title), bd.description(r.Description)
+		r = u.rewriteResource(r)
+		if !bd.sizeOK(r, r.URI) {
+			continue
+		}
+		out = append(out, r)
+	}
+	return out
+}
+
+// bridgeTemplates rewrites an upstream's resource templates (uri.go)
+// within its Bounds, as bridgeResources does resources, and returns the
+// served templates' map to the upstream's. A template that does not parse
+// once rewritten is skipped with a log line.
+func (u *upstream) bridgeTemplates(ts []mcp.ResourceTemplate, more bool) ([]mcp.ResourceTemplate, map[string]string) {
+	var out []mcp.ResourceTemplate
+	set := map[string]string{}
+	bd := u.bounder("resource template")
+	defer bd.done(more)
+	for _, t := range ts {
+		var raw string
+		if t.URITemplate != nil && t.URITemplate.Template != nil {
+			raw = t.URITemplate.Raw()
+		}
+		if !bd.uriOK(raw) || !bd.nameOK(t.Name, raw) {
+			continue
+		}
+		t.Title, t.Description = bd.title(t.Title), bd.description(t.Description)
+		nt, ok := u.rewriteTemplate(t)
+		if !ok {
+			u.warns.Warn("upstream resource template skipped: no valid template")
+			continue
+		}
+		if !bd.sizeOK(nt, raw) {
+			continue
+		}
+		set[nt.URITemplate.Raw()] = raw
+		out = append(out, nt)
+	}
+	return out, set
 }
 
 // Resources returns the bridged resources and resource templates currently
@@ -160,7 +204,7 @@ func (p *Provider) ReadResource(ctx context.Context, uri string) ([]mcp.Resource
 		endSpan(span, nil, err)
 		if err != nil {
 			if isRPCError(err) {
-				u.log.Info("upstream refused resources/read", "uri", orig, "err", err)
+				u.log.Info("upstream refused resources/read", "uri", safetext.Log(orig, 128), errAttr(err))
 				return tools.ErrNotFound
 			}
 			return fmt.Errorf("upstream %s: resources/read: %w", u.name, err)
@@ -201,7 +245,7 @@ func (p *Provider) SubscribeResource(ctx context.Context, uri string, updated fu
 	if err != nil {
 		release()
 		if isRPCError(err) {
-			u.log.Info("upstream refused resources/subscribe", "uri", orig, "err", err)
+			u.log.Info("upstream refused resources/subscribe", "uri", safetext.Log(orig, 128), errAttr(err))
 			return nil, tools.ErrNotFound
 		}
 		return nil, fmt.Errorf("upstream %s: resources/subscribe: %w", u.name, err)

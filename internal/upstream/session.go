@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -42,8 +43,11 @@ type session struct {
 	// callers of its calls are one identity (see attribution.go).
 	perIdentity atomic.Bool
 
-	mu    sync.Mutex        // guards the field below
+	mu    sync.Mutex        // guards the fields below
 	tools []json.RawMessage // raw tool objects of the last tools/list
+	// toolsMore: the last tools/list had more than Bounds.Items tools
+	// (the rest were dropped).
+	toolsMore bool
 
 	features featureLists // prompts, resources, templates; see listing.go
 }
@@ -95,9 +99,11 @@ func newClient(tr transport.Interface) *client.Client {
 
 // listTools sends tools/list itself (rather than through client.ListTools,
 // which decodes into mcp.Tool and drops unknown schema keys) and keeps each
-// tool's raw JSON.
-func (s *session) listTools(ctx context.Context) error {
+// tool's raw JSON, of the first maxItems tools only: once a page takes it
+// past them, the rest are dropped and no further page is asked for.
+func (s *session) listTools(ctx context.Context, maxItems int) error {
 	var all []json.RawMessage
+	more := false
 	cursor := ""
 	seen := map[string]bool{}
 	for page := 0; ; page++ {
@@ -127,6 +133,10 @@ func (s *session) listTools(ctx context.Context) error {
 			return fmt.Errorf("decoding result: %w", err)
 		}
 		all = append(all, result.Tools...)
+		if len(all) > maxItems {
+			all, more = slices.Clone(all[:maxItems]), true
+			break
+		}
 		if result.NextCursor == "" {
 			break
 		}
@@ -137,15 +147,17 @@ func (s *session) listTools(ctx context.Context) error {
 		cursor = result.NextCursor
 	}
 	s.mu.Lock()
-	s.tools = all
+	s.tools, s.toolsMore = all, more
 	s.mu.Unlock()
 	return nil
 }
 
-func (s *session) rawTools() []json.RawMessage {
+// rawTools returns the raw tools of the last tools/list, and whether it
+// had more than were kept.
+func (s *session) rawTools() ([]json.RawMessage, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.tools
+	return s.tools, s.toolsMore
 }
 
 // onListChanged calls fn on every notifications/tools/list_changed.

@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"sync"
 	"time"
+
+	"github.com/tsmcp/tsmcp/internal/safetext"
 )
 
 // maxRestartWait is how long a call waits for a child (or session) that is
@@ -141,7 +143,7 @@ func (s *supervisor) run() {
 		s.nextTry = s.now().Add(delay)
 		s.setStateLocked(stateBackoff)
 		s.mu.Unlock()
-		s.log.Warn("upstream down", "reason", reason, "retry_in", delay.String())
+		s.log.Warn("upstream down", "reason", safetext.Log(reason, maxLoggedErr), "retry_in", delay.String())
 		if s.attempted != nil {
 			s.attempted()
 		}
@@ -220,7 +222,7 @@ func (s *supervisor) serve(sess *session) error {
 func (s *supervisor) list(sess *session) error {
 	ctx, cancel := context.WithTimeout(s.ctx, sess.timeout)
 	defer cancel()
-	if err := sess.listTools(ctx); err != nil {
+	if err := sess.listTools(ctx, s.opts.Bounds.Items); err != nil {
 		return fmt.Errorf("tools/list: %w", err)
 	}
 	s.listFeatures(ctx, sess)

@@ -100,6 +100,10 @@ func runTestServer() {
 		}
 	}
 	s := &testServer{tools: append([]string(nil), testTools...)}
+	bounds := os.Getenv(testServerEnv) == "bounds"
+	if bounds {
+		s.tools = boundsTools // bounds_test.go
+	}
 	sc := bufio.NewScanner(os.Stdin)
 	sc.Buffer(make([]byte, 1<<20), 64<<20)
 	for sc.Scan() {
@@ -113,9 +117,13 @@ func runTestServer() {
 				ProtocolVersion string `json:"protocolVersion"`
 			}
 			_ = json.Unmarshal(m.Params, &p)
+			caps := map[string]any{"tools": map[string]any{"listChanged": true}}
+			if bounds {
+				caps["prompts"], caps["resources"] = map[string]any{}, map[string]any{}
+			}
 			s.result(m.ID, map[string]any{
 				"protocolVersion": p.ProtocolVersion,
-				"capabilities":    map[string]any{"tools": map[string]any{"listChanged": true}},
+				"capabilities":    caps,
 				"serverInfo":      map[string]any{"name": "testserver", "version": "1"},
 			})
 		case "ping":
@@ -127,6 +135,8 @@ func runTestServer() {
 			s.result(m.ID, map[string]any{"tools": json.RawMessage(list)})
 		case "tools/call":
 			go s.call(m)
+		case "prompts/list", "resources/list", "resources/templates/list":
+			s.result(m.ID, boundsLists[m.Method]) // bounds_test.go
 		case "notifications/cancelled":
 			var p struct {
 				RequestID json.RawMessage `json:"requestId"`

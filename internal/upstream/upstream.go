@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/tsmcp/tsmcp/internal/config"
+	"github.com/tsmcp/tsmcp/internal/logx"
+	"github.com/tsmcp/tsmcp/internal/safetext"
 	"github.com/tsmcp/tsmcp/internal/tools"
 )
 
@@ -16,6 +18,13 @@ import (
 // and to tools/list, even when the call timeout is shorter (npx may have a
 // package to fetch first).
 const minSetupTimeout = 30 * time.Second
+
+// maxDetailBytes bounds an upstream's status detail.
+const maxDetailBytes = 512
+
+// warnBurst is how many records of one repeated line (an item skipped or
+// dropped) an upstream's warns logs in full per interval.
+const warnBurst = 10
 
 // upstream is the bridge of one configured upstream.
 type upstream struct {
@@ -31,6 +40,9 @@ type upstream struct {
 	headers      map[string]string // resolved; secrets: never logged
 	remote       *remote           // nil for stdio upstreams
 	log          *slog.Logger
+	// warns logs the lines an upstream can repeat at will (an item
+	// skipped or dropped per listing) without flooding the log.
+	warns *logx.Repeats
 
 	// lister serves tools/list and list_changed: the shared child or
 	// session, or the discovery one of a per-identity upstream (never
@@ -64,6 +76,7 @@ func newUpstream(p *Provider, i int, c config.Upstream) (*upstream, error) {
 		firstListing: make(chan struct{}),
 		children:     map[string]*child{},
 	}
+	u.warns = logx.NewRepeats(u.log, 0, warnBurst)
 	u.setupTimeout = max(u.timeout, minSetupTimeout)
 	if u.idle <= 0 {
 		u.idle = config.DefaultIdleTimeout
@@ -122,23 +135,23 @@ func (u *upstream) connect(ctx context.Context, caller *callerInfo, onListChange
 	return startChild(ctx, u.cfg.Command, env, u.setupTimeout, log, onListChanged, u.trackChild)
 }
 
-// listed takes the lister's new raw tool list; it notifies the host when
-// the list differs from the previous one.
+// listed takes the lister's new raw tool list; when it differs from the
+// previous one, it is bridged (bridge.go) and the host notified. (Only
+// the lister's goroutine calls listed.)
 func (u *upstream) listed(s *session) {
-	raws := s.rawTools()
+	raws, more := s.rawTools()
 	var joined []byte
 	for _, r := range raws {
 		joined = append(append(joined, r...), 0)
 	}
-	ts := u.bridge(raws)
 	u.mu.Lock()
 	changed := u.rawList == nil || !bytes.Equal(joined, u.rawList)
-	if changed {
-		u.rawList = append([]byte{}, joined...)
-		u.tools = ts
-	}
 	u.mu.Unlock()
 	if changed {
+		ts := u.bridge(raws, more)
+		u.mu.Lock()
+		u.rawList, u.tools = joined, ts
+		u.mu.Unlock()
 		u.log.Info("upstream tools listed", "tools", len(ts))
 		u.p.notify()
 	}
@@ -153,7 +166,9 @@ func (u *upstream) currentTools() []tools.Tool {
 
 func (u *upstream) status() tools.Status {
 	up, detail := u.lister.describe()
-	st := tools.Status{Name: u.name, Up: up, Detail: detail}
+	// The detail quotes errors, which may quote the upstream: it is
+	// written for people (/readyz, tsmcp check).
+	st := tools.Status{Name: u.name, Up: up, Detail: safetext.Show(detail, maxDetailBytes)}
 	if u.perIdentity {
 		u.mu.Lock()
 		st.PerIdentity = len(u.children)
