@@ -41,7 +41,7 @@ func FuzzBodyBudget(f *testing.F) {
 		log:      slog.New(slog.NewTextHandler(io.Discard, nil)),
 		audit:    slog.New(slog.NewTextHandler(io.Discard, nil)),
 		limits:   newLimits(lim),
-		sessions: newSessionStore(nil),
+		sessions: newSessionStore(nil, config.DefaultSessionMaxAge),
 	}
 	id := &identity.Identity{LoginName: "alice@example.com", NodeName: "laptop"}
 	f.Fuzz(func(t *testing.T, body []byte, declare int64) {
