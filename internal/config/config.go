@@ -143,6 +143,13 @@ type MCP struct {
 	// never logged or printed (Redacted). Empty (the default) means a
 	// random key per process: sessions end with the process.
 	SessionKey string `mapstructure:"session_key"`
+	// SessionMaxAge is how long a Streamable HTTP session lives from the
+	// minting of its ID, however busy: every ID carries its issue time
+	// (signed), and no replica serves or adopts an older one (404; the
+	// client starts a new session). It bounds how long an ended session
+	// can still be adopted by a replica that never saw it end. Zero is
+	// invalid; the default is 24h; at least 1s.
+	SessionMaxAge time.Duration `mapstructure:"session_max_age"`
 }
 
 // Tool is one declarative tool: exactly one of Exec or HTTP is set.
@@ -340,6 +347,7 @@ func Default() *Config {
 			MaxBody:       4 * MiB,
 			ShutdownGrace: 20 * time.Second,
 			Limits:        DefaultLimits(),
+			SessionMaxAge: DefaultSessionMaxAge,
 		},
 		ACL: acl.Config{Capability: acl.DefaultCapability},
 		Log: Log{Audit: "stderr"},

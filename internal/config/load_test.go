@@ -75,7 +75,7 @@ func designExample() *Config {
 			ServiceDrain: 15 * time.Second,
 		},
 		Health: Health{Addr: "0.0.0.0:8080", Metrics: true},
-		MCP:    MCP{Keepalive: 20 * time.Second, MaxBody: 4 * MiB, ShutdownGrace: 20 * time.Second, Limits: DefaultLimits()},
+		MCP:    MCP{Keepalive: 20 * time.Second, MaxBody: 4 * MiB, ShutdownGrace: 20 * time.Second, Limits: DefaultLimits(), SessionMaxAge: DefaultSessionMaxAge},
 		ACL: acl.Config{
 			Capability: "tsmcp.dev/cap/mcp",
 			Groups:     map[string][]string{"sre": {"alice@example.com", "bob@example.com"}},
@@ -161,6 +161,7 @@ var envCases = []struct {
 	{"max body", "TSMCP_MCP_MAX_BODY", "512KiB", func(c *Config) bool { return c.MCP.MaxBody == 512*KiB }},
 	{"session key", "TSMCP_MCP_SESSION_KEY", strings.Repeat("ab", 32), func(c *Config) bool { return c.MCP.SessionKey == strings.Repeat("ab", 32) }},
 	{"shutdown grace", "TSMCP_MCP_SHUTDOWN_GRACE", "5s", func(c *Config) bool { return c.MCP.ShutdownGrace == 5*time.Second }},
+	{"session max age", "TSMCP_MCP_SESSION_MAX_AGE", "2h", func(c *Config) bool { return c.MCP.SessionMaxAge == 2*time.Hour }},
 	{"limits sessions per identity", "TSMCP_MCP_LIMITS_SESSIONS_PER_IDENTITY", "7", func(c *Config) bool { return c.MCP.Limits.SessionsPerIdentity == 7 }},
 	{"limits body bytes total", "TSMCP_MCP_LIMITS_BODY_BYTES_TOTAL", "1GiB", func(c *Config) bool { return c.MCP.Limits.BodyBytesTotal == GiB }},
 	{"limits sessions total", "TSMCP_MCP_LIMITS_SESSIONS_TOTAL", "9000", func(c *Config) bool { return c.MCP.Limits.SessionsTotal == 9000 }},

@@ -6,10 +6,14 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 )
 
 // MinSessionKeyBytes is the least key material mcp.session_key may hold.
 const MinSessionKeyBytes = 32
+
+// DefaultSessionMaxAge is mcp.session_max_age's default.
+const DefaultSessionMaxAge = 24 * time.Hour
 
 // errSessionKeyEncoding is the problem of a session key that is neither
 // hex nor base64. It never includes the value.

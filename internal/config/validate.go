@@ -196,6 +196,9 @@ func (m *MCP) validate(p *problems) {
 	if _, err := ParseSessionKey(m.SessionKey); err != nil {
 		p.addf("mcp.session_key", "%v", err)
 	}
+	if m.SessionMaxAge < time.Second {
+		p.addf("mcp.session_max_age", "must be at least 1s, got %s", m.SessionMaxAge)
+	}
 }
 
 // checkHTTPURL checks that s is an absolute http or https URL.

@@ -133,6 +133,10 @@ func TestValidate(t *testing.T) {
 			"mcp.limits.body_bytes_total: must be at least mcp.limits.body_bytes_per_identity (16MiB), got 8MiB",
 		}},
 		{name: "negative shutdown grace", mutate: func(c *Config) { c.MCP.ShutdownGrace = -1 }, want: []string{"mcp.shutdown_grace: must not be negative"}},
+		{name: "zero session max age", mutate: func(c *Config) { c.MCP.SessionMaxAge = 0 }, want: []string{"mcp.session_max_age: must be at least 1s, got 0s"}},
+		{name: "sub-second session max age", mutate: func(c *Config) { c.MCP.SessionMaxAge = 999 * time.Millisecond }, want: []string{"mcp.session_max_age: must be at least 1s, got 999ms"}},
+		{name: "negative session max age", mutate: func(c *Config) { c.MCP.SessionMaxAge = -time.Hour }, want: []string{"mcp.session_max_age: must be at least 1s, got -1h0m0s"}},
+		{name: "session max age 1s", mutate: func(c *Config) { c.MCP.SessionMaxAge = time.Second }},
 
 		// acl (errors come from acl.New)
 		{name: "acl bad principal", mutate: func(c *Config) { c.ACL.Rules[1].Src = []string{"*", "group:nobody"} }, want: []string{"acl.rules[1].src[1]: "}},

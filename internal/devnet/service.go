@@ -124,6 +124,29 @@ func WaitRoute(ctx context.Context, nd *Node, vip netip.Addr, via key.NodePublic
 	}
 }
 
+// WaitDial waits until nd opens a TCP connection to addr (host:port) and
+// closes it: for a Service's name, until nd has the name's DNS record and
+// the route to its VIP (see HostService, AcceptRoutes) and a host accepts.
+// Every node that dials a Service needs this wait: each learns the record
+// with its own netmap.
+func WaitDial(ctx context.Context, nd *Node, addr string) error {
+	var last error
+	for {
+		dctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		c, err := nd.Dial(dctx, "tcp", addr)
+		cancel()
+		if err == nil {
+			return c.Close()
+		}
+		last = err
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("devnet: waiting to reach %s: %w (last: %v)", addr, ctx.Err(), last)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
 func peerRoutes(p *ipnstate.PeerStatus) []netip.Prefix {
 	if p.AllowedIPs == nil {
 		return nil

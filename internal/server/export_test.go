@@ -1,5 +1,7 @@
 package server
 
+import "time"
+
 // StaleWhoIs turns off the WhoIs cache's invalidation in o: cached
 // answers then live until the host stops. Tests use it to show that the
 // invalidation tests fail without it.
@@ -16,3 +18,7 @@ func WhoIsCacheStats(s *Server) (hits, misses uint64) {
 	}
 	return c.hits.Load(), c.misses.Load()
 }
+
+// SetClock makes the host read session IDs' issue times and max ages from
+// now instead of time.Now (a host whose clock is ahead or behind).
+func SetClock(o *Options, now func() time.Time) { o.clock = now }

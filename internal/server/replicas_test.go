@@ -11,8 +11,6 @@ import (
 	"testing"
 	"time"
 
-	mcpgoclient "github.com/mark3labs/mcp-go/client"
-	mcpgotransport "github.com/mark3labs/mcp-go/client/transport"
 	mcpgo "github.com/mark3labs/mcp-go/mcp"
 
 	"github.com/tsmcp/tsmcp/internal/config"
@@ -135,26 +133,7 @@ func TestSessionMovesBetweenReplicas(t *testing.T) {
 
 	sw := &switchHost{base: alice.httpClient().Transport}
 	sw.host.Store(a.addr)
-	tr, err := mcpgotransport.NewStreamableHTTP(a.url+"/mcp", mcpgotransport.WithHTTPBasicClient(&http.Client{Transport: sw}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	// Pinned to the last protocol with sessions (2026-07-28 has none).
-	cl := mcpgoclient.NewClient(tr, mcpgoclient.WithProtocolVersion(mcpgo.LATEST_LEGACY_PROTOCOL_VERSION))
-	t.Cleanup(func() { cl.Close() })
-	if err := cl.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := cl.Initialize(ctx, mcpgo.InitializeRequest{Params: mcpgo.InitializeParams{
-		ProtocolVersion: mcpgo.LATEST_LEGACY_PROTOCOL_VERSION,
-		ClientInfo:      mcpgo.Implementation{Name: "replicas-test", Version: "1"},
-	}}); err != nil {
-		t.Fatal(err)
-	}
-	sid := tr.GetSessionId()
-	if !strings.HasPrefix(sid, "s1.") {
-		t.Fatalf("session ID %q, want an s1. ID", sid)
-	}
+	cl, sid := legacySession(ctx, t, &http.Client{Transport: sw}, a.url+"/mcp", alice.login)
 
 	whoami := func(t *testing.T) {
 		t.Helper()
@@ -196,7 +175,7 @@ func TestSessionMovesBetweenReplicas(t *testing.T) {
 		if err != nil || len(rr.Contents) != 1 {
 			t.Fatalf("resources/read on B: %+v, %v", rr, err)
 		}
-		if got := tr.GetSessionId(); got != sid {
+		if got := cl.GetSessionId(); got != sid {
 			t.Fatalf("session ID changed from %q to %q: the client re-initialized", sid, got)
 		}
 		if n := len(b.logs.JSONLines("adopted a session minted by another host")); n != 1 {
@@ -239,11 +218,11 @@ func TestSessionMovesBetweenReplicas(t *testing.T) {
 	})
 
 	t.Run("a tampered ID", func(t *testing.T) {
-		body := len("s1.")
+		body := len("s2.")
 		for _, tt := range []struct {
 			name string
 			at   int
-		}{{"random", body + 10}, {"MAC", len(sid) - 3}} {
+		}{{"issue time", body + 8}, {"random", body + 20}, {"MAC", len(sid) - 3}} {
 			t.Run(tt.name, func(t *testing.T) {
 				bad := sid[:tt.at] + string("AB"[boolIndex(sid[tt.at] == 'A')]) + sid[tt.at+1:]
 				for _, r := range []*replica{a, b} {

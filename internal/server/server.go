@@ -25,6 +25,7 @@ import (
 	"github.com/tsmcp/tsmcp/internal/config"
 	"github.com/tsmcp/tsmcp/internal/logx"
 	"github.com/tsmcp/tsmcp/internal/metrics"
+	"github.com/tsmcp/tsmcp/internal/statestore"
 	"github.com/tsmcp/tsmcp/internal/tools"
 	"github.com/tsmcp/tsmcp/internal/tools/declared"
 	"github.com/tsmcp/tsmcp/internal/tsnetx"
@@ -61,6 +62,9 @@ type Options struct {
 	// tracing otherwise.
 	TracerProvider trace.TracerProvider
 
+	// clock, set only by tests (export_test.go), replaces time.Now for
+	// session IDs' issue times and max ages. Nil means time.Now.
+	clock func() time.Time
 	// staleWhoIs, set only by tests (export_test.go), turns off the WhoIs
 	// cache's invalidation, to show that its tests can fail.
 	staleWhoIs bool
@@ -199,7 +203,7 @@ func New(opts Options) (*Server, error) {
 		providers:     opts.Providers,
 		declared:      decl,
 		toolsDirty:    make(chan struct{}, 1),
-		sessions:      newSessionStore(sessionKey),
+		sessions:      newSessionStore(sessionKey, opts.Config.MCP.SessionMaxAge),
 		inflight:      newInflight(),
 		stateless:     newStatelessCalls(),
 		limits:        newLimits(opts.Config.MCP.Limits),
@@ -219,6 +223,9 @@ func New(opts Options) (*Server, error) {
 	}
 	s.audit = slog.New(auditHandler).With(slog.String("log", "audit"))
 	s.policy.Store(policy)
+	if opts.clock != nil {
+		s.sessions.now = opts.clock
+	}
 	return s, nil
 }
 
@@ -314,6 +321,11 @@ func (s *Server) Run(ctx context.Context) (err error) {
 		}
 		return err
 	}
+	if limit := endedRecordLimit(statestore.KindOf(s.cfg.Tailnet.State)); limit > 0 {
+		// The sessions ended before a restart stay ended (endedsessions.go).
+		s.restoreEnded(node.Store)
+		cleanup.add("ended sessions record", s.startEndedWriter(node.Store, limit))
+	}
 	lc, err := node.LocalClient()
 	if err != nil {
 		return fmt.Errorf("tailnet: local client: %w", err)
@@ -393,6 +405,7 @@ func (s *Server) Run(ctx context.Context) (err error) {
 	cleanup.add("MCP sessions", func() error {
 		// After a drain this finds nothing left; on an error path it
 		// stops mcp-go's idle-session sweeper.
+		s.sessions.stop()
 		s.sse.CloseSessions()
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		defer cancel()
@@ -512,7 +525,9 @@ func (s *Server) drain(servers []*http.Server) error {
 	}
 
 	s.log.Debug("drain: closing streams")
-	// Close the long-lived streams so Shutdown can complete.
+	// Close the long-lived streams so Shutdown can complete. The sessions
+	// closed now are not ended: they continue elsewhere (see stop).
+	s.sessions.stop()
 	s.sse.CloseSessions()
 	streamCtx, streamCancel := context.WithTimeout(context.Background(), time.Second)
 	s.streamable.CloseSessions(streamCtx)

@@ -151,11 +151,18 @@ func startReplicaSet(ctx context.Context, t *testing.T) *replicaSet {
 	if err := n.HostService(testService, testServiceVIP, rs.keyA, rs.keyB); err != nil {
 		t.Fatal(err)
 	}
-	if err := devnet.WaitRoute(ctx, rs.alice.node, testServiceVIP, rs.keyA); err != nil {
-		t.Fatal(err)
+	// Each caller learns the route and the DNS name with its own netmap:
+	// wait on every node that dials the Service, not only alice's.
+	for _, c := range []caller{rs.alice, rs.bob} {
+		if err := devnet.WaitRoute(ctx, c.node, testServiceVIP, rs.keyA); err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		if err := devnet.WaitDial(ctx, c.node, testServiceFQDN+":80"); err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
 	}
-	// The replicas learn the VIP (service-host capability) and the callers
-	// the DNS name with their next netmaps: poll until a call goes through.
+	// The replicas learn the VIP (service-host capability) with their next
+	// netmaps: poll until a call goes through.
 	rs.waitServed(ctx, t, "replica-a")
 	return rs
 }

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"log/slog"
 	"net/http"
 	"time"
@@ -17,11 +18,14 @@ import (
 //
 //   - A session this host serves: only its owner passes; anyone else gets
 //     404 and a session_hijack audit line naming the owner, as before
-//     replicas.
+//     replicas. A Streamable HTTP session past mcp.session_max_age is
+//     ended, and its ID is then refused as below.
 //   - An ID that verifies for the caller (minted here or by another host
 //     sharing mcp.session_key) on /mcp: the host adopts the session (see
-//     adopt), unless it ended here; a legacy SSE ID cannot move (its stream
-//     lives on the host that minted it): 404, the client reconnects.
+//     adopt), unless it is refused (past its max age, ended here, or
+//     issued before the ended sessions' floor; see sessionStore.refused),
+//     when it is unknown; a legacy SSE ID cannot move (its stream lives on
+//     the host that minted it): 404, the client reconnects.
 //   - A well-formed ID of this key that does not verify for the caller
 //     (another identity's, forged or tampered): 404 and session_hijack.
 //   - Anything else (another key, e.g. before a key rotation, or no ID of
@@ -29,29 +33,39 @@ import (
 //     (/message, GET and DELETE /mcp); a POST /mcp is refused by Validate
 //     unless it is an initialize, which ignores the header.
 func (s *Server) admitSession(w http.ResponseWriter, r *http.Request, caller *identity.Identity, sid string, inQuery bool) bool {
-	if owner := s.sessions.owner(sid); owner != nil {
-		if owner.Equal(caller) {
-			return true
-		}
-		s.auditHijack(r, caller, "session belongs to "+owner.String())
-		writeError(w, http.StatusNotFound)
-		return false
-	}
 	onMCP := r.URL.Path == "/mcp"
 	unknownRefused := r.URL.Path == "/message" || onMCP && r.Method != http.MethodPost
+	// asUnknown answers as for an ID this host does not know: 404 where
+	// mcp-go would not refuse it itself; a POST goes on, and mcp-go's
+	// Validate refuses it (an initialize ignores the header).
+	asUnknown := func() bool {
+		if unknownRefused {
+			writeError(w, http.StatusNotFound)
+			return false
+		}
+		return true
+	}
+	if owner := s.sessions.owner(sid); owner != nil {
+		if !owner.Equal(caller) {
+			s.auditHijack(r, caller, "session belongs to "+owner.String())
+			writeError(w, http.StatusNotFound)
+			return false
+		}
+		if inQuery || !s.sessions.expired(sid, s.sessions.now()) {
+			return true
+		}
+		// Not r's context: its DELETE is no part of this request.
+		s.endSession(context.Background(), sid, owner, "past mcp.session_max_age")
+		return asUnknown()
+	}
 	switch v := s.sessions.ids.verify(sid, caller); v {
 	case sidForeign:
 		s.auditHijack(r, caller, "session ID not issued to this caller")
 		writeError(w, http.StatusNotFound)
 		return false
 	case sidValid:
-		if s.sessions.wasEnded(sid) {
-			// As unknown; mcp-go's Validate refuses a POST with it.
-			if unknownRefused {
-				writeError(w, http.StatusNotFound)
-				return false
-			}
-			return true
+		if s.sessions.refused(sid) {
+			return asUnknown()
 		}
 		if inQuery {
 			if unknownRefused {
@@ -74,11 +88,7 @@ func (s *Server) admitSession(w http.ResponseWriter, r *http.Request, caller *id
 		if v == sidOtherKey {
 			s.log.Debug("refused a session ID of another key (minted before a key rotation?)", "caller", caller.String())
 		}
-		if unknownRefused {
-			writeError(w, http.StatusNotFound)
-			return false
-		}
-		return true
+		return asUnknown()
 	}
 }
 

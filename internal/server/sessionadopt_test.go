@@ -11,8 +11,8 @@ import (
 // never minted an ID validates and terminates it for its owner only,
 // refuses it once ended there, and refuses another key's IDs.
 func TestBoundSessionsAcrossReplicas(t *testing.T) {
-	a, b := newSessionStore(testSessionKey), newSessionStore(testSessionKey)
-	other := newSessionStore(otherSessionKey)
+	a, b := newSessionStore(testSessionKey, time.Hour), newSessionStore(testSessionKey, time.Hour)
+	other := newSessionStore(otherSessionKey, time.Hour)
 	mgr := func(st *sessionStore, caller *identity.Identity) *boundSessions {
 		return &boundSessions{store: st, caller: caller}
 	}
@@ -72,10 +72,10 @@ func TestAdoptHoldsASlot(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			minter := newSessionStore(testSessionKey)
-			st := newSessionStore(testSessionKey)
+			minter := newSessionStore(testSessionKey, time.Hour)
+			st := newSessionStore(testSessionKey, time.Hour)
 			c := newCounter("sessions", 1, 10)
-			sid1, sid2 := minter.ids.mint(sidAlice), minter.ids.mint(sidAlice)
+			sid1, sid2 := minter.ids.mint(sidAlice, time.Now()), minter.ids.mint(sidAlice, time.Now())
 			if ref := st.adopt(sid1, sidAlice, c); ref != nil {
 				t.Fatalf("adopt: %+v", ref)
 			}
@@ -103,6 +103,60 @@ func TestAdoptHoldsASlot(t *testing.T) {
 			}
 			if ref := st.adopt(sid2, sidAlice, c); ref != nil {
 				t.Fatalf("adopting after the first ended: %+v", ref)
+			}
+		})
+	}
+}
+
+// TestSessionRefusals: an ID that verifies for its owner is refused (as
+// unknown) by a host once it is past the max age, issued too far in the
+// future, ended there, or issued at or before the ended sessions' floor;
+// a session mcp-go terminates outside a request is ended, unless the host
+// is stopping, when it is only forgotten (it continues elsewhere).
+func TestSessionRefusals(t *testing.T) {
+	now := time.Unix(1_800_000_000, 0)
+	tests := []struct {
+		name    string
+		issued  time.Time
+		prepare func(st *sessionStore, sid string)
+		want    bool // refused
+	}{
+		{name: "fresh", issued: now},
+		{name: "just within the max age", issued: now.Add(-time.Hour + time.Second)},
+		{name: "at the max age", issued: now.Add(-time.Hour), want: true},
+		{name: "past the max age", issued: now.Add(-25 * time.Hour), want: true},
+		{name: "issued within the clock skew ahead", issued: now.Add(sessionClockSkew)},
+		{name: "issued too far in the future", issued: now.Add(sessionClockSkew + time.Second), want: true},
+		{name: "ended here", issued: now, prepare: func(st *sessionStore, sid string) { st.end(sid) }, want: true},
+		{name: "ended by mcp-go's sweeper", issued: now, prepare: func(st *sessionStore, sid string) {
+			(&boundSessions{store: st}).Terminate(sid)
+		}, want: true},
+		{name: "closed by mcp-go at shutdown", issued: now, prepare: func(st *sessionStore, sid string) {
+			st.stop()
+			(&boundSessions{store: st}).Terminate(sid)
+		}},
+		{name: "closed (its GET stream ended)", issued: now, prepare: func(st *sessionStore, sid string) { st.close(sid) }},
+		{name: "under the floor", issued: now.Add(-time.Minute), prepare: func(st *sessionStore, _ string) {
+			st.ended.raiseFloor(now.Add(-time.Minute).Unix())
+		}, want: true},
+		{name: "above the floor", issued: now.Add(-time.Minute), prepare: func(st *sessionStore, _ string) {
+			st.ended.raiseFloor(now.Add(-time.Minute - time.Second).Unix())
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			st := newSessionStore(testSessionKey, time.Hour)
+			st.now = func() time.Time { return now }
+			sid := st.ids.mint(sidAlice, tt.issued)
+			if tt.prepare != nil {
+				tt.prepare(st, sid)
+			}
+			if got := st.refused(sid); got != tt.want {
+				t.Fatalf("refused = %v, want %v", got, tt.want)
+			}
+			terminated, err := (&boundSessions{store: st, caller: sidAlice}).Validate(sid)
+			if err != nil || terminated != tt.want {
+				t.Fatalf("Validate = %v, %v; want terminated %v", terminated, err, tt.want)
 			}
 		})
 	}

@@ -9,33 +9,42 @@ import (
 	"encoding/binary"
 	"hash"
 	"strings"
+	"time"
 
 	"github.com/tsmcp/tsmcp/internal/identity"
 )
 
-// Session IDs carry their owner's binding, so that any replica holding the
-// same key (mcp.session_key) can tell, without state, whether the caller
-// presenting an ID is the identity it was minted for.
+// Session IDs carry their owner's binding and their issue time, so that
+// any replica holding the same key (mcp.session_key) can tell, without
+// state, whether the caller presenting an ID is the identity it was minted
+// for, and whether the ID is past mcp.session_max_age.
 //
-// Format (version 1), 51 visible ASCII characters:
+// Format (version 2), 59 visible ASCII characters:
 //
-//	"s1." + base64url-unpadded(keyID[4] || random[16] || mac[16])
+//	"s2." + base64url-unpadded(keyID[4] || issued[6] || random[16] || mac[16])
 //
 // keyID is the first 4 bytes of HMAC-SHA256(key, "tsmcp session key id"):
 // it only tells IDs of another key (a rotated or foreign one) from forged
-// ones, for the log. mac is HMAC-SHA256(key, domain || "s1" || keyID ||
-// random || binding) truncated to 128 bits, where binding is exactly what
-// identity.Equal compares: the stable node ID, the login and the (sorted)
-// tags, each length-prefixed. 36 bytes encode to 48 base64 characters with
-// no spare bits, and verification compares the whole re-minted string in
-// constant time, so no other spelling of an ID is accepted.
+// ones, for the log. issued is the minting host's clock when it minted the
+// ID, in whole seconds since the Unix epoch, big-endian. mac is
+// HMAC-SHA256(key, domain || "s2" || keyID || issued || random || binding)
+// truncated to 128 bits, where binding is exactly what identity.Equal
+// compares: the stable node ID, the login and the (sorted) tags, each
+// length-prefixed. 42 bytes encode to 56 base64 characters with no spare
+// bits, and verification compares the whole re-minted string in constant
+// time, so no other spelling of an ID is accepted, and neither its issue
+// time nor its binding can be changed without the key.
+//
+// Version 1 ("s1.", no issue time) is no longer accepted: an s1 ID is
+// malformed, unknown here (404), and its client starts a new session.
 const (
-	sessionIDVersion = "s1"
+	sessionIDVersion = "s2"
 	sessionIDPrefix  = sessionIDVersion + "."
 	sessionKeyIDLen  = 4
+	sessionIssuedLen = 6
 	sessionRandLen   = 16
 	sessionMACLen    = 16
-	sessionRawLen    = sessionKeyIDLen + sessionRandLen + sessionMACLen
+	sessionRawLen    = sessionKeyIDLen + sessionIssuedLen + sessionRandLen + sessionMACLen
 	// sessionIDLen is the length of every ID this version mints.
 	sessionIDLen = len(sessionIDPrefix) + sessionRawLen/3*4
 	// sessionMACDomain separates these MACs from any other use of the key.
@@ -95,20 +104,24 @@ func newSessionMinter(key []byte) *sessionMinter {
 	return m
 }
 
-// mint returns a new session ID bound to id. A nil id mints an ID bound
-// to no identity, which no caller's verification accepts.
-func (m *sessionMinter) mint(id *identity.Identity) string {
+// mint returns a new session ID bound to id, issued at now. A nil id
+// mints an ID bound to no identity, which no caller's verification
+// accepts.
+func (m *sessionMinter) mint(id *identity.Identity, now time.Time) string {
 	var random [sessionRandLen]byte
 	rand.Read(random[:]) // never fails (crypto/rand panics instead)
-	return m.format(random[:], id)
+	var issued [sessionIssuedLen]byte
+	putIssued(issued[:], now)
+	return m.format(issued[:], random[:], id)
 }
 
-// format builds the ID for random and id.
-func (m *sessionMinter) format(random []byte, id *identity.Identity) string {
+// format builds the ID for issued, random and id.
+func (m *sessionMinter) format(issued, random []byte, id *identity.Identity) string {
 	var raw [sessionRawLen]byte
-	copy(raw[:], m.keyID[:])
-	copy(raw[sessionKeyIDLen:], random)
-	copy(raw[sessionKeyIDLen+sessionRandLen:], m.mac(random, id))
+	n := copy(raw[:], m.keyID[:])
+	n += copy(raw[n:], issued)
+	n += copy(raw[n:], random)
+	copy(raw[n:], m.mac(issued, random, id))
 	var b strings.Builder
 	b.Grow(sessionIDLen)
 	b.WriteString(sessionIDPrefix)
@@ -116,15 +129,26 @@ func (m *sessionMinter) format(random []byte, id *identity.Identity) string {
 	return b.String()
 }
 
-// mac returns the truncated MAC over random and id's binding.
-func (m *sessionMinter) mac(random []byte, id *identity.Identity) []byte {
+// mac returns the truncated MAC over issued, random and id's binding.
+func (m *sessionMinter) mac(issued, random []byte, id *identity.Identity) []byte {
 	h := hmac.New(sha256.New, m.key)
 	h.Write([]byte(sessionMACDomain))
 	h.Write([]byte(sessionIDVersion))
 	h.Write(m.keyID[:])
+	h.Write(issued)
 	h.Write(random)
 	writeBinding(h, id)
 	return h.Sum(nil)[:sessionMACLen]
+}
+
+// putIssued writes t's Unix seconds into b (sessionIssuedLen bytes,
+// big-endian); a time before the epoch writes 0.
+func putIssued(b []byte, t time.Time) {
+	sec := max(t.Unix(), 0)
+	for i := sessionIssuedLen - 1; i >= 0; i-- {
+		b[i] = byte(sec)
+		sec >>= 8
+	}
 }
 
 // writeBinding writes what identity.Equal compares, unambiguously: a
@@ -155,13 +179,11 @@ func writeField(h hash.Hash, s string) {
 
 // verify says whether sid was minted under this key for caller. It never
 // accepts an ID that differs, in any character, from one mint returned
-// for caller, and compares MACs in constant time.
+// for caller, and compares MACs in constant time. It does not look at the
+// ID's age: see sessionStore.refused.
 func (m *sessionMinter) verify(sid string, caller *identity.Identity) sidVerdict {
-	if len(sid) != sessionIDLen || !strings.HasPrefix(sid, sessionIDPrefix) {
-		return sidMalformed
-	}
-	raw, err := sessionIDEncoding.DecodeString(sid[len(sessionIDPrefix):])
-	if err != nil || len(raw) != sessionRawLen {
+	raw, ok := decodeSessionID(sid)
+	if !ok {
 		return sidMalformed
 	}
 	if subtle.ConstantTimeCompare(raw[:sessionKeyIDLen], m.keyID[:]) != 1 {
@@ -170,9 +192,44 @@ func (m *sessionMinter) verify(sid string, caller *identity.Identity) sidVerdict
 	if caller == nil {
 		return sidForeign
 	}
-	want := m.format(raw[sessionKeyIDLen:sessionKeyIDLen+sessionRandLen], caller)
+	issued := raw[sessionKeyIDLen : sessionKeyIDLen+sessionIssuedLen]
+	random := raw[sessionKeyIDLen+sessionIssuedLen : sessionKeyIDLen+sessionIssuedLen+sessionRandLen]
+	want := m.format(issued, random, caller)
 	if subtle.ConstantTimeCompare([]byte(want), []byte(sid)) != 1 {
 		return sidForeign
 	}
 	return sidValid
+}
+
+// decodeSessionID returns the bytes of an ID of this version.
+func decodeSessionID(sid string) ([]byte, bool) {
+	if len(sid) != sessionIDLen || !strings.HasPrefix(sid, sessionIDPrefix) {
+		return nil, false
+	}
+	raw, err := sessionIDEncoding.DecodeString(sid[len(sessionIDPrefix):])
+	if err != nil || len(raw) != sessionRawLen {
+		return nil, false
+	}
+	return raw, true
+}
+
+// sessionTag names an ID in the ended-session records: the first 8 of its
+// 16 random bytes (unique among the IDs of one key but for a 2^-64 chance,
+// and no secret).
+type sessionTag [8]byte
+
+// sessionIDFacts returns what a well-formed ID says of itself: its issue
+// time (whole seconds) and its tag. They are authentic only for an ID that
+// verify accepted (or that this host minted or adopted).
+func sessionIDFacts(sid string) (issued time.Time, tag sessionTag, ok bool) {
+	raw, ok := decodeSessionID(sid)
+	if !ok {
+		return time.Time{}, tag, false
+	}
+	var sec int64
+	for _, b := range raw[sessionKeyIDLen : sessionKeyIDLen+sessionIssuedLen] {
+		sec = sec<<8 | int64(b)
+	}
+	copy(tag[:], raw[sessionKeyIDLen+sessionIssuedLen:])
+	return time.Unix(sec, 0), tag, true
 }

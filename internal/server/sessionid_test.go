@@ -1,7 +1,6 @@
 package server
 
 import (
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -34,11 +33,14 @@ func flip(sid string, i int) string {
 	return sid[:i] + string(c) + sid[i+1:]
 }
 
+// sidNow is the issue time of the IDs the unit tests mint.
+var sidNow = time.Unix(1_800_000_000, 0)
+
 func TestSessionIDMintVerify(t *testing.T) {
 	m := newSessionMinter(testSessionKey)
 	other := newSessionMinter(otherSessionKey)
-	aliceSID := m.mint(sidAlice)
-	ciSID := m.mint(sidCI)
+	aliceSID := m.mint(sidAlice, sidNow)
+	ciSID := m.mint(sidCI, sidNow)
 	body := len(sessionIDPrefix)
 	tests := []struct {
 		name   string
@@ -56,17 +58,20 @@ func TestSessionIDMintVerify(t *testing.T) {
 		{"user's ID replayed by a tagged node", m, aliceSID, sidCI, sidForeign},
 		{"tagged node's ID replayed by a user", m, ciSID, sidAlice, sidForeign},
 		{"same node, other tags", m, ciSID, sidCIMoreTags, sidForeign},
-		{"field boundaries are unambiguous", m, m.mint(sidAmbiguous1), sidAmbiguous2, sidForeign},
+		{"field boundaries are unambiguous", m, m.mint(sidAmbiguous1, sidNow), sidAmbiguous2, sidForeign},
 		{"no caller", m, aliceSID, nil, sidForeign},
-		{"ID bound to no identity", m, m.mint(nil), sidAlice, sidForeign},
+		{"ID bound to no identity", m, m.mint(nil, sidNow), sidAlice, sidForeign},
 		{"another key", other, aliceSID, sidAlice, sidOtherKey},
 		{"flipped key ID", m, flip(aliceSID, body), sidAlice, sidOtherKey},
-		{"flipped random, first", m, flip(aliceSID, body+6), sidAlice, sidForeign},
-		{"flipped random, last", m, flip(aliceSID, body+26), sidAlice, sidForeign},
-		{"flipped MAC, first", m, flip(aliceSID, body+28), sidAlice, sidForeign},
+		{"flipped issue time, first", m, flip(aliceSID, body+6), sidAlice, sidForeign},
+		{"flipped issue time, last", m, flip(aliceSID, body+12), sidAlice, sidForeign},
+		{"flipped random, first", m, flip(aliceSID, body+14), sidAlice, sidForeign},
+		{"flipped random, last", m, flip(aliceSID, body+33), sidAlice, sidForeign},
+		{"flipped MAC, first", m, flip(aliceSID, body+35), sidAlice, sidForeign},
 		{"flipped MAC, last", m, flip(aliceSID, sessionIDLen-1), sidAlice, sidForeign},
 		{"upper-cased", m, strings.ToUpper(aliceSID), sidAlice, sidMalformed},
-		{"wrong version", m, "s2" + aliceSID[2:], sidAlice, sidMalformed},
+		{"wrong version", m, "s3" + aliceSID[2:], sidAlice, sidMalformed},
+		{"a version 1 ID (no issue time)", m, "s1." + aliceSID[len(sessionIDPrefix):len(sessionIDPrefix)+48], sidAlice, sidMalformed},
 		{"truncated", m, aliceSID[:sessionIDLen-1], sidAlice, sidMalformed},
 		{"extended", m, aliceSID + "A", sidAlice, sidMalformed},
 		{"trailing newline in place of a character", m, aliceSID[:sessionIDLen-1] + "\n", sidAlice, sidMalformed},
@@ -84,14 +89,20 @@ func TestSessionIDMintVerify(t *testing.T) {
 }
 
 // TestSessionIDFormat: IDs are visible ASCII (as the Streamable HTTP spec
-// requires of session IDs), of one length, versioned, and unique.
+// requires of session IDs), of one length, versioned, unique, and carry
+// their issue time.
 func TestSessionIDFormat(t *testing.T) {
 	m := newSessionMinter(testSessionKey)
 	seen := map[string]bool{}
-	for range 1000 {
-		sid := m.mint(sidAlice)
-		if len(sid) != sessionIDLen || !strings.HasPrefix(sid, "s1.") {
-			t.Fatalf("ID %q: length %d, want %d with prefix s1.", sid, len(sid), sessionIDLen)
+	for i := range 1000 {
+		at := sidNow.Add(time.Duration(i) * 1001 * time.Millisecond)
+		sid := m.mint(sidAlice, at)
+		if sessionIDLen != 59 || len(sid) != sessionIDLen || !strings.HasPrefix(sid, "s2.") {
+			t.Fatalf("ID %q: length %d, want 59 with prefix s2.", sid, len(sid))
+		}
+		issued, tag, ok := sessionIDFacts(sid)
+		if !ok || !issued.Equal(at.Truncate(time.Second)) || tag == (sessionTag{}) {
+			t.Fatalf("sessionIDFacts(%q) = %v, %x, %v; want issued %v", sid, issued, tag, ok, at.Truncate(time.Second))
 		}
 		for _, c := range []byte(sid) {
 			if c < 0x21 || c > 0x7e {
@@ -109,7 +120,7 @@ func TestSessionIDFormat(t *testing.T) {
 // (minters) do not honour each other's IDs.
 func TestEmptyKeyIsRandomPerProcess(t *testing.T) {
 	a, b := newSessionMinter(nil), newSessionMinter(nil)
-	sid := a.mint(sidAlice)
+	sid := a.mint(sidAlice, sidNow)
 	if got := a.verify(sid, sidAlice); got != sidValid {
 		t.Fatalf("own ID: %v", got)
 	}
@@ -127,7 +138,7 @@ func FuzzSessionIDVerify(f *testing.F) {
 	// Deterministic IDs: fuzzing workers re-run this function, and the
 	// corpus they are handed must name the same IDs.
 	for i, id := range []*identity.Identity{sidAlice, sidBob, sidCI} {
-		sid := m.format([]byte(strings.Repeat(string(rune('a'+i)), sessionRandLen)), id)
+		sid := m.format([]byte("\x00\x00\x6b\x49\xd2\x00"), []byte(strings.Repeat(string(rune('a'+i)), sessionRandLen)), id)
 		minted[sid] = id
 		f.Add(sid)
 		for i := range sid {
@@ -137,7 +148,7 @@ func FuzzSessionIDVerify(f *testing.F) {
 		f.Add(sid + "=")
 	}
 	f.Add("")
-	f.Add("s1.")
+	f.Add("s2.")
 	f.Fuzz(func(t *testing.T, sid string) {
 		for _, caller := range []*identity.Identity{sidAlice, sidAliceOther, sidBob, sidCI, sidCIMoreTags, nil} {
 			if m.verify(sid, caller) != sidValid {
@@ -154,7 +165,7 @@ func FuzzSessionIDVerify(f *testing.F) {
 // bytes replaced) is accepted for its owner.
 func FuzzSessionIDMutation(f *testing.F) {
 	m := newSessionMinter(testSessionKey)
-	sid := m.mint(sidAlice)
+	sid := m.mint(sidAlice, sidNow)
 	f.Add(uint(3), byte('A'), uint(0), byte(0), uint(0), byte(0))
 	f.Add(uint(50), byte('-'), uint(10), byte('_'), uint(20), byte('z'))
 	f.Fuzz(func(t *testing.T, p1 uint, b1 byte, p2 uint, b2 byte, p3 uint, b3 byte) {
@@ -172,50 +183,4 @@ func FuzzSessionIDMutation(f *testing.F) {
 			t.Fatalf("mutated ID %q accepted (original %q)", mut, sid)
 		}
 	})
-}
-
-func TestTombstones(t *testing.T) {
-	now := time.Unix(1e9, 0)
-	tests := []struct {
-		name string
-		run  func(tb *tombstones) bool
-	}{
-		{"remembered within the TTL", func(tb *tombstones) bool {
-			tb.add("a", now)
-			return tb.has("a", now.Add(time.Minute-1))
-		}},
-		{"forgotten after the TTL", func(tb *tombstones) bool {
-			tb.add("a", now)
-			return !tb.has("a", now.Add(time.Minute))
-		}},
-		{"oldest dropped past the cap", func(tb *tombstones) bool {
-			for _, s := range []string{"a", "b", "c", "d"} {
-				tb.add(s, now)
-			}
-			return !tb.has("a", now) && tb.has("b", now) && tb.has("d", now) && tb.len() == 3
-		}},
-		{"expired entries pruned on add", func(tb *tombstones) bool {
-			tb.add("a", now)
-			tb.add("b", now.Add(2*time.Minute))
-			return tb.len() == 1 && tb.has("b", now.Add(2*time.Minute))
-		}},
-		{"adding twice keeps one", func(tb *tombstones) bool {
-			tb.add("a", now)
-			tb.add("a", now)
-			return tb.len() == 1 && len(tb.order) == 1
-		}},
-		{"bounded under churn", func(tb *tombstones) bool {
-			for i := range 10000 {
-				tb.add(strconv.Itoa(i), now)
-			}
-			return tb.len() == 3 && len(tb.order) == 3 && cap(tb.order) < 64
-		}},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			if !tt.run(newTombstones(3, time.Minute)) {
-				t.Fatal("failed")
-			}
-		})
-	}
 }

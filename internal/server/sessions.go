@@ -18,26 +18,44 @@ import (
 // honoured for its owner by any host sharing the key, even one that never
 // saw it (the host adopts it, see adopt), and refused for anyone else.
 // owners holds the sessions this host serves: minted here or adopted.
+// An ID past maxAge (mcp.session_max_age) or ended here is refused (see
+// refused).
 type sessionStore struct {
-	ids *sessionMinter // immutable
+	ids    *sessionMinter   // immutable
+	maxAge time.Duration    // immutable
+	now    func() time.Time // immutable once serving: the clock of issue times and max ages
 
-	mu     sync.Mutex // guards the fields below
-	owners map[string]*identity.Identity
-	slots  map[string]*sessionSlot // Streamable HTTP sessions' mcp.limits.sessions_* units
-	ended  *tombstones             // sessions ended here, refused if presented again
+	mu       sync.Mutex // guards the fields below
+	owners   map[string]*identity.Identity
+	slots    map[string]*sessionSlot // Streamable HTTP sessions' mcp.limits.sessions_* units
+	ended    *tombstones             // sessions ended here, refused if presented again
+	stopping bool                    // shutting down: see stop
+
+	// endedChanged receives a value (without blocking) whenever ended
+	// changes, for the writer that keeps it in the node's state store.
+	endedChanged chan struct{}
 
 	sse *sseTracker // immutable
 }
 
+// sessionClockSkew is how far in the future an ID's issue time may be
+// (another replica's clock ahead of this one's); an ID issued later than
+// that is refused.
+const sessionClockSkew = time.Minute
+
 // newSessionStore returns a store minting IDs under key (mcp.session_key,
-// decoded); an empty key means a random key for this process.
-func newSessionStore(key []byte) *sessionStore {
+// decoded), which lets a session live maxAge (mcp.session_max_age) from
+// the minting of its ID; an empty key means a random key per process.
+func newSessionStore(key []byte, maxAge time.Duration) *sessionStore {
 	return &sessionStore{
-		ids:    newSessionMinter(key),
-		owners: map[string]*identity.Identity{},
-		slots:  map[string]*sessionSlot{},
-		ended:  newTombstones(maxTombstones, sessionIdleTTL),
-		sse:    newSSETracker(),
+		ids:          newSessionMinter(key),
+		maxAge:       maxAge,
+		now:          time.Now,
+		owners:       map[string]*identity.Identity{},
+		slots:        map[string]*sessionSlot{},
+		ended:        newTombstones(maxTombstones, maxAge),
+		endedChanged: make(chan struct{}, 1),
+		sse:          newSSETracker(),
 	}
 }
 
@@ -50,7 +68,7 @@ func (st *sessionStore) streamableCount() int {
 
 // open mints a session ID owned by id.
 func (st *sessionStore) open(id *identity.Identity) string {
-	sid := st.ids.mint(id)
+	sid := st.ids.mint(id, st.now())
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	st.owners[sid] = id
@@ -65,12 +83,32 @@ func (st *sessionStore) owner(sid string) *identity.Identity {
 	return st.owners[sid]
 }
 
-// ended reports whether sid was ended on this host (DELETE, expiry) and
-// must not be served again here.
-func (st *sessionStore) wasEnded(sid string) bool {
+// refused reports whether sid, an ID verify accepted, must not be served
+// here: it is past its max age, or it was ended on this host (DELETE, idle
+// or unused expiry; also before a restart, see endedsessions.go), or it was
+// issued at or before the tombstones' floor.
+func (st *sessionStore) refused(sid string) bool {
+	issued, tag, ok := sessionIDFacts(sid)
+	if !ok {
+		return true
+	}
+	if st.expiredAt(issued, st.now()) {
+		return true
+	}
 	st.mu.Lock()
 	defer st.mu.Unlock()
-	return st.ended.has(sid, time.Now())
+	return st.ended.has(tag, issued)
+}
+
+// expired reports whether sid is past its max age (or issued too far in
+// the future to be trusted) at now.
+func (st *sessionStore) expired(sid string, now time.Time) bool {
+	issued, _, ok := sessionIDFacts(sid)
+	return !ok || st.expiredAt(issued, now)
+}
+
+func (st *sessionStore) expiredAt(issued, now time.Time) bool {
+	return !issued.Add(st.maxAge).After(now) || issued.After(now.Add(sessionClockSkew))
 }
 
 // close forgets sid: its stream or its registration with mcp-go is gone.
@@ -78,19 +116,57 @@ func (st *sessionStore) wasEnded(sid string) bool {
 func (st *sessionStore) close(sid string) {
 	st.mu.Lock()
 	defer st.mu.Unlock()
+	st.closeLocked(sid)
+}
+
+// closeLocked is close with st.mu held.
+func (st *sessionStore) closeLocked(sid string) {
 	delete(st.owners, sid)
 	st.releaseSlotLocked(sid)
 }
 
-// end forgets sid and refuses it on this host from now on (for
-// sessionIdleTTL at least; see tombstones): the session was terminated
-// (DELETE, idle or unused expiry, shutdown).
+// end forgets sid and refuses it on this host from now on, until its max
+// age (see tombstones): the session was terminated (DELETE, idle or
+// unused expiry, max age).
 func (st *sessionStore) end(sid string) {
 	st.mu.Lock()
 	defer st.mu.Unlock()
-	delete(st.owners, sid)
-	st.releaseSlotLocked(sid)
-	st.ended.add(sid, time.Now())
+	st.endLocked(sid)
+}
+
+// endLocked is end with st.mu held.
+func (st *sessionStore) endLocked(sid string) {
+	st.closeLocked(sid)
+	if issued, tag, ok := sessionIDFacts(sid); ok {
+		st.ended.add(tag, issued, st.now())
+		select {
+		case st.endedChanged <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// stop marks the host as shutting down: from now on, mcp-go terminating a
+// session outside a request (at shutdown it terminates those with a GET
+// stream) only forgets it (see terminated). Closing a session at shutdown
+// does not end it: it continues on another replica, or here after a
+// restart.
+func (st *sessionStore) stop() {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	st.stopping = true
+}
+
+// terminated handles mcp-go terminating sid outside a request: its idle
+// sweeper ends it; at shutdown (see stop) it is only forgotten.
+func (st *sessionStore) terminated(sid string) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if st.stopping {
+		st.closeLocked(sid)
+		return
+	}
+	st.endLocked(sid)
 }
 
 // sseSessionID is the SSE transport's SessionIDGenFunc: it mints the ID for
@@ -134,7 +210,7 @@ func (m *boundSessions) Generate() string {
 		// Not reachable: mcp-go generates IDs only inside requests, and
 		// every request reaching it is identified. An ID bound to no
 		// identity is refused by Validate.
-		return m.store.ids.mint(nil)
+		return m.store.ids.mint(nil, m.store.now())
 	}
 	sid := m.store.open(m.caller)
 	m.store.bind(sid, m.slot)
@@ -143,7 +219,8 @@ func (m *boundSessions) Generate() string {
 
 // Validate implements server.SessionIdManager: an ID is valid for the
 // caller it was minted for (here or on any host sharing the key) unless
-// it was ended on this host. checkSession has already adopted it.
+// it is refused (past its max age, or ended on this host). checkSession
+// has already adopted it.
 func (m *boundSessions) Validate(sid string) (isTerminated bool, err error) {
 	if m.caller == nil {
 		return false, errUnknownSession
@@ -152,23 +229,23 @@ func (m *boundSessions) Validate(sid string) (isTerminated bool, err error) {
 		if !owner.Equal(m.caller) {
 			return false, errUnknownSession
 		}
-		return false, nil
+		return m.store.expired(sid, m.store.now()), nil
 	}
 	if m.store.ids.verify(sid, m.caller) != sidValid {
 		return false, errUnknownSession
 	}
-	if m.store.wasEnded(sid) {
+	if m.store.refused(sid) {
 		return true, nil
 	}
 	return false, nil
 }
 
 // Terminate implements server.SessionIdManager. Outside a request (mcp-go's
-// idle sweeper, shutdown) it ends sid; in one, only the session's owner
-// may.
+// idle sweeper, shutdown) it ends sid (see terminated); in one, only the
+// session's owner may.
 func (m *boundSessions) Terminate(sid string) (isNotAllowed bool, err error) {
 	if m.caller == nil {
-		m.store.end(sid)
+		m.store.terminated(sid)
 		return false, nil
 	}
 	if owner := m.store.owner(sid); owner != nil {

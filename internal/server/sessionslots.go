@@ -76,6 +76,20 @@ func (st *sessionStore) used(sid string) {
 	}
 }
 
+// pastMaxAge returns the Streamable HTTP sessions whose IDs are past
+// mcp.session_max_age at now, with their owners.
+func (st *sessionStore) pastMaxAge(now time.Time) map[string]*identity.Identity {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	out := map[string]*identity.Identity{}
+	for sid := range st.slots {
+		if st.expired(sid, now) {
+			out[sid] = st.owners[sid]
+		}
+	}
+	return out
+}
+
 // unused returns the sessions opened before cutoff that have seen no
 // request after their initialize, with their owners.
 func (st *sessionStore) unused(cutoff time.Time) map[string]*identity.Identity {
@@ -91,8 +105,10 @@ func (st *sessionStore) unused(cutoff time.Time) map[string]*identity.Identity {
 }
 
 // reapUnusedSessions ends, until ctx is done, every Streamable HTTP session
-// that saw only its initialize request for mcp.limits.unused_session_ttl
-// (mcp-go's own sweeper ends idle ones after sessionIdleTTL).
+// that saw only its initialize request for mcp.limits.unused_session_ttl,
+// every adopted one idle for sessionIdleTTL (mcp-go's own sweeper ends the
+// others), and every one past mcp.session_max_age (a request in such a
+// session ends it at once; see admitSession).
 func (s *Server) reapUnusedSessions(ctx context.Context) {
 	ttl := s.limits.cfg.UnusedSessionTTL
 	tick := time.NewTicker(min(max(ttl/4, 50*time.Millisecond), 15*time.Second))
@@ -103,20 +119,23 @@ func (s *Server) reapUnusedSessions(ctx context.Context) {
 			return
 		case now := <-tick.C:
 			for sid, owner := range s.sessions.unused(now.Add(-ttl)) {
-				s.endSession(ctx, sid, owner)
+				s.endSession(ctx, sid, owner, "unused")
 			}
 			// mcp-go's sweeper sees only the adopted sessions that
 			// reached its POST handler; this one sees them all.
 			for sid, owner := range s.sessions.idleAdopted(now.Add(-sessionIdleTTL)) {
-				s.endSession(ctx, sid, owner)
+				s.endSession(ctx, sid, owner, "idle")
+			}
+			for sid, owner := range s.sessions.pastMaxAge(s.sessions.now()) {
+				s.endSession(ctx, sid, owner, "past mcp.session_max_age")
 			}
 		}
 	}
 }
 
 // endSession ends a Streamable HTTP session as its owner's DELETE would,
-// which makes mcp-go drop all it holds for it.
-func (s *Server) endSession(ctx context.Context, sid string, owner *identity.Identity) {
+// which makes mcp-go drop all it holds for it; why is for the log.
+func (s *Server) endSession(ctx context.Context, sid string, owner *identity.Identity, why string) {
 	if owner == nil {
 		s.sessions.end(sid)
 		return
@@ -129,7 +148,7 @@ func (s *Server) endSession(ctx context.Context, sid string, owner *identity.Ide
 	r.Header.Set(mcp.HeaderProtocolVersion, mcp.ProtocolVersion20250618)
 	s.streamable.ServeHTTP(discardResponse{}, r)
 	s.sessions.end(sid) // in case mcp-go did not (it calls Terminate)
-	s.log.Debug("ended an unused session", "session", sid, "caller", owner.String())
+	s.log.Debug("ended a session", "why", why, "session", sid, "caller", owner.String())
 }
 
 // discardResponse is a ResponseWriter that keeps nothing.

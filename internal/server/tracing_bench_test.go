@@ -6,6 +6,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 
@@ -42,7 +43,7 @@ func BenchmarkTraceRequests(b *testing.B) {
 	}{
 		{"bare", okHandler},
 		{"off", (&Server{}).traceRequests(okHandler)},
-		{"on", (&Server{tracer: tp.Tracer(tracing.Scope), sessions: newSessionStore(nil)}).traceRequests(okHandler)},
+		{"on", (&Server{tracer: tp.Tracer(tracing.Scope), sessions: newSessionStore(nil, time.Hour)}).traceRequests(okHandler)},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			r, w := tracedRequest(), nopWriter{h: http.Header{}}
@@ -66,7 +67,7 @@ func TestTracingOffCostsNothing(t *testing.T) {
 	}
 	tp := sdktrace.NewTracerProvider()
 	defer tp.Shutdown(context.Background())
-	on := (&Server{tracer: tp.Tracer(tracing.Scope), sessions: newSessionStore(nil)}).traceRequests(okHandler)
+	on := (&Server{tracer: tp.Tracer(tracing.Scope), sessions: newSessionStore(nil, time.Hour)}).traceRequests(okHandler)
 	if got := testing.AllocsPerRun(10000, func() { on.ServeHTTP(w, r) }); got <= bare {
 		t.Errorf("traceRequests with tracing on: %v allocs per request, no more than the handler alone (%v): is it tracing?", got, bare)
 	}

@@ -1,0 +1,115 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"tailscale.com/ipn"
+
+	"github.com/tsmcp/tsmcp/internal/statestore"
+)
+
+// The sessions ended on a host (its tombstones) are kept in the node's
+// state store (tailnet.state), so that a restarted host with the same state
+// still refuses them: a DELETEd session does not come back after a
+// restart. Replicas do not share a state store (one store has one writer),
+// so this is per replica; across replicas, a session's max age is what
+// bounds it (see README, "Session IDs").
+
+// endedSessionsStateKey is the state store key of the record.
+const endedSessionsStateKey ipn.StateKey = "tsmcp-ended-sessions"
+
+// endedSessionsWriteEvery is the least time between two writes of the
+// record: an end is written within about this long (and at shutdown).
+const endedSessionsWriteEvery = 2 * time.Second
+
+// endedRecordLimit is how many ended sessions the record may name in a
+// state store of kind k (16 bytes each; older ones raise its floor, see
+// tombstones.marshal); 0 means nothing is kept. The file store rewrites
+// its file under a lock, and the Kubernetes store patches one key of the
+// Secret per write, so the record's writes never undo the node's own. A
+// mem: store does not outlive the process. The SSM store puts a snapshot
+// of all its keys per write, unlocked: a write of the record racing one of
+// the node's (a renewed node key) could put the older snapshot last and
+// lose the node's change, so nothing is kept there.
+func endedRecordLimit(k statestore.Kind) int {
+	switch k {
+	case statestore.Dir:
+		return 16384
+	case statestore.Kube:
+		return 8192 // a Secret holds at most 1 MiB
+	default:
+		return 0
+	}
+}
+
+// restoreEnded reads the record from store into the host's tombstones. A
+// record that cannot be read or decoded fails closed: every session ID
+// issued until now is refused here, and a warning says so.
+func (s *Server) restoreEnded(store ipn.StateStore) {
+	now := s.sessions.now()
+	b, err := store.ReadState(endedSessionsStateKey)
+	if errors.Is(err, ipn.ErrStateNotExist) {
+		return
+	}
+	st := s.sessions
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if err == nil {
+		err = st.ended.restore(b, now)
+	}
+	if err != nil {
+		st.ended.raiseFloor(now.Unix())
+		s.log.Warn("could not read the sessions ended before this start from tailnet.state; refusing every session ID issued before now", "err", err)
+		return
+	}
+	s.log.Debug("restored the sessions ended before this start", "sessions", st.ended.len())
+}
+
+// startEndedWriter writes the record to store whenever the tombstones
+// change, at most every endedSessionsWriteEvery, and once more when the
+// returned func stops it. A failed write is logged and retried.
+func (s *Server) startEndedWriter(store ipn.StateStore, limit int) (stop func() error) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	st := s.sessions
+	write := func() {
+		st.mu.Lock()
+		b := st.ended.marshal(st.now(), limit)
+		st.mu.Unlock()
+		if err := store.WriteState(endedSessionsStateKey, b); err != nil {
+			s.log.Warn("could not write the ended sessions to tailnet.state; retrying", "err", err)
+			select {
+			case st.endedChanged <- struct{}{}:
+			default:
+			}
+		}
+	}
+	go func() {
+		defer close(done)
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-st.endedChanged:
+				write()
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(endedSessionsWriteEvery):
+			}
+		}
+	}()
+	return func() error {
+		cancel()
+		<-done
+		select {
+		case <-st.endedChanged:
+			write()
+		default:
+		}
+		return nil
+	}
+}
