@@ -20,9 +20,19 @@ const stdioServerEnv = "TSMCP_SERVER_TEST_STDIO"
 // (per process) and grow (adds a tool, which sends
 // notifications/tools/list_changed) until stdin ends; with stdioServerEnv
 // "calls", also the call routing tools (see addCallRoutingTools); with
-// "trace", also traceparent (see addTraceTool).
+// "trace", also traceparent (see addTraceTool); with "limits", also the
+// resources, prompt and tools of limitsChild.
 func runStdioServer() {
-	s := mcpserver.NewMCPServer("stdio-test", "1", mcpserver.WithToolCapabilities(true), mcpserver.WithLogging())
+	opts := []mcpserver.ServerOption{mcpserver.WithToolCapabilities(true), mcpserver.WithLogging()}
+	var lc *limitsChild
+	if os.Getenv(stdioServerEnv) == "limits" {
+		lc = newLimitsChild()
+		opts = append(opts, lc.options()...)
+	}
+	s := mcpserver.NewMCPServer("stdio-test", "1", opts...)
+	if lc != nil {
+		lc.add(s)
+	}
 	if os.Getenv(stdioServerEnv) == "calls" {
 		addCallRoutingTools(s)
 	}
