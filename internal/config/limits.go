@@ -27,12 +27,34 @@ type Limits struct {
 	// StreamsTotal caps the open long-lived streams of all callers.
 	// Default 1024.
 	StreamsTotal int `mapstructure:"streams_total"`
-	// CallsPerIdentity caps the tool calls of one identity running at
-	// once, on every transport. Default 32.
+	// CallsPerIdentity caps the requests of one identity in flight that
+	// go to a provider (tools/call, resources/read, prompts/get,
+	// completion/complete, resources/subscribe), on every transport: each
+	// counts from its arrival until its answer is written (or the write
+	// fails). Default 32.
 	CallsPerIdentity int `mapstructure:"calls_per_identity"`
-	// CallsTotal caps the tool calls of all callers running at once.
-	// Default 512.
+	// CallsTotal caps those requests of all callers in flight. Default
+	// 512.
 	CallsTotal int `mapstructure:"calls_total"`
+	// SubscriptionsPerSession caps the resource subscriptions of one
+	// session (resources/subscribe), and so the URIs one 2026-07-28
+	// subscriptions/listen request may name (a listen stream is a session
+	// of its own). Default 100.
+	SubscriptionsPerSession int `mapstructure:"subscriptions_per_session"`
+	// SubscriptionsPerIdentity caps the resource subscriptions of one
+	// identity, over all its sessions and listen streams. At least
+	// subscriptions_per_session. Default 1000.
+	SubscriptionsPerIdentity int `mapstructure:"subscriptions_per_identity"`
+	// AnswerBytesPerIdentity caps the bytes of one identity's answers
+	// (results of tools/call, resources/read, prompts/get,
+	// completion/complete) held in memory: each counts from when its
+	// result is produced until it is written or the write fails. An answer
+	// that does not fit gets an error instead. At least 1MiB. Default
+	// 64MiB.
+	AnswerBytesPerIdentity ByteSize `mapstructure:"answer_bytes_per_identity"`
+	// AnswerBytesTotal caps the answer bytes of all callers held in
+	// memory. At least answer_bytes_per_identity. Default 256MiB.
+	AnswerBytesTotal ByteSize `mapstructure:"answer_bytes_total"`
 	// BodyBytesPerIdentity caps the request-body bytes one identity may
 	// have in memory at once (reserved before a body is read: its
 	// Content-Length, or as it arrives). At least mcp.max_body. Default
@@ -91,22 +113,29 @@ type Limits struct {
 	UpstreamDescriptionBytes ByteSize `mapstructure:"upstream_description_bytes"`
 }
 
+// MinAnswerBytes is the least mcp.limits.answer_bytes_per_identity.
+const MinAnswerBytes = 1 * MiB
+
 // DefaultLimits are the limits of Default.
 func DefaultLimits() Limits {
 	return Limits{
-		SessionsPerIdentity:  128,
-		SessionsTotal:        4096,
-		StreamsPerIdentity:   32,
-		StreamsTotal:         1024,
-		CallsPerIdentity:     32,
-		CallsTotal:           512,
-		BodyBytesPerIdentity: 16 * MiB,
-		BodyBytesTotal:       64 * MiB,
-		QueuePerSession:      32,
-		WriteTimeout:         30 * time.Second,
-		UnusedSessionTTL:     time.Minute,
-		PagesPerIdentity:     8,
-		PagesTotal:           128,
+		SessionsPerIdentity:      128,
+		SessionsTotal:            4096,
+		StreamsPerIdentity:       32,
+		StreamsTotal:             1024,
+		CallsPerIdentity:         32,
+		CallsTotal:               512,
+		SubscriptionsPerSession:  100,
+		SubscriptionsPerIdentity: 1000,
+		AnswerBytesPerIdentity:   64 * MiB,
+		AnswerBytesTotal:         256 * MiB,
+		BodyBytesPerIdentity:     16 * MiB,
+		BodyBytesTotal:           64 * MiB,
+		QueuePerSession:          32,
+		WriteTimeout:             30 * time.Second,
+		UnusedSessionTTL:         time.Minute,
+		PagesPerIdentity:         8,
+		PagesTotal:               128,
 
 		UpstreamItems:            10000,
 		UpstreamItemBytes:        256 * KiB,
@@ -137,6 +166,18 @@ func (l *Limits) validate(p *problems, maxBody ByteSize) {
 		} else if c.per > c.total {
 			p.addf("mcp.limits."+c.totalKey, "must be at least mcp.limits.%s (%d), got %d", c.perKey, c.per, c.total)
 		}
+	}
+	if l.SubscriptionsPerSession < 1 {
+		p.addf("mcp.limits.subscriptions_per_session", "must be at least 1, got %d", l.SubscriptionsPerSession)
+	}
+	if l.SubscriptionsPerIdentity < max(l.SubscriptionsPerSession, 1) {
+		p.addf("mcp.limits.subscriptions_per_identity", "must be at least mcp.limits.subscriptions_per_session (%d), got %d", l.SubscriptionsPerSession, l.SubscriptionsPerIdentity)
+	}
+	if l.AnswerBytesPerIdentity < MinAnswerBytes {
+		p.addf("mcp.limits.answer_bytes_per_identity", "must be at least %s, got %s", MinAnswerBytes, l.AnswerBytesPerIdentity)
+	}
+	if l.AnswerBytesTotal < l.AnswerBytesPerIdentity {
+		p.addf("mcp.limits.answer_bytes_total", "must be at least mcp.limits.answer_bytes_per_identity (%s), got %s", l.AnswerBytesPerIdentity, l.AnswerBytesTotal)
 	}
 	if l.BodyBytesPerIdentity < maxBody {
 		p.addf("mcp.limits.body_bytes_per_identity", "must be at least mcp.max_body (%s), got %s", maxBody, l.BodyBytesPerIdentity)

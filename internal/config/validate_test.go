@@ -89,7 +89,9 @@ func TestValidate(t *testing.T) {
 		{name: "limits at their minimum", mutate: func(c *Config) {
 			c.MCP.MaxBody = 1
 			c.MCP.Limits = Limits{SessionsPerIdentity: 1, SessionsTotal: 1, StreamsPerIdentity: 1, StreamsTotal: 1,
-				CallsPerIdentity: 1, CallsTotal: 1, BodyBytesPerIdentity: 1, BodyBytesTotal: 1, QueuePerSession: 1,
+				CallsPerIdentity: 1, CallsTotal: 1, SubscriptionsPerSession: 1, SubscriptionsPerIdentity: 1,
+				AnswerBytesPerIdentity: MinAnswerBytes, AnswerBytesTotal: MinAnswerBytes,
+				BodyBytesPerIdentity: 1, BodyBytesTotal: 1, QueuePerSession: 1,
 				WriteTimeout: time.Nanosecond, UnusedSessionTTL: time.Nanosecond, PagesPerIdentity: 1, PagesTotal: 1,
 				UpstreamItems: 1, UpstreamItemBytes: 1, UpstreamNameBytes: 1, UpstreamURIBytes: 1, UpstreamTitleBytes: 1, UpstreamDescriptionBytes: 1}
 		}},
@@ -100,6 +102,9 @@ func TestValidate(t *testing.T) {
 			"mcp.limits.streams_total: must be at least 1, got 0",
 			"mcp.limits.calls_per_identity: must be at least 1, got 0",
 			"mcp.limits.calls_total: must be at least 1, got 0",
+			"mcp.limits.subscriptions_per_session: must be at least 1, got 0",
+			"mcp.limits.subscriptions_per_identity: must be at least mcp.limits.subscriptions_per_session (0), got 0",
+			"mcp.limits.answer_bytes_per_identity: must be at least 1MiB, got 0B",
 			"mcp.limits.body_bytes_per_identity: must be at least mcp.max_body (4MiB), got 0B",
 			"mcp.limits.queue_per_session: must be at least 1, got 0",
 			"mcp.limits.write_timeout: must be positive, got 0s",
@@ -125,8 +130,11 @@ func TestValidate(t *testing.T) {
 			c.MCP.Limits.SessionsTotal, c.MCP.Limits.StreamsTotal, c.MCP.Limits.CallsTotal = 127, 31, 31
 			c.MCP.Limits.BodyBytesTotal = 8 * MiB
 			c.MCP.Limits.PagesTotal = 7
+			c.MCP.Limits.SubscriptionsPerIdentity, c.MCP.Limits.AnswerBytesTotal = 99, 32*MiB
 		}, want: []string{
 			"mcp.limits.pages_total: must be at least mcp.limits.pages_per_identity (8), got 7",
+			"mcp.limits.subscriptions_per_identity: must be at least mcp.limits.subscriptions_per_session (100), got 99",
+			"mcp.limits.answer_bytes_total: must be at least mcp.limits.answer_bytes_per_identity (64MiB), got 32MiB",
 			"mcp.limits.sessions_total: must be at least mcp.limits.sessions_per_identity (128), got 127",
 			"mcp.limits.streams_total: must be at least mcp.limits.streams_per_identity (32), got 31",
 			"mcp.limits.calls_total: must be at least mcp.limits.calls_per_identity (32), got 31",

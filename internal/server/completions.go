@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"time"
 
 	"github.com/mark3labs/mcp-go/mcp"
@@ -87,6 +88,10 @@ func (s *Server) complete(ctx context.Context, kind, name string, d acl.Decision
 		case err != nil:
 			outcome, detail = "error", err.Error()
 			return nil, errCompletionFailed
+		}
+		if err := s.holdAnswer(ctx, completionSize(res), slog.String(kind, bounded(name))); err != nil {
+			outcome, detail = "error", answerRefused
+			return nil, err
 		}
 		return res, nil
 	}

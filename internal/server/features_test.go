@@ -149,6 +149,13 @@ func mcpgoSSE(ctx context.Context, t *testing.T, base string, c caller) *mcpgocl
 	if err != nil {
 		t.Fatal(err)
 	}
+	return startLegacy(ctx, t, tr, "features-test")
+}
+
+// startLegacy starts an mcp-go client on tr, pinned to protocol
+// 2025-11-25, and initializes it as name; it is closed when the test ends.
+func startLegacy(ctx context.Context, t *testing.T, tr mcpgotransport.Interface, name string) *mcpgoclient.Client {
+	t.Helper()
 	cl := mcpgoclient.NewClient(tr, mcpgoclient.WithProtocolVersion(mcpgo.LATEST_LEGACY_PROTOCOL_VERSION))
 	t.Cleanup(func() { cl.Close() })
 	if err := cl.Start(ctx); err != nil {
@@ -156,7 +163,7 @@ func mcpgoSSE(ctx context.Context, t *testing.T, base string, c caller) *mcpgocl
 	}
 	init := mcpgo.InitializeRequest{}
 	init.Params.ProtocolVersion = mcpgo.LATEST_LEGACY_PROTOCOL_VERSION
-	init.Params.ClientInfo = mcpgo.Implementation{Name: "features-test", Version: "1"}
+	init.Params.ClientInfo = mcpgo.Implementation{Name: name, Version: "1"}
 	if _, err := cl.Initialize(ctx, init); err != nil {
 		t.Fatal(err)
 	}

@@ -2,7 +2,6 @@ package server
 
 import (
 	"context"
-	"errors"
 	"net/http"
 	"time"
 )
@@ -11,10 +10,6 @@ import (
 // has closed (its answer can no longer be delivered) before it is
 // cancelled.
 const orphanCallGrace = time.Second
-
-// errBusy is what a client sees for a tool call refused by
-// mcp.limits.calls_*.
-var errBusy = errors.New("too many tool calls in progress; retry later")
 
 // cancelWithStream cancels the call running in ctx orphanCallGrace after
 // its legacy SSE stream closes. (mcp-go runs SSE calls under

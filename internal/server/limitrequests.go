@@ -2,7 +2,6 @@ package server
 
 import (
 	"context"
-	"log/slog"
 	"net/http"
 
 	"github.com/mark3labs/mcp-go/mcp"
@@ -31,12 +30,15 @@ func (s *Server) writeDeadlines(next http.Handler) http.Handler {
 // limitRequests applies the session, stream, call and page limits
 // (mcp.limits.*) to one identified request, before the transports see it:
 //
-//   - GET /sse and GET /mcp hold a stream while they are open;
+//   - GET /sse and GET /mcp hold a stream while they are open, and so
+//     does a POST /mcp carrying a 2026-07-28 subscriptions/listen;
 //   - GET / (the identity page) holds a page view until it is written;
 //   - a POST /mcp carrying initialize reserves a session, which the
 //     session it mints keeps (see sessionSlot);
-//   - a POST carrying tools/call is refused while the caller already runs
-//     as many calls as it may (auditCall holds the calls themselves);
+//   - a POST carrying requests that go to a provider (upstreamMethods)
+//     holds a unit of mcp.limits.calls_* for each until its answer is
+//     written (see answerHold), or is refused while the caller already
+//     holds as many as it may;
 //   - a POST /mcp or GET /mcp in a session marks the session used.
 func (s *Server) limitRequests(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -62,21 +64,47 @@ func (s *Server) limitRequests(next http.Handler) http.Handler {
 			}
 			defer s.limits.pages.release(key, 1)
 		case r.Method == http.MethodPost && (isMCP || r.URL.Path == "/message"):
-			inits, calls := 0, int64(0)
-			for _, m := range peekRPC(r).msgs {
+			p := peekRPC(r)
+			inits, listens, calls := 0, int64(0), int64(0)
+			for _, m := range p.msgs {
 				switch {
 				case !m.isRequest():
 				case m.Method == string(mcp.MethodInitialize):
 					inits++
-				case m.Method == string(mcp.MethodToolsCall):
+				case m.Method == string(mcp.MethodSubscriptionsListen):
+					listens++
+				case upstreamMethods[m.Method]:
 					calls++
 				}
 			}
-			if calls > 0 {
-				if ref := s.limits.calls.check(key, calls); ref != nil {
+			if isMCP && listens > 0 {
+				if ref := s.limits.streams.acquire(key, listens); ref != nil {
 					s.refuse(w, r, ref)
 					return
 				}
+				defer s.limits.streams.release(key, listens)
+			}
+			if calls > 0 {
+				hold, ref := s.limits.holdCalls(key, calls)
+				if ref != nil {
+					s.refuse(w, r, ref)
+					return
+				}
+				r = r.WithContext(context.WithValue(r.Context(), answerHoldKey{}, hold))
+				if !isMCP && p.single {
+					// The answer travels on the session's stream, after
+					// the POST's 202: the hold goes with it.
+					if forget := s.sessions.sse.holdUntilAnswered(r.URL.Query().Get("sessionId"), p.id, hold); forget != nil {
+						sw := &statusWriter{ResponseWriter: w}
+						next.ServeHTTP(sw, r)
+						if sw.status != http.StatusAccepted {
+							forget()
+							hold.release()
+						}
+						return
+					}
+				}
+				defer hold.release()
 			}
 			if isMCP && inits > 0 {
 				if ref := s.limits.sessions.acquire(key, 1); ref != nil {
@@ -99,17 +127,4 @@ func (c *counter) check(key string, n int64) *refusal {
 	}
 	c.release(key, n)
 	return nil
-}
-
-// acquireCall holds one running tool call for the caller in ctx; it returns
-// the release func, or a refusal (audited here) when the caller or the host
-// already runs as many calls as it may.
-func (s *Server) acquireCall(ctx context.Context, tool string) (release func(), ref *refusal) {
-	id, _ := identity.FromContext(ctx)
-	key := id.Key()
-	if ref := s.limits.calls.acquire(key, 1); ref != nil {
-		s.auditLimit(ctx, ref, slog.String("tool", tool))
-		return nil, ref
-	}
-	return func() { s.limits.calls.release(key, 1) }, nil
 }

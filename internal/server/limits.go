@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"log/slog"
+	"math"
 	"net/http"
 	"strconv"
 	"sync"
@@ -74,8 +75,10 @@ func (c *counter) held(key string) (mine, all int64) {
 // limits are the host's counters, built from mcp.limits.
 type limits struct {
 	sessions *counter // Streamable HTTP sessions
-	streams  *counter // GET /sse and GET /mcp streams
-	calls    *counter // running tool calls
+	streams  *counter // GET /sse, GET /mcp and subscriptions/listen streams
+	calls    *counter // requests that go to a provider, until answered (see answerHold)
+	answers  *counter // answer bytes produced and not yet written (see answerHold)
+	subs     *counter // resource subscriptions (per identity only; see subscriptionlimits.go)
 	body     *counter // request-body bytes in memory
 	pages    *counter // identity page views in progress
 
@@ -87,6 +90,8 @@ func newLimits(l config.Limits) *limits {
 		sessions: newCounter("sessions", int64(l.SessionsPerIdentity), int64(l.SessionsTotal)),
 		streams:  newCounter("streams", int64(l.StreamsPerIdentity), int64(l.StreamsTotal)),
 		calls:    newCounter("calls", int64(l.CallsPerIdentity), int64(l.CallsTotal)),
+		answers:  newCounter("answer_bytes", int64(l.AnswerBytesPerIdentity), int64(l.AnswerBytesTotal)),
+		subs:     newCounter("subscriptions", int64(l.SubscriptionsPerIdentity), math.MaxInt64),
 		body:     newCounter("body_bytes", int64(l.BodyBytesPerIdentity), int64(l.BodyBytesTotal)),
 		pages:    newCounter("pages", int64(l.PagesPerIdentity), int64(l.PagesTotal)),
 		cfg:      l,

@@ -15,6 +15,8 @@ func testLimits(c *config.Config) {
 	l.StreamsPerIdentity, l.StreamsTotal = 2, 3
 	l.CallsPerIdentity, l.CallsTotal = 2, 3
 	l.PagesPerIdentity, l.PagesTotal = 2, 3
+	l.SubscriptionsPerSession, l.SubscriptionsPerIdentity = 3, 4
+	l.AnswerBytesPerIdentity, l.AnswerBytesTotal = 8*config.MiB, 16*config.MiB
 	l.BodyBytesPerIdentity, l.BodyBytesTotal = 128*config.KiB, 192*config.KiB
 	l.QueuePerSession = 8
 	l.WriteTimeout = 500 * time.Millisecond

@@ -52,24 +52,27 @@ func (p *abuseProvider) Tools(context.Context) ([]tools.Tool, error) {
 func limitsHost(t *testing.T, name string, mod func(*config.Config)) (base string, p *abuseProvider, logs *logBuffer) {
 	t.Helper()
 	p = newAbuseProvider()
-	base, logs = startLimitsHost(t, name, mod, tools.Builtin{}, p)
-	return base, p, logs
+	host, logs := startLimitsHost(t, name, func(c *config.Config, o *server.Options) {
+		if mod != nil {
+			mod(c)
+		}
+		o.Providers = []tools.Provider{tools.Builtin{}, p}
+	})
+	return "http://" + host.TailnetIP().String(), p, logs
 }
 
-// startLimitsHost starts a host with testLimits (then mod, if any) and
-// providers on the shared devnet; it is stopped when the test ends.
-func startLimitsHost(t *testing.T, name string, mod func(*config.Config), providers ...tools.Provider) (base string, logs *logBuffer) {
+// startLimitsHost starts a host with testLimits, then mod, on the shared
+// devnet; it is stopped when the test ends (its log shown if the test
+// failed).
+func startLimitsHost(t *testing.T, name string, mod func(*config.Config, *server.Options)) (*server.Server, *logBuffer) {
 	t.Helper()
 	tn := startTailnet(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	logs = &logBuffer{}
+	logs := &logBuffer{}
 	host, err := startHost(ctx, tn.net, name, logs, func(c *config.Config, o *server.Options) {
 		testLimits(c)
-		if mod != nil {
-			mod(c)
-		}
-		o.Providers = providers
+		mod(c, o)
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -80,7 +83,7 @@ func startLimitsHost(t *testing.T, name string, mod func(*config.Config), provid
 			t.Log(logs.String())
 		}
 	})
-	return "http://" + host.TailnetIP().String(), logs
+	return host, logs
 }
 
 // wantRefused fails unless resp is a limit refusal with status code and a

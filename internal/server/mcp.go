@@ -113,7 +113,9 @@ var errToolFailed = errors.New("tool failed; details are in the host's log")
 
 // auditCall wraps every tool handler: it counts the call in flight (for the
 // shutdown drain), cancels it when the shutdown grace ends, recovers a
-// panic, and writes the call's audit line. Arguments are never logged.
+// panic, holds the bytes of its answer until it is written (see
+// answerHold), and writes the call's audit line. Arguments are never
+// logged. (mcp.limits.calls_* was applied when the request arrived.)
 func (s *Server) auditCall(next server.ToolHandlerFunc) server.ToolHandlerFunc {
 	return func(ctx context.Context, req mcp.CallToolRequest) (res *mcp.CallToolResult, err error) {
 		done := s.inflight.begin()
@@ -128,11 +130,6 @@ func (s *Server) auditCall(next server.ToolHandlerFunc) server.ToolHandlerFunc {
 		defer context.AfterFunc(s.callCtx, cancel)()
 		defer onClientCancel(ctx, cancel)()
 		defer s.cancelWithStream(ctx, cancel)()
-		release, ref := s.acquireCall(ctx, req.Params.Name)
-		if ref != nil {
-			return nil, errBusy
-		}
-		defer release()
 
 		id, _ := identity.FromContext(ctx)
 		d := s.policy.Load().Decide(id, req.Params.Name)
@@ -173,6 +170,11 @@ func (s *Server) auditCall(next server.ToolHandlerFunc) server.ToolHandlerFunc {
 			outcome = "tool_error"
 		case res != nil && res.ResultType == mcp.ResultTypeInputRequired:
 			outcome = "input_required" // one line per round trip
+		}
+		if err == nil {
+			if err = s.holdAnswer(ctx, toolResultSize(res), slog.String("tool", req.Params.Name)); err != nil {
+				outcome, detail, res = "error", answerRefused, nil
+			}
 		}
 		return res, err
 	}

@@ -9,6 +9,8 @@ import (
 
 	mcpgo "github.com/mark3labs/mcp-go/mcp"
 
+	"github.com/tsmcp/tsmcp/internal/config"
+	"github.com/tsmcp/tsmcp/internal/server"
 	"github.com/tsmcp/tsmcp/internal/tools"
 )
 
@@ -71,7 +73,10 @@ func (p *heldResources) holdAll() (release func()) {
 func TestPageViewLimits(t *testing.T) {
 	held := &heldResources{entered: make(chan struct{}, 16)}
 	// testLimits: two page views per identity, three in all.
-	base, logs := startLimitsHost(t, "limits-pages", nil, tools.Builtin{}, held)
+	host, logs := startLimitsHost(t, "limits-pages", func(_ *config.Config, o *server.Options) {
+		o.Providers = []tools.Provider{tools.Builtin{}, held}
+	})
+	base := "http://" + host.TailnetIP().String()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	tn := startTailnet(t)

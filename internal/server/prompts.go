@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/mark3labs/mcp-go/mcp"
@@ -165,6 +166,8 @@ func (s *Server) auditPrompt(next server.PromptHandlerFunc) server.PromptHandler
 		if err != nil {
 			outcome, detail = "error", err.Error()
 			err = errPromptFailed
+		} else if err = s.holdAnswer(ctx, promptResultSize(res), slog.String("prompt", req.Params.Name)); err != nil {
+			outcome, detail, res = "error", answerRefused, nil
 		}
 		if res != nil {
 			// Resource URIs in the messages are decided again

@@ -133,7 +133,7 @@ func TestSessionMovesBetweenReplicas(t *testing.T) {
 
 	sw := &switchHost{base: alice.httpClient().Transport}
 	sw.host.Store(a.addr)
-	cl, sid := legacySession(ctx, t, &http.Client{Transport: sw}, a.url+"/mcp", alice.login)
+	cl, sid := checkedSession(ctx, t, &http.Client{Transport: sw}, a.url+"/mcp", alice.login)
 
 	whoami := func(t *testing.T) {
 		t.Helper()

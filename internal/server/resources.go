@@ -69,14 +69,21 @@ type resourceHost struct {
 	updates   chan pendingUpdate // to deliverUpdates
 	changed   chan struct{}      // buffered 1: a provider's resources changed
 
+	// The limits of subscriptions (immutable): per session, and the
+	// counter of mcp.limits.subscriptions_per_identity.
+	perSession  int
+	perIdentity *counter
+
 	mu   sync.Mutex // guards the field below
 	subs map[server.ClientSession]map[string]*hostSub
 }
 
-// hostSub is one client session's subscription to one URI.
+// hostSub is one client session's subscription to one URI. It holds a
+// unit of mcp.limits.subscriptions_per_identity for key.
 type hostSub struct {
 	id     *identity.Identity // the session's owner, as it subscribed
-	cancel func()
+	key    string             // id.Key()
+	cancel func()             // nil while the provider's subscribe is under way
 }
 
 // pendingUpdate is one notifications/resources/updated to deliver.
@@ -106,11 +113,14 @@ func (s *Server) resourceOptions(hooks *server.Hooks) []server.ServerOption {
 		return nil
 	}
 	s.res = &resourceHost{
-		providers: rps,
-		updates:   make(chan pendingUpdate, maxPendingUpdates),
-		changed:   make(chan struct{}, 1),
-		subs:      map[server.ClientSession]map[string]*hostSub{},
+		providers:   rps,
+		updates:     make(chan pendingUpdate, maxPendingUpdates),
+		changed:     make(chan struct{}, 1),
+		perSession:  s.limits.cfg.SubscriptionsPerSession,
+		perIdentity: s.limits.subs,
+		subs:        map[server.ClientSession]map[string]*hostSub{},
 	}
+	hooks.AddOnRequestInitialization(s.limitSubscriptions)
 	hooks.AddAfterListResources(s.listResources)
 	hooks.AddAfterListResourceTemplates(s.listResourceTemplates)
 	hooks.AddBeforeReadResource(routeRead)
@@ -261,6 +271,10 @@ func (s *Server) readResource(ctx context.Context, req mcp.ReadResourceRequest) 
 		if len(allowed) == 0 && len(contents) > 0 {
 			outcome = "withheld"
 			return nil, errResourceNotFound
+		}
+		if err := s.holdAnswer(ctx, contentsSize(allowed), slog.String("uri", bounded(uri))); err != nil {
+			outcome, detail = "error", answerRefused
+			return nil, err
 		}
 		return allowed, nil
 	}

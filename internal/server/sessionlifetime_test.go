@@ -23,11 +23,11 @@ import (
 // under -count no run finds a host of a previous one by name.
 var lifetimeRun atomic.Int64
 
-// legacySession starts an mcp-go client over hc at url (http://host/mcp),
+// checkedSession starts an mcp-go client over hc at url (http://host/mcp),
 // pinned to the last protocol with sessions (2026-07-28 has none), runs
 // initialize and a whoami call that must show login, and returns the
 // client (closed when the test ends) and its session ID.
-func legacySession(ctx context.Context, t *testing.T, hc *http.Client, url, login string) (*mcpgoclient.Client, string) {
+func checkedSession(ctx context.Context, t *testing.T, hc *http.Client, url, login string) (*mcpgoclient.Client, string) {
 	t.Helper()
 	tr, err := mcpgotransport.NewStreamableHTTP(url, mcpgotransport.WithHTTPBasicClient(hc))
 	if err != nil {
@@ -111,8 +111,8 @@ func testEndedAfterRestart(t *testing.T, state string) {
 	first, url := start(logs1)
 	hc := alice.httpClient()
 
-	endedCl, ended := legacySession(ctx, t, hc, url, alice.login)
-	liveCl, live := legacySession(ctx, t, hc, url, alice.login)
+	endedCl, ended := checkedSession(ctx, t, hc, url, alice.login)
+	liveCl, live := checkedSession(ctx, t, hc, url, alice.login)
 	if resp := sendMCP(ctx, t, hc, http.MethodGet, url, nil, sessionHeaders(live)); resp.StatusCode != http.StatusOK {
 		t.Fatalf("GET stream of the live session: status %d", resp.StatusCode)
 	}
@@ -176,7 +176,7 @@ func TestSessionMaxAge(t *testing.T) {
 	adopted := func() int { return len(logsB.JSONLines("adopted a session minted by another host")) }
 
 	t.Run("adopted within the max age, ended past it", func(t *testing.T) {
-		_, sid := legacySession(ctx, t, hc, urlA, alice.login)
+		_, sid := checkedSession(ctx, t, hc, urlA, alice.login)
 		ahead.Store(int64(59 * time.Minute))
 		before := adopted()
 		if got := listInSession(t, hc, urlB, sid); got != http.StatusOK {
@@ -205,7 +205,7 @@ func TestSessionMaxAge(t *testing.T) {
 		{"never adopted when issued too far in the future", -2 * time.Minute},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			_, sid := legacySession(ctx, t, hc, urlA, alice.login)
+			_, sid := checkedSession(ctx, t, hc, urlA, alice.login)
 			ahead.Store(int64(tt.ahead))
 			before := adopted()
 			wantUnknownSession(ctx, t, hc, urlB, sid, fmt.Sprintf("on B with its clock %s ahead", tt.ahead))

@@ -128,4 +128,7 @@ func TestSSEWaits(t *testing.T) {
 	if st.waits.n.Load() != 0 {
 		t.Errorf("%d ids still waiting", st.waits.n.Load())
 	}
+	if tr.awaitAnswer("s1", json.RawMessage(`8`), span()) != nil {
+		t.Error("awaitAnswer on a stream that has ended")
+	}
 }

@@ -31,6 +31,9 @@ type sseStream struct {
 	nextPing time.Time
 	gone     chan struct{} // closed when the stream has ended
 	waits    sseWaits      // spans awaiting their answers; see ssespans.go
+	// holds are the answerHolds of the requests whose answers have not
+	// been written yet: released as they are (or when the stream ends).
+	holds idQueue[*answerHold]
 }
 
 type sseStreamKey struct{}
@@ -59,6 +62,11 @@ func (tr *sseTracker) wrapStream(next http.Handler) http.Handler {
 		st := &sseStream{gone: make(chan struct{})}
 		defer close(st.gone)
 		defer st.waits.abandon()
+		defer func() {
+			for _, h := range st.holds.close() {
+				h.release() // never to be written
+			}
+		}()
 		defer func() {
 			tr.mu.Lock()
 			defer tr.mu.Unlock()
@@ -99,6 +107,19 @@ func (tr *sseTracker) wrapMessage(queue int, full http.HandlerFunc, next http.Ha
 }
 
 type sseCallStreamKey struct{}
+
+// holdUntilAnswered makes h go with the answer to request id: released
+// once that answer is written on the stream of session sid, or the
+// stream ends. It returns nil when the session has no open stream (the
+// POST keeps h); otherwise a func that takes h back, for a POST the
+// transport did not accept.
+func (tr *sseTracker) holdUntilAnswered(sid string, id json.RawMessage, h *answerHold) (forget func()) {
+	st := tr.stream(sid)
+	if st == nil {
+		return nil
+	}
+	return st.holds.await(id, h)
+}
 
 // sseStreamOf returns the legacy SSE stream that will carry the answer of
 // the call running in ctx, or nil on other transports.
@@ -198,6 +219,9 @@ func (w *sseWriter) Write(b []byte) (int, error) {
 				if m.isResponse() {
 					answered++
 					w.st.waits.answered(m.ID)
+					if h, ok := w.st.holds.takeAnswered(m.ID); ok {
+						h.release()
+					}
 				}
 			}
 			if answered > 0 {

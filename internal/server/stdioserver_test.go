@@ -22,6 +22,7 @@ const stdioServerEnv = "TSMCP_SERVER_TEST_STDIO"
 // "calls", also the call routing tools (see addCallRoutingTools); with
 // "trace", also traceparent (see addTraceTool); with "files", also the
 // files server's resources, tool and prompt (see filesserver_test.go);
+// with "limits", also the resources, prompt and tools of limitsChild;
 // with "bounds", the bounds tests' hand-written server instead (see
 // runBoundsServer).
 func runStdioServer() {
@@ -33,9 +34,17 @@ func runStdioServer() {
 	if os.Getenv(stdioServerEnv) == filesMode {
 		opts = append(opts, filesOptions()...)
 	}
+	var lc *limitsChild
+	if os.Getenv(stdioServerEnv) == "limits" {
+		lc = newLimitsChild()
+		opts = append(opts, lc.options()...)
+	}
 	s := mcpserver.NewMCPServer("stdio-test", "1", opts...)
 	if os.Getenv(stdioServerEnv) == filesMode {
 		addFiles(s)
+	}
+	if lc != nil {
+		lc.add(s)
 	}
 	if os.Getenv(stdioServerEnv) == "calls" {
 		addCallRoutingTools(s)

@@ -19,8 +19,11 @@ import (
 // on the URI, then the provider that has it. The request is answered with
 // success whatever happens (refused, missing, refused by the upstream),
 // so that a refused resource looks exactly like a missing one; only an
-// allowed subscription that took effect ever delivers updates. It reports
-// whether the subscription took effect; every subscribe is one audit line.
+// allowed subscription that took effect ever delivers updates. (Past
+// mcp.limits.subscriptions_* the request was answered with an error
+// before: see limitSubscriptions; one that raced past that check takes no
+// effect here.) It reports whether the subscription took effect; every
+// subscribe is one audit line.
 func (s *Server) subscribe(ctx context.Context, cs server.ClientSession, uri string) bool {
 	id, _ := identity.FromContext(ctx)
 	start := time.Now()
@@ -36,8 +39,15 @@ func (s *Server) subscribe(ctx context.Context, cs server.ClientSession, uri str
 	case cs == nil:
 		outcome, detail = "error", "no client session"
 		return false
-	case s.res.has(cs, uri):
+	}
+	sub, held, ref := s.res.reserve(cs, id, uri)
+	switch {
+	case held:
 		return true
+	case ref != nil:
+		outcome, detail = "limit", ref.key
+		s.auditLimit(ctx, ref, slog.String("uri", bounded(uri)))
+		return false
 	}
 	for _, rp := range s.res.providers {
 		cancel, err := rp.SubscribeResource(ctx, uri, func() { s.res.queue(cs, id, uri, s.warns) })
@@ -45,14 +55,14 @@ func (s *Server) subscribe(ctx context.Context, cs server.ClientSession, uri str
 		case errors.Is(err, tools.ErrNotFound):
 			continue
 		case err != nil:
+			s.res.unreserve(cs, uri, sub)
 			outcome, detail = "error", err.Error()
 			return false
 		}
-		if !s.res.add(cs, uri, &hostSub{id: id, cancel: cancel}) {
-			cancel() // a concurrent subscribe of the same URI won
-		}
+		s.res.activate(cs, uri, sub, cancel)
 		return true
 	}
+	s.res.unreserve(cs, uri, sub)
 	outcome = "not_found"
 	return false
 }
@@ -72,56 +82,42 @@ func (s *Server) listen(ctx context.Context, _ any, req *mcp.SubscriptionsListen
 	context.AfterFunc(ctx, func() { s.res.dropSession(cs) })
 }
 
-// has reports whether cs is subscribed to uri.
-func (h *resourceHost) has(cs server.ClientSession, uri string) bool {
+// current reports whether cs is still subscribed to uri.
+func (h *resourceHost) current(cs server.ClientSession, uri string) bool {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	_, ok := h.subs[cs][uri]
 	return ok
 }
 
-// add records cs's subscription to uri, unless it has one already.
-func (h *resourceHost) add(cs server.ClientSession, uri string, sub *hostSub) bool {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	m := h.subs[cs]
-	if m == nil {
-		m = map[string]*hostSub{}
-		h.subs[cs] = m
-	}
-	if _, dup := m[uri]; dup {
-		return false
-	}
-	m[uri] = sub
-	return true
-}
-
-// current reports whether cs is still subscribed to uri.
-func (h *resourceHost) current(cs server.ClientSession, uri string) bool { return h.has(cs, uri) }
-
 // unsubscribe ends cs's subscription to uri, if any.
 func (h *resourceHost) unsubscribe(cs server.ClientSession, uri string) {
+	var cancel func()
 	h.mu.Lock()
-	sub := h.subs[cs][uri]
-	delete(h.subs[cs], uri)
-	if len(h.subs[cs]) == 0 {
-		delete(h.subs, cs)
+	if sub := h.subs[cs][uri]; sub != nil {
+		cancel = sub.cancel // nil while under way: activate cancels it
+		h.forgetLocked(cs, uri, sub)
 	}
 	h.mu.Unlock()
-	if sub != nil {
-		sub.cancel()
+	if cancel != nil {
+		cancel()
 	}
 }
 
 // dropSession ends every subscription of cs (its session or listen stream
 // ended).
 func (h *resourceHost) dropSession(cs server.ClientSession) {
+	var cancels []func()
 	h.mu.Lock()
-	subs := h.subs[cs]
-	delete(h.subs, cs)
+	for uri, sub := range h.subs[cs] {
+		if sub.cancel != nil { // nil while under way: activate cancels it
+			cancels = append(cancels, sub.cancel)
+		}
+		h.forgetLocked(cs, uri, sub)
+	}
 	h.mu.Unlock()
-	for _, sub := range subs {
-		sub.cancel()
+	for _, cancel := range cancels {
+		cancel()
 	}
 }
 

@@ -241,7 +241,7 @@ func (p *Provider) SubscribeResource(ctx context.Context, uri string, updated fu
 		release()
 		return nil, fmt.Errorf("upstream %s: %w", u.name, err)
 	}
-	sub, err := sup.subs.add(sctx, sess, orig, updated)
+	sub, err := sup.subs.add(sctx, sess, orig, updated, sup.unsubscribe)
 	if err != nil {
 		release()
 		if isRPCError(err) {
@@ -253,9 +253,7 @@ func (p *Provider) SubscribeResource(ctx context.Context, uri string, updated fu
 	var once sync.Once
 	return func() {
 		once.Do(func() {
-			if sup.subs.drop(orig, sub) {
-				sup.unsubscribe(orig)
-			}
+			sup.subs.remove(orig, sub, sup.unsubscribe)
 			release()
 		})
 	}, nil
