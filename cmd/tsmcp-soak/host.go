@@ -39,6 +39,7 @@ const (
 	soakUnusedSessionTTL = 5 * time.Second
 	soakUpstreamIdle     = 5 * time.Second
 	bigAnswer            = 256 << 10 // bytes the upstream's big tool answers
+	soakItems            = 200       // the upstream's soak://item/n resources
 )
 
 // hostReady is the line the host child prints once it serves.
@@ -79,11 +80,16 @@ func runHost(args []string) error {
 	cfg.MCP.ShutdownGrace = 2 * time.Second
 	cfg.MCP.Limits.WriteTimeout = soakWriteTimeout
 	cfg.MCP.Limits.UnusedSessionTTL = soakUnusedSessionTTL
-	cfg.ACL = acl.Config{Capability: acl.DefaultCapability, Rules: []acl.Rule{{Src: []string{"*"}, Tools: []string{"*"}}}}
+	cfg.ACL = acl.Config{Capability: acl.DefaultCapability, Rules: []acl.Rule{{Src: []string{"*"}, Tools: []string{"*"}, Resources: []string{"*"}}}}
 	cfg.Tools = []config.Tool{{Name: "big", Exec: &config.ExecTool{Command: []string{self, bigSubcommand}}}}
 	cfg.Upstreams = []config.Upstream{{
 		Name: "up", Command: []string{self, upstreamSubcommand},
 		Isolation: config.IsolationPerIdentity, IdleTimeout: soakUpstreamIdle,
+	}, {
+		// One child shared by every identity: subscriptions fan in, and
+		// its chatter (log messages no call caused) is attributed to no
+		// one.
+		Name: "sh", Command: []string{self, upstreamSubcommand},
 	}}
 	host, err := server.New(server.Options{
 		Config:  cfg,
@@ -184,9 +190,31 @@ func countChildren(pid int) int64 {
 }
 
 // runUpstream is the bridged stdio MCP server: echo, big (bigAnswer
-// bytes) and crash (exits at once, as a crashing upstream would).
+// bytes), crash (exits at once, as a crashing upstream would), chatter
+// (answers at once, then sends log messages for two seconds: messages
+// after their call returned); resources soak://big (bigAnswer bytes) and
+// soak://item/0 to soakItems-1, subscribable.
 func runUpstream() {
-	s := mcpserver.NewMCPServer("soak-upstream", "1")
+	s := mcpserver.NewMCPServer("soak-upstream", "1", mcpserver.WithLogging(), mcpserver.WithResourceCapabilities(true, false))
+	s.AddResource(mcp.NewResource("soak://big", "big"), func(context.Context, mcp.ReadResourceRequest) ([]mcp.ResourceContents, error) {
+		return []mcp.ResourceContents{mcp.TextResourceContents{URI: "soak://big", Text: strings.Repeat("r", bigAnswer)}}, nil
+	})
+	for i := range soakItems {
+		uri := fmt.Sprintf("soak://item/%d", i)
+		s.AddResource(mcp.NewResource(uri, fmt.Sprint("item ", i)), func(context.Context, mcp.ReadResourceRequest) ([]mcp.ResourceContents, error) {
+			return []mcp.ResourceContents{mcp.TextResourceContents{URI: uri, Text: uri}}, nil
+		})
+	}
+	s.AddTool(mcp.NewTool("chatter"), func(ctx context.Context, _ mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+		ctx = context.WithoutCancel(ctx)
+		go func() {
+			for i := range 20 {
+				time.Sleep(100 * time.Millisecond)
+				_ = s.SendLogMessageToClient(ctx, mcp.NewLoggingMessageNotification(mcp.LoggingLevelError, "soak", fmt.Sprint("chatter ", i)))
+			}
+		}()
+		return mcp.NewToolResultText("chattering"), nil
+	})
 	s.AddTool(mcp.NewTool("echo", mcp.WithString("text")), func(_ context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 		return mcp.NewToolResultText(req.GetString("text", "")), nil
 	})

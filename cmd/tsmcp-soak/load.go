@@ -30,6 +30,10 @@ var workers = []func(context.Context, *identity, *loadCounts){
 	nonReaderWorker,
 	crashWorker,
 	trickleWorker,
+	subscribeWorker,
+	unreadReadWorker,
+	pageWorker,
+	chatterWorker,
 }
 
 const protocol = "2025-06-18"
@@ -258,6 +262,121 @@ func trickleWorker(ctx context.Context, id *identity, c *loadCounts) {
 	pw.CloseWithError(io.ErrUnexpectedEOF)
 	<-done
 	c.trickles.Add(1)
+}
+
+// openSession initializes a Streamable HTTP session and returns its ID;
+// "" (counted) when the host refused or failed.
+func (id *identity) openSession(ctx context.Context, c *loadCounts) string {
+	resp, _, err := id.post(ctx, "/mcp", "", initialize)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		c.count(resp, err, func() {})
+		pause(ctx, time.Second)
+		return ""
+	}
+	c.sessions.Add(1)
+	sid := resp.Header.Get("Mcp-Session-Id")
+	id.post(ctx, "/mcp", sid, `{"jsonrpc":"2.0","method":"notifications/initialized"}`)
+	return sid
+}
+
+// endSession DELETEs the session sid.
+func (id *identity) endSession(ctx context.Context, sid string) {
+	req, _ := http.NewRequestWithContext(context.WithoutCancel(ctx), http.MethodDelete, id.base+"/mcp", nil)
+	req.Header.Set("Mcp-Session-Id", sid)
+	req.Header.Set("Mcp-Protocol-Version", protocol)
+	if resp, err := id.hc.Do(req); err == nil {
+		resp.Body.Close()
+	}
+}
+
+// subscribeWorker subscribes one session to more resources than
+// mcp.limits.subscriptions_per_session allows, on the per-identity and the
+// shared upstream (every identity wants the shared child's items: one
+// upstream subscription each), and ends the session, or abandons it.
+func subscribeWorker(ctx context.Context, id *identity, c *loadCounts) {
+	sid := id.openSession(ctx, c)
+	if sid == "" {
+		return
+	}
+	for i := range 120 {
+		up := "up"
+		if i%2 == 1 {
+			up = "sh"
+		}
+		body := fmt.Sprintf(`{"jsonrpc":"2.0","id":%d,"method":"resources/subscribe","params":{"uri":"%s+soak://item/%d"}}`, i+2, up, rand.IntN(soakItems))
+		resp, text, err := id.post(ctx, "/mcp", sid, body)
+		c.count(resp, err, func() {
+			if strings.Contains(text, `"error"`) {
+				c.refused.Add(1)
+				return
+			}
+			c.subscriptions.Add(1)
+		})
+	}
+	if rand.IntN(4) > 0 {
+		id.endSession(ctx, sid)
+	}
+	pause(ctx, 500*time.Millisecond)
+}
+
+// unreadReadWorker reads the big resource on a connection it never reads
+// from, and leaves after a second.
+func unreadReadWorker(ctx context.Context, id *identity, c *loadCounts) {
+	sid := id.openSession(ctx, c)
+	if sid == "" {
+		return
+	}
+	defer id.endSession(ctx, sid)
+	host := strings.TrimPrefix(id.base, "http://")
+	for range 4 {
+		conn, err := id.node.Dial(ctx, "tcp", host+":80")
+		if err != nil {
+			c.errors.Add(1)
+			return
+		}
+		body := `{"jsonrpc":"2.0","id":9,"method":"resources/read","params":{"uri":"up+soak://big"}}`
+		fmt.Fprintf(conn, "POST /mcp HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\nAccept: application/json, text/event-stream\r\nMcp-Session-Id: %s\r\nMcp-Protocol-Version: %s\r\nContent-Length: %d\r\n\r\n%s",
+			host, sid, protocol, len(body), body)
+		c.reads.Add(1)
+		pause(ctx, time.Second)
+		conn.Close()
+	}
+}
+
+// pageWorker views the identity page, as HTML and JSON, sometimes
+// leaving before the answer.
+func pageWorker(ctx context.Context, id *identity, c *loadCounts) {
+	for _, accept := range []string{"text/html", "application/json"} {
+		pctx, cancel := context.WithTimeout(ctx, time.Duration(1+rand.IntN(50))*time.Millisecond)
+		req, _ := http.NewRequestWithContext(pctx, http.MethodGet, id.base+"/", nil)
+		req.Header.Set("Accept", accept)
+		resp, err := id.hc.Do(req)
+		if err == nil {
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			c.count(resp, nil, func() { c.pages.Add(1) })
+		}
+		cancel()
+	}
+	pause(ctx, 100*time.Millisecond)
+}
+
+// chatterWorker makes the shared child send log messages after the call
+// that asked for them has returned, while the identity's other calls are
+// in flight: they go to the host's log, never to a caller.
+func chatterWorker(ctx context.Context, id *identity, c *loadCounts) {
+	sid := id.openSession(ctx, c)
+	if sid == "" {
+		return
+	}
+	defer id.endSession(ctx, sid)
+	id.post(ctx, "/mcp", sid, `{"jsonrpc":"2.0","id":2,"method":"logging/setLevel","params":{"level":"debug"}}`)
+	resp, _, err := id.post(ctx, "/mcp", sid, call(3, "sh__chatter", "{}"))
+	c.count(resp, err, func() { c.calls.Add(1) })
+	for i := range 10 {
+		resp, _, err := id.post(ctx, "/mcp", sid, call(4+i, "sh__echo", `{"text":"meanwhile"}`))
+		c.count(resp, err, func() { c.calls.Add(1) })
+	}
 }
 
 // pause waits d or until ctx ends.
