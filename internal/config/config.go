@@ -47,6 +47,40 @@ type Config struct {
 	Upstreams []Upstream `mapstructure:"upstreams"`
 	// Log configures where logs go.
 	Log Log `mapstructure:"log"`
+	// Data configures where tsmcp keeps files of its own (per-identity
+	// directories of upstream children).
+	Data Data `mapstructure:"data"`
+}
+
+// Data configures where tsmcp keeps files of its own besides the node's
+// state.
+type Data struct {
+	// Dir is an absolute directory path. Per-identity upstream children
+	// get their working directory and HOME under it, in
+	// identities/<sha256 of the identity>/<upstream> (each created 0700).
+	// Empty means the tailnet.state directory when tailnet.state is a
+	// directory, and otherwise (mem:, kube:, arn:) a temporary directory
+	// removed on exit (see DataDir).
+	Dir string `mapstructure:"dir"`
+}
+
+// DataDir returns the directory of Data.Dir's meaning: Data.Dir when set,
+// else tailnet.state when it is a directory path; "" means none (the
+// caller uses a temporary directory).
+func (c *Config) DataDir() string {
+	if c.Data.Dir != "" {
+		return c.Data.Dir
+	}
+	if s := c.Tailnet.State; s != "" && !stateIsStore(s) {
+		return s
+	}
+	return ""
+}
+
+// stateIsStore reports whether a tailnet.state value names a store other
+// than a directory (mem:, kube:<secret>, an SSM parameter ARN).
+func stateIsStore(s string) bool {
+	return strings.HasPrefix(s, "mem:") || strings.HasPrefix(s, "kube:") || strings.HasPrefix(s, "arn:")
 }
 
 // Log configures where logs go. Operational logs always go to stderr.
@@ -116,6 +150,11 @@ type Health struct {
 	// Metrics serves Prometheus metrics at /metrics on this listener.
 	// False turns them off (and /metrics is a 404); the default is true.
 	Metrics bool `mapstructure:"metrics"`
+	// WaitForUpstreams keeps /readyz at 503 until every configured
+	// upstream has come up (started and listed its tools) at least once.
+	// False makes the host ready without them (their tools appear when
+	// they come up); the default is true.
+	WaitForUpstreams bool `mapstructure:"wait_for_upstreams"`
 }
 
 // MCP configures the MCP transports.
@@ -270,7 +309,8 @@ type Upstream struct {
 	// is unique. Empty is invalid.
 	Name string `mapstructure:"name"`
 	// Command starts a stdio MCP server (argv, no shell). Nil means this
-	// is not a stdio upstream.
+	// is not a stdio upstream. With per-identity isolation its arguments
+	// (not the program) may use ${identity.dir} (see IdentityDirVar).
 	Command []string `mapstructure:"command"`
 	// Package names an MCP server package baked into the image
 	// ("[npm:|python:]name[@version]", e.g.
@@ -279,17 +319,21 @@ type Upstream struct {
 	// upstream. Empty means this is not a package upstream.
 	Package string `mapstructure:"package"`
 	// Args are appended to a Package's entry point. Nil means none; only
-	// valid with Package (a Command carries its own arguments).
+	// valid with Package (a Command carries its own arguments). With
+	// per-identity isolation they may use ${identity.dir}.
 	Args []string `mapstructure:"args"`
 	// URL is the address of a remote (Streamable HTTP or SSE) MCP server.
 	// Empty means this is not a remote upstream.
 	URL string `mapstructure:"url"`
 	// Isolation is "shared" (one upstream session for all callers) or
-	// "per-identity" (one child or session per caller). Empty means
-	// shared.
+	// "per-identity" (one child or session per caller; a stdio child runs
+	// in a directory of its caller's own, which is also its HOME: see
+	// Data.Dir). Empty means shared.
 	Isolation string `mapstructure:"isolation"`
 	// Env holds extra environment variables for Command or Package. Nil
-	// means none.
+	// means none. With per-identity isolation values may use
+	// ${identity.dir}; a HOME given here replaces the caller's directory
+	// as HOME (the working directory stays the caller's).
 	Env map[string]string `mapstructure:"env"`
 	// Headers are sent to a URL upstream; values may use {{env "NAME"}}.
 	// Nil means none.
@@ -327,11 +371,19 @@ const (
 	IsolationPerIdentity = "per-identity"
 )
 
+// IdentityDirVar, in a per-identity upstream's env values, command
+// arguments or args, stands for the caller's own directory (see Data.Dir):
+// e.g. MEMORY_FILE_PATH: ${identity.dir}/memory.jsonl. It is the only
+// ${identity.…} variable (another is an error); other ${…} text is kept
+// as written.
+const IdentityDirVar = "${identity.dir}"
+
 // Default returns the built-in defaults: hostname "tsmcp", state
 // "/var/lib/tsmcp", up_timeout 60s, no service (service_port 80 and
-// service_drain 15s once one is set), health on 0.0.0.0:8080, keepalive 20s,
-// max_body 4MiB, shutdown_grace 20s, capability tsmcp.dev/cap/mcp. It has
-// no auth key, rules, tools or upstreams.
+// service_drain 15s once one is set), health on 0.0.0.0:8080 waiting for
+// upstreams, keepalive 20s, max_body 4MiB, shutdown_grace 20s, capability
+// tsmcp.dev/cap/mcp. It has no auth key, rules, tools or upstreams, and no
+// data.dir (see Config.DataDir).
 func Default() *Config {
 	return &Config{
 		Tailnet: Tailnet{
@@ -341,7 +393,7 @@ func Default() *Config {
 			ServicePort:  80,
 			ServiceDrain: 15 * time.Second,
 		},
-		Health: Health{Addr: "0.0.0.0:8080", Metrics: true},
+		Health: Health{Addr: "0.0.0.0:8080", Metrics: true, WaitForUpstreams: true},
 		MCP: MCP{
 			Keepalive:     20 * time.Second,
 			MaxBody:       4 * MiB,

@@ -42,11 +42,13 @@ var flagKeys = []struct{ name, key, usage string }{
 	{"service-drain", "tailnet.service_drain", "on SIGTERM, serve this long after withdrawing the Service advertisement (tailnet.service_drain)"},
 	{"health-addr", "health.addr", "host:port of the health listener (health.addr)"},
 	{"metrics", "health.metrics", "serve Prometheus metrics at /metrics on the health listener (health.metrics)"},
+	{"wait-for-upstreams", "health.wait_for_upstreams", "keep /readyz at 503 until every upstream has come up once (health.wait_for_upstreams)"},
 	{"keepalive", "mcp.keepalive", "interval of SSE/stream pings; 0 disables them (mcp.keepalive)"},
 	{"max-body", "mcp.max_body", "largest request body accepted, e.g. 4MiB (mcp.max_body)"},
 	{"shutdown-grace", "mcp.shutdown_grace", "time in-flight calls get on SIGTERM (mcp.shutdown_grace)"},
 	{"acl-capability", "acl.capability", "app capability read from tailnet grants (acl.capability)"},
 	{"log-audit", "log.audit", "where audit lines go: stderr, stdout or an absolute file path (log.audit)"},
+	{"data-dir", "data.dir", "directory for per-identity upstream directories; default: tailnet.state's directory, or a temporary one (data.dir)"},
 }
 
 // RegisterFlags adds a flag for every scalar config key to fs (see
@@ -82,6 +84,8 @@ func RegisterFlags(fs *pflag.FlagSet) {
 			fs.String(f.name, d.Health.Addr, f.usage)
 		case "health.metrics":
 			fs.Bool(f.name, d.Health.Metrics, f.usage)
+		case "health.wait_for_upstreams":
+			fs.Bool(f.name, d.Health.WaitForUpstreams, f.usage)
 		case "mcp.keepalive":
 			fs.Duration(f.name, d.MCP.Keepalive, f.usage)
 		case "mcp.max_body":
@@ -92,6 +96,8 @@ func RegisterFlags(fs *pflag.FlagSet) {
 			fs.String(f.name, d.ACL.Capability, f.usage)
 		case "log.audit":
 			fs.String(f.name, d.Log.Audit, f.usage)
+		case "data.dir":
+			fs.String(f.name, d.Data.Dir, f.usage)
 		}
 	}
 }

@@ -74,7 +74,7 @@ func designExample() *Config {
 			ServicePort:  80,
 			ServiceDrain: 15 * time.Second,
 		},
-		Health: Health{Addr: "0.0.0.0:8080", Metrics: true},
+		Health: Health{Addr: "0.0.0.0:8080", Metrics: true, WaitForUpstreams: true},
 		MCP:    MCP{Keepalive: 20 * time.Second, MaxBody: 4 * MiB, ShutdownGrace: 20 * time.Second, Limits: DefaultLimits(), SessionMaxAge: DefaultSessionMaxAge},
 		ACL: acl.Config{
 			Capability: "tsmcp.dev/cap/mcp",
@@ -203,6 +203,8 @@ var envCases = []struct {
 		}})
 	}},
 	{"metrics off", "TSMCP_HEALTH_METRICS", "false", func(c *Config) bool { return !c.Health.Metrics }},
+	{"ready without upstreams", "TSMCP_HEALTH_WAIT_FOR_UPSTREAMS", "false", func(c *Config) bool { return !c.Health.WaitForUpstreams }},
+	{"data dir", "TSMCP_DATA_DIR", "/srv/tsmcp", func(c *Config) bool { return c.Data.Dir == "/srv/tsmcp" }},
 	{"audit log", "TSMCP_LOG_AUDIT", "/var/log/tsmcp-audit.jsonl", func(c *Config) bool { return c.Log.Audit == "/var/log/tsmcp-audit.jsonl" }},
 	{"tool annotations", "TSMCP_TOOLS", `[{"name":"du","exec":{"command":["du"]},"annotations":{"title":"Disk usage","read_only":true,"open_world":false}}]`, func(c *Config) bool {
 		a := c.Tools[0].Annotations
@@ -403,13 +405,14 @@ func TestDurationAndSizeFlags(t *testing.T) {
 	fs := pflag.NewFlagSet("test", pflag.ContinueOnError)
 	RegisterFlags(fs)
 	if err := fs.Parse([]string{"--keepalive=5s", "--max-body=1KiB", "--shutdown-grace=3s", "--up-timeout=10s", "--acl-capability=example.com/cap/x",
-		"--service-drain=7s", "--service-port=8443"}); err != nil {
+		"--service-drain=7s", "--service-port=8443", "--wait-for-upstreams=false", "--data-dir=/srv/tsmcp"}); err != nil {
 		t.Fatal(err)
 	}
 	c := mustLoad(t, LoadOptions{File: f, Flags: fs})
 	if c.MCP.Keepalive != 5*time.Second || c.MCP.MaxBody != KiB || c.MCP.ShutdownGrace != 3*time.Second ||
 		c.Tailnet.UpTimeout != 10*time.Second || c.ACL.Capability != "example.com/cap/x" ||
-		c.Tailnet.ServiceDrain != 7*time.Second || c.Tailnet.ServicePort != 8443 {
+		c.Tailnet.ServiceDrain != 7*time.Second || c.Tailnet.ServicePort != 8443 ||
+		c.Health.WaitForUpstreams || c.Data.Dir != "/srv/tsmcp" {
 		t.Fatalf("got %+v %+v %q", c.MCP, c.Tailnet.UpTimeout, c.ACL.Capability)
 	}
 }

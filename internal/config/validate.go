@@ -68,6 +68,13 @@ func (c *Config) Validate() error {
 		p.addf("log.audit", "%q is not stderr, stdout or an absolute file path", a)
 	}
 	validateUpstreams(&p, c.Upstreams)
+	switch d := c.Data.Dir; {
+	case d == "":
+	case strings.ContainsRune(d, 0):
+		p.addf("data.dir", "must not contain NUL")
+	case !filepath.IsAbs(d):
+		p.addf("data.dir", "%q is not an absolute directory path", d)
+	}
 	return errors.Join(p...)
 }
 
@@ -465,6 +472,7 @@ func validateUpstreams(p *problems, ups []Upstream) {
 				p.addf(key+".env."+name, "%q is not an environment variable name (letters, digits and '_', not starting with a digit)", name)
 			}
 		}
+		validateIdentityVars(p, key, u)
 		if u.Timeout < 0 {
 			p.addf(key+".timeout", "must not be negative (0 means no limit)")
 		}
@@ -487,5 +495,55 @@ func validateUpstreams(p *problems, ups []Upstream) {
 				p.addf(k, "must not contain line breaks or NUL")
 			}
 		}
+	}
+}
+
+// validateIdentityVars checks the ${identity.…} variables in an upstream's
+// command, args and env values: only IdentityDirVar, only in a
+// per-identity stdio upstream, never in the program's name.
+func validateIdentityVars(p *problems, key string, u Upstream) {
+	check := func(k, v string, program bool) {
+		uses, bad := identityVars(v)
+		switch {
+		case bad != "":
+			p.addf(k, "unknown variable %s (the only one is %s)", bad, IdentityDirVar)
+		case !uses:
+		case program:
+			p.addf(k, "the program cannot use %s; pass the directory in an argument or env", IdentityDirVar)
+		case u.Isolation != IsolationPerIdentity:
+			p.addf(k, "%s needs isolation: %s (a shared child serves every caller)", IdentityDirVar, IsolationPerIdentity)
+		}
+	}
+	for i, a := range u.Command {
+		check(fmt.Sprintf("%s.command[%d]", key, i), a, i == 0)
+	}
+	for i, a := range u.Args {
+		check(fmt.Sprintf("%s.args[%d]", key, i), a, false)
+	}
+	for _, name := range slices.Sorted(maps.Keys(u.Env)) {
+		check(key+".env."+name, u.Env[name], false)
+	}
+}
+
+// identityVars reports whether s uses IdentityDirVar, and the first other
+// ${identity.…} variable it holds ("" if none).
+func identityVars(s string) (uses bool, bad string) {
+	const open = "${identity."
+	for {
+		i := strings.Index(s, open)
+		if i < 0 {
+			return uses, ""
+		}
+		s = s[i:]
+		end := strings.IndexByte(s, '}')
+		if end < 0 {
+			return uses, s
+		}
+		if v := s[:end+1]; v == IdentityDirVar {
+			uses = true
+		} else {
+			return uses, v
+		}
+		s = s[end+1:]
 	}
 }

@@ -264,6 +264,40 @@ func TestValidate(t *testing.T) {
 		{name: "upstream per-identity", mutate: func(c *Config) { c.Upstreams[0].Isolation = "per-identity" }},
 		{name: "upstream empty isolation", mutate: func(c *Config) { c.Upstreams[0].Isolation = "" }},
 		{name: "upstream bad isolation", mutate: func(c *Config) { c.Upstreams[0].Isolation = "per-user" }, want: []string{`upstreams[0].isolation: "per-user" is not "shared" or "per-identity"`}},
+		// ${identity.dir}: per-identity stdio upstreams only, arguments and env only
+		{name: "identity dir in env and args", mutate: func(c *Config) {
+			c.Upstreams[0].Isolation = IsolationPerIdentity
+			c.Upstreams[0].Command = []string{"server", "--db", "${identity.dir}/db.sqlite", "--cache=${identity.dir}/c:${identity.dir}/d"}
+			c.Upstreams[0].Env = map[string]string{"MEMORY_FILE_PATH": "${identity.dir}/memory.jsonl", "OTHER": "${NOT_OURS}"}
+		}},
+		{name: "identity dir in package args", mutate: func(c *Config) {
+			c.Upstreams[0].Isolation = IsolationPerIdentity
+			c.Upstreams[0].Command = nil
+			c.Upstreams[0].Package = "npm:x@1.0.0"
+			c.Upstreams[0].Args = []string{"--dir", "${identity.dir}"}
+		}},
+		{name: "identity dir on a shared upstream", mutate: func(c *Config) {
+			c.Upstreams[0].Env = map[string]string{"MEMORY_FILE_PATH": "${identity.dir}/memory.jsonl"}
+			c.Upstreams[0].Command = []string{"server", "${identity.dir}"}
+		}, want: []string{
+			"upstreams[0].env.MEMORY_FILE_PATH: ${identity.dir} needs isolation: per-identity",
+			"upstreams[0].command[1]: ${identity.dir} needs isolation: per-identity",
+		}},
+		{name: "identity dir as the program", mutate: func(c *Config) {
+			c.Upstreams[0].Isolation = IsolationPerIdentity
+			c.Upstreams[0].Command = []string{"${identity.dir}/server"}
+		}, want: []string{"upstreams[0].command[0]: the program cannot use ${identity.dir}"}},
+		{name: "unknown identity variable", mutate: func(c *Config) {
+			c.Upstreams[0].Isolation = IsolationPerIdentity
+			c.Upstreams[0].Env = map[string]string{"A": "${identity.dir}/x", "B": "${identity.login}", "C": "${identity.dir"}
+		}, want: []string{
+			"upstreams[0].env.B: unknown variable ${identity.login} (the only one is ${identity.dir})",
+			"upstreams[0].env.C: unknown variable ${identity.dir (the only one is ${identity.dir})",
+		}},
+		// data.dir
+		{name: "data dir", mutate: func(c *Config) { c.Data.Dir = "/srv/tsmcp" }},
+		{name: "relative data dir", mutate: func(c *Config) { c.Data.Dir = "data" }, want: []string{`data.dir: "data" is not an absolute directory path`}},
+		{name: "data dir with NUL", mutate: func(c *Config) { c.Data.Dir = "/srv/\x00" }, want: []string{"data.dir: must not contain NUL"}},
 		{name: "upstream bad env name", mutate: func(c *Config) { c.Upstreams[0].Env = map[string]string{"A-B": "1"} }, want: []string{`upstreams[0].env.A-B: "A-B" is not an environment variable name`}},
 		{name: "upstream bad header", mutate: func(c *Config) { c.Upstreams[1].Headers = map[string]string{"X:Y": "1"} }, want: []string{`upstreams[1].headers.X:Y: "X:Y" is not a valid header name`}},
 	} {
@@ -310,6 +344,27 @@ func TestIsOAuthClientSecret(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			if got := (Tailnet{AuthKey: tt.key}).IsOAuthClientSecret(); got != tt.want {
 				t.Errorf("IsOAuthClientSecret(%q) = %v, want %v", tt.key, got, tt.want)
+			}
+		})
+	}
+}
+
+func TestDataDir(t *testing.T) {
+	for _, tt := range []struct {
+		name, dir, state, want string
+	}{
+		{name: "set", dir: "/srv/tsmcp", state: "/var/lib/tsmcp", want: "/srv/tsmcp"},
+		{name: "the state directory", state: "/var/lib/tsmcp", want: "/var/lib/tsmcp"},
+		{name: "memory state: none", state: "mem:"},
+		{name: "kube state: none", state: "kube:tsmcp-state"},
+		{name: "ssm state: none", state: "arn:aws:ssm:eu-west-1:123456789012:parameter/tsmcp"},
+		{name: "set, with a store", dir: "/data", state: "kube:tsmcp-state", want: "/data"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			c := Default()
+			c.Data.Dir, c.Tailnet.State = tt.dir, tt.state
+			if got := c.DataDir(); got != tt.want {
+				t.Errorf("DataDir() = %q, want %q", got, tt.want)
 			}
 		})
 	}

@@ -36,8 +36,9 @@ func (s *Server) healthHandler() http.Handler {
 	})
 }
 
-// serveReadyz answers /readyz: 503 while starting or draining, otherwise
-// 200 and one up/down line per upstream.
+// serveReadyz answers /readyz: 503 while starting or draining, and, with
+// health.wait_for_upstreams, while an upstream has never come up;
+// otherwise 200. The body lists each upstream as up or down.
 func (s *Server) serveReadyz(w http.ResponseWriter) {
 	switch {
 	case s.draining.Load():
@@ -46,10 +47,28 @@ func (s *Server) serveReadyz(w http.ResponseWriter) {
 		plain(w, http.StatusServiceUnavailable, "starting\n")
 	default:
 		var b strings.Builder
-		b.WriteString("ready\n")
-		s.readiness(&b)
-		plain(w, http.StatusOK, b.String())
+		if s.readiness(&b) && s.cfg.Health.WaitForUpstreams {
+			plain(w, http.StatusServiceUnavailable, "waiting for upstreams\n"+b.String())
+			return
+		}
+		plain(w, http.StatusOK, "ready\n"+b.String())
 	}
+}
+
+// isReady reports whether /readyz answers 200.
+func (s *Server) isReady() bool {
+	if !s.ready.Load() || s.draining.Load() {
+		return false
+	}
+	if !s.cfg.Health.WaitForUpstreams {
+		return true
+	}
+	for _, st := range s.partStatus() {
+		if !st.EverUp {
+			return false
+		}
+	}
+	return true
 }
 
 func plain(w http.ResponseWriter, code int, body string) {

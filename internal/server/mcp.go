@@ -34,6 +34,7 @@ func (s *Server) newMCPServer(ts []tools.Tool) *server.MCPServer {
 	hooks := &server.Hooks{}
 	hooks.AddBeforeCallTool(s.auditDeniedCall)
 	hooks.AddBeforeCallTool(hideInvalidName) // after the audit, which logs the name bounded
+	hooks.AddBeforeCallTool(s.routeNotUp)    // last: a tool not there yet (notup.go)
 	hooks.AddAfterListTools(s.auditList)
 	levels := newLogLevels(s.providers)
 	hooks.AddAfterSetLevel(levels.set)
@@ -52,7 +53,7 @@ func (s *Server) newMCPServer(ts []tools.Tool) *server.MCPServer {
 	}
 	opts = append(opts, s.featureOptions(hooks)...) // prompts, resources, completions; features.go
 	m := server.NewMCPServer("tsmcp", s.version, opts...)
-	m.AddTools(ts...)
+	m.AddTools(s.withNotUpTool(ts)...)
 	s.mcp = m
 	return m
 }
@@ -68,6 +69,12 @@ func (s *Server) filterTools(ctx context.Context, in []mcp.Tool) []mcp.Tool {
 	policy := s.policy.Load()
 	out := in[:0:0]
 	for _, t := range in {
+		if t.Name == notUpToolName {
+			if s.passNotUp(ctx, in) {
+				out = append(out, t)
+			}
+			continue
+		}
 		if policy.Decide(id, t.Name).Allow {
 			out = append(out, t)
 		}
@@ -92,19 +99,14 @@ func (s *Server) auditList(ctx context.Context, _ any, _ *mcp.ListToolsRequest, 
 	)
 }
 
-// auditDeniedCall writes the audit line for a tools/call that will not
-// run: refused by the policy, or naming no tool. (Calls that run are
-// audited by auditCall, with duration and outcome.)
+// auditDeniedCall writes the audit line for a tools/call the policy
+// refuses. (Calls that run are audited by auditCall, with duration and
+// outcome; allowed calls of a tool the host does not have by routeNotUp.)
 func (s *Server) auditDeniedCall(ctx context.Context, _ any, req *mcp.CallToolRequest) {
 	id, _ := identity.FromContext(ctx)
-	d := s.policy.Load().Decide(id, req.Params.Name)
-	if d.Allow {
-		if s.mcp.GetTool(req.Params.Name) != nil {
-			return
-		}
-		d.Reason = "no such tool"
+	if d := s.policy.Load().Decide(id, req.Params.Name); !d.Allow {
+		s.auditToolCall(ctx, id, req.Params.Name, "deny", d.Reason, 0, "refused", "")
 	}
-	s.auditToolCall(ctx, id, req.Params.Name, "deny", d.Reason, 0, "refused", "")
 }
 
 // errToolFailed is what a client sees when a handler fails or panics; the
@@ -118,6 +120,11 @@ var errToolFailed = errors.New("tool failed; details are in the host's log")
 // logged. (mcp.limits.calls_* was applied when the request arrived.)
 func (s *Server) auditCall(next server.ToolHandlerFunc) server.ToolHandlerFunc {
 	return func(ctx context.Context, req mcp.CallToolRequest) (res *mcp.CallToolResult, err error) {
+		if req.Params.Name == notUpToolName {
+			// Only a call routeNotUp renamed gets here, and it
+			// wrote the audit line (notup.go).
+			return next(ctx, req)
+		}
 		done := s.inflight.begin()
 		defer done()
 		// callerCtx ends when the caller cancels (or goes away).

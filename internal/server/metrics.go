@@ -37,9 +37,9 @@ func (s *Server) registerGauges(lc *local.Client) {
 	}
 	ready := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "tsmcp_ready",
-		Help: "1 while /readyz answers 200: Running on the tailnet, tools loaded, not draining.",
+		Help: "1 while /readyz answers 200: Running on the tailnet, tools loaded, every upstream up at least once (unless health.wait_for_upstreams is false), not draining.",
 	}, func() float64 {
-		if s.ready.Load() && !s.draining.Load() {
+		if s.isReady() {
 			return 1
 		}
 		return 0

@@ -4,6 +4,9 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -40,6 +43,41 @@ func prepareDeclared(c *config.Config, log *slog.Logger) (*declared.Provider, er
 	return d, nil
 }
 
+// identitiesDir is where per-identity children get their directories:
+// identities/ in the data directory, or "" (a temporary directory) when
+// there is none (see config.Config.DataDir).
+func identitiesDir(c *config.Config) string {
+	if d := c.DataDir(); d != "" {
+		return filepath.Join(d, "identities")
+	}
+	return ""
+}
+
+// prepareIdentitiesDir creates the per-identity children's directory
+// (0700) when a per-identity stdio upstream will need it, so that a data
+// directory tsmcp cannot write is an error at start, before the tailnet
+// is joined, rather than at a caller's first call.
+func prepareIdentitiesDir(c *config.Config) error {
+	dir := identitiesDir(c)
+	if dir == "" || !slices.ContainsFunc(c.Upstreams, func(u config.Upstream) bool {
+		return u.Isolation == config.IsolationPerIdentity && u.URL == ""
+	}) {
+		return nil
+	}
+	err := os.MkdirAll(filepath.Dir(dir), 0o700)
+	if err == nil {
+		err = upstream.MakePrivateDir(dir)
+	}
+	if err != nil {
+		key := "data.dir"
+		if c.Data.Dir == "" {
+			key = "data.dir (by default tailnet.state's directory)"
+		}
+		return fmt.Errorf("%s: per-identity upstreams keep their callers' files there: %w; set data.dir (TSMCP_DATA_DIR, --data-dir) to a directory tsmcp may write", key, err)
+	}
+	return nil
+}
+
 // configProviders returns the tool providers the configuration names: the
 // built-in tools, the declarative tools New prepared, and (when
 // configured) the bridged upstreams. Upstreams start their children and
@@ -48,8 +86,9 @@ func (s *Server) configProviders() ([]tools.Provider, error) {
 	ps := []tools.Provider{tools.Builtin{}, s.declared}
 	if len(s.cfg.Upstreams) > 0 {
 		opts := upstream.Options{
-			Logger: s.log.With(slog.String("log", "upstream")),
-			Bounds: upstream.BoundsFrom(s.cfg.MCP.Limits),
+			Logger:        s.log.With(slog.String("log", "upstream")),
+			Bounds:        upstream.BoundsFrom(s.cfg.MCP.Limits),
+			IdentitiesDir: identitiesDir(s.cfg),
 		}
 		if s.metrics != nil {
 			names := make([]string, len(s.cfg.Upstreams))
@@ -113,31 +152,40 @@ func (s *Server) refreshTools(ctx context.Context) {
 			s.log.Error("tools changed but could not be collected; keeping the previous set", "error", err)
 			continue
 		}
-		s.mcp.SetTools(ts...)
+		s.mcp.SetTools(s.withNotUpTool(ts)...)
 		s.setMetricNames(ts)
 		s.log.Info("tools changed", "tools", len(ts))
 	}
 }
 
 // readiness writes the parts of providers that can be up or down on their
-// own (upstreams), one line each, for /readyz. A down upstream never makes
-// the host unready: its other tools still serve.
-func (s *Server) readiness(b *strings.Builder) {
-	for _, p := range s.providers {
-		r, ok := p.(tools.StatusReporter)
-		if !ok {
-			continue
+// own (upstreams), one line each, for /readyz, and reports whether one of
+// them has never come up. A part that is down after having been up never
+// makes the host unready: its other tools still serve.
+func (s *Server) readiness(b *strings.Builder) (neverUp bool) {
+	for _, st := range s.partStatus() {
+		state := "up"
+		if !st.Up {
+			state = "down"
 		}
-		for _, st := range r.Status() {
-			state := "up"
-			if !st.Up {
-				state = "down"
-			}
-			fmt.Fprintf(b, "upstream %s: %s", st.Name, state)
-			if st.Detail != "" {
-				fmt.Fprintf(b, " (%s)", st.Detail)
-			}
-			b.WriteString("\n")
+		fmt.Fprintf(b, "upstream %s: %s", st.Name, state)
+		if st.Detail != "" {
+			fmt.Fprintf(b, " (%s)", st.Detail)
+		}
+		b.WriteString("\n")
+		neverUp = neverUp || !st.EverUp
+	}
+	return neverUp
+}
+
+// partStatus returns the status of every part of the providers that can be
+// up or down on its own (upstreams), in the providers' order.
+func (s *Server) partStatus() []tools.Status {
+	var out []tools.Status
+	for _, p := range s.providers {
+		if r, ok := p.(tools.StatusReporter); ok {
+			out = append(out, r.Status()...)
 		}
 	}
+	return out
 }

@@ -2,11 +2,14 @@ package server_test
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -54,7 +57,9 @@ func TestConfiguredToolsEndToEnd(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	logs := &logBuffer{}
+	dataDir := t.TempDir()
 	host, err := startHost(ctx, tn.net, "configured", logs, func(c *config.Config, o *server.Options) {
+		c.Data.Dir = dataDir
 		c.ACL = acl.Config{Rules: []acl.Rule{
 			{Src: []string{alice.login}, Tools: []string{"*"}},
 			{Src: []string{bob.login}, Tools: []string{"local__echo", "pi__*"}},
@@ -165,6 +170,16 @@ func TestConfiguredToolsEndToEnd(t *testing.T) {
 			}
 			if env["login"] != c.login || env["node"] == "" || env["tags"] != "" {
 				t.Errorf("pi__env for %s = %v", c.login, env)
+			}
+			// In a directory of the caller's own under data.dir,
+			// named by a hash of the identity.
+			sum := sha256.Sum256([]byte("user:" + c.login))
+			dir := filepath.Join(dataDir, "identities", hex.EncodeToString(sum[:]), "pi")
+			if env["home"] != dir || env["cwd"] != dir {
+				t.Errorf("pi__env for %s: home %q, cwd %q; want %s", c.login, env["home"], env["cwd"], dir)
+			}
+			if fi, err := os.Stat(dir); err != nil || fi.Mode().Perm() != 0o700 {
+				t.Errorf("%s: %v, %v; want a directory of mode 0700", dir, fi, err)
 			}
 		}
 		for _, cl := range []*mcpgoclient.Client{ac, ac, bc} {

@@ -32,6 +32,7 @@ func (s *Server) Reload(cfg *config.Config) error {
 		{"mcp", s.cfg.MCP, cfg.MCP},
 		{"tools", s.cfg.Tools, cfg.Tools},
 		{"upstreams", s.cfg.Upstreams, cfg.Upstreams},
+		{"data", s.cfg.Data, cfg.Data},
 	} {
 		if !reflect.DeepEqual(sec.old, sec.new) {
 			restart = append(restart, sec.name)

@@ -109,6 +109,9 @@ type Server struct {
 	// them). Both set by newMCPServer; see resources.go, prompts.go.
 	res          *resourceHost
 	promptsDirty chan struct{}
+	// notUp hands calls of tools whose upstream never came up from the
+	// call hook to the tool filter (notup.go).
+	notUp notUpCalls
 
 	// callCtx is cancelled when the shutdown grace ends; every tool call's
 	// context is cancelled with it.
@@ -180,6 +183,9 @@ func New(opts Options) (*Server, error) {
 		// configuration was still checked.
 		decl.Close()
 		decl = nil
+	} else if err := prepareIdentitiesDir(opts.Config); err != nil {
+		decl.Close()
+		return nil, err
 	}
 	sessionKey, err := config.ParseSessionKey(opts.Config.MCP.SessionKey)
 	if err != nil {

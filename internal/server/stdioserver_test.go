@@ -16,7 +16,8 @@ import (
 // mcp-go's stdio server.
 const stdioServerEnv = "TSMCP_SERVER_TEST_STDIO"
 
-// runStdioServer serves echo, env (the caller variables tsmcp sets), count
+// runStdioServer serves echo, env (the caller variables tsmcp sets, HOME
+// and the working directory), count
 // (per process) and grow (adds a tool, which sends
 // notifications/tools/list_changed) until stdin ends; with stdioServerEnv
 // "calls", also the call routing tools (see addCallRoutingTools); with
@@ -57,10 +58,13 @@ func runStdioServer() {
 			return mcp.NewToolResultText(req.GetString("text", "")), nil
 		})
 	s.AddTool(mcp.NewTool("env"), func(context.Context, mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+		cwd, _ := os.Getwd()
 		b, err := json.Marshal(map[string]string{
 			"login": os.Getenv("TSMCP_CALLER_LOGIN"),
 			"node":  os.Getenv("TSMCP_CALLER_NODE"),
 			"tags":  os.Getenv("TSMCP_CALLER_TAGS"),
+			"home":  os.Getenv("HOME"),
+			"cwd":   cwd,
 		})
 		if err != nil {
 			return nil, err

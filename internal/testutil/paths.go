@@ -40,15 +40,31 @@ func FreeAddr(t testing.TB) string {
 // installs it) and is skipped otherwise, saying how to install it.
 func EverythingBin(t testing.TB) string {
 	t.Helper()
-	bin := filepath.Join(RepoRoot(t), "interop", "ts", "node_modules", ".bin", "mcp-server-everything")
-	if _, err := os.Stat(bin); err != nil {
-		msg := "@modelcontextprotocol/server-everything is not installed; run: npm ci --prefix interop/ts"
+	return npmBin(t, "@modelcontextprotocol/server-everything", "mcp-server-everything")
+}
+
+// MemoryBin returns the path of the reference MCP server
+// @modelcontextprotocol/server-memory (a knowledge graph kept in a file)
+// as `npm ci --prefix interop/ts` installs it; missing, it fails or skips
+// the test as EverythingBin does.
+func MemoryBin(t testing.TB) string {
+	t.Helper()
+	return npmBin(t, "@modelcontextprotocol/server-memory", "mcp-server-memory")
+}
+
+// npmBin returns the path of the executable bin of the npm package pkg
+// installed in interop/ts.
+func npmBin(t testing.TB, pkg, bin string) string {
+	t.Helper()
+	p := filepath.Join(RepoRoot(t), "interop", "ts", "node_modules", ".bin", bin)
+	if _, err := os.Stat(p); err != nil {
+		msg := pkg + " is not installed; run: npm ci --prefix interop/ts"
 		if os.Getenv("CI") != "" {
 			t.Fatal(msg + " (CI is set, so .ci/run must install it)")
 		}
 		t.Skip(msg)
 	}
-	return bin
+	return p
 }
 
 // TypeScriptSDK returns the path of node and the directory where `npm ci

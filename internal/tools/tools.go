@@ -45,8 +45,9 @@ type Notifier interface {
 }
 
 // StatusReporter is implemented by providers with parts that can be up or
-// down independently of the host (upstreams). /readyz lists them; a down
-// part never makes the host unready.
+// down independently of the host (upstreams). /readyz lists them; a part
+// that is down after having been up never makes the host unready (one that
+// never came up does, unless health.wait_for_upstreams is false).
 type StatusReporter interface {
 	Status() []Status
 }
@@ -62,6 +63,13 @@ type Status struct {
 	// the unauthenticated health listener. Text for people: bounded and
 	// without control characters (safetext.Show).
 	Detail string `json:"detail,omitempty"`
+	// EverUp is true once the part has been up (an upstream: started and
+	// listed its tools) at least once; false while it never has.
+	EverUp bool `json:"ever_up,omitempty"`
+	// Starting is true while the part's first attempt to come up is in
+	// progress (an upstream's first child may still be downloading);
+	// false once it came up or failed.
+	Starting bool `json:"starting,omitempty"`
 	// PerIdentity is how many per-identity children (or sessions) of the
 	// part run: how many distinct callers are active. Zero for shared
 	// parts. It is caller activity, so /readyz never shows it.

@@ -95,6 +95,13 @@ type Options struct {
 	// Bounds limit what one upstream adds to the lists (bounds.go). A
 	// zero field means its default from config.DefaultLimits.
 	Bounds Bounds
+	// IdentitiesDir is where per-identity stdio children get their own
+	// directories (working directory and HOME, and the value of
+	// ${identity.dir}): <IdentitiesDir>/<sha256 of the identity>/<upstream>,
+	// and <IdentitiesDir>/discovery/<upstream> for discovery children,
+	// each created 0700 when the child starts. Empty means a temporary
+	// directory, created on first use and removed by Close.
+	IdentitiesDir string
 }
 
 func (o Options) withDefaults() Options {
@@ -145,6 +152,8 @@ type Provider struct {
 	startWaitUntil time.Time
 	// waiting are the stateless calls waiting for their callers' input.
 	waiting waitingCalls
+	// dirs are the per-identity children's directories.
+	dirs identityDirs
 
 	feat featureNotifiers // the host's prompt and resource callbacks
 
@@ -169,7 +178,8 @@ var (
 func New(cfg []config.Upstream, opts Options) (*Provider, error) {
 	opts = opts.withDefaults()
 	ctx, cancel := context.WithCancel(context.Background())
-	p := &Provider{opts: opts, ctx: ctx, cancel: cancel, startWaitUntil: time.Now().Add(opts.StartWait)}
+	p := &Provider{opts: opts, ctx: ctx, cancel: cancel, startWaitUntil: time.Now().Add(opts.StartWait),
+		dirs: identityDirs{root: opts.IdentitiesDir}}
 	var errs []error
 	for i, c := range cfg {
 		u, err := newUpstream(p, i, c)
@@ -249,8 +259,10 @@ func (p *Provider) Status() []tools.Status {
 }
 
 // Close stops every child and session, waits for children to exit and be
-// reaped, and for every goroutine the provider started. Calls after Close
-// fail with a tool error. Close is safe to call more than once.
+// reaped, and for every goroutine the provider started, then removes the
+// temporary directory of per-identity children, if it made one (see
+// Options.IdentitiesDir). Calls after Close fail with a tool error. Close
+// is safe to call more than once.
 func (p *Provider) Close() error {
 	p.mu.Lock()
 	p.closed = true
@@ -267,7 +279,8 @@ func (p *Provider) Close() error {
 			u.remote.closeIdle()
 		}
 	}
-	return nil
+	// Every child has been reaped: nothing writes there any more.
+	return p.dirs.removeTemp()
 }
 
 // goFunc runs f on a goroutine Close waits for.

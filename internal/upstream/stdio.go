@@ -59,14 +59,15 @@ func childEnv(lookup func(string) (string, bool), cfg map[string]string, extra m
 	return env
 }
 
-// startChild starts argv as a new process group with env, wires its stdout
+// startChild starts argv as a new process group with env, in directory
+// dir ("" means tsmcp's own), wires its stdout
 // through the line filter into an mcp-go IO transport, its stderr into the
 // log, and initializes the MCP session. The session dies when the child
 // exits or closes its stdout; closing the session stops the child (stdin
 // EOF, SIGTERM, SIGKILL to the group) and reaps it. track, if not nil, is
 // called with 1 once the process has started and with -1 once it has been
 // reaped.
-func startChild(ctx context.Context, argv []string, env []string, timeout time.Duration,
+func startChild(ctx context.Context, argv []string, env []string, dir string, timeout time.Duration,
 	log *slog.Logger, onListChanged func(), track func(delta int)) (*session, error) {
 	stdinR, stdinW, err := os.Pipe()
 	if err != nil {
@@ -84,6 +85,7 @@ func startChild(ctx context.Context, argv []string, env []string, timeout time.D
 	}
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Env = env
+	cmd.Dir = dir
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = stdinR, stdoutW, stderrW
 	setProcessGroup(cmd)
 	err = cmd.Start()

@@ -71,6 +71,7 @@ type supervisor struct {
 	lastErr string        // why the last session ended or the last dial failed
 	nextTry time.Time     // when state is stateBackoff
 	tries   int           // dial attempts started
+	everUp  bool          // a session has served (been up) at least once
 	changed chan struct{} // closed and replaced on every state change
 }
 
@@ -181,6 +182,7 @@ func (s *supervisor) serve(sess *session) error {
 	s.mu.Lock()
 	s.cur = sess
 	s.lastErr = ""
+	s.everUp = true
 	s.setStateLocked(stateUp)
 	s.mu.Unlock()
 	s.log.Info("upstream up", "transport", sess.kind)
@@ -280,6 +282,14 @@ func (s *supervisor) session(ctx context.Context) (*session, error) {
 			return nil, ctx.Err()
 		}
 	}
+}
+
+// history reports whether a session has ever been up, and whether the
+// first attempt to bring one up is still in progress.
+func (s *supervisor) history() (everUp, firstAttempt bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.everUp, !s.everUp && s.lastErr == "" && s.state == stateStarting
 }
 
 // describe returns whether the supervisor serves calls now and a detail for

@@ -28,7 +28,7 @@ const echoOutputSchema = `{"type":"object","properties":{"text":{"type":"string"
 var testTools = []string{
 	`{"name":"echo","title":"Echo tool","description":"Echoes text","inputSchema":` + echoSchema + `,"outputSchema":` + echoOutputSchema + `,"annotations":{"title":"Echo","readOnlyHint":true}}`,
 	`{"name":"count","description":"A per-process counter","inputSchema":{"type":"object"}}`,
-	`{"name":"env","description":"The caller variables the process sees","inputSchema":{"type":"object"}}`,
+	`{"name":"env","description":"The caller variables, HOME, working directory and arguments the process sees","inputSchema":{"type":"object"}}`,
 	`{"name":"pid","description":"The process ID","inputSchema":{"type":"object"}}`,
 	`{"name":"sleep","description":"Sleeps ms milliseconds","inputSchema":{"type":"object","properties":{"ms":{"type":"integer"}}}}`,
 	`{"name":"crash","description":"Exits mid-call","inputSchema":{"type":"object"}}`,
@@ -177,6 +177,7 @@ func (s *testServer) call(m rpcMsg) {
 		s.mu.Unlock()
 		s.result(m.ID, text(fmt.Sprint(n)))
 	case "env":
+		cwd, _ := os.Getwd()
 		b, _ := json.Marshal(map[string]string{
 			"login":  os.Getenv("TSMCP_CALLER_LOGIN"),
 			"node":   os.Getenv("TSMCP_CALLER_NODE"),
@@ -184,6 +185,10 @@ func (s *testServer) call(m rpcMsg) {
 			"secret": os.Getenv("TSMCP_TEST_PARENT_SECRET"),
 			"cfg":    os.Getenv("TSMCP_TEST_CFG"),
 			"path":   os.Getenv("PATH"),
+			"home":   os.Getenv("HOME"),
+			"cwd":    cwd,
+			"file":   os.Getenv("TSMCP_TEST_FILE"),
+			"args":   strings.Join(os.Args[1:], " "),
 		})
 		s.result(m.ID, text(string(b)))
 	case "pid":

@@ -3,8 +3,10 @@ package upstream
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"log/slog"
 	"maps"
+	"slices"
 	"sync"
 	"time"
 
@@ -131,8 +133,32 @@ func (u *upstream) connect(ctx context.Context, caller *callerInfo, onListChange
 		extra = caller.env()
 		log = log.With("caller", caller.key)
 	}
-	env := childEnv(u.p.opts.LookupEnv, u.cfg.Env, extra)
-	return startChild(ctx, u.cfg.Command, env, u.setupTimeout, log, onListChanged, u.trackChild)
+	argv, cfgEnv, dir := u.cfg.Command, u.cfg.Env, ""
+	if u.perIdentity {
+		var err error
+		if dir, err = u.p.dirs.dir(caller, u.name); err != nil {
+			return nil, fmt.Errorf("per-identity directory: %w", err)
+		}
+		argv, cfgEnv = identityCommand(u.cfg.Command, u.cfg.Env, dir)
+	}
+	env := childEnv(u.p.opts.LookupEnv, cfgEnv, extra)
+	return startChild(ctx, argv, env, dir, u.setupTimeout, log, onListChanged, u.trackChild)
+}
+
+// identityCommand returns the argv and configured environment of a
+// per-identity child whose directory is dir: ${identity.dir} replaced in
+// the arguments (never the program) and env values, and HOME set to dir
+// unless env names a HOME of its own.
+func identityCommand(command []string, env map[string]string, dir string) ([]string, map[string]string) {
+	argv := slices.Clone(command)
+	for i := 1; i < len(argv); i++ {
+		argv[i] = expandIdentityDir(argv[i], dir)
+	}
+	out := map[string]string{"HOME": dir}
+	for k, v := range env {
+		out[k] = expandIdentityDir(v, dir)
+	}
+	return argv, out
 }
 
 // listed takes the lister's new raw tool list; when it differs from the
@@ -168,7 +194,8 @@ func (u *upstream) status() tools.Status {
 	up, detail := u.lister.describe()
 	// The detail quotes errors, which may quote the upstream: it is
 	// written for people (/readyz, tsmcp check).
-	st := tools.Status{Name: u.name, Up: up, Detail: safetext.Show(detail, maxDetailBytes)}
+	everUp, starting := u.lister.history()
+	st := tools.Status{Name: u.name, Up: up, Detail: safetext.Show(detail, maxDetailBytes), EverUp: everUp, Starting: starting}
 	if u.perIdentity {
 		u.mu.Lock()
 		st.PerIdentity = len(u.children)
