@@ -1,6 +1,7 @@
 // Package interop checks tsmcp against MCP clients other than the Go ones
 // its own tests use. The clients live in subdirectories (ts/: the official
-// TypeScript SDK) and are run against a real `tsmcp dev` playground.
+// TypeScript SDK; claude/: the Claude Code CLI) and are run against a real
+// `tsmcp dev` playground.
 package interop
 
 import (
@@ -12,7 +13,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"syscall"
 	"testing"
@@ -21,8 +21,11 @@ import (
 	"github.com/tsmcp/tsmcp/internal/testutil"
 )
 
+// tsSDKMarker is a file of the TypeScript SDK that `npm ci` in interop/ts
+// installs.
+const tsSDKMarker = "@modelcontextprotocol/sdk/package.json"
+
 const (
-	buildTimeout    = 5 * time.Minute
 	npmTimeout      = 5 * time.Minute
 	readyTimeout    = 60 * time.Second
 	clientTimeout   = 2 * time.Minute
@@ -43,10 +46,10 @@ func TestTypeScriptSDK(t *testing.T) {
 	if err != nil {
 		t.Fatalf("node (Node.js >= 18) is required for this interop test and was not found on PATH: %v", err)
 	}
-	ensureNodeModules(t, tsDir)
+	ensureNodeModules(t, tsDir, tsSDKMarker)
 
 	tmp := t.TempDir()
-	bin := buildTsmcp(t, root, tmp)
+	bin := testutil.BuildTsmcp(t, tmp)
 
 	endpoints := filepath.Join(tmp, "endpoints.json")
 	dev := startDev(t, bin, endpoints, tmp)
@@ -100,11 +103,11 @@ func TestTypeScriptSDKBridged(t *testing.T) {
 	if err != nil {
 		t.Fatalf("node (Node.js >= 18) is required for this interop test and was not found on PATH: %v", err)
 	}
-	ensureNodeModules(t, tsDir)
+	ensureNodeModules(t, tsDir, tsSDKMarker)
 	everything := testutil.EverythingBin(t)
 
 	tmp := t.TempDir()
-	bin := buildTsmcp(t, root, tmp)
+	bin := testutil.BuildTsmcp(t, tmp)
 	cfg := filepath.Join(tmp, "tsmcp.yaml")
 	// alice joins the playground second (user-2), bob third (user-3).
 	yaml := fmt.Sprintf(`acl:
@@ -139,46 +142,17 @@ upstreams:
 	dev.stop(t)
 }
 
-// goTool returns the go command on PATH.
-func goTool(t *testing.T) string {
+// ensureNodeModules runs `npm ci` in dir unless node_modules/<marker>
+// (a file of the pinned package) is already installed.
+func ensureNodeModules(t *testing.T, dir, marker string) {
 	t.Helper()
-	p, err := exec.LookPath("go")
-	if err != nil {
-		t.Fatalf("the go command is needed to build tsmcp and was not found on PATH: %v", err)
-	}
-	return p
-}
-
-func buildTsmcp(t *testing.T, root, dir string) string {
-	t.Helper()
-	bin := filepath.Join(dir, "tsmcp")
-	if runtime.GOOS == "windows" {
-		bin += ".exe"
-	}
-	ctx, cancel := context.WithTimeout(t.Context(), buildTimeout)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, goTool(t), "build", "-o", bin, "./cmd/tsmcp")
-	cmd.Dir = root
-	cmd.WaitDelay = waitDelay
-	start := time.Now()
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build ./cmd/tsmcp: %v\n%s", err, out)
-	}
-	t.Logf("built tsmcp in %v", time.Since(start).Round(time.Millisecond))
-	return bin
-}
-
-// ensureNodeModules runs `npm ci` in dir unless the SDK is already installed.
-func ensureNodeModules(t *testing.T, dir string) {
-	t.Helper()
-	sdk := filepath.Join(dir, "node_modules", "@modelcontextprotocol", "sdk", "package.json")
-	if _, err := os.Stat(sdk); err == nil {
+	if _, err := os.Stat(filepath.Join(dir, "node_modules", marker)); err == nil {
 		return
 	}
 	npm, err := exec.LookPath("npm")
 	if err != nil {
-		t.Fatalf("the TypeScript SDK is not installed in %s/node_modules and npm was not found on PATH to install it: %v\n"+
-			"install Node.js (>= 18) with npm, or run `npm ci` in %s", dir, err, dir)
+		t.Fatalf("%s is not installed in %s/node_modules and npm was not found on PATH to install it: %v\n"+
+			"install Node.js (>= 18) with npm, or run `npm ci` in %s", marker, dir, err, dir)
 	}
 	ctx, cancel := context.WithTimeout(t.Context(), npmTimeout)
 	defer cancel()

@@ -14,6 +14,7 @@ import (
 
 	"github.com/tsmcp/tsmcp/internal/acl"
 	"github.com/tsmcp/tsmcp/internal/config"
+	"github.com/tsmcp/tsmcp/internal/playground"
 	"github.com/tsmcp/tsmcp/internal/safetext"
 	"github.com/tsmcp/tsmcp/internal/server"
 	"github.com/tsmcp/tsmcp/internal/tools"
@@ -104,7 +105,7 @@ upstreams, lists their tools, and stops them.`,
 		},
 	}
 	config.RegisterFlags(cmd.Flags())
-	cmd.Flags().StringVar(&as, "as", "", "show only what this principal (login, group:x, tag:x) may use")
+	cmd.Flags().StringVar(&as, "as", "", "show only what this principal (login, group:x, tag:x, or tsmcp dev's alice, bob or ci) may use")
 	cmd.Flags().BoolVar(&probe, "probe", false, "start the upstreams to list their tools, prompts and resources, then stop them")
 	return cmd
 }
@@ -175,7 +176,14 @@ func reaching(pats, prefixes []string) []string {
 }
 
 func printFor(w io.Writer, p *acl.Policy, as string, k known) error {
-	callable, bridged, prompts, resources, err := k.forPrincipal(p, as)
+	principal := as
+	if demo, ok := playground.DemoPrincipal(as); ok {
+		// tsmcp dev's demo names stand for the principals the host
+		// sees them as.
+		principal = demo
+		as = fmt.Sprintf("%s (%s in tsmcp dev)", as, demo)
+	}
+	callable, bridged, prompts, resources, err := k.forPrincipal(p, principal)
 	if err != nil {
 		return fmt.Errorf("--as: %w", err)
 	}

@@ -54,6 +54,32 @@ func TestCheck(t *testing.T) {
 			wantOut: []string{"bob@example.com may call: (nothing)"},
 		},
 		{
+			// tsmcp dev's demo names stand for the principals the
+			// playground's host sees them as.
+			name:    "as tsmcp dev's alice",
+			file:    "acl:\n  rules:\n    - src: [user-2@fake-control.example.net]\n      tools: [whoami]\n    - src: [tag:ci]\n      tools: [\"*\"]\n",
+			args:    []string{"--as", "alice"},
+			wantOut: []string{"alice (user-2@fake-control.example.net in tsmcp dev) may call: whoami"},
+		},
+		{
+			name:    "as tsmcp dev's bob",
+			file:    "acl:\n  rules:\n    - src: [user-2@fake-control.example.net]\n      tools: [whoami]\n",
+			args:    []string{"--as", "bob"},
+			wantOut: []string{"bob (user-3@fake-control.example.net in tsmcp dev) may call: (nothing)"},
+		},
+		{
+			name:    "as tsmcp dev's ci",
+			file:    "acl:\n  rules:\n    - src: [tag:ci]\n      tools: [whoami]\n",
+			args:    []string{"--as", "ci"},
+			wantOut: []string{"ci (tag:ci in tsmcp dev) may call: whoami"},
+		},
+		{
+			name:    "as a name that is no principal",
+			file:    "acl:\n  rules:\n    - src: [tag:ci]\n      tools: [whoami]\n",
+			args:    []string{"--as", "carol"},
+			wantErr: []string{`--as: "carol" is not a principal`},
+		},
+		{
 			name:    "no rules",
 			file:    "health:\n  addr: 127.0.0.1:9000\n",
 			wantOut: []string{"no local rules"},
@@ -61,7 +87,7 @@ func TestCheck(t *testing.T) {
 		{
 			name:    "unknown key",
 			file:    "tailnet:\n  hostnme: x\n",
-			wantErr: []string{"tailnet.hostnme: unknown key"},
+			wantErr: []string{"tailnet.hostnme: unknown key (did you mean hostname?)"},
 		},
 		{
 			name:    "bad duration",

@@ -24,9 +24,17 @@ alice on BASE, bob on BASE+1, ci on BASE+2 and the health listener on
 BASE+3 (all on 127.0.0.1). Without it the ports change on every start.
 
 With --config, the host uses that file's acl, tools and upstreams; its
-tailnet and health sections are replaced to fit the playground. The file
+tailnet and health sections are replaced to fit the playground. Name the
+demo identities there as the host sees them: alice is
+user-2@fake-control.example.net, bob is user-3@fake-control.example.net,
+ci is tag:ci (tsmcp check --as alice takes the demo names too). The file
 is watched as serve does: a changed acl applies at once, other sections
-need a restart.`,
+need a restart.
+
+The banner lists what each identity may call as MCP lists it, bridged
+tools included; an upstream still starting is named, and the lists are
+printed again when it comes up. Each identity's page (/ through its
+endpoint) gives client settings for that endpoint.`,
 		Example: `  tsmcp dev
   tsmcp dev --port 7000
   tsmcp dev --port 7000 --config tsmcp.yaml`,

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"log"
 	"log/slog"
 	"os"
 
@@ -9,6 +10,7 @@ import (
 
 	"github.com/tsmcp/tsmcp/internal/config"
 	"github.com/tsmcp/tsmcp/internal/server"
+	"github.com/tsmcp/tsmcp/internal/tsnetx"
 )
 
 func newServeCmd(g *globalFlags) *cobra.Command {
@@ -22,6 +24,15 @@ func newServeCmd(g *globalFlags) *cobra.Command {
 			// to start included.
 			logger := g.logger(cmd.ErrOrStderr())
 			slog.SetDefault(logger)
+			// The standard log's lines (tailscale.com helpers write
+			// there) wait until the node has joined, or the join
+			// failed and its cause was logged; --verbose shows them
+			// as they come.
+			gate := tsnetx.NewLogGate(func(line string) { logger.Info(line) }, stdLogHeld)
+			if !g.verbose {
+				log.SetOutput(gate)
+				defer gate.Open()
+			}
 			fail := func(err error) error {
 				logger.Error("tsmcp stopped", "err", err.Error())
 				return errLogged{err}
@@ -64,7 +75,16 @@ func newServeCmd(g *globalFlags) *cobra.Command {
 					watchConfig(ctx, loadOpts, srv, logger)
 				}()
 			}
-			if err := srv.Run(ctx); err != nil {
+			go func() {
+				select {
+				case <-srv.Ready():
+					gate.Open()
+				case <-ctx.Done():
+				}
+			}()
+			err = srv.Run(ctx)
+			gate.Open()
+			if err != nil {
 				return fail(err)
 			}
 			return nil
@@ -73,6 +93,9 @@ func newServeCmd(g *globalFlags) *cobra.Command {
 	config.RegisterFlags(cmd.Flags())
 	return cmd
 }
+
+// stdLogHeld bounds the standard log's lines held while joining.
+const stdLogHeld = 200
 
 // watchConfig applies every valid change of the config file to srv (the
 // access policy is swapped; see server.Reload) and logs, without applying,

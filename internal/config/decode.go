@@ -264,6 +264,9 @@ func decodeError(err error) error {
 	return errors.Join(errs...)
 }
 
+// configTypeName is what mapstructure calls the top level in errors.
+var configTypeName = reflect.TypeFor[Config]().String()
+
 // mapKeyRE matches the "[key]" mapstructure writes for a map entry, as
 // opposed to "[0]" for a list item.
 var mapKeyRE = regexp.MustCompile(`\[([^\[\]]*[^\[\]0-9][^\[\]]*)\]`)
@@ -299,6 +302,9 @@ func decodeErrorLines(err error, lines []string) []string {
 		return append(lines, err.Error())
 	}
 	name := keyPath(de.Name())
+	if name == configTypeName {
+		name = "" // mapstructure names the top level by its type
+	}
 	inner := de.Unwrap()
 	switch inner.(type) {
 	case interface{ Unwrap() []error }, *mapstructure.DecodeError:
@@ -311,8 +317,13 @@ func decodeErrorLines(err error, lines []string) []string {
 	msg := inner.Error()
 	switch {
 	case strings.HasPrefix(msg, "has invalid keys: "):
+		valid := keysAt(name)
 		for k := range strings.SplitSeq(strings.TrimPrefix(msg, "has invalid keys: "), ", ") {
-			lines = append(lines, joinKey(name, k)+": unknown key")
+			line := joinKey(name, k) + ": unknown key"
+			if near := nearestKey(k, valid); near != "" {
+				line += fmt.Sprintf(" (did you mean %s?)", near)
+			}
+			lines = append(lines, line)
 		}
 		return lines
 	case errors.As(inner, &pe):

@@ -287,13 +287,19 @@ func (r rawSectionRegistry) Decoder(format string) (viper.Decoder, error) {
 	if err != nil {
 		return nil, err
 	}
-	return rawSectionDecoder{d}, nil
+	return rawSectionDecoder{base: d, yaml: isYAML(format)}, nil
 }
 
-type rawSectionDecoder struct{ base viper.Decoder }
+type rawSectionDecoder struct {
+	base viper.Decoder
+	yaml bool // the format is YAML: syntax errors get their line corrected
+}
 
 func (d rawSectionDecoder) Decode(b []byte, m map[string]any) error {
 	if err := d.base.Decode(b, m); err != nil {
+		if d.yaml {
+			return yamlLine(b, err)
+		}
 		return err
 	}
 	for _, path := range rawSections {

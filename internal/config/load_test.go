@@ -582,22 +582,38 @@ func TestLoadErrors(t *testing.T) {
 		content string
 		env     map[string]string
 		want    []string
+		notWant []string // substrings no line may have
 	}{
-		{name: "unknown key", file: "c.yaml", content: "tailnet:\n  hostnme: x\n", want: []string{"tailnet.hostnme: unknown key"}},
-		{name: "unknown section", file: "c.yaml", content: "tailnets:\n  hostname: x\n", want: []string{"tailnets: unknown key"}},
+		{name: "unknown key", file: "c.yaml", content: "tailnet:\n  hostnme: x\n", want: []string{"tailnet.hostnme: unknown key (did you mean hostname?)"}},
+		{name: "unknown section", file: "c.yaml", content: "tailnets:\n  hostname: x\n", want: []string{"tailnets: unknown key (did you mean tailnet?)"}},
 		{
 			name: "unknown keys in lists", file: "c.yaml",
 			content: "tools:\n  - name: a\n    exec: {comand: [x]}\n    params: {p: {typ: string}}\nupstreams:\n  - {name: u, url: http://u, isolaton: shared}\nacl:\n  rules:\n    - {src: ['*'], tool: [a]}\n",
 			want: []string{
-				"tools[0].exec.comand: unknown key",
-				"tools[0].params.p.typ: unknown key",
-				"upstreams[0].isolaton: unknown key",
-				"acl.rules[0].tool: unknown key",
+				"tools[0].exec.comand: unknown key (did you mean command?)",
+				"tools[0].params.p.typ: unknown key (did you mean type?)",
+				"upstreams[0].isolaton: unknown key (did you mean isolation?)",
+				"acl.rules[0].tool: unknown key (did you mean tools?)",
 			},
 		},
-		{name: "unknown key in json", file: "c.json", content: `{"mcp": {"keep_alive": "1s"}}`, want: []string{"mcp.keep_alive: unknown key"}},
-		{name: "unknown key in toml", file: "c.toml", content: "[health]\naddress = \":1\"\n", want: []string{"health.address: unknown key"}},
-		{name: "unknown key in env json", env: map[string]string{"TSMCP_ACL_RULES": `[{"src":["*"],"tools":["a"],"dst":["x"]}]`}, want: []string{"acl.rules[0].dst: unknown key"}},
+		{name: "unknown key far from any", file: "c.yaml", content: "tailnet:\n  colour: blue\n", want: []string{"tailnet.colour: unknown key"}, notWant: []string{"did you mean"}},
+		{name: "unknown key in a mapping of free keys", file: "c.yaml", content: "tools:\n  - name: a\n    exec: {command: [x], env: {HOME: /}}\n    annotations: {read_onyl: true}\n", want: []string{"tools[0].annotations.read_onyl: unknown key (did you mean read_only?)"}},
+		{name: "unknown key in json", file: "c.json", content: `{"mcp": {"keep_alive": "1s"}}`, want: []string{"mcp.keep_alive: unknown key (did you mean keepalive?)"}},
+		{name: "unknown key in toml", file: "c.toml", content: "[health]\naddress = \":1\"\n", want: []string{"health.address: unknown key (did you mean addr?)"}},
+		{name: "unknown key in env json", env: map[string]string{"TSMCP_ACL_RULES": `[{"src":["*"],"tools":["a"],"prompt":["x"]}]`}, want: []string{"acl.rules[0].prompt: unknown key (did you mean prompts?)"}},
+		// YAML syntax errors name the line of the problem (or of what was
+		// left open), counted from 1: go-yaml alone says the line before,
+		// or where the enclosing mapping starts.
+		{name: "yaml list left open", file: "c.yaml", content: "tailnet:\n  hostname: x\nacl:\n  rules:\n    - src: ['*']\n      tools: [a\n    - src: [b]\n", want: []string{"c.yaml: invalid YAML: line 6: did not find expected ',' or ']'"}},
+		{name: "yaml over-indented key", file: "c.yaml", content: "tailnet:\n  hostname: x\n  state: /x\n bad: 1\n", want: []string{"c.yaml: invalid YAML: line 4: did not find expected key"}},
+		{name: "yaml bad key deep in a mapping", file: "c.yaml", content: "tailnet:\n  hostname: x\nmcp:\n  keepalive: 1s\n  max_body: 1MiB\n limits: {}\n", want: []string{"c.yaml: invalid YAML: line 6: did not find expected key"}},
+		{name: "yaml key inside a list", file: "c.yaml", content: "tailnet:\n  hostname: x\n  tags:\n    - tag:a\n    x: 1\n", want: []string{"c.yaml: invalid YAML: line 5: did not find expected '-' indicator"}},
+		{name: "yaml mapping left open", file: "c.yaml", content: "tailnet:\n  hostname: x\nhealth: {addr: x\nmcp: {}\n", want: []string{"c.yaml: invalid YAML: line 3: did not find expected ',' or '}'"}},
+		{name: "yaml list on the first line", file: "c.yaml", content: "- a\ntailnet: {}\n", want: []string{"c.yaml: invalid YAML: line 2: did not find expected '-' indicator"}},
+		{name: "yaml tab", file: "c.yaml", content: "tailnet:\n  hostname: x\n  state: /x\nacl:\n\trules: []\n", want: []string{"c.yaml: invalid YAML: line 5: found character that cannot start any token"}},
+		{name: "yaml quote left open", file: "c.yaml", content: "tailnet:\n  hostname: x\n\nhealth:\n  addr: \"x\nmcp: {}\n", want: []string{"c.yaml: invalid YAML: line 5: found unexpected end of stream"}},
+		{name: "yaml colon in a value", file: "c.yaml", content: "tailnet:\n  hostname: x\n  state: a: b\n", want: []string{"c.yaml: invalid YAML: line 3: mapping values are not allowed in this context"}},
+		{name: "yaml duplicate key", file: "c.yaml", content: "tailnet:\n  hostname: x\ntailnet:\n  state: y\n", want: []string{`line 3: mapping key "tailnet" already defined at line 1`}},
 		{name: "bad duration", file: "c.yaml", content: "mcp:\n  keepalive: abc\n", want: []string{`mcp.keepalive: "abc" is not a duration`}},
 		{name: "duration without unit", file: "c.yaml", content: "mcp:\n  keepalive: 20\n", want: []string{"mcp.keepalive: 20 is not a duration: add a unit"}},
 		{name: "bad duration in list", file: "c.yaml", content: "tools:\n  - {name: a, exec: {command: [x], timeout: soon}}\n", want: []string{`tools[0].exec.timeout: "soon" is not a duration`}},
@@ -638,6 +654,11 @@ func TestLoadErrors(t *testing.T) {
 				t.Errorf("Load returned a config with an error")
 			}
 			wantErr(t, err, tt.want...)
+			for _, nw := range tt.notWant {
+				if err != nil && strings.Contains(err.Error(), nw) {
+					t.Errorf("error has %q; got:\n%v", nw, err)
+				}
+			}
 			if tt.name == "missing file" && !errors.Is(err, fs.ErrNotExist) {
 				t.Errorf("missing file error %v is not fs.ErrNotExist", err)
 			}

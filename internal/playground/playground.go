@@ -6,6 +6,7 @@
 package playground
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -25,6 +26,7 @@ import (
 	"github.com/tsmcp/tsmcp/internal/config"
 	"github.com/tsmcp/tsmcp/internal/devnet"
 	"github.com/tsmcp/tsmcp/internal/server"
+	"github.com/tsmcp/tsmcp/internal/tools"
 )
 
 // Options configure the playground. The zero value is usable.
@@ -55,6 +57,11 @@ type Options struct {
 	// change to it is reloaded as `tsmcp serve` does: a new acl applies at
 	// once, other sections need a restart. Empty means no reload.
 	ConfigFile string
+	// ConnectCommand starts `tsmcp connect` on this machine, for the
+	// Claude Desktop settings in the banner and on the identity pages.
+	// Empty means "tsmcp" when that is on PATH, else the absolute path of
+	// the running binary.
+	ConnectCommand string
 }
 
 // PortOffsets are the offsets from Options.Port of each demo identity's
@@ -73,7 +80,10 @@ type Identity struct {
 	Login string `json:"login"`
 	// Tags are the node's tags; empty for users.
 	Tags []string `json:"tags"`
-	// MayCall lists the tools the host's local rules allow this identity.
+	// MayCall lists the tools MCP lists to this identity now (the
+	// identity page's decisions: local rules and tailnet grants), bridged
+	// tools included once their upstream is up. Updated when the acl is
+	// reloaded or the host's tools change.
 	MayCall []string `json:"may_call"`
 	// MayGetPrompts and MayReadResources are the prompt and resource
 	// patterns the local rules give this identity (bridged names are
@@ -183,17 +193,19 @@ func Run(ctx context.Context, opts Options) (err error) {
 	cfg.Tailnet.UpTimeout = time.Minute
 	cfg.Tailnet.Service = ""
 	cfg.Health.Addr = addr(HealthPortOffset)
-	host, err := server.New(server.Options{Config: cfg, Logger: logger, Version: opts.Version, Verbose: opts.Verbose})
+	connect := opts.ConnectCommand
+	if connect == "" {
+		connect = connectCommand()
+	}
+	endpoints := &clientEndpoints{}
+	host, err := server.New(server.Options{Config: cfg, Logger: logger, Version: opts.Version, Verbose: opts.Verbose,
+		Endpoint: endpoints.lookup})
 	if err != nil {
 		return err
 	}
 	policy, err := acl.New(cfg.ACL) // valid: server.New checked it
 	if err != nil {
 		return err
-	}
-	toolNames := []string{"whoami"}
-	for _, t := range cfg.Tools {
-		toolNames = append(toolNames, t.Name)
 	}
 	hostCtx, stopHost := context.WithCancel(context.Background())
 	defer stopHost()
@@ -217,7 +229,7 @@ func Run(ctx context.Context, opts Options) (err error) {
 		Host:   host.TailnetIP().String(),
 		Health: "http://" + host.HealthAddr().String() + "/health",
 	}
-	for i, d := range demo {
+	for _, d := range demo {
 		nd, err := n.NewNode(ctx, devnet.NodeOptions{Hostname: d.name, Tags: d.tags})
 		if err != nil {
 			return err
@@ -231,31 +243,46 @@ func Run(ctx context.Context, opts Options) (err error) {
 		if id.Tags == nil {
 			id.Tags = []string{}
 			id.Login = st.User[st.Self.UserID].LoginName
-			if want := devnet.Login(i + 2); id.Login != want && opts.Config == nil {
-				return fmt.Errorf("playground: %s joined as %s, want %s: the example policy would be wrong", d.name, id.Login, want)
+			// The banner, the README and `check --as` (DemoPrincipal)
+			// name the demo users by these logins.
+			if p, _ := DemoPrincipal(d.name); id.Login != p {
+				return fmt.Errorf("playground: %s joined as %s, want %s: the demo logins would be wrong", d.name, id.Login, p)
 			}
 		}
-		principal := id.Login
-		if len(id.Tags) > 0 {
-			principal = id.Tags[0]
-		}
-		if id.MayCall, err = policy.ToolsFor(principal, toolNames); err != nil {
-			return err
-		}
-		id.MayGetPrompts, _ = policy.PatternsFor(principal, acl.KindPrompt)
-		id.MayReadResources, _ = policy.PatternsFor(principal, acl.KindResource)
 		p, err := newProxy(addr(PortOffsets[d.name]), target, nd.HTTPClient().Transport, logger)
 		if err != nil {
 			return fmt.Errorf("playground: endpoint for %s: %w (with --port, pick a base whose next %d ports are free)", d.name, err, HealthPortOffset+1)
 		}
 		defer func() { err = errors.Join(err, p.Close()) }()
 		id.MCP, id.SSE, id.Page = p.URL()+"/mcp", p.URL()+"/sse", p.URL()+"/"
+		endpoints.add(st.Self.TailscaleIPs, server.ClientEndpoint{Base: p.URL(), Name: "tsmcp-" + d.name, Connect: connect})
 		eps.Identities = append(eps.Identities, id)
 	}
 
-	printEndpoints(out, n.ControlURL, eps)
-	if err := writeEndpoints(opts.EndpointsFile, eps); err != nil {
+	// What each may call, as the host decides it for MCP, bridged tools
+	// of the upstreams that are up included.
+	ls := &lists{out: out, file: opts.EndpointsFile, eps: eps}
+	tools := host.ToolNames()
+	if err := ls.fill(ctx, policy); err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return fmt.Errorf("playground: %w", err)
+	}
+	printEndpoints(out, n.ControlURL, ls.snapshot(), connect, host.UpstreamStatus())
+	if err := writeEndpoints(opts.EndpointsFile, ls.snapshot()); err != nil {
 		return err
+	}
+	// Tools that arrive later (an upstream still starting, one that
+	// restarts or changes its tools) are printed when they do.
+	if len(cfg.Upstreams) > 0 {
+		watchCtx, stopWatch := context.WithCancel(ctx)
+		watched := make(chan struct{})
+		defer func() { stopWatch(); <-watched }()
+		go func() {
+			defer close(watched)
+			ls.watchTools(watchCtx, host, tools)
+		}()
 	}
 	if opts.ConfigFile != "" {
 		watchCtx, stopWatch := context.WithCancel(ctx)
@@ -263,9 +290,7 @@ func Run(ctx context.Context, opts Options) (err error) {
 		defer func() { stopWatch(); <-watched }()
 		go func() {
 			defer close(watched)
-			r := &reloader{out: out, file: opts.ConfigFile, endpointsFile: opts.EndpointsFile,
-				host: host, running: cfg, toolNames: toolNames,
-				eps: Endpoints{Host: eps.Host, Health: eps.Health, Identities: slices.Clone(eps.Identities)}}
+			r := &reloader{out: out, file: opts.ConfigFile, host: host, running: cfg, lists: ls}
 			r.watch(watchCtx, logger)
 		}()
 	}
@@ -280,29 +305,38 @@ func Run(ctx context.Context, opts Options) (err error) {
 	}
 }
 
-func printEndpoints(out io.Writer, controlURL string, eps Endpoints) {
+func printEndpoints(out io.Writer, controlURL string, eps Endpoints, connect string, upstreams []tools.Status) {
 	fmt.Fprintf(out, "tsmcp dev: a local tailnet is running on loopback (control %s); no Tailscale account or internet needed.\n", controlURL)
 	fmt.Fprintf(out, "host: tsmcp at %s on the tailnet; health %s\n\n", eps.Host, eps.Health)
 	fmt.Fprintln(out, "Each endpoint below reaches the host through its own tailnet node, so the host sees that identity:")
 	fmt.Fprintln(out)
 	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "IDENTITY\tSEEN AS\tMAY CALL (LOCAL RULES)\tSTREAMABLE HTTP\tLEGACY SSE")
+	fmt.Fprintln(tw, "IDENTITY\tSEEN AS\tSTREAMABLE HTTP\tLEGACY SSE")
+	var names []string
 	for _, id := range eps.Identities {
 		seen := id.Login
 		if len(id.Tags) > 0 {
 			seen = strings.Join(id.Tags, ",")
 		}
-		may := strings.Join(id.MayCall, ", ")
-		if may == "" {
-			may = "(nothing)"
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", id.Name, seen, may, id.MCP, id.SSE)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", id.Name, seen, id.MCP, id.SSE)
+		names = append(names, id.Name+" is "+seen)
 	}
 	tw.Flush()
+	fmt.Fprintf(out, "\nIn your own --config, name them as the host sees them: %s (`tsmcp check --as alice` takes the demo names too).\n",
+		strings.Join(names, ", "))
+	fmt.Fprintln(out, "\nMay call (what tools/list shows each, bridged tools included):")
+	for _, id := range eps.Identities {
+		fmt.Fprintf(out, "  %-6s %s\n", id.Name, orNothing(id.MayCall))
+	}
 	for _, id := range eps.Identities {
 		if len(id.MayGetPrompts)+len(id.MayReadResources) > 0 {
 			fmt.Fprintf(out, "%s may also get prompts %s and read resources %s (local rules)\n", id.Name,
 				orNothing(id.MayGetPrompts), orNothing(id.MayReadResources))
+		}
+	}
+	for _, st := range upstreams {
+		if !st.Up {
+			fmt.Fprintf(out, "upstream %s is not up yet (%s): its tools are missing above and printed once it is up\n", st.Name, cmp.Or(st.Detail, "down"))
 		}
 	}
 	fmt.Fprintln(out)
@@ -311,18 +345,19 @@ func printEndpoints(out io.Writer, controlURL string, eps Endpoints) {
 		fmt.Fprintf(out, "  %-6s %s\n", id.Name, id.Page)
 	}
 	first := eps.Identities[0]
+	q := func(s string) string { b, _ := json.Marshal(s); return string(b) }
 	fmt.Fprintf(out, `
 Client settings (shown for %[1]s; use another row's URL to act as someone else):
   Claude Code:     claude mcp add --transport http tsmcp-%[1]s %[2]s
   Cursor:          ~/.cursor/mcp.json  {"mcpServers": {"tsmcp-%[1]s": {"url": "%[2]s"}}}
   VS Code:         .vscode/mcp.json    {"servers": {"tsmcp-%[1]s": {"type": "http", "url": "%[2]s"}}}
-  Claude Desktop:  claude_desktop_config.json  {"mcpServers": {"tsmcp-%[1]s": {"command": "tsmcp", "args": ["connect", "%[2]s"]}}}
+  Claude Desktop:  claude_desktop_config.json  {"mcpServers": {"tsmcp-%[1]s": {"command": %[4]s, "args": ["connect", "%[2]s"]}}}
   MCP Inspector:   npx @modelcontextprotocol/inspector  (Transport: Streamable HTTP, URL: %[2]s,
                    Connection Type: Via Proxy; the host refuses browser-direct requests, whose Origin is foreign)
   Legacy SSE:      %[3]s
 
 Try the whoami tool as each identity. Press Ctrl-C to stop.
-`, first.Name, first.MCP, first.SSE)
+`, first.Name, first.MCP, first.SSE, q(connect))
 }
 
 // writeEndpoints writes eps to file as JSON, atomically; an empty file

@@ -57,7 +57,9 @@ func freeBase(t *testing.T) int {
 func runPlayground(t *testing.T, opts playground.Options) (playground.Endpoints, func()) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	opts.EndpointsFile = filepath.Join(t.TempDir(), "endpoints.json")
+	if opts.EndpointsFile == "" {
+		opts.EndpointsFile = filepath.Join(t.TempDir(), "endpoints.json")
+	}
 	opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	if opts.Out == nil {
 		opts.Out = &testutil.Buffer{}

@@ -22,7 +22,18 @@ type joinDiag struct {
 	cause    string     // the last line that names a cause
 	loginURL string     // the login URL control issued, if any
 	state    string     // the last backend state seen
+	warned   string     // the last backend error passed to warn
+	joined   bool       // the join is over: nothing more is warned
+
+	// warn, if set, is told each new error the backend reports while
+	// joining (control unreachable, a refused auth key) as it happens,
+	// not only when tailnet.up_timeout ends; called without mu held.
+	warn func(cause string)
 }
+
+// backendErrorPrefix starts the line tsnet's backend logs for each error
+// of its control client (it retries them quietly).
+const backendErrorPrefix = "Received error: "
 
 // joinLogLines bounds the tsnet log lines joinDiag keeps.
 const joinLogLines = 200
@@ -37,7 +48,6 @@ var causeRE = regexp.MustCompile(`(?i)connection refused|no such host|i/o timeou
 // logf records one tsnet log line.
 func (d *joinDiag) logf(line string) {
 	d.mu.Lock()
-	defer d.mu.Unlock()
 	if len(d.lines) == joinLogLines {
 		d.lines = d.lines[1:]
 	}
@@ -45,6 +55,33 @@ func (d *joinDiag) logf(line string) {
 	if causeRE.MatchString(line) {
 		d.cause = strings.TrimSpace(line)
 	}
+	d.mu.Unlock()
+	if cause, ok := strings.CutPrefix(line, backendErrorPrefix); ok {
+		d.report(strings.TrimSpace(cause))
+	}
+}
+
+// report passes a backend error to warn, once per distinct error, while
+// the node joins.
+func (d *joinDiag) report(cause string) {
+	d.mu.Lock()
+	news := !d.joined && cause != d.warned
+	if news {
+		d.warned = cause
+	}
+	warn := d.warn
+	d.mu.Unlock()
+	if news && warn != nil {
+		warn(cause)
+	}
+}
+
+// finish ends the join: later backend errors are not warned as join
+// errors.
+func (d *joinDiag) finish() {
+	d.mu.Lock()
+	d.joined = true
+	d.mu.Unlock()
 }
 
 // watch logs the node's state changes and its login URL at info level
@@ -83,6 +120,7 @@ func (d *joinDiag) watch(ctx context.Context, s *Server, node *tsnet.Server) {
 			d.mu.Lock()
 			d.cause = *n.ErrMessage
 			d.mu.Unlock()
+			d.report(*n.ErrMessage)
 		}
 	}
 }

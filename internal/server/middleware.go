@@ -31,6 +31,23 @@ func writeError(w http.ResponseWriter, code int) {
 	io.WriteString(w, http.StatusText(code)+"\n")
 }
 
+// foreignOriginReason is the answer to a request from a web page of
+// another origin: why it is refused and what to do instead. It says
+// nothing about the host or the caller.
+const foreignOriginReason = "Forbidden: this request comes from a web page (its Origin header names another site), " +
+	"and tsmcp refuses those so that no page you visit can call tools as you. " +
+	"Use a client that is not a web page; a browser-based client must go through its own proxy: " +
+	"in the MCP Inspector, choose Connection Type \"Via Proxy\"."
+
+// writeForbidden sends 403 with a fixed explanation of a refusal that
+// the client can act on (it must reveal nothing the client did not send).
+func writeForbidden(w http.ResponseWriter, reason string) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(http.StatusForbidden)
+	io.WriteString(w, reason+"\n")
+}
+
 // identify resolves the caller with WhoIs and puts the Identity in the
 // request context. Any failure is a 403 and a log line: fail closed.
 func (s *Server) identify(next http.Handler) http.Handler {
@@ -72,7 +89,7 @@ func (s *Server) checkHost(next http.Handler) http.Handler {
 		origin := r.Header.Get("Origin")
 		if origin != "" && !sameOrigin(origin, r.Host) {
 			s.warns.Warn("refused foreign Origin", "origin", bounded(origin), "host", bounded(r.Host), "remote", r.RemoteAddr)
-			writeError(w, http.StatusForbidden)
+			writeForbidden(w, foreignOriginReason)
 			return
 		}
 		next.ServeHTTP(w, r)

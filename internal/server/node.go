@@ -32,7 +32,12 @@ func (s *Server) newNode() (*tsnet.Server, func() error, error) {
 	}
 	// tsnet's own log is chatty: it goes to the log only with --verbose,
 	// but its last lines are kept to explain a failed join.
-	s.joinDiag = &joinDiag{}
+	s.joinDiag = &joinDiag{warn: func(cause string) {
+		// The cause comes first: ahead of the noise tsnet's helpers
+		// log while it retries, and long before tailnet.up_timeout.
+		s.log.Warn("cannot join the tailnet yet; retrying until tailnet.up_timeout",
+			"error", cause, "control_url", controlURLForLog(tc.ControlURL))
+	}}
 	node.Logf = func(format string, args ...any) {
 		line := fmt.Sprintf(format, args...)
 		s.joinDiag.logf(line)
@@ -57,8 +62,8 @@ func (s *Server) newNode() (*tsnet.Server, func() error, error) {
 		tmpDir = dir
 		node.Dir = dir
 	default:
-		if err := os.MkdirAll(tc.State, 0o700); err != nil {
-			return nil, nil, fmt.Errorf("tailnet.state: %w", err)
+		if err := writableDir(tc.State); err != nil {
+			return nil, nil, fmt.Errorf("tailnet.state: %w; %s", err, stateDirHint)
 		}
 		node.Dir = tc.State
 	}
@@ -81,6 +86,26 @@ func (s *Server) newNode() (*tsnet.Server, func() error, error) {
 	return node, closeNode, nil
 }
 
+// stateDirHint follows an unusable state directory: how to choose another.
+const stateDirHint = "the node keeps its keys there and must write them: choose a directory this user can write " +
+	"with --state DIR (tailnet.state, TSMCP_TAILNET_STATE), e.g. --state $HOME/.local/state/tsmcp, " +
+	"or --state mem: --ephemeral for a node that is forgotten when tsmcp stops"
+
+// writableDir creates dir (0700) if needed and checks that a file can be
+// created in it, so that an unwritable state directory is reported before
+// tsnet fails on it with a message about its log configuration.
+func writableDir(dir string) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	f, err := os.CreateTemp(dir, ".tsmcp-write-check-*")
+	if err != nil {
+		return err
+	}
+	f.Close()
+	return os.Remove(f.Name())
+}
+
 // up starts the node and waits, at most tailnet.up_timeout, until it is
 // Running on the tailnet.
 func (s *Server) up(ctx context.Context, node *tsnet.Server) error {
@@ -100,6 +125,7 @@ func (s *Server) up(ctx context.Context, node *tsnet.Server) error {
 	st, err := node.Up(ctx)
 	stopWatch()
 	<-watched
+	s.joinDiag.finish()
 	if err != nil {
 		hint := s.joinDiag.explain(tc.AuthKey != "")
 		if errors.Is(ctx.Err(), context.DeadlineExceeded) {

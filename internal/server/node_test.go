@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"maps"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -155,5 +156,38 @@ func TestNodeKubeStateOutsideAPod(t *testing.T) {
 	err = s.up(t.Context(), node)
 	if err == nil || !strings.HasPrefix(err.Error(), "tailnet.state: kube:tsmcp-state: not running in a Kubernetes pod") {
 		t.Fatalf("up = %v", err)
+	}
+}
+
+// TestStateDirUnusable: a tailnet.state directory that cannot be created
+// or written fails before joining, naming the directory's problem and how
+// to choose another one.
+func TestStateDirUnusable(t *testing.T) {
+	tmp := t.TempDir()
+	file := filepath.Join(tmp, "a-file")
+	if err := os.WriteFile(file, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		name, state, want string
+	}{
+		{name: "parent is a file", state: filepath.Join(file, "state"), want: "not a directory"},
+		{name: "the path is a file", state: file, want: "not a directory"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := config.Default()
+			cfg.Tailnet.State = tt.state
+			s := &Server{cfg: cfg, log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+			_, closeNode, err := s.newNode()
+			if err == nil {
+				closeNode()
+				t.Fatal("newNode accepted an unusable state directory")
+			}
+			for _, w := range []string{"tailnet.state: ", tt.want, "--state DIR", "TSMCP_TAILNET_STATE", "--state mem: --ephemeral"} {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not say %q", err, w)
+				}
+			}
+		})
 	}
 }

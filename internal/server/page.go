@@ -218,16 +218,9 @@ func (s *Server) pageFor(r *http.Request, id *identity.Identity) pageView {
 	v.Prompts, v.MorePrompts = pageList(v.Prompts)
 	v.Resources, v.MoreResources = pageList(v.Resources)
 
-	scheme := "http"
-	if r.TLS != nil {
-		scheme = "https"
-	}
-	v.URL = scheme + "://" + s.shortName + "/mcp"
-	v.SSEURL = scheme + "://" + s.shortName + "/sse"
-	if s.fqdn != "" {
-		v.FullURL = scheme + "://" + s.fqdn + "/mcp"
-	}
-	v.Clients = clientSettings(s.shortName, v.URL)
+	ep, fullURL := s.endpointFor(r, id) // in `tsmcp dev`, the caller's loopback endpoint
+	v.URL, v.SSEURL, v.FullURL = ep.Base+"/mcp", ep.Base+"/sse", fullURL
+	v.Clients = clientSettings(ep.Name, v.URL, ep.Connect)
 	return v
 }
 
@@ -243,15 +236,16 @@ func (s *Server) auditPage(r *http.Request, id *identity.Identity, tools, prompt
 	)
 }
 
-// clientSettings returns copy-paste settings for the common clients.
-func clientSettings(name, url string) []clientSetting {
+// clientSettings returns copy-paste settings for the common clients;
+// connect is the command that starts `tsmcp connect` for stdio-only ones.
+func clientSettings(name, url, connect string) []clientSetting {
 	q := func(s string) string { b, _ := json.Marshal(s); return string(b) }
 	return []clientSetting{
 		{"Claude Code", "in a terminal", "claude mcp add --transport http " + name + " " + url},
 		{"Cursor", "~/.cursor/mcp.json", `{"mcpServers": {` + q(name) + `: {"url": ` + q(url) + `}}}`},
 		{"VS Code", ".vscode/mcp.json", `{"servers": {` + q(name) + `: {"type": "http", "url": ` + q(url) + `}}}`},
-		{"Claude Desktop", "claude_desktop_config.json (stdio only: through mcp-remote; plain http needs --allow-http)",
-			`{"mcpServers": {` + q(name) + `: {"command": "npx", "args": ["mcp-remote", ` + q(url) + `, "--allow-http"]}}}`},
+		{"Claude Desktop", "claude_desktop_config.json (stdio only: through tsmcp connect, a local relay to the URL)",
+			`{"mcpServers": {` + q(name) + `: {"command": ` + q(connect) + `, "args": ["connect", ` + q(url) + `]}}}`},
 		{"MCP Inspector", "npx @modelcontextprotocol/inspector; transport Streamable HTTP, connection type Via Proxy (browser-direct requests carry a foreign Origin and are refused)", url},
 		{"Codex CLI", "in a terminal", "codex mcp add " + name + " --url " + url},
 		{"Gemini CLI", "~/.gemini/settings.json", `{"mcpServers": {` + q(name) + `: {"httpUrl": ` + q(url) + `}}}`},

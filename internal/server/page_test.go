@@ -107,14 +107,16 @@ func TestIdentityPage(t *testing.T) {
 			if p.URL != "http://page/mcp" {
 				t.Errorf("url = %q, want http://page/mcp", p.URL)
 			}
-			var claudeCode string
+			settings := map[string]string{}
 			for _, cl := range p.Clients {
-				if cl.Client == "Claude Code" {
-					claudeCode = cl.Setting
-				}
+				settings[cl.Client] = cl.Setting
 			}
-			if claudeCode != "claude mcp add --transport http page http://page/mcp" {
-				t.Errorf("Claude Code setting = %q", claudeCode)
+			if got := settings["Claude Code"]; got != "claude mcp add --transport http page http://page/mcp" {
+				t.Errorf("Claude Code setting = %q", got)
+			}
+			// One answer for Claude Desktop everywhere: tsmcp connect.
+			if got, want := settings["Claude Desktop"], `{"mcpServers": {"page": {"command": "tsmcp", "args": ["connect", "http://page/mcp"]}}}`; got != want {
+				t.Errorf("Claude Desktop setting = %q, want %q", got, want)
 			}
 			for _, other := range cs {
 				if other.login != "" && other.login != c.login && strings.Contains(string(body), other.login) {

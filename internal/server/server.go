@@ -23,6 +23,7 @@ import (
 
 	"github.com/tsmcp/tsmcp/internal/acl"
 	"github.com/tsmcp/tsmcp/internal/config"
+	"github.com/tsmcp/tsmcp/internal/identity"
 	"github.com/tsmcp/tsmcp/internal/logx"
 	"github.com/tsmcp/tsmcp/internal/metrics"
 	"github.com/tsmcp/tsmcp/internal/statestore"
@@ -57,6 +58,11 @@ type Options struct {
 	// BodyTimeout bounds how long a client may take to send a request's
 	// body. Zero means 30s.
 	BodyTimeout time.Duration
+	// Endpoint, if non-nil, says how a caller's clients reach this host
+	// when that is not by the host's tailnet name, for the identity
+	// page's settings: `tsmcp dev` answers each demo identity's loopback
+	// endpoint. A false ok (or a nil Endpoint) means the MagicDNS name.
+	Endpoint func(id *identity.Identity) (ep ClientEndpoint, ok bool)
 	// TracerProvider traces the MCP requests (see tracing.go). Nil means
 	// the global provider when tracing.Setup installed one, and no
 	// tracing otherwise.
@@ -112,6 +118,10 @@ type Server struct {
 	// notUp hands calls of tools whose upstream never came up from the
 	// call hook to the tool filter (notup.go).
 	notUp notUpCalls
+
+	// endpoint is Options.Endpoint: how callers reach the host, for the
+	// identity page; nil means by its MagicDNS name.
+	endpoint func(*identity.Identity) (ClientEndpoint, bool)
 
 	// callCtx is cancelled when the shutdown grace ends; every tool call's
 	// context is cancelled with it.
@@ -216,6 +226,7 @@ func New(opts Options) (*Server, error) {
 		warns:         logx.NewRepeats(logger, 0, 1),
 		tracer:        newTracer(opts.TracerProvider, version),
 		whoisFn:       opts.WhoIs,
+		endpoint:      opts.Endpoint,
 		whoisStale:    opts.staleWhoIs,
 		started:       make(chan struct{}),
 		readyCh:       make(chan struct{}),

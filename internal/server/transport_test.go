@@ -192,6 +192,15 @@ func TestForeignOriginIs403(t *testing.T) {
 				t.Fatalf("status = %d, want %d", resp.StatusCode, tt.want)
 			}
 			assertNoCORS(t, resp)
+			if tt.want == http.StatusForbidden {
+				// Not a bare "Forbidden": why, and what to do.
+				b, _ := io.ReadAll(resp.Body)
+				for _, w := range []string{"web page", "Origin", `Connection Type "Via Proxy"`} {
+					if !strings.Contains(string(b), w) {
+						t.Errorf("refusal body %q does not say %q", b, w)
+					}
+				}
+			}
 		})
 	}
 }
