@@ -91,6 +91,13 @@ func (s *Server) limitRequests(next http.Handler) http.Handler {
 					return
 				}
 				r = r.WithContext(context.WithValue(r.Context(), answerHoldKey{}, hold))
+				if isMCP {
+					// Large texts of its answers are written by
+					// spliceWriter (answersplice.go).
+					sp := &answerSplice{}
+					r = r.WithContext(context.WithValue(r.Context(), answerSpliceKey{}, sp))
+					w = &spliceWriter{ResponseWriter: w, sp: sp}
+				}
 				if !isMCP && p.single {
 					// The answer travels on the session's stream, after
 					// the POST's 202: the hold goes with it.

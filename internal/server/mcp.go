@@ -183,7 +183,10 @@ func (s *Server) auditCall(next server.ToolHandlerFunc) server.ToolHandlerFunc {
 				outcome, detail, res = "error", answerRefused, nil
 			}
 		}
-		return res, err
+		// Last: large texts go to the connection without mcp-go's
+		// encoding (answersplice.go).
+		sp, _ := ctx.Value(answerSpliceKey{}).(*answerSplice)
+		return sp.stash(res), err
 	}
 }
 
