@@ -22,8 +22,9 @@ import (
 // such answers to a client that stopped reading kept ~150 MB after the
 // write deadline and several GCs.
 //
-// So on Streamable HTTP a large text in a tools/call result is not handed
-// to mcp-go: answerSplice.stash puts a short random token in its place, and
+// So on Streamable HTTP a large string in a tools/call or resources/read
+// answer (a text, base64 data) is not handed to mcp-go:
+// answerSplice.stash puts a short random token in its place, and
 // spliceWriter, between mcp-go and the connection, writes the text where
 // the token appears in mcp-go's output, JSON-escaped piece by piece
 // (exactly as encoding/json escapes it) straight to the connection. What
@@ -47,7 +48,8 @@ type answerSplice struct {
 
 type answerSpliceKey struct{}
 
-// stash returns res with every text content of spliceMin bytes or more
+// stash returns res with every string of spliceMin bytes or more in its
+// contents (texts, base64 data, embedded resources' text or blob)
 // replaced by a token that spliceWriter replaces back; res itself is not
 // changed (it may be shared). A nil splice returns res.
 func (sp *answerSplice) stash(res *mcp.CallToolResult) *mcp.CallToolResult {
@@ -56,21 +58,14 @@ func (sp *answerSplice) stash(res *mcp.CallToolResult) *mcp.CallToolResult {
 	}
 	var out []mcp.Content
 	for i, c := range res.Content {
-		text, ok := largeText(c)
+		c, ok := sp.stashContent(c)
 		if !ok {
 			continue
 		}
 		if out == nil {
 			out = append([]mcp.Content(nil), res.Content...)
 		}
-		token := newSpliceToken()
-		sp.mu.Lock()
-		if sp.texts == nil {
-			sp.texts = map[string]string{}
-		}
-		sp.texts[token] = text
-		sp.mu.Unlock()
-		out[i] = withText(c, token)
+		out[i] = c
 	}
 	if out == nil {
 		return res
@@ -78,6 +73,94 @@ func (sp *answerSplice) stash(res *mcp.CallToolResult) *mcp.CallToolResult {
 	cp := *res
 	cp.Content = out
 	return &cp
+}
+
+// stashContents is stash for the contents of a resources/read answer.
+func (sp *answerSplice) stashContents(contents []mcp.ResourceContents) []mcp.ResourceContents {
+	if sp == nil {
+		return contents
+	}
+	var out []mcp.ResourceContents
+	for i, rc := range contents {
+		rc, ok := sp.stashResource(rc)
+		if !ok {
+			continue
+		}
+		if out == nil {
+			out = append([]mcp.ResourceContents(nil), contents...)
+		}
+		out[i] = rc
+	}
+	if out == nil {
+		return contents
+	}
+	return out
+}
+
+// stashContent returns c with its large string stashed (copied, never
+// changed in place); ok is false when it has none.
+func (sp *answerSplice) stashContent(c mcp.Content) (mcp.Content, bool) {
+	switch c := c.(type) {
+	case mcp.TextContent:
+		return c, sp.put(&c.Text)
+	case *mcp.TextContent:
+		cp := *c
+		return cp, sp.put(&cp.Text)
+	case mcp.ImageContent:
+		return c, sp.put(&c.Data)
+	case *mcp.ImageContent:
+		cp := *c
+		return cp, sp.put(&cp.Data)
+	case mcp.AudioContent:
+		return c, sp.put(&c.Data)
+	case *mcp.AudioContent:
+		cp := *c
+		return cp, sp.put(&cp.Data)
+	case mcp.EmbeddedResource:
+		rc, ok := sp.stashResource(c.Resource)
+		c.Resource = rc
+		return c, ok
+	case *mcp.EmbeddedResource:
+		cp := *c
+		rc, ok := sp.stashResource(c.Resource)
+		cp.Resource = rc
+		return cp, ok
+	}
+	return c, false
+}
+
+// stashResource is stashContent for resource contents.
+func (sp *answerSplice) stashResource(rc mcp.ResourceContents) (mcp.ResourceContents, bool) {
+	switch rc := rc.(type) {
+	case mcp.TextResourceContents:
+		return rc, sp.put(&rc.Text)
+	case *mcp.TextResourceContents:
+		cp := *rc
+		return cp, sp.put(&cp.Text)
+	case mcp.BlobResourceContents:
+		return rc, sp.put(&rc.Blob)
+	case *mcp.BlobResourceContents:
+		cp := *rc
+		return cp, sp.put(&cp.Blob)
+	}
+	return rc, false
+}
+
+// put stashes *s under a new token and puts the token in its place when
+// it has spliceMin bytes or more; it reports whether it did.
+func (sp *answerSplice) put(s *string) bool {
+	if len(*s) < spliceMin {
+		return false
+	}
+	token := newSpliceToken()
+	sp.mu.Lock()
+	if sp.texts == nil {
+		sp.texts = map[string]string{}
+	}
+	sp.texts[token] = *s
+	sp.mu.Unlock()
+	*s = token
+	return true
 }
 
 // take removes and returns the text of token.
@@ -94,29 +177,6 @@ func (sp *answerSplice) pending() bool {
 	sp.mu.Lock()
 	defer sp.mu.Unlock()
 	return len(sp.texts) > 0
-}
-
-func largeText(c mcp.Content) (string, bool) {
-	switch c := c.(type) {
-	case mcp.TextContent:
-		return c.Text, len(c.Text) >= spliceMin
-	case *mcp.TextContent:
-		return c.Text, c != nil && len(c.Text) >= spliceMin
-	}
-	return "", false
-}
-
-func withText(c mcp.Content, text string) mcp.Content {
-	switch c := c.(type) {
-	case mcp.TextContent:
-		c.Text = text
-		return c
-	case *mcp.TextContent:
-		cp := *c
-		cp.Text = text
-		return cp
-	}
-	return c
 }
 
 // spliceTokenPrefix starts every token; the rest is 32 hex digits. Tokens

@@ -14,6 +14,7 @@ import (
 	mcpgo "github.com/mark3labs/mcp-go/mcp"
 	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
 
+	"github.com/tsmcp/tsmcp/internal/acl"
 	"github.com/tsmcp/tsmcp/internal/config"
 	"github.com/tsmcp/tsmcp/internal/server"
 	"github.com/tsmcp/tsmcp/internal/testutil"
@@ -43,15 +44,37 @@ func (p largeProvider) Tools(context.Context) ([]tools.Tool, error) {
 	}, nil
 }
 
-// TestLargeAnswersArriveWhole: a tool's large text (written by tsmcp
-// itself rather than encoded by mcp-go) arrives exactly as the tool wrote
-// it, through mcp-go's client (a JSON response) and the official Go SDK's
+// largeResource is the URI of largeProvider's resource, whose text is
+// largeText.
+const largeResource = "large+file:///text"
+
+func (largeProvider) Resources(context.Context) ([]mcpgo.Resource, []mcpgo.ResourceTemplate) {
+	return []mcpgo.Resource{{URI: largeResource, Name: "text"}}, nil
+}
+func (largeProvider) ReadResource(_ context.Context, uri string) ([]mcpgo.ResourceContents, error) {
+	if uri != largeResource {
+		return nil, tools.ErrNotFound
+	}
+	return []mcpgo.ResourceContents{mcpgo.TextResourceContents{URI: uri, MIMEType: "text/plain", Text: largeText}}, nil
+}
+func (largeProvider) SubscribeResource(context.Context, string, func()) (func(), error) {
+	return nil, tools.ErrNotFound
+}
+func (largeProvider) CompleteResource(context.Context, string, mcpgo.CompleteArgument, mcpgo.CompleteContext) (*mcpgo.Completion, error) {
+	return nil, tools.ErrNotFound
+}
+func (largeProvider) OnResourcesChanged(func()) {}
+
+// TestLargeAnswersArriveWhole: a tool's large text and a large resource
+// (written by tsmcp itself rather than encoded by mcp-go) arrive exactly as
+// the provider wrote them, through mcp-go's client (a JSON response) and the official Go SDK's
 // (2025-11-25 and the stateless 2026-07-28 protocol), with a small text
 // beside it.
 func TestLargeAnswersArriveWhole(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	host, _ := startLimitsHost(t, "large-whole", func(c *config.Config, o *server.Options) {
+		c.ACL = acl.Config{Rules: []acl.Rule{{Src: []string{"*"}, Tools: []string{"*"}, Resources: []string{"*"}}}}
 		c.MCP.Limits.AnswerBytesPerIdentity, c.MCP.Limits.AnswerBytesTotal = 64*config.MiB, 64*config.MiB
 		o.Providers = []tools.Provider{tools.Builtin{}, largeProvider{size: 1}}
 	})
@@ -70,6 +93,12 @@ func TestLargeAnswersArriveWhole(t *testing.T) {
 	res, err := cl.CallTool(ctx, req)
 	if err != nil || len(res.Content) != 2 || res.Content[0].(mcpgo.TextContent).Text != want || res.Content[1].(mcpgo.TextContent).Text != "and a small one" {
 		t.Fatalf("mcp-go: the large text did not arrive whole (err %v)", err)
+	}
+	rreq := mcpgo.ReadResourceRequest{}
+	rreq.Params.URI = largeResource
+	read, err := cl.ReadResource(ctx, rreq)
+	if err != nil || len(read.Contents) != 1 || read.Contents[0].(mcpgo.TextResourceContents).Text != want {
+		t.Fatalf("mcp-go: the large resource did not arrive whole (err %v)", err)
 	}
 	for _, version := range []string{mcpgo.LATEST_LEGACY_PROTOCOL_VERSION, ""} {
 		client := sdk.NewClient(&sdk.Implementation{Name: "large-test", Version: "1"}, nil)

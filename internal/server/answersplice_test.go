@@ -55,17 +55,28 @@ func TestWriteEscapedMatchesEncodingJSON(t *testing.T) {
 func TestSpliceWriter(t *testing.T) {
 	big := strings.Repeat("<ab\"c>\n", spliceMin/4)
 	orig := mcp.NewToolResultText(big)
-	orig.Content = append(orig.Content, mcp.NewTextContent("small"), mcp.NewTextContent(big+"2"))
+	blob := strings.Repeat("QUJD", spliceMin/2)
+	orig.Content = append(orig.Content, mcp.NewTextContent("small"), &mcp.TextContent{Type: "text", Text: big + "2"},
+		mcp.NewImageContent(blob, "image/png"), mcp.NewAudioContent(blob, "audio/wav"),
+		mcp.NewEmbeddedResource(mcp.TextResourceContents{URI: "x+a://b", Text: big}),
+		mcp.NewEmbeddedResource(&mcp.BlobResourceContents{URI: "x+a://c", Blob: blob}))
+	read := []mcp.ResourceContents{mcp.TextResourceContents{URI: "x+a://b", Text: big}, &mcp.BlobResourceContents{URI: "x+a://c", Blob: blob},
+		mcp.TextResourceContents{URI: "x+a://d", Text: "small"}}
 	sp := &answerSplice{}
 	stashed := sp.stash(orig)
-	if orig.Content[0].(mcp.TextContent).Text != big {
-		t.Fatal("stash changed the original result")
+	stashedRead := sp.stashContents(read)
+	if orig.Content[0].(mcp.TextContent).Text != big || read[0].(mcp.TextResourceContents).Text != big {
+		t.Fatal("stash changed the original answer")
 	}
-	want, err := json.Marshal(mcp.JSONRPCResponse{JSONRPC: "2.0", ID: mcp.NewRequestId(1), Result: orig})
+	type both struct {
+		Tool *mcp.CallToolResult
+		Read mcp.ReadResourceResult
+	}
+	want, err := json.Marshal(mcp.JSONRPCResponse{JSONRPC: "2.0", ID: mcp.NewRequestId(1), Result: both{orig, mcp.ReadResourceResult{Contents: read}}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	out, err := json.Marshal(mcp.JSONRPCResponse{JSONRPC: "2.0", ID: mcp.NewRequestId(1), Result: stashed})
+	out, err := json.Marshal(mcp.JSONRPCResponse{JSONRPC: "2.0", ID: mcp.NewRequestId(1), Result: both{stashed, mcp.ReadResourceResult{Contents: stashedRead}}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -276,7 +276,10 @@ func (s *Server) readResource(ctx context.Context, req mcp.ReadResourceRequest) 
 			outcome, detail = "error", answerRefused
 			return nil, err
 		}
-		return allowed, nil
+		// Large texts go to the connection without mcp-go's encoding
+		// (answersplice.go).
+		sp, _ := ctx.Value(answerSpliceKey{}).(*answerSplice)
+		return sp.stashContents(allowed), nil
 	}
 	outcome = "not_found"
 	return nil, errResourceNotFound
