@@ -28,9 +28,10 @@ const (
 	partCold     = "cold"
 	partACL      = "acl"
 	partOverhead = "overhead"
+	partStall    = "stall"
 )
 
-var allParts = []string{partCalls, partSessions, partBridge, partCold, partACL, partOverhead}
+var allParts = []string{partCalls, partSessions, partBridge, partCold, partACL, partOverhead, partStall}
 
 // allCallKinds are the servers measurement 1 compares, in table order.
 var allCallKinds = []string{kindTsmcp, kindBareTailnet, kindBareLoopback, kindSidecar}
@@ -187,6 +188,7 @@ type results struct {
 	cold     []coldResult
 	acl      *aclResult
 	overhead *overheadResults
+	stall    *stallResult
 	elapsed  time.Duration
 }
 
@@ -287,6 +289,10 @@ func runBench(ctx context.Context, o options) (err error) {
 	if b.has(partOverhead) && ctx.Err() == nil {
 		b.logf("6. metrics and tracing on vs off")
 		res.overhead = b.measureOverhead(ctx)
+	}
+	if b.has(partStall) && ctx.Err() == nil {
+		b.logf("7. answers to a client that stopped reading")
+		res.stall = b.measureStall(ctx)
 	}
 	if ctx.Err() != nil {
 		return fmt.Errorf("interrupted; %s not written", b.out)

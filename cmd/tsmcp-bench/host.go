@@ -77,6 +77,7 @@ func runHost(ctx context.Context, args []string, stdout io.Writer) error {
 	control := fs.String("control", "", "control URL of the harness's in-process tailnet")
 	hostname := fs.String("hostname", "bench-host", "tailnet hostname")
 	sessions := fs.Int("sessions", 0, "tsmcp only: raise the session and stream limits to hold this many idle sessions (0: tsmcp's default limits)")
+	stall := fs.Bool("stall", false, "tsmcp only: the stalled-reader measurement's host (stall.go): the huge tool, open to every caller, a 5 s write timeout")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -95,7 +96,7 @@ func runHost(ctx context.Context, args []string, stdout io.Writer) error {
 	)
 	switch *kind {
 	case kindTsmcp:
-		url, stop, err = startTsmcpHost(ctx, *control, *hostname, *sessions, audit)
+		url, stop, err = startTsmcpHost(ctx, *control, *hostname, *sessions, *stall, audit)
 	case kindBareTailnet:
 		url, stop, err = startBareTailnet(ctx, *control, *hostname)
 	case kindBareLoopback:
@@ -148,8 +149,9 @@ func sessionLimits(limits config.Limits, n int) config.Limits {
 // startTsmcpHost runs the real tsmcp host (internal/server) with the no-op
 // tool, logging JSON at info level (every audit line included) to audit,
 // which counts and discards the encoded lines. sessions > 0 raises the
-// session limits (see sessionLimits).
-func startTsmcpHost(ctx context.Context, control, hostname string, sessions int, audit io.Writer) (string, func() error, error) {
+// session limits (see sessionLimits); stall makes it the stalled-reader
+// measurement's host (see stallHost).
+func startTsmcpHost(ctx context.Context, control, hostname string, sessions int, stall bool, audit io.Writer) (string, func() error, error) {
 	cfg := config.Default()
 	cfg.Tailnet.Hostname = hostname
 	cfg.Tailnet.ControlURL = control
@@ -160,10 +162,14 @@ func startTsmcpHost(ctx context.Context, control, hostname string, sessions int,
 	cfg.MCP.ShutdownGrace = 2 * time.Second
 	cfg.ACL = benchACL()
 	cfg.MCP.Limits = sessionLimits(cfg.MCP.Limits, sessions)
+	providers := []tools.Provider{noopProvider{}, tools.Builtin{}}
+	if stall {
+		providers = append(providers, stallHost(cfg))
+	}
 	host, err := server.New(server.Options{
 		Config:    cfg,
 		Logger:    slog.New(slog.NewJSONHandler(audit, &slog.HandlerOptions{Level: slog.LevelInfo})),
-		Providers: []tools.Provider{noopProvider{}, tools.Builtin{}},
+		Providers: providers,
 		Version:   "bench",
 	})
 	if err != nil {

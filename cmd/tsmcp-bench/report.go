@@ -91,6 +91,7 @@ func renderResults(o options, r *results) string {
 	b.WriteString(renderCold(r))
 	b.WriteString(renderACL(r))
 	b.WriteString(renderOverhead(o, r))
+	b.WriteString(renderStall(r))
 	return b.String()
 }
 

@@ -58,6 +58,22 @@ func (b *bench) sidecarBinaries() (daemon, cli string, err error) {
 // (http://127.0.0.1:port) on its port 80 with `tailscale serve`. It returns
 // once a tailnet client gets an HTTP answer through it.
 func (b *bench) startSidecar(ctx context.Context, hostname, target string) (_ *sidecar, err error) {
+	sc, err := b.startTailscaled(ctx, hostname)
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			b.stopSidecar(sc)
+		}
+	}()
+	return sc, b.serveOnSidecar(ctx, sc, target)
+}
+
+// startTailscaled starts tailscaled (userspace networking) with its own
+// state directory and socket, with extra daemon flags, and joins it to the
+// harness's tailnet as hostname.
+func (b *bench) startTailscaled(ctx context.Context, hostname string, extra ...string) (_ *sidecar, err error) {
 	daemon, cli, err := b.sidecarBinaries()
 	if err != nil {
 		return nil, err
@@ -88,6 +104,7 @@ func (b *bench) startSidecar(ctx context.Context, hostname, target string) (_ *s
 		"--no-logs-no-support",
 		"--debug="+debug, // pprof, for the CPU profile at the highest load
 	)
+	cmd.Args = append(cmd.Args, extra...)
 	cmd.Env = append(os.Environ(),
 		"TS_NO_LOGS_NO_SUPPORT=true",
 		"TS_DISABLE_PORTMAPPER=1",         // all on loopback
@@ -123,20 +140,26 @@ func (b *bench) startSidecar(ctx context.Context, hostname, target string) (_ *s
 	if _, err := sc.run(ctx, "up", "--login-server="+b.net.ControlURL, "--hostname="+hostname, "--timeout=60s"); err != nil {
 		return nil, err
 	}
+	return sc, nil
+}
+
+// serveOnSidecar makes sc serve target on its port 80 and waits until a
+// tailnet client gets an answer through it.
+func (b *bench) serveOnSidecar(ctx context.Context, sc *sidecar, target string) error {
 	// serve picks its configuration by the request's Host, which must be
 	// the node's MagicDNS name (a bare IP matches nothing: 404), as when a
 	// user opens http://<name>/.
 	out, err := sc.run(ctx, "status", "--json")
 	if err != nil {
-		return nil, err
+		return err
 	}
 	name, err := selfDNSName([]byte(out))
 	if err != nil {
-		return nil, err
+		return err
 	}
 	sc.url = "http://" + name
 	if _, err := sc.run(ctx, "serve", "--bg", "--http=80", target); err != nil {
-		return nil, err
+		return err
 	}
 	// The first request through the tailnet sets up the path (DERP, then
 	// maybe direct); wait until the served server answers.
@@ -160,10 +183,10 @@ func (b *bench) startSidecar(ctx context.Context, hostname, target string) (_ *s
 		last = resp.Status
 		return resp.StatusCode == http.StatusOK
 	}); err != nil {
-		return nil, fmt.Errorf("sidecar %s did not serve %s: %v (last: %s): %s", sc.url, target, err, last, sc.stderr)
+		return fmt.Errorf("sidecar %s did not serve %s: %v (last: %s): %s", sc.url, target, err, last, sc.stderr)
 	}
 	sc.probe = last
-	return sc, nil
+	return nil
 }
 
 // probeInitialize is the MCP initialize request of the sidecar's
