@@ -81,6 +81,12 @@ func containsStar(s string) bool {
 // matchGlob reports whether name matches pat, where each "*" in pat matches
 // any run of bytes (including none) and every other byte matches itself.
 // It does not allocate and runs in O(len(pat)*len(name)) at worst.
+//
+// A "*" followed by more pattern does not match "?" or "#": in
+// "docs+file:///*/public/*" the first "*" stays within the path, so
+// "docs+file:///secret?/public/x" (which a server that drops the query
+// reads as /secret) does not match. A final "*" matches anything. Tool and
+// prompt names have neither character.
 func matchGlob(pat, name string) bool {
 	p, n := 0, 0
 	// Position of the last "*" seen in pat, and the position in name
@@ -95,7 +101,12 @@ func matchGlob(pat, name string) bool {
 			p++
 			n++
 		case star >= 0:
-			// Backtrack: let the last star swallow one more byte.
+			// Backtrack: let the last star swallow one more byte; a
+			// star with more pattern after it stops at a URI's query or
+			// fragment (see below).
+			if star+1 < len(pat) && (name[starN] == '?' || name[starN] == '#') {
+				return false
+			}
 			starN++
 			p, n = star+1, starN
 		default:

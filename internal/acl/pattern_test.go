@@ -44,6 +44,32 @@ func TestMatchGlob(t *testing.T) {
 	}
 }
 
+// TestMatchGlobURIs: a "*" with more pattern after it stays out of a URI's
+// query and fragment, so a path pattern cannot be met by a URI whose path
+// (what a server that drops the query reads) is elsewhere; a final "*"
+// matches them.
+func TestMatchGlobURIs(t *testing.T) {
+	for _, tt := range []struct {
+		name, pat, uri string
+		want           bool
+	}{
+		{name: "middle star in the path", pat: "docs+file:///*/public/*", uri: "docs+file:///team/public/x", want: true},
+		{name: "middle star across a query", pat: "docs+file:///*/public/*", uri: "docs+file:///secret?/public/x", want: false},
+		{name: "middle star across a fragment", pat: "docs+file:///*/public/*", uri: "docs+file:///secret#/public/x", want: false},
+		{name: "final star takes a query", pat: "docs+file:///handbook/*", uri: "docs+file:///handbook/a?b=c", want: true},
+		{name: "final star takes a fragment", pat: "docs+file:///handbook/*", uri: "docs+file:///handbook/a#top", want: true},
+		{name: "literal query after a star", pat: "docs+file:///*?v=1", uri: "docs+file:///a?v=1", want: true},
+		{name: "star before a literal query stays in the path", pat: "docs+file:///*?v=1", uri: "docs+file:///a?x?v=1", want: false},
+		{name: "star before a literal query", pat: "docs+file:///a?*", uri: "docs+file:///a?v=1", want: true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := matchGlob(tt.pat, tt.uri); got != tt.want {
+				t.Errorf("matchGlob(%q, %q) = %v, want %v", tt.pat, tt.uri, got, tt.want)
+			}
+		})
+	}
+}
+
 func TestValidNames(t *testing.T) {
 	tests := []struct {
 		name        string
