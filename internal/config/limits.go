@@ -76,6 +76,12 @@ type Limits struct {
 	// only its initialize request lives; sessions in use expire after 30
 	// minutes idle. Default 1m.
 	UnusedSessionTTL time.Duration `mapstructure:"unused_session_ttl"`
+	// InputWait is how long a caller has to answer an upstream's
+	// elicitation or sampling request: a caller on a session, and a
+	// stateless (2026-07-28) caller whose call is parked at
+	// input_required. Then the upstream's request is refused and a parked
+	// call cancelled. Default 10m.
+	InputWait time.Duration `mapstructure:"input_wait"`
 	// PagesPerIdentity caps the identity page views (GET /) of one
 	// identity in progress at once (being built or written). Default 8.
 	PagesPerIdentity int `mapstructure:"pages_per_identity"`
@@ -134,6 +140,7 @@ func DefaultLimits() Limits {
 		QueuePerSession:          32,
 		WriteTimeout:             30 * time.Second,
 		UnusedSessionTTL:         time.Minute,
+		InputWait:                10 * time.Minute,
 		PagesPerIdentity:         8,
 		PagesTotal:               128,
 
@@ -193,6 +200,9 @@ func (l *Limits) validate(p *problems, maxBody ByteSize) {
 	}
 	if l.UnusedSessionTTL <= 0 {
 		p.addf("mcp.limits.unused_session_ttl", "must be positive, got %s", l.UnusedSessionTTL)
+	}
+	if l.InputWait <= 0 {
+		p.addf("mcp.limits.input_wait", "must be positive, got %s", l.InputWait)
 	}
 	l.validateUpstream(p)
 }

@@ -176,6 +176,7 @@ var envCases = []struct {
 	{"limits body bytes per identity", "TSMCP_MCP_LIMITS_BODY_BYTES_PER_IDENTITY", "32MiB", func(c *Config) bool { return c.MCP.Limits.BodyBytesPerIdentity == 32*MiB }},
 	{"limits queue per session", "TSMCP_MCP_LIMITS_QUEUE_PER_SESSION", "10", func(c *Config) bool { return c.MCP.Limits.QueuePerSession == 10 }},
 	{"limits unused session ttl", "TSMCP_MCP_LIMITS_UNUSED_SESSION_TTL", "90s", func(c *Config) bool { return c.MCP.Limits.UnusedSessionTTL == 90*time.Second }},
+	{"limits input wait", "TSMCP_MCP_LIMITS_INPUT_WAIT", "2m", func(c *Config) bool { return c.MCP.Limits.InputWait == 2*time.Minute }},
 	{"limits write timeout", "TSMCP_MCP_LIMITS_WRITE_TIMEOUT", "5s", func(c *Config) bool { return c.MCP.Limits.WriteTimeout == 5*time.Second }},
 	{"limits pages per identity", "TSMCP_MCP_LIMITS_PAGES_PER_IDENTITY", "2", func(c *Config) bool { return c.MCP.Limits.PagesPerIdentity == 2 }},
 	{"limits pages total", "TSMCP_MCP_LIMITS_PAGES_TOTAL", "300", func(c *Config) bool { return c.MCP.Limits.PagesTotal == 300 }},

@@ -92,7 +92,7 @@ func TestValidate(t *testing.T) {
 				CallsPerIdentity: 1, CallsTotal: 1, SubscriptionsPerSession: 1, SubscriptionsPerIdentity: 1,
 				AnswerBytesPerIdentity: MinAnswerBytes, AnswerBytesTotal: MinAnswerBytes,
 				BodyBytesPerIdentity: 1, BodyBytesTotal: 1, QueuePerSession: 1,
-				WriteTimeout: time.Nanosecond, UnusedSessionTTL: time.Nanosecond, PagesPerIdentity: 1, PagesTotal: 1,
+				WriteTimeout: time.Nanosecond, UnusedSessionTTL: time.Nanosecond, InputWait: time.Nanosecond, PagesPerIdentity: 1, PagesTotal: 1,
 				UpstreamItems: 1, UpstreamItemBytes: 1, UpstreamNameBytes: 1, UpstreamURIBytes: 1, UpstreamTitleBytes: 1, UpstreamDescriptionBytes: 1}
 		}},
 		{name: "zero limits", mutate: func(c *Config) { c.MCP.Limits = Limits{} }, want: []string{
@@ -109,6 +109,7 @@ func TestValidate(t *testing.T) {
 			"mcp.limits.queue_per_session: must be at least 1, got 0",
 			"mcp.limits.write_timeout: must be positive, got 0s",
 			"mcp.limits.unused_session_ttl: must be positive, got 0s",
+			"mcp.limits.input_wait: must be positive, got 0s",
 			"mcp.limits.pages_per_identity: must be at least 1, got 0",
 			"mcp.limits.pages_total: must be at least 1, got 0",
 			"mcp.limits.upstream_items: must be at least 1, got 0",

@@ -356,3 +356,46 @@ func sorted(s []string) []string {
 	slices.Sort(s)
 	return s
 }
+
+// TestParkedRoundTripExpires: a stateless caller who never answers holds
+// its parked call for mcp.limits.input_wait only: then the upstream's
+// request is refused, the call cancelled, and a late answer is refused.
+func TestParkedRoundTripExpires(t *testing.T) {
+	tn := startTailnet(t)
+	cs := tn.callers()
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	url := callsHTTPUpstream(t)
+	endpoint, logs := callsHostWith(ctx, t, tn, func(c *config.Config) {
+		c.Upstreams = []config.Upstream{{Name: "rh", URL: url, Timeout: 5 * time.Second}}
+		c.MCP.Limits.InputWait = time.Second
+	})
+	client := sdk.NewClient(&sdk.Implementation{Name: "parker", Version: "1"}, &sdk.ClientOptions{
+		MultiRoundTrip: &sdk.MultiRoundTripOptions{Disabled: true},
+	})
+	bob, err := client.Connect(ctx, &sdk.StreamableClientTransport{Endpoint: endpoint, HTTPClient: cs[1].httpClient(), MaxRetries: -1}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bob.Close()
+	res, err := bob.CallTool(ctx, &sdk.CallToolParams{Name: "rh__elicit", Arguments: map[string]any{"label": "bob-late"}})
+	if err != nil || res.RequestState == "" || len(res.InputRequests) != 1 {
+		t.Fatalf("bob's call = %+v, %v; want input_required", res, err)
+	}
+	for len(logs.JSONLines("upstream request refused: the caller did not answer in time")) == 0 {
+		select {
+		case <-ctx.Done():
+			t.Fatal("the parked call never expired")
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	answer := sdk.InputResponseMap{}
+	for id := range res.InputRequests {
+		answer[id] = &sdk.ElicitResult{Action: "accept", Content: map[string]any{"name": "too-late"}}
+	}
+	late, err := bob.CallTool(ctx, &sdk.CallToolParams{Name: "rh__elicit", Arguments: map[string]any{"label": "bob-late"},
+		RequestState: res.RequestState, InputResponses: answer})
+	if err != nil || !late.IsError {
+		t.Fatalf("bob's late answer = %+v, %v; want a tool error", late, err)
+	}
+}

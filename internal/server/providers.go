@@ -88,6 +88,7 @@ func (s *Server) configProviders() ([]tools.Provider, error) {
 		opts := upstream.Options{
 			Logger:        s.log.With(slog.String("log", "upstream")),
 			Bounds:        upstream.BoundsFrom(s.cfg.MCP.Limits),
+			InputWait:     s.cfg.MCP.Limits.InputWait,
 			IdentitiesDir: identitiesDir(s.cfg),
 		}
 		if s.metrics != nil {

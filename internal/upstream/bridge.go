@@ -152,7 +152,7 @@ func (u *upstream) run(ctx context.Context, caller *callerRef, sup *supervisor, 
 		token = req.Params.Meta.ProgressToken
 	}
 	f := newFlight(caller, token, clock)
-	f.asks, f.ended = asks, ctx.Done()
+	f.asks, f.ended, f.inputWait = asks, ctx.Done(), u.p.opts.InputWait
 	defer sess.routes.add(f)()
 	// A call in flight when the session dies ends now, not at its timeout.
 	callCtx, stop := context.WithCancel(context.WithValue(ctx, flightKey{}, f))

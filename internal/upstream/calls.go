@@ -50,6 +50,9 @@ type flight struct {
 	upToken string
 	// clock is the call's deadline; nil when the upstream has no timeout.
 	clock *deadline
+	// inputWait bounds the wait for the caller's answer to one of the
+	// upstream's requests (Options.InputWait).
+	inputWait time.Duration
 }
 
 // callerRef is the context of the caller's current request.

@@ -22,13 +22,10 @@ import (
 // requestState. The upstream call runs on meanwhile, its request pending;
 // the caller retries the tools/call with its answer and the state, and
 // the answer goes upstream. The state is random, good for one answer, only
-// from the identity that made the call, for at most maxInputWait.
+// from the identity that made the call, for at most Options.InputWait;
+// then the upstream's request is refused and the call is cancelled.
 
 const (
-	// maxInputWait is how long a stateless caller has to come back with
-	// its answer; then the upstream's request is refused and the call is
-	// cancelled.
-	maxInputWait = 10 * time.Minute
 	// maxWaiting bounds the calls waiting for a stateless caller's answer,
 	// per provider; beyond it the upstream's request is refused.
 	maxWaiting = 1024
@@ -156,9 +153,10 @@ func (u *upstream) askCaller(c *statelessCall, a *inputAsk) *mcp.CallToolResult 
 		close(a.answer)
 		return nil
 	}
-	c.timer = time.AfterFunc(maxInputWait, func() {
+	wait := u.p.opts.InputWait
+	c.timer = time.AfterFunc(wait, func() {
 		if u.p.waiting.take(state, func(*statelessCall) bool { return true }) != nil {
-			u.log.Warn("upstream request refused: the caller did not answer in time", "method", a.method, "wait", maxInputWait.String())
+			u.log.Warn("upstream request refused: the caller did not answer in time", "method", a.method, "wait", wait.String())
 			close(a.answer)
 			c.cancel()
 		}

@@ -50,6 +50,9 @@ const (
 	// DefaultStartWait bounds how long Tools waits for upstreams that have
 	// not finished their first listing.
 	DefaultStartWait = 3 * time.Second
+	// DefaultInputWait is how long a caller has to answer an upstream's
+	// elicitation or sampling request (config.Limits.InputWait).
+	DefaultInputWait = 10 * time.Minute
 	// DefaultMaxPerIdentity is how many per-identity children (or
 	// sessions) one upstream may run at once; a caller beyond it gets a
 	// tool error until an idle one is reaped.
@@ -92,6 +95,10 @@ type Options struct {
 	// Observer is told about restarts and child processes (for metrics).
 	// Nil means nobody is told.
 	Observer Observer
+	// InputWait is how long a caller has to answer an upstream's
+	// elicitation or sampling request (mcp.limits.input_wait); zero means
+	// DefaultInputWait.
+	InputWait time.Duration
 	// Bounds limit what one upstream adds to the lists (bounds.go). A
 	// zero field means its default from config.DefaultLimits.
 	Bounds Bounds
@@ -128,6 +135,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.MaxPerIdentity <= 0 {
 		o.MaxPerIdentity = DefaultMaxPerIdentity
+	}
+	if o.InputWait <= 0 {
+		o.InputWait = DefaultInputWait
 	}
 	if o.PingInterval <= 0 {
 		o.PingInterval = DefaultPingInterval

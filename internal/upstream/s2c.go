@@ -20,7 +20,7 @@ import (
 // to the one session of that identity with calls in flight. Anything else
 // (a shared stdio child, the standalone stream, legacy SSE) cannot be
 // attributed, whoever has calls in flight, and is refused: it is never sent
-// to a guess. While the caller answers (for at most maxInputWait), the
+// to a guess. While the caller answers (for at most Options.InputWait), the
 // call's timeout clock stops.
 
 // upstreamCapabilities are the client capabilities tsmcp declares to every
@@ -96,7 +96,7 @@ func (f *flight) forward(reqCtx context.Context, req transport.JSONRPCRequest) (
 	}
 	// The call's clock is held meanwhile: bound the wait (a Streamable
 	// HTTP caller without its GET stream never sees a sampling request).
-	ctx, cancel := context.WithTimeout(fctx, maxInputWait)
+	ctx, cancel := context.WithTimeout(fctx, f.inputWait)
 	defer cancel()
 	defer context.AfterFunc(reqCtx, cancel)()
 
