@@ -38,8 +38,9 @@ const (
 	soakWriteTimeout     = 3 * time.Second
 	soakUnusedSessionTTL = 5 * time.Second
 	soakUpstreamIdle     = 5 * time.Second
-	bigAnswer            = 256 << 10 // bytes the upstream's big tool answers
-	soakItems            = 200       // the upstream's soak://item/n resources
+	soakInputWait        = 5 * time.Second // a parked stateless call's life
+	bigAnswer            = 256 << 10       // bytes the upstream's big tool answers
+	soakItems            = 200             // the upstream's soak://item/n resources
 )
 
 // hostReady is the line the host child prints once it serves.
@@ -80,6 +81,7 @@ func runHost(args []string) error {
 	cfg.MCP.ShutdownGrace = 2 * time.Second
 	cfg.MCP.Limits.WriteTimeout = soakWriteTimeout
 	cfg.MCP.Limits.UnusedSessionTTL = soakUnusedSessionTTL
+	cfg.MCP.Limits.InputWait = soakInputWait
 	cfg.ACL = acl.Config{Capability: acl.DefaultCapability, Rules: []acl.Rule{{Src: []string{"*"}, Tools: []string{"*"}, Resources: []string{"*"}}}}
 	cfg.Tools = []config.Tool{{Name: "big", Exec: &config.ExecTool{Command: []string{self, bigSubcommand}}}}
 	cfg.Upstreams = []config.Upstream{{
@@ -190,7 +192,8 @@ func countChildren(pid int) int64 {
 }
 
 // runUpstream is the bridged stdio MCP server: echo, big (bigAnswer
-// bytes), crash (exits at once, as a crashing upstream would), chatter
+// bytes), crash (exits at once, as a crashing upstream would), ask (asks
+// the caller for input), chatter
 // (answers at once, then sends log messages for two seconds: messages
 // after their call returned); resources soak://big (bigAnswer bytes) and
 // soak://item/0 to soakItems-1, subscribable.
@@ -205,6 +208,14 @@ func runUpstream() {
 			return []mcp.ResourceContents{mcp.TextResourceContents{URI: uri, Text: uri}}, nil
 		})
 	}
+	s.AddTool(mcp.NewTool("ask"), func(ctx context.Context, _ mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+		res, err := s.RequestElicitation(ctx, mcp.ElicitationRequest{Params: mcp.ElicitationParams{
+			Message: "anything?", RequestedSchema: map[string]any{"type": "object"}}})
+		if err != nil {
+			return mcp.NewToolResultError(err.Error()), nil
+		}
+		return mcp.NewToolResultText(string(res.Action)), nil
+	})
 	s.AddTool(mcp.NewTool("chatter"), func(ctx context.Context, _ mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 		ctx = context.WithoutCancel(ctx)
 		go func() {

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -34,6 +35,8 @@ var workers = []func(context.Context, *identity, *loadCounts){
 	unreadReadWorker,
 	pageWorker,
 	chatterWorker,
+	parkWorker,
+	listenWorker,
 }
 
 const protocol = "2025-06-18"
@@ -376,6 +379,69 @@ func chatterWorker(ctx context.Context, id *identity, c *loadCounts) {
 	for i := range 10 {
 		resp, _, err := id.post(ctx, "/mcp", sid, call(4+i, "sh__echo", `{"text":"meanwhile"}`))
 		c.count(resp, err, func() { c.calls.Add(1) })
+	}
+}
+
+// statelessMeta is the _meta of a 2026-07-28 (stateless) request from a
+// client that can be asked for input.
+const statelessMeta = `"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientInfo":{"name":"soak","version":"1"},"io.modelcontextprotocol/clientCapabilities":{"elicitation":{"form":{}}}}`
+
+// statelessPost sends a 2026-07-28 request (method, and name for
+// tools/call) and reads its answer, or stops reading after hold (0: the
+// whole answer).
+func (id *identity) statelessPost(ctx context.Context, method, name, body string, hold time.Duration) (*http.Response, string, error) {
+	if hold > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, hold)
+		defer cancel()
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, id.base+"/mcp", strings.NewReader(body))
+	if err != nil {
+		return nil, "", err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json, text/event-stream")
+	req.Header.Set("Mcp-Protocol-Version", "2026-07-28")
+	req.Header.Set("Mcp-Method", method)
+	if name != "" {
+		req.Header.Set("Mcp-Name", name)
+	}
+	resp, err := id.hc.Do(req)
+	if err != nil {
+		return nil, "", err
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	return resp, string(b), nil
+}
+
+// parkWorker makes stateless calls that stop at input_required (the
+// per-identity child asks for input) and never answers them: each parks
+// until mcp.limits.input_wait, at most 16 per identity.
+func parkWorker(ctx context.Context, id *identity, c *loadCounts) {
+	body := `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"up__ask","arguments":{},` + statelessMeta + `}}`
+	resp, text, err := id.statelessPost(ctx, "tools/call", "up__ask", body, 0)
+	c.count(resp, err, func() {
+		if strings.Contains(text, "input_required") {
+			c.parked.Add(1)
+		} else {
+			c.refused.Add(1)
+		}
+	})
+	pause(ctx, 200*time.Millisecond)
+}
+
+// listenWorker holds a stateless subscriptions/listen stream on resources
+// of the per-identity and the shared child for a few seconds, then leaves.
+func listenWorker(ctx context.Context, id *identity, c *loadCounts) {
+	body := fmt.Sprintf(`{"jsonrpc":"2.0","id":1,"method":"subscriptions/listen","params":{"notifications":{"toolsListChanged":true,"resourceSubscriptions":["up+soak://item/%d","sh+soak://item/%d"]},%s}}`,
+		rand.IntN(soakItems), rand.IntN(soakItems), statelessMeta)
+	resp, _, err := id.statelessPost(ctx, "subscriptions/listen", "", body, time.Duration(1+rand.IntN(3))*time.Second)
+	switch {
+	case err == nil:
+		c.count(resp, nil, func() { c.listens.Add(1) })
+	case ctx.Err() == nil && !errors.Is(err, context.DeadlineExceeded):
+		c.errors.Add(1)
 	}
 }
 

@@ -259,11 +259,11 @@ func (h *hostChild) settled(ctx context.Context, base stats) (stats, error) {
 // loadCounts counts what the load did, by outcome.
 type loadCounts struct {
 	calls, refused, sessions, streams, cut, crashes, trickles, errors atomic.Int64
-	subscriptions, reads, pages                                       atomic.Int64
+	subscriptions, reads, pages, parked, listens                      atomic.Int64
 }
 
 func (c *loadCounts) String() string {
-	return fmt.Sprintf("calls %d, sessions %d, streams %d, non-reading streams cut %d, upstream crashes %d, trickled bodies %d, subscriptions %d, unread reads %d, page views %d, limit refusals %d, errors %d",
+	return fmt.Sprintf("calls %d, sessions %d, streams %d, non-reading streams cut %d, upstream crashes %d, trickled bodies %d, subscriptions %d, unread reads %d, page views %d, parked round trips %d, listen streams %d, limit refusals %d, errors %d",
 		c.calls.Load(), c.sessions.Load(), c.streams.Load(), c.cut.Load(), c.crashes.Load(), c.trickles.Load(),
-		c.subscriptions.Load(), c.reads.Load(), c.pages.Load(), c.refused.Load(), c.errors.Load())
+		c.subscriptions.Load(), c.reads.Load(), c.pages.Load(), c.parked.Load(), c.listens.Load(), c.refused.Load(), c.errors.Load())
 }
