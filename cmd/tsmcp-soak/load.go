@@ -104,12 +104,7 @@ func churnWorker(ctx context.Context, id *identity, c *loadCounts) {
 		resp, _, err := id.post(ctx, "/mcp", sid, body)
 		c.count(resp, err, func() { c.calls.Add(1) })
 	}
-	req, _ := http.NewRequestWithContext(context.WithoutCancel(ctx), http.MethodDelete, id.base+"/mcp", nil)
-	req.Header.Set("Mcp-Session-Id", sid)
-	req.Header.Set("Mcp-Protocol-Version", protocol)
-	if resp, err := id.hc.Do(req); err == nil {
-		resp.Body.Close()
-	}
+	id.endSession(ctx, sid)
 }
 
 // abandonWorker opens sessions and never uses them (they expire after
@@ -228,12 +223,7 @@ func crashWorker(ctx context.Context, id *identity, c *loadCounts) {
 	pause(ctx, 10*time.Second)
 	resp, _, err = id.post(ctx, "/mcp", sid, call(3, "up__echo", `{"text":"after the crash"}`))
 	c.count(resp, err, func() { c.calls.Add(1) })
-	req, _ := http.NewRequestWithContext(context.WithoutCancel(ctx), http.MethodDelete, id.base+"/mcp", nil)
-	req.Header.Set("Mcp-Session-Id", sid)
-	req.Header.Set("Mcp-Protocol-Version", protocol)
-	if resp, err := id.hc.Do(req); err == nil {
-		resp.Body.Close()
-	}
+	id.endSession(ctx, sid)
 }
 
 // trickleWorker sends near-limit bodies slowly and gives up on them.

@@ -98,33 +98,36 @@ func (sp *answerSplice) stashContents(contents []mcp.ResourceContents) []mcp.Res
 }
 
 // stashContent returns c with its large string stashed (copied, never
-// changed in place); ok is false when it has none.
+// changed in place); ok is false when it has none. A pointer is handled as
+// the value it points to.
 func (sp *answerSplice) stashContent(c mcp.Content) (mcp.Content, bool) {
 	switch c := c.(type) {
 	case mcp.TextContent:
 		return c, sp.put(&c.Text)
-	case *mcp.TextContent:
-		cp := *c
-		return cp, sp.put(&cp.Text)
 	case mcp.ImageContent:
 		return c, sp.put(&c.Data)
-	case *mcp.ImageContent:
-		cp := *c
-		return cp, sp.put(&cp.Data)
 	case mcp.AudioContent:
 		return c, sp.put(&c.Data)
-	case *mcp.AudioContent:
-		cp := *c
-		return cp, sp.put(&cp.Data)
 	case mcp.EmbeddedResource:
 		rc, ok := sp.stashResource(c.Resource)
 		c.Resource = rc
 		return c, ok
+	case *mcp.TextContent:
+		if c != nil {
+			return sp.stashContent(*c)
+		}
+	case *mcp.ImageContent:
+		if c != nil {
+			return sp.stashContent(*c)
+		}
+	case *mcp.AudioContent:
+		if c != nil {
+			return sp.stashContent(*c)
+		}
 	case *mcp.EmbeddedResource:
-		cp := *c
-		rc, ok := sp.stashResource(c.Resource)
-		cp.Resource = rc
-		return cp, ok
+		if c != nil {
+			return sp.stashContent(*c)
+		}
 	}
 	return c, false
 }
@@ -134,14 +137,16 @@ func (sp *answerSplice) stashResource(rc mcp.ResourceContents) (mcp.ResourceCont
 	switch rc := rc.(type) {
 	case mcp.TextResourceContents:
 		return rc, sp.put(&rc.Text)
-	case *mcp.TextResourceContents:
-		cp := *rc
-		return cp, sp.put(&cp.Text)
 	case mcp.BlobResourceContents:
 		return rc, sp.put(&rc.Blob)
+	case *mcp.TextResourceContents:
+		if rc != nil {
+			return sp.stashResource(*rc)
+		}
 	case *mcp.BlobResourceContents:
-		cp := *rc
-		return cp, sp.put(&cp.Blob)
+		if rc != nil {
+			return sp.stashResource(*rc)
+		}
 	}
 	return rc, false
 }

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	mcpgoclient "github.com/mark3labs/mcp-go/client"
 	"github.com/mark3labs/mcp-go/mcp"
 	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
 
@@ -53,6 +54,24 @@ func callsHTTPUpstream(t *testing.T) string {
 	return fmt.Sprintf("http://127.0.0.1:%d/mcp", addr.Port)
 }
 
+// hearEveryLevel asks, as cl, for log messages of every level.
+func hearEveryLevel(ctx context.Context, t *testing.T, cl *mcpgoclient.Client) {
+	t.Helper()
+	req := mcp.SetLevelRequest{}
+	req.Params.Level = mcp.LoggingLevelDebug
+	if err := cl.SetLevel(ctx, req); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// hearEveryLevelSDK is hearEveryLevel for a go-sdk session.
+func hearEveryLevelSDK(ctx context.Context, t *testing.T, s *sdk.ClientSession) {
+	t.Helper()
+	if err := s.SetLoggingLevel(ctx, &sdk.SetLoggingLevelParams{Level: "debug"}); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // waitFile waits for path to exist and returns its content.
 func waitFile(ctx context.Context, t *testing.T, path string) string {
 	t.Helper()
@@ -83,18 +102,8 @@ func TestLateUpstreamMessagesReachNoOne(t *testing.T) {
 	var ah, bh heard
 	alice := mcpgoPeer(ctx, t, endpoint, cs[0], "alice", &ah)
 	bob := sdkPeer(ctx, t, endpoint, cs[1], mcp.LATEST_LEGACY_PROTOCOL_VERSION, "bob", &bh)
-	for _, cl := range []func() error{
-		func() error {
-			req := mcp.SetLevelRequest{}
-			req.Params.Level = mcp.LoggingLevelDebug
-			return alice.SetLevel(ctx, req)
-		},
-		func() error { return bob.SetLoggingLevel(ctx, &sdk.SetLoggingLevelParams{Level: "debug"}) },
-	} {
-		if err := cl(); err != nil {
-			t.Fatal(err)
-		}
-	}
+	hearEveryLevel(ctx, t, alice)
+	hearEveryLevelSDK(ctx, t, bob)
 	path := filepath.Join(t.TempDir(), "go")
 	if text, isErr := mcpgoCall(ctx, t, alice, "rt__late", "", map[string]any{"label": "alice-late", "path": path}); isErr || text != "scheduled" {
 		t.Fatalf("rt__late = %q", text)
@@ -148,14 +157,8 @@ func TestRemoteCallStreamAttribution(t *testing.T) {
 	var ah, bh heard
 	alice := mcpgoPeer(ctx, t, endpoint, cs[0], "alice", &ah)
 	bob := sdkPeer(ctx, t, endpoint, cs[1], mcp.LATEST_LEGACY_PROTOCOL_VERSION, "bob", &bh)
-	req := mcp.SetLevelRequest{}
-	req.Params.Level = mcp.LoggingLevelDebug
-	if err := alice.SetLevel(ctx, req); err != nil {
-		t.Fatal(err)
-	}
-	if err := bob.SetLoggingLevel(ctx, &sdk.SetLoggingLevelParams{Level: "debug"}); err != nil {
-		t.Fatal(err)
-	}
+	hearEveryLevel(ctx, t, alice)
+	hearEveryLevelSDK(ctx, t, bob)
 	done := goText(func() (string, bool, error) {
 		return sdkTry(ctx, bob, "rh__gate", "b", map[string]any{"name": "rh", "label": "bob"})
 	})
@@ -251,20 +254,14 @@ func TestAttributionProperty(t *testing.T) {
 		}
 		if i == 1 {
 			s := sdkPeer(ctx, t, endpoint, c, mcp.LATEST_LEGACY_PROTOCOL_VERSION, who, h)
-			if err := s.SetLoggingLevel(ctx, &sdk.SetLoggingLevelParams{Level: "debug"}); err != nil {
-				t.Fatal(err)
-			}
+			hearEveryLevelSDK(ctx, t, s)
 			peers = append(peers, peer{who, h, func(tool string, args map[string]any) (string, bool, error) {
 				return sdkTry(ctx, s, tool, "", args)
 			}})
 			continue
 		}
 		cl := mcpgoPeer(ctx, t, endpoint, c, who, h)
-		req := mcp.SetLevelRequest{}
-		req.Params.Level = mcp.LoggingLevelDebug
-		if err := cl.SetLevel(ctx, req); err != nil {
-			t.Fatal(err)
-		}
+		hearEveryLevel(ctx, t, cl)
 		peers = append(peers, peer{who, h, func(tool string, args map[string]any) (string, bool, error) {
 			return mcpgoTry(ctx, cl, tool, "", args)
 		}})

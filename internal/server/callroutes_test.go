@@ -812,14 +812,8 @@ func TestBridgedEverything(t *testing.T) {
 	})
 
 	t.Run("logging", func(t *testing.T) {
-		req := mcp.SetLevelRequest{}
-		req.Params.Level = mcp.LoggingLevelDebug
-		if err := alice.SetLevel(ctx, req); err != nil {
-			t.Fatal(err)
-		}
-		if err := bob.SetLoggingLevel(ctx, &sdk.SetLoggingLevelParams{Level: "debug"}); err != nil {
-			t.Fatal(err)
-		}
+		hearEveryLevel(ctx, t, alice)
+		hearEveryLevelSDK(ctx, t, bob)
 		before := len(logs.JSONLines("upstream log message"))
 		if text, isErr := mcpgoCall(ctx, t, alice, "ev__toggle-simulated-logging", "", nil); isErr {
 			t.Fatalf("toggle-simulated-logging = %q", text)
