@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"tailscale.com/tsnet"
+
+	"github.com/tsmcp/tsmcp/internal/tsnetx"
 )
 
 // NodeOptions describe the tailnet node `tsmcp connect --tsnet` joins as.
@@ -98,16 +100,19 @@ func StartNode(ctx context.Context, opts NodeOptions) (*tsnet.Server, error) {
 	return s, nil
 }
 
-// NodeHTTPClient returns an HTTP client that dials through s, giving up
-// on a connection after dialTimeout (a host that is down does not answer
-// on the tailnet at all). It has no overall timeout: streams stay open.
-// Connections are not reused.
+// NodeHTTPClient returns an HTTP client that dials through s, and only to
+// s's tailnet peers (tsnetx.DialPeer): a host the node has not heard of
+// is waited for, never dialed on the machine's own network, where anything
+// may answer at a tailnet address and would read the caller's messages.
+// It gives up on a connection after dialTimeout (a host that is down does
+// not answer on the tailnet at all). It has no overall timeout: streams
+// stay open. Connections are not reused.
 func NodeHTTPClient(s *tsnet.Server, dialTimeout time.Duration) *http.Client {
 	return &http.Client{Transport: &http.Transport{
 		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
 			ctx, cancel := context.WithTimeout(ctx, dialTimeout)
 			defer cancel()
-			return s.Dial(ctx, network, addr)
+			return tsnetx.DialPeer(ctx, s, network, addr)
 		},
 		// A connection kept for reuse can be dead without a sign: a host
 		// that stopped is silent on the tailnet. A fresh connection per

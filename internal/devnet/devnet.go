@@ -20,6 +20,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"tailscale.com/derp/derpserver"
 	"tailscale.com/envknob"
@@ -261,10 +262,51 @@ type Node struct {
 	IP netip.Addr
 	// tmpDir is removed on Close when the Network created it.
 	tmpDir string
+
+	mu         sync.Mutex // guards the fields below
+	transports []*http.Transport
 }
 
-// Close shuts the node down and removes its temporary state.
+// peerWait bounds how long Node.Dial waits for a peer the node has not
+// heard of yet when the caller's context has no deadline.
+const peerWait = 60 * time.Second
+
+// Dial dials addr through the node, only ever to one of its tailnet peers
+// (see tsnetx.DialPeer): a host that has just joined is waited for (until
+// ctx ends, or peerWait when ctx has no deadline) instead of being dialed
+// on the machine's own network, where something else may answer at its
+// 100.64.0.0/10 address. It shadows tsnet.Server.Dial.
+func (nd *Node) Dial(ctx context.Context, network, addr string) (net.Conn, error) {
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, peerWait)
+		defer cancel()
+	}
+	return tsnetx.DialPeer(ctx, nd.Server, network, addr)
+}
+
+// HTTPClient returns an HTTP client that dials with Dial (tailnet peers
+// only). Close closes the idle connections of every client it returned.
+// It shadows tsnet.Server.HTTPClient.
+func (nd *Node) HTTPClient() *http.Client {
+	tr := &http.Transport{DialContext: nd.Dial}
+	nd.mu.Lock()
+	nd.transports = append(nd.transports, tr)
+	nd.mu.Unlock()
+	return &http.Client{Transport: tr}
+}
+
+// Close shuts the node down and removes its temporary state. The idle
+// connections of its HTTP clients are closed first: each is a netstack
+// endpoint that would otherwise send its FIN while tsnet's netstack is
+// closing, when nothing drains its outbound queue any more.
 func (nd *Node) Close() error {
+	nd.mu.Lock()
+	for _, tr := range nd.transports {
+		tr.CloseIdleConnections()
+	}
+	nd.transports = nil
+	nd.mu.Unlock()
 	err := nd.Server.Close()
 	if nd.tmpDir != "" {
 		err = errors.Join(err, os.RemoveAll(nd.tmpDir))

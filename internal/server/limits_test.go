@@ -222,10 +222,13 @@ func TestUnusedSessionsExpireSooner(t *testing.T) {
 		defer resp.Body.Close()
 		return resp.StatusCode
 	}
-	used := initialize(t, alice, base, true).Header.Get("Mcp-Session-Id")
-	unused := initialize(t, alice, base, false).Header.Get("Mcp-Session-Id")
+	usedResp := initialize(t, alice, base, true)
+	unusedResp := initialize(t, alice, base, false)
+	used, unused := usedResp.Header.Get("Mcp-Session-Id"), unusedResp.Header.Get("Mcp-Session-Id")
 	if used == "" || unused == "" {
-		t.Fatal("no session IDs")
+		b1, _ := io.ReadAll(usedResp.Body)
+		b2, _ := io.ReadAll(unusedResp.Body)
+		t.Fatalf("no session IDs: %d %v %q / %d %v %q", usedResp.StatusCode, usedResp.Header, b1, unusedResp.StatusCode, unusedResp.Header, b2)
 	}
 	// Wait without touching the unused session (any request marks it
 	// used): alice is at her limit of 2 until it expires.
