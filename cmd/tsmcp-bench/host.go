@@ -116,7 +116,7 @@ func runHost(ctx context.Context, args []string, stdout io.Writer) error {
 }
 
 // benchACL is the policy of the tsmcp host under test: a group, a tag rule
-// and a catch-all, as in DESIGN.md's example, so that a decision walks more
+// and a catch-all, as in internal/config/testdata/design-example.yaml, so that a decision walks more
 // than one rule. The harness's callers are user nodes and match "*".
 func benchACL() acl.Config {
 	return acl.Config{

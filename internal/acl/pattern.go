@@ -7,7 +7,7 @@ import "fmt"
 // "*" it matches exactly one name. Matching is case-sensitive.
 //
 // Tool and prompt patterns use the name alphabet plus "*" and are 1 to 64
-// bytes long; names match ^[a-zA-Z0-9_-]{1,64}$ (see DESIGN.md, "Names").
+// bytes long; names match ^[a-zA-Z0-9_-]{1,64}$ (see docs/policy.md).
 // Resource patterns are URIs (see Kind.validPattern).
 
 // maxToolName is the longest tool name (and tool pattern) accepted.

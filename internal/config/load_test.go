@@ -63,7 +63,8 @@ func wantErr(t *testing.T, err error, wants ...string) {
 	}
 }
 
-// designExample is what DESIGN.md's example config decodes to.
+// designExample is what the product design's example config,
+// testdata/design-example.{yaml,json,toml}, decodes to.
 func designExample() *Config {
 	return &Config{
 		Tailnet: Tailnet{

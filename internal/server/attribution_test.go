@@ -23,8 +23,8 @@ import (
 )
 
 // Attribution: a message an upstream sends on its own goes to the session
-// whose request caused it, exactly, or to no caller (README, "Call
-// routing"). These tests try to get one identity's messages to another.
+// whose request caused it, exactly, or to no caller (docs/bridging.md,
+// "Attribution"). These tests try to get one identity's messages to another.
 
 // callsHTTPUpstream starts interop/ts/calls-server.mjs (the official
 // TypeScript SDK over Streamable HTTP: what it sends about a call travels on

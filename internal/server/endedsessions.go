@@ -15,7 +15,7 @@ import (
 // still refuses them: a DELETEd session does not come back after a
 // restart. Replicas do not share a state store (one store has one writer),
 // so this is per replica; across replicas, a session's max age is what
-// bounds it (see README, "Session IDs").
+// bounds it (see docs/security.md, "Session IDs").
 
 // endedSessionsStateKey is the state store key of the record.
 const endedSessionsStateKey ipn.StateKey = "tsmcp-ended-sessions"

@@ -15,8 +15,8 @@ import (
 //
 // The replicas share mcp.session_key, so the session's ID verifies on
 // either. The check closes alice's idle connections first: one kept alive
-// to the drained replica would break once the route has moved (see README,
-// "Replicas"); real clients re-dial.
+// to the drained replica would break once the route has moved (see
+// docs/replicas.md, "Drain"); real clients re-dial.
 func openLegacySession(ctx context.Context, t *testing.T, rs *replicaSet) (checkOnOtherReplica func()) {
 	t.Helper()
 	const version = "2025-11-25"

@@ -116,8 +116,8 @@ func isInitialize(r *http.Request) bool {
 // (an adopted session counts against this host's limits like one opened
 // here; a refusal is returned when none is left) and records its owner.
 // mcp-go needs nothing else: it serves a request in a session it never
-// initialized with an ephemeral session object (see README, "Session
-// IDs"). The session ends as one opened here does (DELETE, mcp-go's idle
+// initialized with an ephemeral session object (see docs/security.md,
+// "Session IDs"). The session ends as one opened here does (DELETE, mcp-go's idle
 // sweeper, shutdown), or when it sees no request for sessionIdleTTL (see
 // idleAdopted), or when the GET stream that registered it with mcp-go
 // closes (it is then adopted again by its next request).
