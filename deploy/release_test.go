@@ -88,6 +88,15 @@ func TestReleaseArchives(t *testing.T) {
 	}
 	sums := readChecksums(t, filepath.Join(dist, "tsmcp_"+meta.Version+"_checksums.txt"))
 
+	// The documents every archive holds: README links to the docs/ pages.
+	docs := []string{"README.md", "LICENSE", "CHANGELOG.md"}
+	pages, err := filepath.Glob(filepath.Join(root, "docs", "*.md"))
+	if err != nil || len(pages) == 0 {
+		t.Fatalf("no docs/*.md pages in %s: %v", root, err)
+	}
+	for _, p := range pages {
+		docs = append(docs, "docs/"+filepath.Base(p))
+	}
 	for _, tg := range releaseTargets {
 		name := fmt.Sprintf("tsmcp_%s_%s_%s.tar.gz", meta.Version, tg.goos, tg.goarch)
 		bin := "tsmcp"
@@ -98,17 +107,17 @@ func TestReleaseArchives(t *testing.T) {
 		t.Run(tg.goos+"/"+tg.goarch, func(t *testing.T) {
 			path := filepath.Join(dist, name)
 			files := readArchive(t, path)
-			for _, doc := range []string{"README.md", "LICENSE", "CHANGELOG.md"} {
+			for _, doc := range docs {
 				if !bytes.Equal(files[doc], readPath(t, filepath.Join(root, doc))) {
 					t.Errorf("%s: %s missing or not this tree's", name, doc)
 				}
 			}
-			if len(files) != 4 || files[bin] == nil {
+			if len(files) != len(docs)+1 || files[bin] == nil {
 				var names []string
 				for n := range files {
 					names = append(names, n)
 				}
-				t.Errorf("%s holds %v, want %s and the three documents", name, names, bin)
+				t.Errorf("%s holds %v, want %s and the documents %v", name, names, bin, docs)
 			}
 			checkReleaseBinary(t, files[bin], tg.goos, tg.goarch, wantVersion)
 
