@@ -16,7 +16,7 @@ func WhoIsCacheStats(s *Server) (hits, misses uint64) {
 	if c == nil {
 		return 0, 0
 	}
-	return c.hits.Load(), c.misses.Load()
+	return c.Stats()
 }
 
 // SetClock makes the host read session IDs' issue times and max ages from

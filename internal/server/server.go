@@ -30,6 +30,7 @@ import (
 	"github.com/tsmcp/tsmcp/internal/tools"
 	"github.com/tsmcp/tsmcp/internal/tools/declared"
 	"github.com/tsmcp/tsmcp/internal/tsnetx"
+	"github.com/tsmcp/tsmcp/internal/whois"
 )
 
 // Options configure a Server.
@@ -154,7 +155,7 @@ type Server struct {
 	mu         sync.Mutex // guards the fields below
 	whoisFn    WhoIsFunc
 	lc         *local.Client // the node's LocalAPI; nil until joined
-	whoisCache *whoisCache   // nil when Options.WhoIs replaced the node's
+	whoisCache *whois.Cache  // nil when Options.WhoIs replaced the node's
 	whoisSvcFn WhoIsFunc     // the Service listener's; nil without tailnet.service
 	// tailnetSuffix is the node's MagicDNS suffix: callers whose node
 	// names are not under it are autogroup:shared. Set once joined.
@@ -357,26 +358,26 @@ func (s *Server) Run(ctx context.Context) (err error) {
 	}
 	s.mu.Lock()
 	if s.whoisFn == nil {
-		cache := newWhoisCache(lc.WhoIs, tsnetx.FilterFunc(node), s.log)
-		cache.stale = s.whoisStale
-		cache.onLookup = s.metrics.WhoIsCache
+		cache := whois.New(lc.WhoIs, serviceWhoIs(lc), tsnetx.FilterFunc(node), s.log)
+		cache.KeepStale = s.whoisStale
+		cache.OnLookup = s.metrics.WhoIsCache
 		watchCtx, stopWatch := context.WithCancel(context.Background())
 		watchDone := make(chan struct{})
 		go func() {
 			defer close(watchDone)
-			cache.watch(watchCtx, lc)
+			cache.Watch(watchCtx, lc)
 		}()
 		cleanup.add("WhoIs cache", func() error {
 			stopWatch()
 			<-watchDone
 			return nil
 		})
-		s.whoisFn = cache.whoIs
+		s.whoisFn = cache.WhoIs
 		s.whoisCache = cache
 	}
 	s.tailnetSuffix = st.CurrentTailnet.MagicDNSSuffix
 	s.lc = lc
-	s.setServiceWhoIsLocked(lc)
+	s.setServiceWhoIsLocked()
 	s.mu.Unlock()
 	s.registerGauges(lc)
 

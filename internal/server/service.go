@@ -18,6 +18,7 @@ import (
 	"tailscale.com/tsnet"
 
 	"github.com/tsmcp/tsmcp/internal/config"
+	"github.com/tsmcp/tsmcp/internal/whois"
 )
 
 // serviceListener serves MCP for tailnet.service: the guarded loopback
@@ -118,10 +119,20 @@ func (s *Server) drainService(lc *local.Client) {
 	s.log.Info("service drain: over", "service", sl.name)
 }
 
-// setServiceWhoIs sets the WhoIs of the Service listener: WhoIsForService
-// through the node's cache, so grants whose dst is the Service apply; or
-// Options.WhoIs when a test replaced the node's. s.mu must be held.
-func (s *Server) setServiceWhoIsLocked(lc *local.Client) {
+// serviceWhoIs is the node's WhoIsForService, for the WhoIs cache: a
+// caller of the Service is identified with the grants whose dst is the
+// Service.
+func serviceWhoIs(lc *local.Client) whois.ServiceFunc {
+	return func(ctx context.Context, addr, svc string) (*apitype.WhoIsResponse, error) {
+		return lc.WhoIsForService(ctx, addr, tailcfg.ServiceName(svc))
+	}
+}
+
+// setServiceWhoIsLocked sets the WhoIs of the Service listener:
+// WhoIsForService through the node's cache, so grants whose dst is the
+// Service apply; or Options.WhoIs when a test replaced the node's. s.mu
+// must be held.
+func (s *Server) setServiceWhoIsLocked() {
 	svc := s.cfg.Tailnet.Service
 	if svc == "" {
 		return
@@ -130,12 +141,9 @@ func (s *Server) setServiceWhoIsLocked(lc *local.Client) {
 		s.whoisSvcFn = s.whoisFn
 		return
 	}
-	s.whoisCache.lookupSvc = func(ctx context.Context, addr, svc string) (*apitype.WhoIsResponse, error) {
-		return lc.WhoIsForService(ctx, addr, tailcfg.ServiceName(svc))
-	}
 	cache := s.whoisCache
 	s.whoisSvcFn = func(ctx context.Context, addr string) (*apitype.WhoIsResponse, error) {
-		return cache.whoIsFor(ctx, svc, addr)
+		return cache.WhoIsFor(ctx, svc, addr)
 	}
 }
 

@@ -7,16 +7,16 @@ import (
 	"net/http"
 	"net/netip"
 
-	"tailscale.com/client/tailscale/apitype"
 	"tailscale.com/ipn"
 
 	"github.com/tsmcp/tsmcp/internal/identity"
+	"github.com/tsmcp/tsmcp/internal/whois"
 )
 
 // WhoIsFunc identifies the tailnet peer at addr, a bare IP address (the
 // host never passes a port). The tsnet node's LocalClient().WhoIs has this
-// shape.
-type WhoIsFunc func(ctx context.Context, addr string) (*apitype.WhoIsResponse, error)
+// shape. It is whois.Func, which the node's WhoIs cache answers.
+type WhoIsFunc = whois.Func
 
 // whois identifies r's caller. Every error means the caller is refused.
 func (s *Server) whois(r *http.Request) (*identity.Identity, error) {
@@ -34,7 +34,7 @@ func (s *Server) whois(r *http.Request) (*identity.Identity, error) {
 		return nil, fmt.Errorf("no WhoIs available")
 	}
 	ip := ap.Addr().Unmap()
-	// The bare IP: see whoisCache.whoIs.
+	// The bare IP: see whois.Cache.WhoIs.
 	w, err := whois(r.Context(), ip.String())
 	if err != nil {
 		return nil, fmt.Errorf("WhoIs %s: %w", ip, err)
