@@ -26,10 +26,8 @@ import (
 	"github.com/tsmcp/tsmcp/internal/identity"
 	"github.com/tsmcp/tsmcp/internal/logx"
 	"github.com/tsmcp/tsmcp/internal/metrics"
-	"github.com/tsmcp/tsmcp/internal/statestore"
 	"github.com/tsmcp/tsmcp/internal/tools"
 	"github.com/tsmcp/tsmcp/internal/tools/declared"
-	"github.com/tsmcp/tsmcp/internal/tsnetx"
 	"github.com/tsmcp/tsmcp/internal/whois"
 )
 
@@ -282,20 +280,15 @@ func (s *Server) Close() error {
 // mcp.shutdown_grace, SSE and Streamable streams are closed, and every
 // listener and the tsnet node are shut down. It returns nil after a clean
 // shutdown. Run may be called once.
+//
+// Run is a sequence of phases, each of which leaves what it started on one
+// cleanup stack; the stack runs in reverse order when Run returns, on every
+// path, so whatever phase fails, everything started before it is stopped.
 func (s *Server) Run(ctx context.Context) (err error) {
-	s.mu.Lock()
-	if s.cancel != nil {
-		s.mu.Unlock()
-		return errors.New("server: Run called twice")
+	ctx, cancel, err := s.begin(ctx)
+	if cancel == nil {
+		return err
 	}
-	if s.closed {
-		s.mu.Unlock()
-		close(s.done)
-		return nil
-	}
-	ctx, cancel := context.WithCancel(ctx)
-	s.cancel = cancel
-	s.mu.Unlock()
 	defer close(s.done)
 	defer s.warns.Flush() // the counts of lines held back
 	defer cancel()
@@ -304,176 +297,67 @@ func (s *Server) Run(ctx context.Context) (err error) {
 	var cleanup cleanups
 	defer func() { err = errors.Join(err, cleanup.run()) }()
 
-	// 1. Health first: liveness must not depend on the control plane.
-	healthLn, err := net.Listen("tcp", s.cfg.Health.Addr)
-	if err != nil {
-		return fmt.Errorf("health.addr: listen on %s: %w", s.cfg.Health.Addr, err)
-	}
-	healthSrv := &http.Server{
-		Handler:           s.healthHandler(),
-		ReadHeaderTimeout: 5 * time.Second,
-		ReadTimeout:       10 * time.Second,
-		WriteTimeout:      10 * time.Second,
-		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
-	}
-	// "OPTIONS *" gets the fixed 404 too, not net/http's empty 200.
-	healthSrv.DisableGeneralOptionsHandler = true
 	serveErr := make(chan error, 3)
-	go func() { serveErr <- serveUntilClosed(healthSrv, healthLn) }()
-	cleanup.add("health listener", func() error { return healthSrv.Close() })
-	s.healthAddr = healthLn.Addr()
-	close(s.started)
-	s.log.Info("health listener up", "addr", s.healthAddr.String())
+	if err := s.startHealth(&cleanup, serveErr); err != nil {
+		return err
+	}
+	node, joined, err := s.joinTailnet(ctx, &cleanup)
+	if !joined {
+		return err
+	}
+	lc, err := s.startIdentification(ctx, node, &cleanup)
+	if err != nil {
+		return err
+	}
+	ts, err := s.loadTools(ctx, &cleanup)
+	if err != nil {
+		return err
+	}
+	s.startMCP(ctx, ts, &cleanup)
+	servers, err := s.listenTailnet(node, lc, &cleanup, serveErr)
+	if err != nil {
+		return err
+	}
+	s.markReady(len(ts))
+	return s.serveUntilStopped(ctx, lc, serveErr, servers)
+}
 
-	// 2. Join the tailnet.
-	node, closeNode, err := s.newNode()
-	if err != nil {
-		return err
-	}
-	cleanup.add("tsnet node", closeNode)
-	if err := s.up(ctx, node); err != nil {
-		if ctx.Err() != nil {
-			// Stopped (SIGTERM) while joining: a clean exit.
-			s.log.Info("stopped while joining the tailnet")
-			return nil
-		}
-		return err
-	}
-	if limit := endedRecordLimit(statestore.KindOf(s.cfg.Tailnet.State)); limit > 0 {
-		// The sessions ended before a restart stay ended (endedsessions.go).
-		s.restoreEnded(node.Store)
-		cleanup.add("ended sessions record", s.startEndedWriter(node.Store, limit))
-	}
-	lc, err := node.LocalClient()
-	if err != nil {
-		return fmt.Errorf("tailnet: local client: %w", err)
-	}
-	st, err := lc.StatusWithoutPeers(ctx)
-	if err != nil {
-		return fmt.Errorf("tailnet: status: %w", err)
-	}
-	if st.CurrentTailnet == nil || st.CurrentTailnet.MagicDNSSuffix == "" {
-		// Without it every caller would count as a member.
-		return errors.New("tailnet: the control server sent no MagicDNS suffix; cannot tell members from shared users")
-	}
+// begin claims the Server for Run and returns the context Run serves
+// under, which Close cancels. A nil cancel means Run must return err at
+// once: Run was called before (an error), or Close came first (nil, and
+// Done is closed).
+func (s *Server) begin(ctx context.Context) (context.Context, context.CancelFunc, error) {
 	s.mu.Lock()
-	if s.whoisFn == nil {
-		cache := whois.New(lc.WhoIs, serviceWhoIs(lc), tsnetx.FilterFunc(node), s.log)
-		cache.KeepStale = s.whoisStale
-		cache.OnLookup = s.metrics.WhoIsCache
-		watchCtx, stopWatch := context.WithCancel(context.Background())
-		watchDone := make(chan struct{})
-		go func() {
-			defer close(watchDone)
-			cache.Watch(watchCtx, lc)
-		}()
-		cleanup.add("WhoIs cache", func() error {
-			stopWatch()
-			<-watchDone
-			return nil
-		})
-		s.whoisFn = cache.WhoIs
-		s.whoisCache = cache
+	if s.cancel != nil {
+		s.mu.Unlock()
+		return nil, nil, errors.New("server: Run called twice")
 	}
-	s.tailnetSuffix = st.CurrentTailnet.MagicDNSSuffix
-	s.lc = lc
-	s.setServiceWhoIsLocked()
+	if s.closed {
+		s.mu.Unlock()
+		close(s.done)
+		return nil, nil, nil
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	s.cancel = cancel
 	s.mu.Unlock()
-	s.registerGauges(lc)
+	return ctx, cancel, nil
+}
 
-	// 3. Load the tools. Providers are closed whatever happens, even if
-	// collecting fails halfway.
-	if s.providers == nil {
-		ps, err := s.configProviders()
-		if err != nil {
-			return err
-		}
-		s.providers = ps
-	}
-	for _, p := range s.providers {
-		cleanup.add("tools from "+p.Name(), p.Close)
-	}
-	s.watchProviders()
-	ts, err := tools.Collect(ctx, s.providers)
-	if err != nil {
-		return err
-	}
-	s.setMetricNames(ts)
-	var prefixes []string
-	for _, u := range s.cfg.Upstreams {
-		prefixes = append(prefixes, u.Name+"+")
-	}
-	s.metrics.SetNames("resource", prefixes)
-	m := s.newMCPServer(ts)
-	cleanup.add("prompts and resources", s.startFeatures(ctx, m))
-	refreshCtx, stopRefresh := context.WithCancel(context.Background())
-	refreshDone := make(chan struct{})
-	go func() {
-		defer close(refreshDone)
-		s.refreshTools(refreshCtx)
-	}()
-	cleanup.add("tool refresher", func() error {
-		stopRefresh()
-		<-refreshDone
-		return nil
-	})
-	s.streamable = s.newStreamable(m)
-	s.sse = s.newSSE(m)
-	cleanup.add("unused-session reaper", s.startReaper())
-	cleanup.add("MCP sessions", func() error {
-		// After a drain this finds nothing left; on an error path it
-		// stops mcp-go's idle-session sweeper.
-		s.sessions.stop()
-		s.sse.CloseSessions()
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		defer cancel()
-		return s.streamable.Shutdown(ctx)
-	})
-
-	// 4. Serve MCP on the tailnet address only.
-	var mcpServers []*http.Server
-	listen := func(name string, ln net.Listener) {
-		srv := &http.Server{
-			Handler:           s.closeWhenDraining(s.tailnetHandler()),
-			ReadHeaderTimeout: s.headerTimeout,
-			IdleTimeout:       2 * time.Minute,
-			MaxHeaderBytes:    64 << 10,
-			ConnContext:       markConn,
-			ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
-		}
-		mcpServers = append(mcpServers, srv)
-		cleanup.add("MCP listener "+name, srv.Close)
-		go func() { serveErr <- serveUntilClosed(srv, ln) }()
-		s.log.Info("serving MCP on the tailnet", "listener", name)
-	}
-	ln, err := node.Listen("tcp", ":80")
-	if err != nil {
-		return fmt.Errorf("tailnet: listen on :80: %w", err)
-	}
-	listen("http://"+s.tailnetIP.String()+":80", ln)
-	if s.cfg.Tailnet.HTTPS {
-		if len(node.CertDomains()) == 0 {
-			ln.Close()
-			return errors.New("tailnet.https: the tailnet offers this node no certificate; enable MagicDNS and HTTPS certificates in the tailnet's DNS settings")
-		}
-		tln, err := node.ListenTLS("tcp", ":443")
-		if err != nil {
-			ln.Close()
-			return fmt.Errorf("tailnet.https: listen on :443: %w", err)
-		}
-		listen("https://"+node.CertDomains()[0], tln)
-	}
-	if s.cfg.Tailnet.Service != "" {
-		if s.svcLn, err = s.listenService(node, lc); err != nil {
-			return err
-		}
-		listen("service "+s.svcLn.name+" ("+s.svcLn.fqdn+")", s.svcLn)
-	}
-
+// markReady turns readiness on once MCP is served on the tailnet: /readyz
+// answers 200, Ready is closed, and "ready" is logged with the number of
+// tools loaded.
+func (s *Server) markReady(tools int) {
 	s.ready.Store(true)
 	close(s.readyCh)
-	s.log.Info("ready", "tailnet_ip", s.tailnetIP.String(), "tools", len(ts))
+	s.log.Info("ready", "tailnet_ip", s.tailnetIP.String(), "tools", tools)
+}
 
+// serveUntilStopped is Run's last phase: it serves until ctx is cancelled
+// (then the Service stops taking new connections and "shutting down" is
+// logged) or a listener fails (an error, logged), then drains the MCP
+// servers. It returns the listener's error joined with drain's; what is
+// left on the cleanup stack is stopped by Run.
+func (s *Server) serveUntilStopped(ctx context.Context, lc *local.Client, serveErr <-chan error, servers []*http.Server) error {
 	var runErr error
 	select {
 	case <-ctx.Done():
@@ -482,7 +366,7 @@ func (s *Server) Run(ctx context.Context) (err error) {
 	case runErr = <-serveErr:
 		s.log.Error("listener failed; shutting down", "err", runErr)
 	}
-	return errors.Join(runErr, s.drain(mcpServers))
+	return errors.Join(runErr, s.drain(servers))
 }
 
 // streamCloseDelay is the pause between the last answer written to a
@@ -606,6 +490,22 @@ func (c *cleanups) add(name string, fn func() error) {
 		name string
 		fn   func() error
 	}{name, fn})
+}
+
+// start runs fn in a goroutine until the cleanup called name cancels fn's
+// context and waits for fn to return.
+func (c *cleanups) start(name string, fn func(ctx context.Context)) {
+	ctx, stop := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		fn(ctx)
+	}()
+	c.add(name, func() error {
+		stop()
+		<-done
+		return nil
+	})
 }
 
 func (c cleanups) run() error {
