@@ -8,6 +8,8 @@ import (
 	"io"
 	"log/slog"
 	"sync"
+
+	"github.com/tsmcp/tsmcp/internal/jsonrpc"
 )
 
 // kind classifies one JSON-RPC message by its shape.
@@ -21,13 +23,10 @@ const (
 )
 
 // envelope is the part of a JSON-RPC message the relay looks at.
-type envelope struct {
-	ID     json.RawMessage `json:"id"`
-	Method string          `json:"method"`
-	Result json.RawMessage `json:"result"`
-}
+type envelope = jsonrpc.Message
 
-// classify returns the kind of msg and its envelope.
+// classify returns the kind of msg and its envelope. An id without a
+// method is a response, whether or not it carries a result or an error.
 func classify(msg []byte) (kind, envelope) {
 	var env envelope
 	trimmed := bytes.TrimSpace(msg)
@@ -37,13 +36,12 @@ func classify(msg []byte) (kind, envelope) {
 	if err := json.Unmarshal(trimmed, &env); err != nil {
 		return kindOther, env
 	}
-	hasID := len(env.ID) > 0 && !bytes.Equal(env.ID, []byte("null"))
 	switch {
-	case env.Method != "" && hasID:
+	case env.IsRequest():
 		return kindRequest, env
-	case env.Method != "":
+	case env.IsNotification():
 		return kindNotification, env
-	case hasID:
+	case env.HasID():
 		return kindResponse, env
 	}
 	return kindOther, env

@@ -102,19 +102,19 @@ func (s *Server) scopeCancels(next http.Handler) http.Handler {
 		}
 		p := peekRPC(r)
 		header := r.Header.Get(mcp.HeaderProtocolVersion)
-		meta := p.metaVersion()
-		if !p.modern(header) {
+		meta := p.MetaVersion()
+		if !p.Modern(header) {
 			next.ServeHTTP(w, r)
 			return
 		}
 		// The fields as mcp-go's HandleMessage reads them: a message
 		// whose id is absent or null is a notification.
-		id, ok := p.idValue()
+		id, ok := p.IDValue()
 		if !ok {
 			next.ServeHTTP(w, r) // mcp-go answers with a parse error
 			return
 		}
-		method := mcp.MCPMethod(p.method)
+		method := mcp.MCPMethod(p.Method())
 		caller, _ := identity.FromContext(r.Context())
 		switch {
 		case id == nil && method == mcp.MethodNotificationCancelled:

@@ -66,9 +66,9 @@ func (s *Server) limitRequests(next http.Handler) http.Handler {
 		case r.Method == http.MethodPost && (isMCP || r.URL.Path == "/message"):
 			p := peekRPC(r)
 			inits, listens, calls := 0, int64(0), int64(0)
-			for _, m := range p.msgs {
+			for _, m := range p.Messages() {
 				switch {
-				case !m.isRequest():
+				case !m.IsRequest():
 				case m.Method == string(mcp.MethodInitialize):
 					inits++
 				case m.Method == string(mcp.MethodSubscriptionsListen):
@@ -98,10 +98,10 @@ func (s *Server) limitRequests(next http.Handler) http.Handler {
 					r = r.WithContext(context.WithValue(r.Context(), answerSpliceKey{}, sp))
 					w = &spliceWriter{ResponseWriter: w, sp: sp}
 				}
-				if !isMCP && p.single {
+				if !isMCP && p.Single() {
 					// The answer travels on the session's stream, after
 					// the POST's 202: the hold goes with it.
-					if forget := s.sessions.sse.holdUntilAnswered(r.URL.Query().Get("sessionId"), p.id, hold); forget != nil {
+					if forget := s.sessions.sse.holdUntilAnswered(r.URL.Query().Get("sessionId"), p.ID(), hold); forget != nil {
 						sw := &statusWriter{ResponseWriter: w}
 						next.ServeHTTP(sw, r)
 						if sw.status != http.StatusAccepted {

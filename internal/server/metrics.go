@@ -2,7 +2,6 @@ package server
 
 import (
 	"context"
-	"encoding/json"
 	"net/http"
 	"runtime/debug"
 	"strings"
@@ -142,7 +141,7 @@ func (s *Server) countRequests(next http.Handler) http.Handler {
 		if r.URL.Path == "/message" {
 			transport = "sse"
 		}
-		methods := peekRPC(r).methods
+		methods := peekRPC(r).Methods()
 		for _, m := range methods {
 			s.metrics.Request(m, transport)
 		}
@@ -152,33 +151,6 @@ func (s *Server) countRequests(next http.Handler) http.Handler {
 			s.metrics.RequestDone(methods[0], time.Since(start))
 		}
 	})
-}
-
-// messageMethods returns the method of each JSON-RPC message in body (one
-// message or a batch); answers (no method) are skipped.
-func messageMethods(body []byte) []string {
-	var one struct {
-		Method string `json:"method"`
-	}
-	if json.Unmarshal(body, &one) == nil {
-		if one.Method == "" {
-			return nil
-		}
-		return []string{one.Method}
-	}
-	var batch []struct {
-		Method string `json:"method"`
-	}
-	if json.Unmarshal(body, &batch) != nil {
-		return nil
-	}
-	var out []string
-	for _, m := range batch {
-		if m.Method != "" {
-			out = append(out, m.Method)
-		}
-	}
-	return out
 }
 
 // setMetricNames tells the metrics which tool names the host serves now.

@@ -108,7 +108,7 @@ func isInitialize(r *http.Request) bool {
 		return false
 	}
 	p := peekRPC(r)
-	return p.single && p.method == string(mcp.MethodInitialize)
+	return p.Single() && p.Method() == string(mcp.MethodInitialize)
 }
 
 // adopt makes this host serve sid, a session minted for owner by another

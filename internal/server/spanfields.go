@@ -24,12 +24,12 @@ type spanFields struct {
 // read.
 func spanFieldsOf(r *http.Request) (f spanFields, ok bool) {
 	p := peekRPC(r)
-	if !p.single {
+	if !p.Single() {
 		return spanFields{}, false
 	}
-	id := p.id
+	id := p.ID()
 	if string(id) == "null" {
 		id = nil
 	}
-	return spanFields{Method: p.method, ID: id, Name: paramString(p.name), URI: paramString(p.uri)}, true
+	return spanFields{Method: p.Method(), ID: id, Name: p.Name(), URI: p.URI()}, true
 }

@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"sync"
 	"time"
+
+	"github.com/tsmcp/tsmcp/internal/jsonrpc"
 )
 
 // sseTracker counts, per legacy SSE session, the requests whose responses
@@ -87,7 +89,7 @@ func (tr *sseTracker) wrapStream(next http.Handler) http.Handler {
 // request's context to the calls it starts (see sseStreamOf).
 func (tr *sseTracker) wrapMessage(queue int, full http.HandlerFunc, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		n := peekRPC(r).requests()
+		n := peekRPC(r).Requests()
 		tr.mu.Lock()
 		st := tr.streams[r.URL.Query().Get("sessionId")]
 		if st != nil && n > 0 && st.pending+n > queue {
@@ -155,51 +157,6 @@ func (tr *sseTracker) answered(st *sseStream, n int) {
 	st.pending = max(0, st.pending-n)
 }
 
-// rpcMessage has the fields that tell requests, responses and
-// notifications apart.
-type rpcMessage struct {
-	ID     json.RawMessage `json:"id"`
-	Method string          `json:"method"`
-	Result json.RawMessage `json:"result"`
-	Error  json.RawMessage `json:"error"`
-}
-
-func (m rpcMessage) isRequest() bool {
-	return m.Method != "" && len(m.ID) > 0 && string(m.ID) != "null"
-}
-
-func (m rpcMessage) isResponse() bool {
-	return m.Method == "" && (m.Result != nil || m.Error != nil)
-}
-
-// decodeMessages decodes a JSON-RPC message or batch; invalid JSON yields
-// nothing (the transport answers it with a parse error).
-func decodeMessages(b []byte) []rpcMessage {
-	b = bytes.TrimSpace(b)
-	if len(b) > 0 && b[0] == '[' {
-		var batch []rpcMessage
-		json.Unmarshal(b, &batch)
-		return batch
-	}
-	var m rpcMessage
-	if json.Unmarshal(b, &m) != nil {
-		return nil
-	}
-	return []rpcMessage{m}
-}
-
-// countRequests counts the requests (messages expecting a response) in a
-// posted body.
-func countRequests(b []byte) int {
-	n := 0
-	for _, m := range decodeMessages(b) {
-		if m.isRequest() {
-			n++
-		}
-	}
-	return n
-}
-
 // sseWriter watches the events written to one SSE stream for responses.
 type sseWriter struct {
 	http.ResponseWriter
@@ -215,8 +172,8 @@ func (w *sseWriter) Write(b []byte) (int, error) {
 		// mcp-go writes one whole event per Write.
 		if i := bytes.Index(b, dataPrefix); i >= 0 {
 			answered := 0
-			for _, m := range decodeMessages(b[i+len(dataPrefix):]) {
-				if m.isResponse() {
+			for _, m := range jsonrpc.DecodeMessages(b[i+len(dataPrefix):]) {
+				if m.IsResponse() {
 					answered++
 					w.st.waits.answered(m.ID)
 					if h, ok := w.st.holds.takeAnswered(m.ID); ok {

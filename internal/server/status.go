@@ -59,16 +59,16 @@ func needsSession(r *http.Request) bool {
 		return !mcp.IsModernProtocol(header)
 	case http.MethodPost:
 		p := peekRPC(r)
-		if !p.single {
+		if !p.Single() {
 			return false // mcp-go answers with a parse error
 		}
-		if p.modern(header) {
+		if p.Modern(header) {
 			return false
 		}
-		if p.method == string(mcp.MethodInitialize) {
+		if p.Method() == string(mcp.MethodInitialize) {
 			return false
 		}
-		if p.method == "" && p.id != nil {
+		if p.Method() == "" && p.ID() != nil {
 			return false // a response of the client's; mcp-go answers it
 		}
 		return true

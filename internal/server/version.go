@@ -26,7 +26,7 @@ func (s *Server) reconcileVersion(next http.Handler) http.Handler {
 			return
 		}
 		header := r.Header.Get(mcp.HeaderProtocolVersion)
-		meta := peekRPC(r).metaVersion()
+		meta := peekRPC(r).MetaVersion()
 		switch {
 		case meta == "" && mcp.IsModernProtocol(header):
 			r.Header.Del(mcp.HeaderProtocolVersion)
@@ -40,11 +40,4 @@ func (s *Server) reconcileVersion(next http.Handler) http.Handler {
 			slog.String("header", bounded(header)), slog.String("meta", bounded(meta)), slog.String("remote", r.RemoteAddr))
 		next.ServeHTTP(w, r)
 	})
-}
-
-// metaProtocolVersion returns the protocol version in a JSON-RPC message's
-// params._meta, or "", read as mcp-go reads it.
-func metaProtocolVersion(body []byte) string {
-	meta, _ := requestEra("", body)
-	return meta
 }

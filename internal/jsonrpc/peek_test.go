@@ -1,4 +1,4 @@
-package server
+package jsonrpc
 
 import (
 	"bytes"
@@ -45,15 +45,15 @@ var peekSeeds = []string{
 // FuzzRPCPeek checks that every view of the one decode equals what the
 // layer's own decode of the body gives, whatever the body.
 //
-//	go test ./internal/server -run '^$' -fuzz FuzzRPCPeek
-func FuzzRPCPeek(f *testing.F) {
+//	go test ./internal/jsonrpc -run '^$' -fuzz FuzzPeek
+func FuzzPeek(f *testing.F) {
 	for _, s := range peekSeeds {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, body []byte) {
 		for _, withMeta := range []bool{false, true} {
-			var p rpcPeek
-			p.decode(body, withMeta)
+			var p Peek
+			p.Decode(body, withMeta)
 			checkPeek(t, &p, body)
 		}
 	})
@@ -61,12 +61,12 @@ func FuzzRPCPeek(f *testing.F) {
 
 // TestRPCPeekSeeds runs the fuzz seeds as a table, and checks the fields
 // the layers do not decode themselves on well-formed messages.
-func TestRPCPeekSeeds(t *testing.T) {
+func TestPeekSeeds(t *testing.T) {
 	for _, s := range peekSeeds {
 		t.Run(s, func(t *testing.T) {
 			for _, withMeta := range []bool{false, true} {
-				var p rpcPeek
-				p.decode([]byte(s), withMeta)
+				var p Peek
+				p.Decode([]byte(s), withMeta)
 				checkPeek(t, &p, []byte(s))
 			}
 		})
@@ -88,42 +88,43 @@ func TestRPCPeekSeeds(t *testing.T) {
 		{name: "empty", body: ``},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			var p rpcPeek
-			p.decode([]byte(tc.body), true)
-			p.metaVersion()
-			if p.method != tc.method || paramString(p.name) != tc.tool || paramString(p.uri) != tc.uri ||
-				!reflect.DeepEqual(p.progressToken, tc.progress) || p.modern("") != tc.modern ||
-				p.requests() != tc.requests || p.single != tc.single {
+			var p Peek
+			p.Decode([]byte(tc.body), true)
+			if p.Method() != tc.method || p.Name() != tc.tool || p.URI() != tc.uri ||
+				!reflect.DeepEqual(p.ProgressToken(), tc.progress) || p.Modern("") != tc.modern ||
+				p.Requests() != tc.requests || p.Single() != tc.single {
 				t.Errorf("peek = method %q name %q uri %q progress %v modern %v requests %d single %v",
-					p.method, paramString(p.name), paramString(p.uri), p.progressToken, p.modern(""), p.requests(), p.single)
+					p.Method(), p.Name(), p.URI(), p.ProgressToken(), p.Modern(""), p.Requests(), p.Single())
 			}
 		})
 	}
 }
 
 // checkPeek compares p's views with the decodes the layers made of body
-// before the peek (kept as decodeMessages, messageMethods, requestEra).
-func checkPeek(t *testing.T, p *rpcPeek, body []byte) {
+// before the peek (kept as DecodeMessages, messageMethods, metaOracle).
+func checkPeek(t *testing.T, p *Peek, body []byte) {
 	t.Helper()
-	// The SSE tracker and the limits: decodeMessages.
-	want := decodeMessages(body)
-	if len(p.msgs) != len(want) || (p.msgs == nil) != (want == nil) {
-		t.Fatalf("msgs = %d %v, want %d %v", len(p.msgs), p.msgs, len(want), want)
+	// The SSE tracker and the limits: DecodeMessages.
+	want := DecodeMessages(body)
+	msgs := p.Messages()
+	if len(msgs) != len(want) || (msgs == nil) != (want == nil) {
+		t.Fatalf("msgs = %d %v, want %d %v", len(msgs), msgs, len(want), want)
 	}
 	for i, m := range want {
-		got := p.msgs[i]
+		got := msgs[i]
 		if got.Method != m.Method || !bytes.Equal(got.ID, m.ID) || (got.ID == nil) != (m.ID == nil) ||
-			got.isRequest() != m.isRequest() || got.isResponse() != m.isResponse() {
+			got.IsRequest() != m.IsRequest() || got.IsResponse() != m.IsResponse() ||
+			got.IsNotification() != m.IsNotification() {
 			t.Fatalf("msgs[%d] = %+v, want %+v", i, got, m)
 		}
 	}
 	// The metrics: messageMethods.
-	if wantM := messageMethods(body); !slices.Equal(p.methods, wantM) {
-		t.Fatalf("methods = %q, want %q", p.methods, wantM)
+	if wantM := messageMethods(body); !slices.Equal(p.Methods(), wantM) {
+		t.Fatalf("methods = %q, want %q", p.Methods(), wantM)
 	}
-	// The version reconciliation: requestEra.
-	if wantMeta, _ := requestEra("", body); p.metaVersion() != wantMeta {
-		t.Fatalf("meta = %q, want %q", p.metaVersion(), wantMeta)
+	// The version reconciliation: metaOracle.
+	if wantMeta := metaOracle(body); p.MetaVersion() != wantMeta {
+		t.Fatalf("meta = %q, want %q", p.MetaVersion(), wantMeta)
 	}
 	// The session requirement.
 	var s struct {
@@ -131,8 +132,8 @@ func checkPeek(t *testing.T, p *rpcPeek, body []byte) {
 		Method mcp.MCPMethod   `json:"method,omitempty"`
 	}
 	ok := json.Unmarshal(body, &s) == nil
-	if p.single != ok || ok && (p.method != string(s.Method) || !bytes.Equal(p.id, s.ID) || (p.id == nil) != (s.ID == nil)) {
-		t.Fatalf("single %v method %q id %q, want %v %q %q", p.single, p.method, p.id, ok, s.Method, s.ID)
+	if p.Single() != ok || ok && (p.Method() != string(s.Method) || !bytes.Equal(p.ID(), s.ID) || (p.ID() == nil) != (s.ID == nil)) {
+		t.Fatalf("single %v method %q id %q, want %v %q %q", p.Single(), p.Method(), p.ID(), ok, s.Method, s.ID)
 	}
 	// Stateless cancellation.
 	var c struct {
@@ -140,9 +141,9 @@ func checkPeek(t *testing.T, p *rpcPeek, body []byte) {
 		Method mcp.MCPMethod `json:"method"`
 	}
 	ok = json.Unmarshal(body, &c) == nil
-	id, gotOK := p.idValue()
-	if gotOK != ok || ok && (!reflect.DeepEqual(id, c.ID) || p.method != string(c.Method)) {
-		t.Fatalf("idValue = %v %v (method %q), want %v %v (%q)", id, gotOK, p.method, c.ID, ok, c.Method)
+	id, gotOK := p.IDValue()
+	if gotOK != ok || ok && (!reflect.DeepEqual(id, c.ID) || p.Method() != string(c.Method)) {
+		t.Fatalf("IDValue = %v %v (method %q), want %v %v (%q)", id, gotOK, p.Method(), c.ID, ok, c.Method)
 	}
 }
 
@@ -150,7 +151,7 @@ func checkPeek(t *testing.T, p *rpcPeek, body []byte) {
 // made before the peek, one per layer (reconcileVersion, requireSession,
 // scopeCancels, limitRequests, countRequests), with the one peek.
 //
-//	go test ./internal/server -run '^$' -bench RequestDecode -benchmem
+//	go test ./internal/jsonrpc -run '^$' -bench RequestDecode -benchmem
 func BenchmarkRequestDecode(b *testing.B) {
 	for _, body := range []struct{ name, body string }{
 		{"session", `{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"whoami","arguments":{}}}`},
@@ -160,30 +161,30 @@ func BenchmarkRequestDecode(b *testing.B) {
 		b.Run(body.name+"/layers", func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
-				metaProtocolVersion(raw) // reconcileVersion
+				metaOracle(raw) // reconcileVersion
 				var s struct {
 					ID     json.RawMessage `json:"id"`
 					Method mcp.MCPMethod   `json:"method,omitempty"`
 				}
 				json.Unmarshal(raw, &s) // requireSession
-				requestEra("", raw)
-				if _, modern := requestEra("", raw); modern { // scopeCancels
+				metaOracle(raw)
+				if mcp.IsModernProtocol(metaOracle(raw)) { // scopeCancels
 					var c struct {
 						ID     any           `json:"id"`
 						Method mcp.MCPMethod `json:"method"`
 					}
 					json.Unmarshal(raw, &c)
 				}
-				decodeMessages(raw) // limitRequests
+				DecodeMessages(raw) // limitRequests
 				messageMethods(raw) // countRequests
 			}
 		})
 		b.Run(body.name+"/peek", func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
-				rb := &requestBody{body: raw}
-				rb.once.Do(func() { rb.peek.decode(rb.body, true) })
-				rb.peek.metaVersion()
+				var p Peek
+				p.Decode(raw, true)
+				p.MetaVersion()
 			}
 		})
 	}
@@ -192,16 +193,31 @@ func BenchmarkRequestDecode(b *testing.B) {
 	b.Run("sse/layers", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
-			decodeMessages(raw) // limitRequests
-			decodeMessages(raw) // the SSE tracker
+			DecodeMessages(raw) // limitRequests
+			DecodeMessages(raw) // the SSE tracker
 			messageMethods(raw) // countRequests
 		}
 	})
 	b.Run("sse/peek", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
-			rb := &requestBody{body: raw}
-			rb.once.Do(func() { rb.peek.decode(rb.body, false) })
+			var p Peek
+			p.Decode(raw, false)
 		}
 	})
+}
+
+// metaOracle is the host's own decode of the protocol version in
+// params._meta, as it read it before the peek (requestEra in
+// internal/server).
+func metaOracle(body []byte) string {
+	var m struct {
+		Params struct {
+			Meta *mcp.Meta `json:"_meta"`
+		} `json:"params"`
+	}
+	if json.Unmarshal(body, &m) != nil {
+		return ""
+	}
+	return m.Params.Meta.ProtocolVersion()
 }
