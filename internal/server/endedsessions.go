@@ -57,14 +57,14 @@ func (s *Server) restoreEnded(store ipn.StateStore) {
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	if err == nil {
-		err = st.ended.restore(b, now)
+		err = st.ended.Restore(b, now)
 	}
 	if err != nil {
-		st.ended.raiseFloor(now.Unix())
+		st.ended.RaiseFloor(now)
 		s.log.Warn("could not read the sessions ended before this start from tailnet.state; refusing every session ID issued before now", "err", err)
 		return
 	}
-	s.log.Debug("restored the sessions ended before this start", "sessions", st.ended.len())
+	s.log.Debug("restored the sessions ended before this start", "sessions", st.ended.Len())
 }
 
 // startEndedWriter writes the record to store whenever the tombstones
@@ -76,7 +76,7 @@ func (s *Server) startEndedWriter(store ipn.StateStore, limit int) (stop func() 
 	st := s.sessions
 	write := func() {
 		st.mu.Lock()
-		b := st.ended.marshal(st.now(), limit)
+		b := st.ended.Marshal(st.now(), limit)
 		st.mu.Unlock()
 		if err := store.WriteState(endedSessionsStateKey, b); err != nil {
 			s.log.Warn("could not write the ended sessions to tailnet.state; retrying", "err", err)

@@ -9,6 +9,7 @@ import (
 	"github.com/mark3labs/mcp-go/mcp"
 
 	"github.com/tsmcp/tsmcp/internal/identity"
+	"github.com/tsmcp/tsmcp/internal/sessionid"
 )
 
 // admitSession decides whether a request carrying session ID sid may go on
@@ -58,12 +59,12 @@ func (s *Server) admitSession(w http.ResponseWriter, r *http.Request, caller *id
 		s.endSession(context.Background(), sid, owner, "past mcp.session_max_age")
 		return asUnknown()
 	}
-	switch v := s.sessions.ids.verify(sid, caller); v {
-	case sidForeign:
+	switch v := s.sessions.ids.Verify(sid, caller); v {
+	case sessionid.Foreign:
 		s.auditHijack(r, caller, "session ID not issued to this caller")
 		writeError(w, http.StatusNotFound)
 		return false
-	case sidValid:
+	case sessionid.Valid:
 		if s.sessions.refused(sid) {
 			return asUnknown()
 		}
@@ -85,7 +86,7 @@ func (s *Server) admitSession(w http.ResponseWriter, r *http.Request, caller *id
 		s.log.Info("adopted a session minted by another host", "caller", caller.String())
 		return true
 	default:
-		if v == sidOtherKey {
+		if v == sessionid.OtherKey {
 			s.log.Debug("refused a session ID of another key (minted before a key rotation?)", "caller", caller.String())
 		}
 		return asUnknown()

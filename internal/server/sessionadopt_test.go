@@ -7,6 +7,17 @@ import (
 	"github.com/tsmcp/tsmcp/internal/identity"
 )
 
+// The keys and callers of the session store's unit tests (the session IDs'
+// own tests are in internal/sessionid).
+var (
+	testSessionKey  = []byte("0123456789abcdef0123456789abcdef")
+	otherSessionKey = []byte("fedcba9876543210fedcba9876543210")
+
+	sidAlice = &identity.Identity{LoginName: "alice@example.com", NodeID: "nAlice1", NodeName: "laptop"}
+	sidBob   = &identity.Identity{LoginName: "bob@example.com", NodeID: "nBob", NodeName: "bob"}
+	sidCI    = &identity.Identity{NodeID: "nCI", NodeName: "ci", Tags: []string{"tag:ci"}}
+)
+
 // TestBoundSessionsAcrossReplicas: the SessionIdManager of a host that
 // never minted an ID validates and terminates it for its owner only,
 // refuses it once ended there, and refuses another key's IDs.
@@ -75,7 +86,7 @@ func TestAdoptHoldsASlot(t *testing.T) {
 			minter := newSessionStore(testSessionKey, time.Hour)
 			st := newSessionStore(testSessionKey, time.Hour)
 			c := newCounter("sessions", 1, 10)
-			sid1, sid2 := minter.ids.mint(sidAlice, time.Now()), minter.ids.mint(sidAlice, time.Now())
+			sid1, sid2 := minter.ids.Mint(sidAlice, time.Now()), minter.ids.Mint(sidAlice, time.Now())
 			if ref := st.adopt(sid1, sidAlice, c); ref != nil {
 				t.Fatalf("adopt: %+v", ref)
 			}
@@ -137,17 +148,17 @@ func TestSessionRefusals(t *testing.T) {
 		}},
 		{name: "closed (its GET stream ended)", issued: now, prepare: func(st *sessionStore, sid string) { st.close(sid) }},
 		{name: "under the floor", issued: now.Add(-time.Minute), prepare: func(st *sessionStore, _ string) {
-			st.ended.raiseFloor(now.Add(-time.Minute).Unix())
+			st.ended.RaiseFloor(now.Add(-time.Minute))
 		}, want: true},
 		{name: "above the floor", issued: now.Add(-time.Minute), prepare: func(st *sessionStore, _ string) {
-			st.ended.raiseFloor(now.Add(-time.Minute - time.Second).Unix())
+			st.ended.RaiseFloor(now.Add(-time.Minute - time.Second))
 		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			st := newSessionStore(testSessionKey, time.Hour)
 			st.now = func() time.Time { return now }
-			sid := st.ids.mint(sidAlice, tt.issued)
+			sid := st.ids.Mint(sidAlice, tt.issued)
 			if tt.prepare != nil {
 				tt.prepare(st, sid)
 			}

@@ -10,25 +10,26 @@ import (
 	"github.com/mark3labs/mcp-go/server"
 
 	"github.com/tsmcp/tsmcp/internal/identity"
+	"github.com/tsmcp/tsmcp/internal/sessionid"
 )
 
 // sessionStore binds MCP sessions (SSE sessionId, Mcp-Session-Id) to the
 // identity that opened them. Every ID is minted by ids, which binds it to
-// its owner verifiably (see sessionid.go): a Streamable HTTP session ID is
+// its owner verifiably (see internal/sessionid): a Streamable HTTP session ID is
 // honoured for its owner by any host sharing the key, even one that never
 // saw it (the host adopts it, see adopt), and refused for anyone else.
 // owners holds the sessions this host serves: minted here or adopted.
 // An ID past maxAge (mcp.session_max_age) or ended here is refused (see
 // refused).
 type sessionStore struct {
-	ids    *sessionMinter   // immutable
-	maxAge time.Duration    // immutable
-	now    func() time.Time // immutable once serving: the clock of issue times and max ages
+	ids    *sessionid.Minter // immutable
+	maxAge time.Duration     // immutable
+	now    func() time.Time  // immutable once serving: the clock of issue times and max ages
 
 	mu       sync.Mutex // guards the fields below
 	owners   map[string]*identity.Identity
 	slots    map[string]*sessionSlot // Streamable HTTP sessions' mcp.limits.sessions_* units
-	ended    *tombstones             // sessions ended here, refused if presented again
+	ended    *sessionid.Tombstones   // sessions ended here, refused if presented again
 	stopping bool                    // shutting down: see stop
 
 	// endedChanged receives a value (without blocking) whenever ended
@@ -37,6 +38,10 @@ type sessionStore struct {
 
 	sse *sseTracker // immutable
 }
+
+// maxTombstones bounds the session IDs a host remembers as ended: 16 bytes
+// each in the records, a few MB at most in memory.
+const maxTombstones = 32768
 
 // sessionClockSkew is how far in the future an ID's issue time may be
 // (another replica's clock ahead of this one's); an ID issued later than
@@ -48,12 +53,12 @@ const sessionClockSkew = time.Minute
 // the minting of its ID; an empty key means a random key per process.
 func newSessionStore(key []byte, maxAge time.Duration) *sessionStore {
 	return &sessionStore{
-		ids:          newSessionMinter(key),
+		ids:          sessionid.New(key),
 		maxAge:       maxAge,
 		now:          time.Now,
 		owners:       map[string]*identity.Identity{},
 		slots:        map[string]*sessionSlot{},
-		ended:        newTombstones(maxTombstones, maxAge),
+		ended:        sessionid.NewTombstones(maxTombstones, maxAge),
 		endedChanged: make(chan struct{}, 1),
 		sse:          newSSETracker(),
 	}
@@ -68,7 +73,7 @@ func (st *sessionStore) streamableCount() int {
 
 // open mints a session ID owned by id.
 func (st *sessionStore) open(id *identity.Identity) string {
-	sid := st.ids.mint(id, st.now())
+	sid := st.ids.Mint(id, st.now())
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	st.owners[sid] = id
@@ -83,12 +88,12 @@ func (st *sessionStore) owner(sid string) *identity.Identity {
 	return st.owners[sid]
 }
 
-// refused reports whether sid, an ID verify accepted, must not be served
+// refused reports whether sid, an ID Verify accepted, must not be served
 // here: it is past its max age, or it was ended on this host (DELETE, idle
 // or unused expiry; also before a restart, see endedsessions.go), or it was
 // issued at or before the tombstones' floor.
 func (st *sessionStore) refused(sid string) bool {
-	issued, tag, ok := sessionIDFacts(sid)
+	issued, tag, ok := sessionid.Facts(sid)
 	if !ok {
 		return true
 	}
@@ -97,13 +102,13 @@ func (st *sessionStore) refused(sid string) bool {
 	}
 	st.mu.Lock()
 	defer st.mu.Unlock()
-	return st.ended.has(tag, issued)
+	return st.ended.Has(tag, issued)
 }
 
 // expired reports whether sid is past its max age (or issued too far in
 // the future to be trusted) at now.
 func (st *sessionStore) expired(sid string, now time.Time) bool {
-	issued, _, ok := sessionIDFacts(sid)
+	issued, _, ok := sessionid.Facts(sid)
 	return !ok || st.expiredAt(issued, now)
 }
 
@@ -126,7 +131,7 @@ func (st *sessionStore) closeLocked(sid string) {
 }
 
 // end forgets sid and refuses it on this host from now on, until its max
-// age (see tombstones): the session was terminated (DELETE, idle or
+// age (see sessionid.Tombstones): the session was terminated (DELETE, idle or
 // unused expiry, max age).
 func (st *sessionStore) end(sid string) {
 	st.mu.Lock()
@@ -137,8 +142,8 @@ func (st *sessionStore) end(sid string) {
 // endLocked is end with st.mu held.
 func (st *sessionStore) endLocked(sid string) {
 	st.closeLocked(sid)
-	if issued, tag, ok := sessionIDFacts(sid); ok {
-		st.ended.add(tag, issued, st.now())
+	if issued, tag, ok := sessionid.Facts(sid); ok {
+		st.ended.Add(tag, issued, st.now())
 		select {
 		case st.endedChanged <- struct{}{}:
 		default:
@@ -210,7 +215,7 @@ func (m *boundSessions) Generate() string {
 		// Not reachable: mcp-go generates IDs only inside requests, and
 		// every request reaching it is identified. An ID bound to no
 		// identity is refused by Validate.
-		return m.store.ids.mint(nil, m.store.now())
+		return m.store.ids.Mint(nil, m.store.now())
 	}
 	sid := m.store.open(m.caller)
 	m.store.bind(sid, m.slot)
@@ -231,7 +236,7 @@ func (m *boundSessions) Validate(sid string) (isTerminated bool, err error) {
 		}
 		return m.store.expired(sid, m.store.now()), nil
 	}
-	if m.store.ids.verify(sid, m.caller) != sidValid {
+	if m.store.ids.Verify(sid, m.caller) != sessionid.Valid {
 		return false, errUnknownSession
 	}
 	if m.store.refused(sid) {
@@ -252,7 +257,7 @@ func (m *boundSessions) Terminate(sid string) (isNotAllowed bool, err error) {
 		if !owner.Equal(m.caller) {
 			return true, nil
 		}
-	} else if m.store.ids.verify(sid, m.caller) != sidValid {
+	} else if m.store.ids.Verify(sid, m.caller) != sessionid.Valid {
 		return false, nil // unknown: nothing to end (checkSession answers 404)
 	}
 	m.store.end(sid)

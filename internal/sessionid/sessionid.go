@@ -1,4 +1,12 @@
-package server
+// Package sessionid mints and verifies the MCP session IDs of tsmcp, and
+// remembers the IDs ended on a host (Tombstones).
+//
+// An ID is bound to the identity it was minted for and carries its issue
+// time, so any host holding the same key tells, without shared state,
+// whether the caller presenting it is its owner (Minter.Verify) and how old
+// it is (Facts). Deciding what to do with an ID (serve, adopt, refuse, log,
+// audit) is the host's job (internal/server).
+package sessionid
 
 import (
 	"crypto/hmac"
@@ -14,7 +22,7 @@ import (
 	"github.com/tsmcp/tsmcp/internal/identity"
 )
 
-// Session IDs carry their owner's binding and their issue time, so that
+// IDs carry their owner's binding and their issue time, so that
 // any replica holding the same key (mcp.session_key) can tell, without
 // state, whether the caller presenting an ID is the identity it was minted
 // for, and whether the ID is past mcp.session_max_age.
@@ -55,59 +63,63 @@ const (
 
 var sessionIDEncoding = base64.RawURLEncoding.Strict()
 
-// sidVerdict is what a session ID says about the caller presenting it.
-type sidVerdict int
+// Verdict is what a session ID says about the caller presenting it. The
+// zero value is Malformed.
+type Verdict int
 
 const (
-	// sidMalformed: not an ID of this format (or of no known format).
-	sidMalformed sidVerdict = iota
-	// sidOtherKey: well-formed, minted under another key (before a key
+	// Malformed: not an ID of this format (or of no known format).
+	Malformed Verdict = iota
+	// OtherKey: well-formed, minted under another key (before a key
 	// rotation, or by a host of another deployment). Unknown here.
-	sidOtherKey
-	// sidForeign: well-formed, of this key, but not minted for this
+	OtherKey
+	// Foreign: well-formed, of this key, but not minted for this
 	// caller: another identity's session, or a forged or tampered ID.
-	sidForeign
-	// sidValid: minted under this key for this caller.
-	sidValid
+	Foreign
+	// Valid: minted under this key for this caller.
+	Valid
 )
 
-func (v sidVerdict) String() string {
+// String names v for the log: "malformed", "other key", "foreign" or
+// "valid".
+func (v Verdict) String() string {
 	switch v {
-	case sidOtherKey:
+	case OtherKey:
 		return "other key"
-	case sidForeign:
+	case Foreign:
 		return "foreign"
-	case sidValid:
+	case Valid:
 		return "valid"
 	default:
 		return "malformed"
 	}
 }
 
-// sessionMinter mints and verifies session IDs under one key. Immutable.
-type sessionMinter struct {
+// Minter mints and verifies session IDs under one key. It is immutable and
+// safe for concurrent use. The zero Minter is not usable: use New.
+type Minter struct {
 	key   []byte
 	keyID [sessionKeyIDLen]byte
 }
 
-// newSessionMinter returns a minter for key; a nil or empty key means a
+// New returns a minter for key; a nil or empty key means a
 // random key for this process (IDs then verify only here, until exit).
-func newSessionMinter(key []byte) *sessionMinter {
+func New(key []byte) *Minter {
 	if len(key) == 0 {
 		key = make([]byte, 32)
 		rand.Read(key) // never fails (crypto/rand panics instead)
 	}
-	m := &sessionMinter{key: append([]byte(nil), key...)}
+	m := &Minter{key: append([]byte(nil), key...)}
 	mac := hmac.New(sha256.New, m.key)
 	mac.Write([]byte(sessionKeyIDLabel))
 	copy(m.keyID[:], mac.Sum(nil))
 	return m
 }
 
-// mint returns a new session ID bound to id, issued at now. A nil id
+// Mint returns a new session ID bound to id, issued at now. A nil id
 // mints an ID bound to no identity, which no caller's verification
 // accepts.
-func (m *sessionMinter) mint(id *identity.Identity, now time.Time) string {
+func (m *Minter) Mint(id *identity.Identity, now time.Time) string {
 	var random [sessionRandLen]byte
 	rand.Read(random[:]) // never fails (crypto/rand panics instead)
 	var issued [sessionIssuedLen]byte
@@ -116,7 +128,7 @@ func (m *sessionMinter) mint(id *identity.Identity, now time.Time) string {
 }
 
 // format builds the ID for issued, random and id.
-func (m *sessionMinter) format(issued, random []byte, id *identity.Identity) string {
+func (m *Minter) format(issued, random []byte, id *identity.Identity) string {
 	var raw [sessionRawLen]byte
 	n := copy(raw[:], m.keyID[:])
 	n += copy(raw[n:], issued)
@@ -130,7 +142,7 @@ func (m *sessionMinter) format(issued, random []byte, id *identity.Identity) str
 }
 
 // mac returns the truncated MAC over issued, random and id's binding.
-func (m *sessionMinter) mac(issued, random []byte, id *identity.Identity) []byte {
+func (m *Minter) mac(issued, random []byte, id *identity.Identity) []byte {
 	h := hmac.New(sha256.New, m.key)
 	h.Write([]byte(sessionMACDomain))
 	h.Write([]byte(sessionIDVersion))
@@ -177,28 +189,29 @@ func writeField(h hash.Hash, s string) {
 	h.Write([]byte(s))
 }
 
-// verify says whether sid was minted under this key for caller. It never
-// accepts an ID that differs, in any character, from one mint returned
-// for caller, and compares MACs in constant time. It does not look at the
-// ID's age: see sessionStore.refused.
-func (m *sessionMinter) verify(sid string, caller *identity.Identity) sidVerdict {
+// Verify says whether sid was minted under this key for caller. It never
+// accepts an ID that differs, in any character, from one Mint returned
+// for caller, and compares MACs in constant time. A nil caller is Foreign
+// to every well-formed ID of this key. It does not look at the ID's age:
+// that is the caller's to judge from Facts.
+func (m *Minter) Verify(sid string, caller *identity.Identity) Verdict {
 	raw, ok := decodeSessionID(sid)
 	if !ok {
-		return sidMalformed
+		return Malformed
 	}
 	if subtle.ConstantTimeCompare(raw[:sessionKeyIDLen], m.keyID[:]) != 1 {
-		return sidOtherKey
+		return OtherKey
 	}
 	if caller == nil {
-		return sidForeign
+		return Foreign
 	}
 	issued := raw[sessionKeyIDLen : sessionKeyIDLen+sessionIssuedLen]
 	random := raw[sessionKeyIDLen+sessionIssuedLen : sessionKeyIDLen+sessionIssuedLen+sessionRandLen]
 	want := m.format(issued, random, caller)
 	if subtle.ConstantTimeCompare([]byte(want), []byte(sid)) != 1 {
-		return sidForeign
+		return Foreign
 	}
-	return sidValid
+	return Valid
 }
 
 // decodeSessionID returns the bytes of an ID of this version.
@@ -213,15 +226,17 @@ func decodeSessionID(sid string) ([]byte, bool) {
 	return raw, true
 }
 
-// sessionTag names an ID in the ended-session records: the first 8 of its
-// 16 random bytes (unique among the IDs of one key but for a 2^-64 chance,
-// and no secret).
-type sessionTag [8]byte
+// Tag names an ID in the ended-session records (Tombstones): the first 8
+// of its 16 random bytes (unique among the IDs of one key but for a 2^-64
+// chance, and no secret). The zero Tag is what Facts returns for a
+// malformed ID.
+type Tag [8]byte
 
-// sessionIDFacts returns what a well-formed ID says of itself: its issue
-// time (whole seconds) and its tag. They are authentic only for an ID that
-// verify accepted (or that this host minted or adopted).
-func sessionIDFacts(sid string) (issued time.Time, tag sessionTag, ok bool) {
+// Facts returns what a well-formed ID says of itself: its issue time
+// (whole seconds) and its tag; ok is false, with zero values, for a
+// malformed ID. They are authentic only for an ID that Verify accepted
+// (or that this host minted or adopted).
+func Facts(sid string) (issued time.Time, tag Tag, ok bool) {
 	raw, ok := decodeSessionID(sid)
 	if !ok {
 		return time.Time{}, tag, false

@@ -1,4 +1,4 @@
-package server
+package sessionid
 
 import (
 	"strings"
@@ -37,52 +37,52 @@ func flip(sid string, i int) string {
 var sidNow = time.Unix(1_800_000_000, 0)
 
 func TestSessionIDMintVerify(t *testing.T) {
-	m := newSessionMinter(testSessionKey)
-	other := newSessionMinter(otherSessionKey)
-	aliceSID := m.mint(sidAlice, sidNow)
-	ciSID := m.mint(sidCI, sidNow)
+	m := New(testSessionKey)
+	other := New(otherSessionKey)
+	aliceSID := m.Mint(sidAlice, sidNow)
+	ciSID := m.Mint(sidCI, sidNow)
 	body := len(sessionIDPrefix)
 	tests := []struct {
 		name   string
-		minter *sessionMinter
+		minter *Minter
 		sid    string
 		caller *identity.Identity
-		want   sidVerdict
+		want   Verdict
 	}{
-		{"owner", m, aliceSID, sidAlice, sidValid},
-		{"owner as a fresh identity value (display name, node name, shared ignored)", m, aliceSID, sidAliceCopied, sidValid},
-		{"tagged owner", m, ciSID, sidCI, sidValid},
-		{"another replica with the same key", newSessionMinter(testSessionKey), aliceSID, sidAlice, sidValid},
-		{"another user", m, aliceSID, sidBob, sidForeign},
-		{"same user on another node", m, aliceSID, sidAliceOther, sidForeign},
-		{"user's ID replayed by a tagged node", m, aliceSID, sidCI, sidForeign},
-		{"tagged node's ID replayed by a user", m, ciSID, sidAlice, sidForeign},
-		{"same node, other tags", m, ciSID, sidCIMoreTags, sidForeign},
-		{"field boundaries are unambiguous", m, m.mint(sidAmbiguous1, sidNow), sidAmbiguous2, sidForeign},
-		{"no caller", m, aliceSID, nil, sidForeign},
-		{"ID bound to no identity", m, m.mint(nil, sidNow), sidAlice, sidForeign},
-		{"another key", other, aliceSID, sidAlice, sidOtherKey},
-		{"flipped key ID", m, flip(aliceSID, body), sidAlice, sidOtherKey},
-		{"flipped issue time, first", m, flip(aliceSID, body+6), sidAlice, sidForeign},
-		{"flipped issue time, last", m, flip(aliceSID, body+12), sidAlice, sidForeign},
-		{"flipped random, first", m, flip(aliceSID, body+14), sidAlice, sidForeign},
-		{"flipped random, last", m, flip(aliceSID, body+33), sidAlice, sidForeign},
-		{"flipped MAC, first", m, flip(aliceSID, body+35), sidAlice, sidForeign},
-		{"flipped MAC, last", m, flip(aliceSID, sessionIDLen-1), sidAlice, sidForeign},
-		{"upper-cased", m, strings.ToUpper(aliceSID), sidAlice, sidMalformed},
-		{"wrong version", m, "s3" + aliceSID[2:], sidAlice, sidMalformed},
-		{"a version 1 ID (no issue time)", m, "s1." + aliceSID[len(sessionIDPrefix):len(sessionIDPrefix)+48], sidAlice, sidMalformed},
-		{"truncated", m, aliceSID[:sessionIDLen-1], sidAlice, sidMalformed},
-		{"extended", m, aliceSID + "A", sidAlice, sidMalformed},
-		{"trailing newline in place of a character", m, aliceSID[:sessionIDLen-1] + "\n", sidAlice, sidMalformed},
-		{"padding character", m, aliceSID[:sessionIDLen-1] + "=", sidAlice, sidMalformed},
-		{"empty", m, "", sidAlice, sidMalformed},
-		{"pre-HMAC hex ID", m, "0123456789abcdef0123456789abcdef", sidAlice, sidMalformed},
+		{"owner", m, aliceSID, sidAlice, Valid},
+		{"owner as a fresh identity value (display name, node name, shared ignored)", m, aliceSID, sidAliceCopied, Valid},
+		{"tagged owner", m, ciSID, sidCI, Valid},
+		{"another replica with the same key", New(testSessionKey), aliceSID, sidAlice, Valid},
+		{"another user", m, aliceSID, sidBob, Foreign},
+		{"same user on another node", m, aliceSID, sidAliceOther, Foreign},
+		{"user's ID replayed by a tagged node", m, aliceSID, sidCI, Foreign},
+		{"tagged node's ID replayed by a user", m, ciSID, sidAlice, Foreign},
+		{"same node, other tags", m, ciSID, sidCIMoreTags, Foreign},
+		{"field boundaries are unambiguous", m, m.Mint(sidAmbiguous1, sidNow), sidAmbiguous2, Foreign},
+		{"no caller", m, aliceSID, nil, Foreign},
+		{"ID bound to no identity", m, m.Mint(nil, sidNow), sidAlice, Foreign},
+		{"another key", other, aliceSID, sidAlice, OtherKey},
+		{"flipped key ID", m, flip(aliceSID, body), sidAlice, OtherKey},
+		{"flipped issue time, first", m, flip(aliceSID, body+6), sidAlice, Foreign},
+		{"flipped issue time, last", m, flip(aliceSID, body+12), sidAlice, Foreign},
+		{"flipped random, first", m, flip(aliceSID, body+14), sidAlice, Foreign},
+		{"flipped random, last", m, flip(aliceSID, body+33), sidAlice, Foreign},
+		{"flipped MAC, first", m, flip(aliceSID, body+35), sidAlice, Foreign},
+		{"flipped MAC, last", m, flip(aliceSID, sessionIDLen-1), sidAlice, Foreign},
+		{"upper-cased", m, strings.ToUpper(aliceSID), sidAlice, Malformed},
+		{"wrong version", m, "s3" + aliceSID[2:], sidAlice, Malformed},
+		{"a version 1 ID (no issue time)", m, "s1." + aliceSID[len(sessionIDPrefix):len(sessionIDPrefix)+48], sidAlice, Malformed},
+		{"truncated", m, aliceSID[:sessionIDLen-1], sidAlice, Malformed},
+		{"extended", m, aliceSID + "A", sidAlice, Malformed},
+		{"trailing newline in place of a character", m, aliceSID[:sessionIDLen-1] + "\n", sidAlice, Malformed},
+		{"padding character", m, aliceSID[:sessionIDLen-1] + "=", sidAlice, Malformed},
+		{"empty", m, "", sidAlice, Malformed},
+		{"pre-HMAC hex ID", m, "0123456789abcdef0123456789abcdef", sidAlice, Malformed},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := tt.minter.verify(tt.sid, tt.caller); got != tt.want {
-				t.Fatalf("verify(%q) = %v, want %v", tt.sid, got, tt.want)
+			if got := tt.minter.Verify(tt.sid, tt.caller); got != tt.want {
+				t.Fatalf("Verify(%q) = %v, want %v", tt.sid, got, tt.want)
 			}
 		})
 	}
@@ -92,17 +92,17 @@ func TestSessionIDMintVerify(t *testing.T) {
 // requires of session IDs), of one length, versioned, unique, and carry
 // their issue time.
 func TestSessionIDFormat(t *testing.T) {
-	m := newSessionMinter(testSessionKey)
+	m := New(testSessionKey)
 	seen := map[string]bool{}
 	for i := range 1000 {
 		at := sidNow.Add(time.Duration(i) * 1001 * time.Millisecond)
-		sid := m.mint(sidAlice, at)
+		sid := m.Mint(sidAlice, at)
 		if sessionIDLen != 59 || len(sid) != sessionIDLen || !strings.HasPrefix(sid, "s2.") {
 			t.Fatalf("ID %q: length %d, want 59 with prefix s2.", sid, len(sid))
 		}
-		issued, tag, ok := sessionIDFacts(sid)
-		if !ok || !issued.Equal(at.Truncate(time.Second)) || tag == (sessionTag{}) {
-			t.Fatalf("sessionIDFacts(%q) = %v, %x, %v; want issued %v", sid, issued, tag, ok, at.Truncate(time.Second))
+		issued, tag, ok := Facts(sid)
+		if !ok || !issued.Equal(at.Truncate(time.Second)) || tag == (Tag{}) {
+			t.Fatalf("Facts(%q) = %v, %x, %v; want issued %v", sid, issued, tag, ok, at.Truncate(time.Second))
 		}
 		for _, c := range []byte(sid) {
 			if c < 0x21 || c > 0x7e {
@@ -119,13 +119,13 @@ func TestSessionIDFormat(t *testing.T) {
 // TestEmptyKeyIsRandomPerProcess: without mcp.session_key, two hosts
 // (minters) do not honour each other's IDs.
 func TestEmptyKeyIsRandomPerProcess(t *testing.T) {
-	a, b := newSessionMinter(nil), newSessionMinter(nil)
-	sid := a.mint(sidAlice, sidNow)
-	if got := a.verify(sid, sidAlice); got != sidValid {
+	a, b := New(nil), New(nil)
+	sid := a.Mint(sidAlice, sidNow)
+	if got := a.Verify(sid, sidAlice); got != Valid {
 		t.Fatalf("own ID: %v", got)
 	}
-	if got := b.verify(sid, sidAlice); got != sidOtherKey {
-		t.Fatalf("another process's ID: %v, want %v", got, sidOtherKey)
+	if got := b.Verify(sid, sidAlice); got != OtherKey {
+		t.Fatalf("another process's ID: %v, want %v", got, OtherKey)
 	}
 }
 
@@ -133,7 +133,7 @@ func TestEmptyKeyIsRandomPerProcess(t *testing.T) {
 // exactly the IDs minted for that caller: no other string, and no ID of
 // another caller.
 func FuzzSessionIDVerify(f *testing.F) {
-	m := newSessionMinter(testSessionKey)
+	m := New(testSessionKey)
 	minted := map[string]*identity.Identity{}
 	// Deterministic IDs: fuzzing workers re-run this function, and the
 	// corpus they are handed must name the same IDs.
@@ -151,11 +151,11 @@ func FuzzSessionIDVerify(f *testing.F) {
 	f.Add("s2.")
 	f.Fuzz(func(t *testing.T, sid string) {
 		for _, caller := range []*identity.Identity{sidAlice, sidAliceOther, sidBob, sidCI, sidCIMoreTags, nil} {
-			if m.verify(sid, caller) != sidValid {
+			if m.Verify(sid, caller) != Valid {
 				continue
 			}
 			if owner := minted[sid]; owner == nil || !owner.Equal(caller) {
-				t.Fatalf("verify(%q, %v) accepted an ID not minted for that caller", sid, caller)
+				t.Fatalf("Verify(%q, %v) accepted an ID not minted for that caller", sid, caller)
 			}
 		}
 	})
@@ -164,8 +164,8 @@ func FuzzSessionIDVerify(f *testing.F) {
 // FuzzSessionIDMutation: no change to a minted ID's bytes (one to three
 // bytes replaced) is accepted for its owner.
 func FuzzSessionIDMutation(f *testing.F) {
-	m := newSessionMinter(testSessionKey)
-	sid := m.mint(sidAlice, sidNow)
+	m := New(testSessionKey)
+	sid := m.Mint(sidAlice, sidNow)
 	f.Add(uint(3), byte('A'), uint(0), byte(0), uint(0), byte(0))
 	f.Add(uint(50), byte('-'), uint(10), byte('_'), uint(20), byte('z'))
 	f.Fuzz(func(t *testing.T, p1 uint, b1 byte, p2 uint, b2 byte, p3 uint, b3 byte) {
@@ -179,7 +179,7 @@ func FuzzSessionIDMutation(f *testing.F) {
 		if string(mut) == sid {
 			return
 		}
-		if got := m.verify(string(mut), sidAlice); got == sidValid {
+		if got := m.Verify(string(mut), sidAlice); got == Valid {
 			t.Fatalf("mutated ID %q accepted (original %q)", mut, sid)
 		}
 	})

@@ -1,4 +1,4 @@
-package server
+package sessionid
 
 import (
 	"cmp"
@@ -9,42 +9,42 @@ import (
 	"time"
 )
 
-// maxTombstones bounds the session IDs a host remembers as ended: 16 bytes
-// each in the records, a few MB at most in memory.
-const maxTombstones = 32768
-
-// tombstones remembers the session IDs ended on this host (DELETE, idle or
+// Tombstones remembers the session IDs ended on a host (DELETE, idle or
 // unused expiry), so that such an ID stays refused here although its MAC
 // still verifies for its owner. An entry is kept until its ID is past
 // mcp.session_max_age (maxAge), when the ID is refused for its age anyway.
+// Entries are named by Tag and issue time (see Facts).
 //
 // At most max are kept. Past that the entry with the oldest issue time
 // goes and the floor rises to that time: every ID issued at or before the
 // floor counts as ended. So forgetting an entry never lets its ID back; it
 // only makes older IDs, ended or not, unadoptable here (fail closed).
 //
-// Not safe for concurrent use: sessionStore.mu guards it.
-type tombstones struct {
+// Not safe for concurrent use: its user guards it with a mutex. The zero
+// Tombstones is not usable: use NewTombstones.
+type Tombstones struct {
 	max    int
 	maxAge time.Duration
 	floor  int64 // Unix seconds; IDs issued at or before it are ended
-	at     map[sessionTag]int64
+	at     map[Tag]int64
 	byAge  tombHeap // the entries of at, oldest issue time first
 }
 
 // tombstone is one ended ID: its tag and issue time (Unix seconds).
 type tombstone struct {
-	tag    sessionTag
+	tag    Tag
 	issued int64
 }
 
-func newTombstones(max int, maxAge time.Duration) *tombstones {
-	return &tombstones{max: max, maxAge: maxAge, at: map[sessionTag]int64{}}
+// NewTombstones returns an empty set keeping at most max entries (max must
+// be positive), each until its ID is past maxAge.
+func NewTombstones(max int, maxAge time.Duration) *Tombstones {
+	return &Tombstones{max: max, maxAge: maxAge, at: map[Tag]int64{}}
 }
 
-// add records the ID with tag, issued at issued, as ended.
-func (t *tombstones) add(tag sessionTag, issued time.Time, now time.Time) {
-	t.expire(now)
+// Add records the ID with tag, issued at issued, as ended.
+func (t *Tombstones) Add(tag Tag, issued time.Time, now time.Time) {
+	t.Expire(now)
 	sec := issued.Unix()
 	if _, ok := t.at[tag]; ok || sec <= t.floor || t.past(sec, now) {
 		return
@@ -58,8 +58,8 @@ func (t *tombstones) add(tag sessionTag, issued time.Time, now time.Time) {
 	heap.Push(&t.byAge, tombstone{tag: tag, issued: sec})
 }
 
-// has reports whether the ID with tag, issued at issued, was ended here.
-func (t *tombstones) has(tag sessionTag, issued time.Time) bool {
+// Has reports whether the ID with tag, issued at issued, was ended here.
+func (t *Tombstones) Has(tag Tag, issued time.Time) bool {
 	sec := issued.Unix()
 	if sec <= t.floor {
 		return true
@@ -69,23 +69,24 @@ func (t *tombstones) has(tag sessionTag, issued time.Time) bool {
 }
 
 // past reports whether an ID issued at sec is past maxAge at now.
-func (t *tombstones) past(sec int64, now time.Time) bool {
+func (t *Tombstones) past(sec int64, now time.Time) bool {
 	return !time.Unix(sec, 0).Add(t.maxAge).After(now)
 }
 
-// expire drops the entries whose IDs are past maxAge.
-func (t *tombstones) expire(now time.Time) {
+// Expire drops the entries whose IDs are past maxAge.
+func (t *Tombstones) Expire(now time.Time) {
 	for len(t.byAge) > 0 && t.past(t.byAge[0].issued, now) {
 		old := heap.Pop(&t.byAge).(tombstone)
 		delete(t.at, old.tag)
 	}
 }
 
-// len returns how many IDs are remembered one by one.
-func (t *tombstones) len() int { return len(t.at) }
+// Len returns how many IDs are remembered one by one.
+func (t *Tombstones) Len() int { return len(t.at) }
 
-// raiseFloor makes every ID issued at or before sec count as ended.
-func (t *tombstones) raiseFloor(sec int64) { t.floor = max(t.floor, sec) }
+// RaiseFloor makes every ID issued at or before at (whole seconds) count
+// as ended.
+func (t *Tombstones) RaiseFloor(at time.Time) { t.floor = max(t.floor, at.Unix()) }
 
 // The record of the ended sessions, as kept in the node's state store:
 //
@@ -100,12 +101,12 @@ const (
 
 var errTombRecord = errors.New("malformed record of ended sessions")
 
-// marshal returns the record of at most limit entries, the newest by issue
+// Marshal returns the record of at most limit entries, the newest by issue
 // time. Its floor covers what it leaves out: the entries dropped for the
 // limit and every ID already past maxAge (whose entries are gone), so
 // that a host restoring it with a larger maxAge refuses them too.
-func (t *tombstones) marshal(now time.Time, limit int) []byte {
-	t.expire(now)
+func (t *Tombstones) Marshal(now time.Time, limit int) []byte {
+	t.Expire(now)
 	entries := slices.Clone([]tombstone(t.byAge))
 	slices.SortFunc(entries, func(a, b tombstone) int { return cmp.Compare(b.issued, a.issued) })
 	floor := max(t.floor, now.Add(-t.maxAge).Unix())
@@ -126,9 +127,9 @@ func (t *tombstones) marshal(now time.Time, limit int) []byte {
 	return b
 }
 
-// restore adds a record marshal wrote to t. A malformed record changes
+// Restore adds a record Marshal wrote to t. A malformed record changes
 // nothing and is an error.
-func (t *tombstones) restore(b []byte, now time.Time) error {
+func (t *Tombstones) Restore(b []byte, now time.Time) error {
 	if len(b) < tombRecordHeader || b[0] != tombRecordVersion {
 		return errTombRecord
 	}
@@ -138,12 +139,12 @@ func (t *tombstones) restore(b []byte, now time.Time) error {
 	if uint64(len(body)) != uint64(n)*tombRecordEntry || floor < 0 {
 		return errTombRecord
 	}
-	t.raiseFloor(floor)
+	t.RaiseFloor(time.Unix(floor, 0))
 	for i := range int(n) {
 		e := body[i*tombRecordEntry:]
-		var tag sessionTag
+		var tag Tag
 		copy(tag[:], e[:8])
-		t.add(tag, time.Unix(int64(binary.BigEndian.Uint64(e[8:16])), 0), now)
+		t.Add(tag, time.Unix(int64(binary.BigEndian.Uint64(e[8:16])), 0), now)
 	}
 	return nil
 }
