@@ -18,13 +18,14 @@ import (
 	"tailscale.com/tsnet"
 
 	"github.com/tsmcp/tsmcp/internal/config"
+	"github.com/tsmcp/tsmcp/internal/svcguard"
 	"github.com/tsmcp/tsmcp/internal/whois"
 )
 
 // serviceListener serves MCP for tailnet.service: the guarded loopback
 // listener of tsnet's ListenService (TCP mode, PROXY protocol v2).
 type serviceListener struct {
-	*guardedListener
+	*svcguard.Listener
 	name  string // svc:<name>
 	fqdn  string // <name>.<tailnet suffix>
 	hosts *serviceHosts
@@ -32,10 +33,10 @@ type serviceListener struct {
 
 // listenService advertises tailnet.service from node and listens for its
 // traffic. It refuses to start where the loopback socket cannot be
-// guarded (see guardedListener).
+// guarded (see svcguard.Listener).
 func (s *Server) listenService(node *tsnet.Server, lc *local.Client) (*serviceListener, error) {
 	tc := s.cfg.Tailnet
-	if err := loopbackGuardWorks(); err != nil {
+	if err := svcguard.Supported(); err != nil {
 		return nil, fmt.Errorf("tailnet.service: cannot guard the Service's loopback socket: %w", err)
 	}
 	sl, err := node.ListenService(tc.Service, tsnet.ServiceModeTCP{
@@ -48,10 +49,10 @@ func (s *Server) listenService(node *tsnet.Server, lc *local.Client) (*serviceLi
 	s.log.Info("advertising the Tailscale Service", "service", tc.Service, "port", tc.ServicePort,
 		"fqdn", sl.FQDN, "loopback", sl.Listener.Addr().String())
 	return &serviceListener{
-		guardedListener: newGuardedListener(sl, sl.Listener.Addr(), s.log),
-		name:            tc.Service,
-		fqdn:            sl.FQDN,
-		hosts:           newServiceHosts(tc.Service, sl.FQDN, lc),
+		Listener: svcguard.New(sl, sl.Listener.Addr(), s.log),
+		name:     tc.Service,
+		fqdn:     sl.FQDN,
+		hosts:    newServiceHosts(tc.Service, sl.FQDN, lc),
 	}, nil
 }
 
@@ -62,7 +63,7 @@ func serviceSupported(cfg *config.Config) error {
 	if cfg.Tailnet.Service == "" {
 		return nil
 	}
-	if err := loopbackGuardWorks(); err != nil {
+	if err := svcguard.Supported(); err != nil {
 		return fmt.Errorf("tailnet.service: cannot guard the Service's loopback socket: %w", err)
 	}
 	return nil
@@ -168,7 +169,7 @@ type serviceConnKey struct{}
 // Service listener (and which).
 func markConn(ctx context.Context, c net.Conn) context.Context {
 	ctx = markFunnel(ctx, c)
-	if _, ok := c.(*proxiedConn); ok {
+	if _, ok := c.(*svcguard.Conn); ok {
 		ctx = context.WithValue(ctx, serviceConnKey{}, true)
 	}
 	return ctx

@@ -1,6 +1,6 @@
 //go:build !linux
 
-package server
+package svcguard
 
 import (
 	"errors"
@@ -14,5 +14,6 @@ var errNoLoopbackGuard = errors.New("only supported on Linux, where tsmcp can ch
 // ownedBySelf cannot verify the peer here: every connection is refused.
 func ownedBySelf(net.Conn) error { return errNoLoopbackGuard }
 
-// loopbackGuardWorks reports that the guard is unavailable.
-func loopbackGuardWorks() error { return errNoLoopbackGuard }
+// Supported reports that the guard is unavailable: a Listener refuses
+// every connection here, so a Service should not be served.
+func Supported() error { return errNoLoopbackGuard }

@@ -1,4 +1,4 @@
-package server
+package svcguard
 
 import (
 	"net"
@@ -39,8 +39,8 @@ func TestParseProcAddr(t *testing.T) {
 }
 
 // TestOwnedBySelf: a loopback connection dialled by this process passes;
-// one dialled by a child process (the test binary re-executed as the
-// forger of service_test.go) does not.
+// one dialled by a child process (the test binary re-executed as a
+// dialler, see TestMain) does not.
 func TestOwnedBySelf(t *testing.T) {
 	ln, err := net.Listen("tcp", "localhost:0")
 	if err != nil {
@@ -63,7 +63,7 @@ func TestOwnedBySelf(t *testing.T) {
 	c.Close()
 
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), "TSMCP_TEST_FORGE_PROXY="+ln.Addr().String()+" 100.64.0.1 100.64.0.2")
+	cmd.Env = append(os.Environ(), dialEnv+"="+ln.Addr().String())
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}

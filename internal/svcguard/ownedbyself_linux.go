@@ -1,4 +1,4 @@
-package server
+package svcguard
 
 import (
 	"bufio"
@@ -119,9 +119,11 @@ func selfHoldsSocket(inode string) error {
 	return fmt.Errorf("the peer socket (inode %s) belongs to another process", inode)
 }
 
-// loopbackGuardWorks reports (nil) whether ownedBySelf can verify
-// connections here: /proc/net/tcp and /proc/self/fd must be readable.
-func loopbackGuardWorks() error {
+// Supported reports (nil) whether a Listener can verify here that a
+// connection comes from this process: /proc/net/tcp and /proc/self/fd
+// must be readable. Where it fails, a Listener refuses every connection,
+// so a Service should not be served.
+func Supported() error {
 	if _, err := os.ReadDir("/proc/self/fd"); err != nil {
 		return err
 	}

@@ -1,4 +1,12 @@
-package server
+// Package svcguard guards the loopback socket of a Tailscale Service:
+// tsnet's ListenService (TCP mode, PROXY protocol v2) opens a listener on
+// loopback that the node's serve path dials from inside this process,
+// writing a PROXY v2 header that names the tailnet caller. Listener hands
+// out only those connections, as Conns whose RemoteAddr is the tailnet
+// caller's address, so that no other process on the host can connect to
+// the loopback port and pose as a tailnet caller. internal/server serves
+// the Service's MCP endpoint on it.
+package svcguard
 
 import (
 	"bufio"
@@ -19,11 +27,11 @@ import (
 // it at once, before any byte of the caller's.
 const proxyHeaderTimeout = 2 * time.Second
 
-// guardedListener wraps the loopback listener tsnet's ListenService opens
+// Listener wraps the loopback listener tsnet's ListenService opens
 // (tailnet traffic to the Service reaches it through the node's serve
 // path, which dials it from inside this process and writes a PROXY v2
 // header naming the tailnet caller). It hands out only connections that
-// (1) come from a socket this very process owns (see ownedBySelf) and
+// (1) come from a socket this very process owns (see Supported) and
 // (2) start with a well-formed PROXY v2 header whose source is a tailnet
 // address. Everything else is closed and logged. So another process on
 // the host (a bridged stdio server, running as the same user, included)
@@ -31,14 +39,17 @@ const proxyHeaderTimeout = 2 * time.Second
 //
 // Checks run on a goroutine per connection, so a connection that never
 // sends its header holds up no other.
-type guardedListener struct {
+//
+// The zero Listener is not usable: make one with New. A Listener is a
+// net.Listener; its methods are safe for concurrent use.
+type Listener struct {
 	ln net.Listener // the loopback listener; Close closes it
 	// addr is the loopback socket's address (a tsnet ServiceListener's
 	// Addr is the Service's name).
 	addr net.Addr
 	log  *slog.Logger
-	// owned reports whether the peer of c is a socket of this process;
-	// ownedBySelf except in tests.
+	// owned reports (nil) whether the peer of c is a socket of this
+	// process; ownedBySelf except in tests.
 	owned         func(c net.Conn) error
 	headerTimeout time.Duration
 
@@ -53,13 +64,33 @@ type guardedListener struct {
 	pending map[net.Conn]bool
 }
 
-func newGuardedListener(ln net.Listener, addr net.Addr, log *slog.Logger) *guardedListener {
-	g := &guardedListener{
+// New starts guarding ln, the loopback listener of a Service (for tsnet,
+// the ServiceListener itself, so that Close withdraws the Service). addr
+// is what Addr reports: the loopback socket's address (a tsnet
+// ServiceListener's own Addr is the Service's name); nil means ln.Addr().
+// Every refused connection is logged to log at Warn level; a nil log
+// means slog.Default(). New accepts on ln at once, on its own goroutine,
+// until Close. Check Supported first: where it fails, every connection
+// is refused.
+func New(ln net.Listener, addr net.Addr, log *slog.Logger) *Listener {
+	if addr == nil {
+		addr = ln.Addr()
+	}
+	if log == nil {
+		log = slog.Default()
+	}
+	return newListener(ln, addr, log, ownedBySelf, proxyHeaderTimeout)
+}
+
+// newListener is New with the ownership check and the header timeout
+// given (tests replace them).
+func newListener(ln net.Listener, addr net.Addr, log *slog.Logger, owned func(net.Conn) error, headerTimeout time.Duration) *Listener {
+	g := &Listener{
 		ln:            ln,
 		addr:          addr,
 		log:           log,
-		owned:         ownedBySelf,
-		headerTimeout: proxyHeaderTimeout,
+		owned:         owned,
+		headerTimeout: headerTimeout,
 		conns:         make(chan net.Conn),
 		done:          make(chan struct{}),
 		acceptErr:     make(chan error, 1),
@@ -70,7 +101,7 @@ func newGuardedListener(ln net.Listener, addr net.Addr, log *slog.Logger) *guard
 	return g
 }
 
-func (g *guardedListener) acceptLoop() {
+func (g *Listener) acceptLoop() {
 	defer g.wg.Done()
 	for {
 		c, err := g.ln.Accept()
@@ -98,7 +129,7 @@ func (g *guardedListener) acceptLoop() {
 }
 
 // check admits c or closes it.
-func (g *guardedListener) check(c net.Conn) {
+func (g *Listener) check(c net.Conn) {
 	defer g.wg.Done()
 	pc, err := g.admit(c)
 	g.mu.Lock()
@@ -117,7 +148,7 @@ func (g *guardedListener) check(c net.Conn) {
 }
 
 // admit checks c's peer and reads its PROXY header.
-func (g *guardedListener) admit(c net.Conn) (*proxiedConn, error) {
+func (g *Listener) admit(c net.Conn) (*Conn, error) {
 	if err := g.owned(c); err != nil {
 		return nil, fmt.Errorf("not from this process's serve path: %w", err)
 	}
@@ -144,11 +175,12 @@ func (g *guardedListener) admit(c net.Conn) (*proxiedConn, error) {
 	if !tsaddr.IsTailscaleIP(ap.Addr()) {
 		return nil, fmt.Errorf("PROXY source %s is not a tailnet address", ap)
 	}
-	return &proxiedConn{Conn: c, r: br, remote: net.TCPAddrFromAddrPort(ap), local: dst}, nil
+	return &Conn{Conn: c, r: br, remote: net.TCPAddrFromAddrPort(ap), local: dst}, nil
 }
 
-// Accept returns the next admitted connection.
-func (g *guardedListener) Accept() (net.Conn, error) {
+// Accept returns the next admitted connection, a *Conn; after Close it
+// returns net.ErrClosed, and once the inner listener fails, its error.
+func (g *Listener) Accept() (net.Conn, error) {
 	select {
 	case c := <-g.conns:
 		return c, nil
@@ -164,7 +196,7 @@ func (g *guardedListener) Accept() (net.Conn, error) {
 // also withdraws the advertisement and removes the serve configuration),
 // closes the connections still being checked and waits for the checks to
 // end.
-func (g *guardedListener) Close() error {
+func (g *Listener) Close() error {
 	g.closeOnce.Do(func() {
 		g.mu.Lock()
 		close(g.done)
@@ -179,24 +211,27 @@ func (g *guardedListener) Close() error {
 }
 
 // Addr is the loopback socket's address.
-func (g *guardedListener) Addr() net.Addr { return g.addr }
+func (g *Listener) Addr() net.Addr { return g.addr }
 
-// proxiedConn is a loopback connection admitted by guardedListener: its
-// RemoteAddr is the tailnet caller's address from the PROXY header.
-type proxiedConn struct {
+// Conn is a loopback connection admitted by a Listener: its RemoteAddr
+// is the tailnet caller's address from the PROXY header. Only a Listener
+// makes them (the zero Conn is not usable); a server tells connections
+// that came in through the Service by their type.
+type Conn struct {
 	net.Conn
 	r      *bufio.Reader // holds bytes read past the header
 	remote net.Addr
 	local  net.Addr
 }
 
-func (c *proxiedConn) Read(b []byte) (int, error) { return c.r.Read(b) }
+// Read reads the connection's bytes after the PROXY header.
+func (c *Conn) Read(b []byte) (int, error) { return c.r.Read(b) }
 
 // RemoteAddr is the tailnet caller's address.
-func (c *proxiedConn) RemoteAddr() net.Addr { return c.remote }
+func (c *Conn) RemoteAddr() net.Addr { return c.remote }
 
 // LocalAddr is the address the caller reached, as the PROXY header names
 // it (the node's tailnet address), not the loopback socket's: to handlers
 // (and mcp-go's localhost DNS-rebinding check) the request came over the
-// tailnet. The Host check (checkHost) covers DNS rebinding.
-func (c *proxiedConn) LocalAddr() net.Addr { return c.local }
+// tailnet. The server's Host check covers DNS rebinding.
+func (c *Conn) LocalAddr() net.Addr { return c.local }
