@@ -262,9 +262,6 @@ type Node struct {
 	IP netip.Addr
 	// tmpDir is removed on Close when the Network created it.
 	tmpDir string
-
-	mu         sync.Mutex // guards the fields below
-	transports []*http.Transport
 }
 
 // peerWait bounds how long Node.Dial waits for a peer the node has not
@@ -286,27 +283,13 @@ func (nd *Node) Dial(ctx context.Context, network, addr string) (net.Conn, error
 }
 
 // HTTPClient returns an HTTP client that dials with Dial (tailnet peers
-// only). Close closes the idle connections of every client it returned.
-// It shadows tsnet.Server.HTTPClient.
+// only). It shadows tsnet.Server.HTTPClient.
 func (nd *Node) HTTPClient() *http.Client {
-	tr := &http.Transport{DialContext: nd.Dial}
-	nd.mu.Lock()
-	nd.transports = append(nd.transports, tr)
-	nd.mu.Unlock()
-	return &http.Client{Transport: tr}
+	return &http.Client{Transport: &http.Transport{DialContext: nd.Dial}}
 }
 
-// Close shuts the node down and removes its temporary state. The idle
-// connections of its HTTP clients are closed first: each is a netstack
-// endpoint that would otherwise send its FIN while tsnet's netstack is
-// closing, when nothing drains its outbound queue any more.
+// Close shuts the node down and removes its temporary state.
 func (nd *Node) Close() error {
-	nd.mu.Lock()
-	for _, tr := range nd.transports {
-		tr.CloseIdleConnections()
-	}
-	nd.transports = nil
-	nd.mu.Unlock()
 	err := nd.Server.Close()
 	if nd.tmpDir != "" {
 		err = errors.Join(err, os.RemoveAll(nd.tmpDir))
