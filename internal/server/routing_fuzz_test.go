@@ -152,3 +152,19 @@ func (sc *statelessCalls) len() int {
 	defer sc.mu.Unlock()
 	return len(sc.calls)
 }
+
+// requestEra is the test's oracle: it returns the protocol version a JSON-RPC body declares in its
+// params._meta, and whether the request is a stateless (2026-07-28 or
+// later) one, decided exactly as mcp-go's transport does: from the header
+// or the _meta version, parsed with mcp-go's own types.
+func requestEra(header string, body []byte) (meta string, modern bool) {
+	var m struct {
+		Params struct {
+			Meta *mcp.Meta `json:"_meta"`
+		} `json:"params"`
+	}
+	if json.Unmarshal(body, &m) == nil {
+		meta = m.Params.Meta.ProtocolVersion()
+	}
+	return meta, mcp.IsModernProtocol(meta) || mcp.IsModernProtocol(header)
+}

@@ -1,7 +1,6 @@
 package server
 
 import (
-	"encoding/json"
 	"net/http"
 	"slices"
 
@@ -75,20 +74,4 @@ func needsSession(r *http.Request) bool {
 	default:
 		return false
 	}
-}
-
-// requestEra returns the protocol version a JSON-RPC body declares in its
-// params._meta, and whether the request is a stateless (2026-07-28 or
-// later) one, decided exactly as mcp-go's transport does: from the header
-// or the _meta version, parsed with mcp-go's own types.
-func requestEra(header string, body []byte) (meta string, modern bool) {
-	var m struct {
-		Params struct {
-			Meta *mcp.Meta `json:"_meta"`
-		} `json:"params"`
-	}
-	if json.Unmarshal(body, &m) == nil {
-		meta = m.Params.Meta.ProtocolVersion()
-	}
-	return meta, mcp.IsModernProtocol(meta) || mcp.IsModernProtocol(header)
 }
