@@ -85,11 +85,19 @@ func prepareIdentitiesDir(c *config.Config) error {
 func (s *Server) configProviders() ([]tools.Provider, error) {
 	ps := []tools.Provider{tools.Builtin{}, s.declared}
 	if len(s.cfg.Upstreams) > 0 {
+		// The built-in and declared tools are known now; an unprefixed
+		// upstream's tool of the same name is dropped.
+		own, err := tools.Collect(context.Background(), ps)
+		if err != nil {
+			s.declared.Close()
+			return nil, err
+		}
 		opts := upstream.Options{
 			Logger:        s.log.With(slog.String("log", "upstream")),
 			Bounds:        upstream.BoundsFrom(s.cfg.MCP.Limits),
 			InputWait:     s.cfg.MCP.Limits.InputWait,
 			IdentitiesDir: identitiesDir(s.cfg),
+			ReservedTools: tools.Names(own),
 		}
 		if s.metrics != nil {
 			names := make([]string, len(s.cfg.Upstreams))
