@@ -16,8 +16,8 @@ import (
 	"github.com/tsmcp/tsmcp/internal/config"
 	"github.com/tsmcp/tsmcp/internal/playground"
 	"github.com/tsmcp/tsmcp/internal/safetext"
-	"github.com/tsmcp/tsmcp/internal/server"
 	"github.com/tsmcp/tsmcp/internal/tools"
+	"github.com/tsmcp/tsmcp/internal/toolset"
 	"github.com/tsmcp/tsmcp/internal/upstream"
 )
 
@@ -51,7 +51,7 @@ already serves is an error (serve would drop it).`,
 			if err != nil {
 				return err
 			}
-			if err := server.CheckSupported(cfg); err != nil {
+			if err := toolset.Check(cfg); err != nil {
 				return err
 			}
 			if err := checkRuntime(cfg, os.LookupEnv); err != nil {
