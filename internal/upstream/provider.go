@@ -19,6 +19,10 @@
 // upstream's idle timeout. The tool list of such an upstream comes from a
 // separate discovery child (or session) that runs without any caller
 // variables and is never used for calls.
+//
+// The connections themselves (children, remote sessions, the handshake,
+// supervision and restarts) are package conn; this package keeps what is
+// bridged over them, beside each connection (see session.go).
 package upstream
 
 import (
