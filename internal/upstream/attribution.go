@@ -13,7 +13,7 @@ import "context"
 //   - the stream it arrived on: over Streamable HTTP a message on a call's
 //     own response stream belongs to that call (requests carry the call's
 //     context, see flightFromContext; log messages are taken off the stream
-//     by callStreamTap);
+//     by the remote stream tap, see takeEvent);
 //   - the identity's lane: a per-identity child or session serves one
 //     identity only, so what it sends belongs to that identity's sessions
 //     with calls in flight (a notification goes to each of them; a request
@@ -33,7 +33,7 @@ func (s *session) requestFlight(ctx context.Context) *flight {
 	if f := flightFromContext(ctx); f != nil {
 		return f
 	}
-	if !s.perIdentity.Load() {
+	if !s.perIdentity {
 		return nil
 	}
 	if fs := s.routes.sessions(); len(fs) == 1 {
@@ -47,7 +47,7 @@ func (s *session) requestFlight(ctx context.Context) *flight {
 // each of the identity's sessions with calls in flight; on a shared one,
 // none.
 func (s *session) messageFlights() []*flight {
-	if !s.perIdentity.Load() {
+	if !s.perIdentity {
 		return nil
 	}
 	return s.routes.sessions()

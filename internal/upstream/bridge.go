@@ -150,7 +150,7 @@ func (u *upstream) run(ctx context.Context, caller *callerRef, sup *supervisor, 
 		clock = newDeadline(u.timeout, func() { cancel(errCallTimeout) })
 		defer clock.stop()
 	}
-	sess, err := sup.session(ctx)
+	sess, err := sup.Session(ctx)
 	if err != nil {
 		if ctx.Err() != nil {
 			return u.ended(ctx, tool)
@@ -167,7 +167,7 @@ func (u *upstream) run(ctx context.Context, caller *callerRef, sup *supervisor, 
 	// A call in flight when the session dies ends now, not at its timeout.
 	callCtx, stop := context.WithCancel(context.WithValue(ctx, flightKey{}, f))
 	defer stop()
-	unhook := context.AfterFunc(sess.ctx, stop)
+	unhook := context.AfterFunc(sess.Context(), stop)
 	defer unhook()
 
 	fwd := mcp.CallToolRequest{}
@@ -184,7 +184,7 @@ func (u *upstream) run(ctx context.Context, caller *callerRef, sup *supervisor, 
 	fwd.Params.Meta = &mcp.Meta{ProgressToken: f.upToken}
 	callCtx, span := u.startSpan(callCtx, "tools/call", tool) // trace.go
 	fwd.Params.Meta = traceMeta(callCtx, fwd.Params.Meta)
-	res, err := sess.client.CallTool(callCtx, fwd)
+	res, err := sess.Client().CallTool(callCtx, fwd)
 	endSpan(span, res, err)
 	if err == nil {
 		if res == nil {
@@ -193,8 +193,8 @@ func (u *upstream) run(ctx context.Context, caller *callerRef, sup *supervisor, 
 		return u.rewriteToolResult(res)
 	}
 	select {
-	case <-sess.ctx.Done():
-		return u.unavailable(tool, errors.New(sess.reason()))
+	case <-sess.Context().Done():
+		return u.unavailable(tool, errors.New(sess.Reason()))
 	default:
 	}
 	switch {
@@ -205,7 +205,7 @@ func (u *upstream) run(ctx context.Context, caller *callerRef, sup *supervisor, 
 		return mcp.NewToolResultError("upstream " + u.name + " returned an error")
 	case u.remote != nil:
 		// A transport error on a remote session: start over.
-		sess.fail(err.Error())
+		sess.Fail(err.Error())
 	}
 	return u.unavailable(tool, err)
 }

@@ -106,15 +106,7 @@ func newHarness(t *testing.T, cfg []config.Upstream, opts Options) *harness {
 // dump of the goroutines.
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(guard)
-	for !cond() {
-		if time.Now().After(deadline) {
-			buf := make([]byte, 1<<20)
-			n := runtime.Stack(buf, true)
-			t.Fatalf("timed out waiting for %s; goroutines:\n%s", what, buf[:n])
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	testutil.WaitFor(t, guard, what, cond)
 }
 
 // in returns h reporting to t (a subtest).

@@ -2,12 +2,19 @@ package upstream
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"slices"
 	"sync"
 
+	"github.com/mark3labs/mcp-go/client/transport"
 	"github.com/mark3labs/mcp-go/mcp"
 )
+
+// maxListPages bounds the pages of one list, against a server whose
+// cursors never end.
+const maxListPages = 100
 
 // featureLists are the prompts, resources and resource templates one
 // session listed, as the upstream names them.
@@ -29,19 +36,84 @@ func (f *featureLists) get() ([]mcp.Prompt, []mcp.Resource, []mcp.ResourceTempla
 	return f.prompts, f.resources, f.templates, f.more
 }
 
-// watchFeatures registers the session's handler of the notifications about
-// prompts and resources: list_changed re-lists (as for tools), and
-// resources/updated reaches the supervisor's subscribers. It then
-// re-establishes, on this new session, the subscriptions the supervisor
-// holds.
-func (s *supervisor) watchFeatures(sess *session) {
-	if sess.client == nil {
-		return // a test's stand-in session
+// list is a lister's Refresh: it lists the session's tools, then its
+// prompts, resources and templates, and takes them (listed).
+func (u *upstream) list(ctx context.Context, sess *session) error {
+	ctx, cancel := context.WithTimeout(ctx, sess.Timeout())
+	defer cancel()
+	if err := sess.listTools(ctx, u.p.opts.Bounds.Items); err != nil {
+		return fmt.Errorf("tools/list: %w", err)
 	}
-	sess.client.OnNotification(func(n mcp.JSONRPCNotification) {
+	u.listFeatures(ctx, sess)
+	u.listed(sess)
+	return nil
+}
+
+// listTools sends tools/list itself (rather than through client.ListTools,
+// which decodes into mcp.Tool and drops unknown schema keys) and keeps each
+// tool's raw JSON, of the first maxItems tools only: once a page takes it
+// past them, the rest are dropped and no further page is asked for.
+func (s *session) listTools(ctx context.Context, maxItems int) error {
+	var all []json.RawMessage
+	more := false
+	cursor := ""
+	seen := map[string]bool{}
+	for page := 0; ; page++ {
+		if page == maxListPages {
+			return fmt.Errorf("more than %d pages", maxListPages)
+		}
+		req := transport.JSONRPCRequest{
+			JSONRPC: mcp.JSONRPC_VERSION,
+			ID:      mcp.NewRequestId(fmt.Sprintf("tsmcp-list-%d", s.listID.Add(1))),
+			Method:  string(mcp.MethodToolsList),
+		}
+		if cursor != "" {
+			req.Params = map[string]any{"cursor": cursor}
+		}
+		resp, err := s.Client().GetTransport().SendRequest(ctx, req)
+		if err != nil {
+			return err
+		}
+		if resp.Error != nil {
+			return resp.Error.AsError()
+		}
+		var result struct {
+			Tools      []json.RawMessage `json:"tools"`
+			NextCursor string            `json:"nextCursor"`
+		}
+		if err := json.Unmarshal(resp.Result, &result); err != nil {
+			return fmt.Errorf("decoding result: %w", err)
+		}
+		all = append(all, result.Tools...)
+		if len(all) > maxItems {
+			all, more = slices.Clone(all[:maxItems]), true
+			break
+		}
+		if result.NextCursor == "" {
+			break
+		}
+		if seen[result.NextCursor] {
+			return errors.New("repeated cursor")
+		}
+		seen[result.NextCursor] = true
+		cursor = result.NextCursor
+	}
+	s.mu.Lock()
+	s.tools, s.toolsMore = all, more
+	s.mu.Unlock()
+	return nil
+}
+
+// watchFeatures is every supervisor's Attach: it registers the session's
+// handler of the notifications about prompts and resources (list_changed
+// re-lists, as for tools; resources/updated reaches the supervisor's
+// subscribers), then re-establishes, on this new session, the
+// subscriptions the supervisor holds. ctx is the supervisor's.
+func (s *supervisor) watchFeatures(ctx context.Context, sess *session) {
+	sess.Client().OnNotification(func(n mcp.JSONRPCNotification) {
 		switch n.Method {
 		case mcp.MethodNotificationResourcesListChanged, mcp.MethodNotificationPromptsListChanged:
-			s.listChanged()
+			s.Poke()
 		case mcp.MethodNotificationResourceUpdated:
 			uri, _ := n.Params.AdditionalFields["uri"].(string)
 			if uri != "" {
@@ -49,34 +121,34 @@ func (s *supervisor) watchFeatures(sess *session) {
 			}
 		}
 	})
-	s.subs.resubscribe(s.ctx, sess, s.log)
+	s.subs.resubscribe(ctx, sess, s.log)
 }
 
 // listFeatures lists the prompts, resources and resource templates of an
 // upstream that advertises them (every page of each, up to Bounds.Items
 // of each). A failing list is logged and counts as empty: tools keep
 // being served.
-func (s *supervisor) listFeatures(ctx context.Context, sess *session) {
-	caps := sess.client.GetServerCapabilities()
+func (u *upstream) listFeatures(ctx context.Context, sess *session) {
+	caps := sess.Client().GetServerCapabilities()
 	var (
 		prompts   []mcp.Prompt
 		resources []mcp.Resource
 		templates []mcp.ResourceTemplate
 		more      listedMore
 	)
-	maxItems := s.opts.Bounds.Items
+	maxItems := u.p.opts.Bounds.Items
 	if caps.Prompts != nil {
 		var err error
 		if prompts, more.prompts, err = listPages(ctx, maxItems, func(c mcp.Cursor) ([]mcp.Prompt, mcp.Cursor, error) {
 			req := mcp.ListPromptsRequest{}
 			req.Params.Cursor = c
-			res, err := sess.client.ListPromptsByPage(ctx, req)
+			res, err := sess.Client().ListPromptsByPage(ctx, req)
 			if err != nil {
 				return nil, "", err
 			}
 			return res.Prompts, res.NextCursor, nil
 		}); err != nil {
-			s.log.Warn("upstream prompts/list failed; serving no prompts from it", errAttr(err))
+			u.log.Warn("upstream prompts/list failed; serving no prompts from it", errAttr(err))
 		}
 	}
 	if caps.Resources != nil {
@@ -84,24 +156,24 @@ func (s *supervisor) listFeatures(ctx context.Context, sess *session) {
 		if resources, more.resources, err = listPages(ctx, maxItems, func(c mcp.Cursor) ([]mcp.Resource, mcp.Cursor, error) {
 			req := mcp.ListResourcesRequest{}
 			req.Params.Cursor = c
-			res, err := sess.client.ListResourcesByPage(ctx, req)
+			res, err := sess.Client().ListResourcesByPage(ctx, req)
 			if err != nil {
 				return nil, "", err
 			}
 			return res.Resources, res.NextCursor, nil
 		}); err != nil {
-			s.log.Warn("upstream resources/list failed; serving no resources from it", errAttr(err))
+			u.log.Warn("upstream resources/list failed; serving no resources from it", errAttr(err))
 		}
 		if templates, more.templates, err = listPages(ctx, maxItems, func(c mcp.Cursor) ([]mcp.ResourceTemplate, mcp.Cursor, error) {
 			req := mcp.ListResourceTemplatesRequest{}
 			req.Params.Cursor = c
-			res, err := sess.client.ListResourceTemplatesByPage(ctx, req)
+			res, err := sess.Client().ListResourceTemplatesByPage(ctx, req)
 			if err != nil {
 				return nil, "", err
 			}
 			return res.ResourceTemplates, res.NextCursor, nil
 		}); err != nil {
-			s.log.Warn("upstream resources/templates/list failed; serving no templates from it", errAttr(err))
+			u.log.Warn("upstream resources/templates/list failed; serving no templates from it", errAttr(err))
 		}
 	}
 	sess.features.mu.Lock()

@@ -1,12 +1,15 @@
 package upstream
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"log/slog"
 
 	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/mark3labs/mcp-go/server"
+
+	"github.com/tsmcp/tsmcp/internal/upstream/conn"
 )
 
 // Logging: an upstream's notifications/message goes to the caller sessions
@@ -36,38 +39,29 @@ func (p *Provider) SetLogLevel(level mcp.LoggingLevel) {
 // liveSessions returns the upstream's sessions that serve calls now.
 func (u *upstream) liveSessions() []*session {
 	var out []*session
-	if s := u.lister.live(); s != nil && !u.perIdentity {
+	if s := u.lister.Live(); s != nil && !u.perIdentity {
 		out = append(out, s)
 	}
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	for _, ch := range u.children {
-		if s := ch.sup.live(); s != nil {
+		if s := ch.sup.Live(); s != nil {
 			out = append(out, s)
 		}
 	}
 	return out
 }
 
-// live returns the supervisor's current session, nil while it has none.
-func (s *supervisor) live() *session {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.state != stateUp {
-		return nil
-	}
-	return s.cur
-}
-
 // dial starts a child or opens a session for caller (nil: shared or
-// discovery, without caller variables), and sends it the log level asked
-// for.
-func (u *upstream) dial(ctx context.Context, caller *callerInfo, onListChanged func()) (*session, error) {
-	s, err := u.connect(ctx, caller, onListChanged)
+// discovery, without caller variables), wired to route what the upstream
+// sends (poke on list_changed), and sends it the log level asked for.
+func (u *upstream) dial(ctx context.Context, caller *callerInfo, poke func()) (*session, error) {
+	s := &session{perIdentity: caller != nil}
+	c, err := u.connect(ctx, caller, s.hooks(poke))
 	if err != nil {
 		return nil, err
 	}
-	s.perIdentity.Store(caller != nil)
+	s.Session = c
 	// Before the session serves a call, so that the call's first log
 	// messages pass the upstream's filter.
 	u.setLogLevel(s)
@@ -95,33 +89,33 @@ func (u *upstream) logLevelFor(s *session) (level mcp.LoggingLevel, ok bool) {
 	u.p.mu.Lock()
 	level, closed := u.p.logLevel, u.p.closed
 	u.p.mu.Unlock()
-	return level, level != "" && !closed && s.client.GetServerCapabilities().Logging != nil
+	return level, level != "" && !closed && s.Client().GetServerCapabilities().Logging != nil
 }
 
 // sendLogLevel sends logging/setLevel to s.
 func (u *upstream) sendLogLevel(s *session, level mcp.LoggingLevel) {
-	ctx, cancel := context.WithTimeout(s.ctx, u.setupTimeout)
+	ctx, cancel := context.WithTimeout(s.Context(), u.setupTimeout)
 	defer cancel()
 	req := mcp.SetLevelRequest{}
 	req.Params.Level = level
-	if err := s.client.SetLevel(ctx, req); err != nil && s.ctx.Err() == nil {
+	if err := s.Client().SetLevel(ctx, req); err != nil && s.Context().Err() == nil {
 		u.log.Warn("upstream refused logging/setLevel", "level", level, "err", err)
 	}
 }
 
 // logMessage routes one notifications/message of the upstream.
-func (s *session) logMessage(params map[string]any, lim *logLimiter) {
+func (s *session) logMessage(params map[string]any, lim *conn.LogLimiter) {
 	level, _ := params["level"].(string)
 	logger, _ := params["logger"].(string)
 	data := params["data"]
 	flights := s.messageFlights()
 	if len(flights) == 0 {
 		b, _ := json.Marshal(data)
-		if len(b) > maxStderrLine {
-			b = b[:maxStderrLine]
+		if len(b) > conn.MaxStderrLine {
+			b = b[:conn.MaxStderrLine]
 		}
-		if lim.allow(len(b)) {
-			lim.log.Log(context.Background(), slogLevel(mcp.LoggingLevel(level)), "upstream log message",
+		if lim.Allow(len(b)) {
+			lim.Logger().Log(context.Background(), slogLevel(mcp.LoggingLevel(level)), "upstream log message",
 				"level", level, "logger", logger, "data", string(b))
 		}
 		return
@@ -130,6 +124,44 @@ func (s *session) logMessage(params map[string]any, lim *logLimiter) {
 	for _, f := range flights {
 		f.log(n)
 	}
+}
+
+// takeEvent is the stream tap of a remote upstream's call (see
+// conn.Remote's Tap): over Streamable HTTP an upstream sends the log
+// messages of a call on the call's own response stream, which attributes
+// them exactly, and mcp-go's client hands notifications to one handler
+// without the stream they came on. It delivers an SSE event's data to f's
+// caller if it is a log message, and reports whether it did. A log message
+// longer than conn.MaxTapEvent is left to the client's handler, which logs
+// it (see logMessage) instead of sending it to anyone.
+func (f *flight) takeEvent(data []byte) bool {
+	if !bytes.Contains(data, []byte(mcp.MethodNotificationMessage)) {
+		return false
+	}
+	var n struct {
+		ID     json.RawMessage `json:"id"`
+		Method string          `json:"method"`
+		Params struct {
+			Level  mcp.LoggingLevel `json:"level"`
+			Logger string           `json:"logger"`
+			Data   any              `json:"data"`
+		} `json:"params"`
+	}
+	if err := json.Unmarshal(data, &n); err != nil || n.ID != nil || n.Method != string(mcp.MethodNotificationMessage) {
+		return false
+	}
+	f.log(mcp.NewLoggingMessageNotification(n.Params.Level, n.Params.Logger, n.Params.Data))
+	return true
+}
+
+// callStream is the Tap of remote upstreams: the events of a tools/call
+// POST's response stream (whose request context carries the call's
+// flight) go to takeEvent.
+func callStream(ctx context.Context) func([]byte) bool {
+	if f := flightFromContext(ctx); f != nil {
+		return f.takeEvent
+	}
+	return nil
 }
 
 // log sends an upstream's log message to the caller's session, filtered by

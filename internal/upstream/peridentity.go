@@ -77,17 +77,13 @@ func (u *upstream) acquireChild(ctx context.Context) (*supervisor, func(), error
 		if len(u.children) >= u.p.opts.MaxPerIdentity {
 			return nil, nil, errTooMany
 		}
-		sup := newSupervisor(u.p.ctx, u.log.With("caller", caller.key), u.p.opts,
-			func(ctx context.Context, onListChanged func()) (*session, error) {
-				return u.dial(ctx, caller, onListChanged)
-			}, nil, u.remote != nil)
-		sup.restarted = u.restarted
+		sup := u.newSupervisor(caller, false)
 		ch = &child{sup: sup}
 		u.children[caller.key] = ch
 		u.log.Info("per-identity child started", "caller", caller.key)
 		// Under u.mu with u.closed false: Provider.Close has not reached
 		// its Wait yet.
-		u.p.goFunc(sup.run)
+		u.p.goFunc(sup.Run)
 	}
 	ch.inflight++
 	if ch.timer != nil {
@@ -117,7 +113,7 @@ func (u *upstream) reap(key string, ch *child) {
 	delete(u.children, key)
 	u.mu.Unlock()
 	u.log.Info("per-identity child idle, stopping", "caller", key)
-	ch.sup.stop() // its run loop (which Close waits for) reaps the child
+	ch.sup.Stop() // its run loop (which Close waits for) reaps the child
 }
 
 // describeTooMany is the tool error text when the limit is reached.

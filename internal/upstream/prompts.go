@@ -112,7 +112,7 @@ func (u *upstream) getPrompt(ctx context.Context, prompt string, args map[string
 		req.Params.Arguments = args
 		ctx, span := u.startSpan(ctx, "prompts/get", prompt) // trace.go
 		req.Params.Meta = traceMeta(ctx, nil)
-		res, err = sess.client.GetPrompt(ctx, req)
+		res, err = sess.Client().GetPrompt(ctx, req)
 		endSpan(span, nil, err)
 		if err != nil {
 			return fmt.Errorf("upstream %s: prompts/get %s: %w", u.name, prompt, err)

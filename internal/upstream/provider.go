@@ -19,6 +19,10 @@
 // upstream's idle timeout. The tool list of such an upstream comes from a
 // separate discovery child (or session) that runs without any caller
 // variables and is never used for calls.
+//
+// The connections themselves (children, remote sessions, the handshake,
+// supervision and restarts) are package conn; this package keeps what is
+// bridged over them, beside each connection (see session.go).
 package upstream
 
 import (
@@ -35,6 +39,7 @@ import (
 
 	"github.com/tsmcp/tsmcp/internal/config"
 	"github.com/tsmcp/tsmcp/internal/tools"
+	"github.com/tsmcp/tsmcp/internal/upstream/conn"
 )
 
 // Defaults of Options fields left at zero, and fixed bounds.
@@ -60,7 +65,7 @@ const (
 	// DefaultMaxLineBytes caps one line (one JSON-RPC message) read from a
 	// child's stdout. Longer lines are discarded, without being buffered
 	// whole, and logged.
-	DefaultMaxLineBytes = 8 << 20
+	DefaultMaxLineBytes = conn.DefaultMaxLineBytes
 	// DefaultPingInterval is how often a remote session is pinged to notice
 	// that the server went away while no call was made.
 	DefaultPingInterval = 30 * time.Second
@@ -287,7 +292,7 @@ func (p *Provider) Close() error {
 		u.warns.Flush() // log the counts of lines held back
 		if u.remote != nil {
 			// Keep-alive connections would outlive Close otherwise.
-			u.remote.closeIdle()
+			u.remote.CloseIdle()
 		}
 	}
 	// Every child has been reaped: nothing writes there any more.

@@ -194,7 +194,7 @@ func (p *Provider) ReadResource(ctx context.Context, uri string) ([]mcp.Resource
 		req.Params.URI = orig
 		ctx, span := u.startSpan(ctx, "resources/read", "") // trace.go
 		req.Params.Meta = traceMeta(ctx, nil)
-		res, err := sess.client.ReadResource(ctx, req)
+		res, err := sess.Client().ReadResource(ctx, req)
 		endSpan(span, nil, err)
 		if err != nil {
 			if isRPCError(err) {
@@ -230,7 +230,7 @@ func (p *Provider) SubscribeResource(ctx context.Context, uri string, updated fu
 	}
 	sctx, cancel := u.requestContext(ctx)
 	defer cancel()
-	sess, err := sup.session(sctx)
+	sess, err := sup.Session(sctx)
 	if err != nil {
 		release()
 		return nil, fmt.Errorf("upstream %s: %w", u.name, err)
@@ -312,7 +312,7 @@ func (u *upstream) complete(ctx context.Context, ref any, arg mcp.CompleteArgume
 		req.Params.Ref = ref
 		req.Params.Argument = arg
 		req.Params.Context = actx
-		res, err := sess.client.Complete(ctx, req)
+		res, err := sess.Client().Complete(ctx, req)
 		if err != nil {
 			return fmt.Errorf("upstream %s: completion/complete: %w", u.name, err)
 		}
@@ -337,7 +337,7 @@ func (u *upstream) onSession(ctx context.Context, f func(context.Context, *sessi
 	defer release()
 	ctx, cancel := u.requestContext(ctx)
 	defer cancel()
-	sess, err := sup.session(ctx)
+	sess, err := sup.Session(ctx)
 	if err != nil {
 		return fmt.Errorf("upstream %s: %w", u.name, err)
 	}

@@ -9,6 +9,8 @@ import (
 	"github.com/mark3labs/mcp-go/client/transport"
 	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/mark3labs/mcp-go/server"
+
+	"github.com/tsmcp/tsmcp/internal/upstream/conn"
 )
 
 // Server-to-client requests: an upstream's elicitation/create and
@@ -36,20 +38,14 @@ func upstreamCapabilities() mcp.ClientCapabilities {
 // forward; details are in tsmcp's log.
 var errNotForwarded = errors.New("tsmcp could not forward this request to the caller")
 
-// serveRequests makes s answer the upstream's requests (ping, elicitation,
-// sampling) in place of mcp-go's client, so that they keep every field
-// and reach the right caller. It must run after the client's Start.
-func (s *session) serveRequests(tr transport.Interface, log *slog.Logger) {
-	bi, ok := tr.(transport.BidirectionalInterface)
-	if !ok {
-		return
-	}
+// serveRequests returns the answerer of the upstream's requests other
+// than ping (elicitation, sampling), in place of mcp-go's client, so that
+// they keep every field and reach the right caller.
+func (s *session) serveRequests(log *slog.Logger) func(context.Context, transport.JSONRPCRequest) (*transport.JSONRPCResponse, error) {
 	// A flood of refusals makes a bounded number of lines.
-	refusals := newLogLimiter(log, "refused requests")
-	bi.SetRequestHandler(func(ctx context.Context, req transport.JSONRPCRequest) (*transport.JSONRPCResponse, error) {
+	refusals := conn.NewLogLimiter(log, "refused requests")
+	return func(ctx context.Context, req transport.JSONRPCRequest) (*transport.JSONRPCResponse, error) {
 		switch req.Method {
-		case string(mcp.MethodPing):
-			return transport.NewJSONRPCResultResponse(req.ID, json.RawMessage(`{}`)), nil
 		case string(mcp.MethodElicitationCreate), string(mcp.MethodSamplingCreateMessage):
 		default:
 			return transport.NewJSONRPCErrorResponse(req.ID, mcp.METHOD_NOT_FOUND, "method not found", nil), nil
@@ -57,7 +53,7 @@ func (s *session) serveRequests(tr transport.Interface, log *slog.Logger) {
 		log := log.With("method", req.Method)
 		f := s.requestFlight(ctx)
 		if f == nil {
-			if refusals.allow(0) {
+			if refusals.Allow(0) {
 				log.Warn("upstream request refused: " + unattributed)
 			}
 			return transport.NewJSONRPCErrorResponse(req.ID, mcp.INVALID_REQUEST, errNotForwarded.Error(), nil), nil
@@ -72,7 +68,7 @@ func (s *session) serveRequests(tr transport.Interface, log *slog.Logger) {
 			return nil, err
 		}
 		return transport.NewJSONRPCResultResponse(req.ID, b), nil
-	})
+	}
 }
 
 // forward sends the upstream's request to f's caller and returns the

@@ -16,6 +16,7 @@ import (
 	"github.com/tsmcp/tsmcp/internal/config"
 	"github.com/tsmcp/tsmcp/internal/testutil"
 	"github.com/tsmcp/tsmcp/internal/tools"
+	"github.com/tsmcp/tsmcp/internal/upstream/conn"
 )
 
 func TestToolsBridgedWithRawSchema(t *testing.T) {
@@ -263,8 +264,8 @@ func TestHostileOutputLeavesUpstreamHealthy(t *testing.T) {
 		t.Errorf("all %d flood lines were logged; want a bound", len(stderr))
 	}
 	for _, rec := range stderr {
-		if line, _ := rec["line"].(string); len(line) > maxStderrLine {
-			t.Fatalf("stderr line of %d bytes logged, want ≤ %d", len(line), maxStderrLine)
+		if line, _ := rec["line"].(string); len(line) > conn.MaxStderrLine {
+			t.Fatalf("stderr line of %d bytes logged, want ≤ %d", len(line), conn.MaxStderrLine)
 		}
 	}
 	// The count of dropped lines is logged at the latest when the stream ends.

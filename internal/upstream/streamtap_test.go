@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"testing/iotest"
+
+	"github.com/tsmcp/tsmcp/internal/upstream/conn"
 )
 
 // TestTapBody: the call-stream tap takes exactly the log messages off an
@@ -18,7 +20,7 @@ func TestTapBody(t *testing.T) {
 	result := `{"jsonrpc":"2.0","id":1,"result":{"content":[]}}`
 	// A request whose params mention the method is not a notification.
 	request := `{"jsonrpc":"2.0","id":7,"method":"elicitation/create","params":{"message":"notifications/message"}}`
-	big := `{"jsonrpc":"2.0","method":"notifications/message","params":{"data":"` + strings.Repeat("y", 2*maxTapEvent) + `"}}`
+	big := `{"jsonrpc":"2.0","method":"notifications/message","params":{"data":"` + strings.Repeat("y", 2*conn.MaxTapEvent) + `"}}`
 	for _, tt := range []struct {
 		name, in, want string
 		taken          int
@@ -49,7 +51,7 @@ func TestTapBody(t *testing.T) {
 				if split == "one byte" {
 					r = iotest.OneByteReader(r)
 				}
-				tb := newTapBody(io.NopCloser(r), func(data []byte) bool {
+				tb := conn.TapEvents(io.NopCloser(r), func(data []byte) bool {
 					f := &flight{ref: &callerRef{ctx: context.Background()}}
 					ok := f.takeEvent(bytes.Clone(data))
 					if ok {

@@ -60,7 +60,7 @@ func (e *uriSubs) give() { <-e.turn }
 // subscribedLocked reports whether the upstream's subscription is in
 // effect: made on a session still alive. Called with subscriptions.mu held.
 func (e *uriSubs) subscribedLocked() bool {
-	return e.on != nil && e.on.ctx.Err() == nil
+	return e.on != nil && e.on.Context().Err() == nil
 }
 
 // add subscribes fn to updates of orig. The first subscriber of a URI
@@ -90,7 +90,7 @@ func (ss *subscriptions) add(ctx context.Context, sess *session, orig string, fn
 	}
 	req := mcp.SubscribeRequest{}
 	req.Params.URI = orig
-	err := sess.client.Subscribe(ctx, req)
+	err := sess.Client().Subscribe(ctx, req)
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
 	if err != nil {
@@ -134,7 +134,7 @@ func (ss *subscriptions) remove(orig string, sub *subscriber, unsubscribe func(*
 		on, e.on = e.on, nil
 	}
 	ss.mu.Unlock()
-	if on != nil && on.ctx.Err() == nil {
+	if on != nil && on.Context().Err() == nil {
 		unsubscribe(on, orig)
 	}
 	ss.mu.Lock()
@@ -176,10 +176,10 @@ func (ss *subscriptions) resubscribe(ctx context.Context, sess *session, log *sl
 		ss.mu.Unlock()
 		var err error
 		if wanted {
-			sctx, cancel := context.WithTimeout(ctx, sess.timeout)
+			sctx, cancel := context.WithTimeout(ctx, sess.Timeout())
 			req := mcp.SubscribeRequest{}
 			req.Params.URI = uri
-			err = sess.client.Subscribe(sctx, req)
+			err = sess.Client().Subscribe(sctx, req)
 			cancel()
 			if err != nil {
 				log.Warn("re-subscribing to an upstream resource failed", "uri", uri, "err", err)
@@ -201,11 +201,11 @@ func (ss *subscriptions) resubscribe(ctx context.Context, sess *session, log *sl
 // unsubscribe tells the upstream, on sess, that nobody wants updates of
 // orig any more. Best effort, bounded.
 func (s *supervisor) unsubscribe(sess *session, orig string) {
-	ctx, cancel := context.WithTimeout(s.ctx, unsubscribeTimeout)
+	ctx, cancel := context.WithTimeout(s.Context(), unsubscribeTimeout)
 	defer cancel()
 	req := mcp.UnsubscribeRequest{}
 	req.Params.URI = orig
-	if err := sess.client.Unsubscribe(ctx, req); err != nil && s.ctx.Err() == nil {
+	if err := sess.Client().Unsubscribe(ctx, req); err != nil && s.Context().Err() == nil {
 		s.log.Debug("upstream resources/unsubscribe failed", "uri", orig, "err", err)
 	}
 }

@@ -30,7 +30,7 @@ func (u *upstream) startSpan(ctx context.Context, method, target string) (contex
 	transport := "pipe"
 	if u.remote != nil {
 		transport = "tcp"
-		if pu, err := url.Parse(u.remote.url); err == nil {
+		if pu, err := url.Parse(u.remote.URL()); err == nil {
 			span.SetAttributes(attribute.String("server.address", pu.Hostname()))
 		}
 	}

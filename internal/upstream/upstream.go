@@ -14,6 +14,7 @@ import (
 	"github.com/tsmcp/tsmcp/internal/logx"
 	"github.com/tsmcp/tsmcp/internal/safetext"
 	"github.com/tsmcp/tsmcp/internal/tools"
+	"github.com/tsmcp/tsmcp/internal/upstream/conn"
 )
 
 // minSetupTimeout is the least time given to starting a child or session
@@ -43,7 +44,7 @@ type upstream struct {
 	idle         time.Duration
 	perIdentity  bool
 	headers      map[string]string // resolved; secrets: never logged
-	remote       *remote           // nil for stdio upstreams
+	remote       *conn.Remote      // nil for stdio upstreams
 	log          *slog.Logger
 	// warns logs the lines an upstream can repeat at will (an item
 	// skipped or dropped per listing) without flooding the log.
@@ -101,25 +102,20 @@ func newUpstream(p *Provider, i int, c config.Upstream) (*upstream, error) {
 			return nil, err
 		}
 		u.headers = h
-		u.remote = newRemote(c.URL, u.log, u.setupTimeout)
+		u.remote = conn.NewRemote(c.URL, u.log, u.setupTimeout, callStream)
 	}
 	return u, nil
 }
 
 // start launches the lister in the background.
 func (u *upstream) start() {
-	u.lister = newSupervisor(u.p.ctx, u.log, u.p.opts,
-		func(ctx context.Context, onListChanged func()) (*session, error) {
-			return u.dial(ctx, nil, onListChanged)
-		}, u.listed, u.remote != nil)
-	u.lister.attempted = func() { u.firstOnce.Do(func() { close(u.firstListing) }) }
-	u.lister.restarted = u.restarted
-	u.p.goFunc(u.lister.run)
+	u.lister = u.newSupervisor(nil, true)
+	u.p.goFunc(u.lister.Run)
 }
 
 // connect starts a child or opens a session, for caller (nil: shared or
 // discovery, without caller variables).
-func (u *upstream) connect(ctx context.Context, caller *callerInfo, onListChanged func()) (*session, error) {
+func (u *upstream) connect(ctx context.Context, caller *callerInfo, hooks conn.Hooks) (*conn.Session, error) {
 	if u.remote != nil {
 		h := u.headers
 		if caller != nil {
@@ -129,7 +125,7 @@ func (u *upstream) connect(ctx context.Context, caller *callerInfo, onListChange
 			h[headerCallerNode] = caller.node
 			h[headerCallerTags] = caller.tags
 		}
-		return u.remote.dial(ctx, h, onListChanged)
+		return u.remote.Dial(ctx, h, hooks)
 	}
 	var extra map[string]string
 	log := u.log
@@ -145,8 +141,15 @@ func (u *upstream) connect(ctx context.Context, caller *callerInfo, onListChange
 		}
 		argv, cfgEnv = identityCommand(u.cfg.Command, u.cfg.Env, dir)
 	}
-	env := childEnv(u.p.opts.LookupEnv, cfgEnv, extra)
-	return startChild(ctx, argv, env, dir, u.setupTimeout, log, onListChanged, u.trackChild)
+	return conn.StartChild(ctx, conn.Child{
+		Argv:    argv,
+		Env:     conn.ChildEnv(u.p.opts.LookupEnv, cfgEnv, extra),
+		Dir:     dir,
+		Timeout: u.setupTimeout,
+		Log:     log,
+		Hooks:   hooks,
+		Track:   u.trackChild,
+	})
 }
 
 // identityCommand returns the argv and configured environment of a
@@ -195,10 +198,10 @@ func (u *upstream) currentTools() []tools.Tool {
 }
 
 func (u *upstream) status() tools.Status {
-	up, detail := u.lister.describe()
+	up, detail := u.lister.Describe()
 	// The detail quotes errors, which may quote the upstream: it is
 	// written for people (/readyz, tsmcp check).
-	everUp, starting := u.lister.history()
+	everUp, starting := u.lister.History()
 	st := tools.Status{Name: u.name, Up: up, Detail: safetext.Show(detail, maxDetailBytes), EverUp: everUp, Starting: starting}
 	if u.perIdentity {
 		u.mu.Lock()
@@ -220,10 +223,10 @@ func (u *upstream) close() {
 		if ch.timer != nil {
 			ch.timer.Stop()
 		}
-		ch.sup.stop()
+		ch.sup.Stop()
 	}
 	if u.lister != nil {
-		u.lister.stop()
+		u.lister.Stop()
 	}
 }
 

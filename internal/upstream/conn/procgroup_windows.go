@@ -1,4 +1,4 @@
-package upstream
+package conn
 
 import (
 	"os/exec"

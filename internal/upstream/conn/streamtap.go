@@ -1,77 +1,64 @@
-package upstream
+package conn
 
 import (
 	"bufio"
 	"bytes"
-	"encoding/json"
 	"io"
 	"mime"
 	"net/http"
-
-	"github.com/mark3labs/mcp-go/mcp"
 )
 
-// Over Streamable HTTP, an upstream sends the log messages of a call on the
-// call's own response stream, which attributes them exactly. mcp-go's
-// client hands notifications to one handler without the stream they came
-// on, so callStreamTap takes them off the stream first: it wraps the
-// response body of each tools/call POST (whose request context carries the
-// call's flight) and delivers the call's notifications/message events to
-// the flight's caller. Everything else passes through unchanged.
+// Over Streamable HTTP, an upstream sends what concerns a request (the log
+// messages of a call, say) on the request's own response stream, which
+// attributes it exactly. mcp-go's client hands notifications to one
+// handler without the stream they came on, so streamTap offers the events
+// of each POST's response stream to the Remote's Tap first (which decides
+// by the request's context); what the tap takes is removed from the
+// stream. Everything else passes through unchanged.
 
-// maxTapEvent bounds the bytes of one SSE event the tap holds to look at
-// it. A longer event (a large result) passes through as it arrives; a log
-// message that long is left to the client's handler, which logs it (see
-// session.logMessage) instead of sending it to anyone.
-const maxTapEvent = 64 << 10
+// MaxTapEvent bounds the bytes of one SSE event the tap holds to look at
+// it. A longer event (a large result) passes through as it arrives, to
+// the client's own handlers.
+const MaxTapEvent = 64 << 10
 
-// callStreamTap is the http.RoundTripper of remote upstreams' clients.
-type callStreamTap struct{ next http.RoundTripper }
+// streamTap is the http.RoundTripper of remote upstreams' clients.
+type streamTap struct {
+	next http.RoundTripper
+	tap  Tap
+}
 
-func (t callStreamTap) RoundTrip(req *http.Request) (*http.Response, error) {
+func (t streamTap) RoundTrip(req *http.Request) (*http.Response, error) {
 	resp, err := t.next.RoundTrip(req)
-	if err != nil || req.Method != http.MethodPost {
+	if err != nil || req.Method != http.MethodPost || t.tap == nil {
 		return resp, err
 	}
-	f := flightFromContext(req.Context())
-	if f == nil {
+	take := t.tap(req.Context())
+	if take == nil {
 		return resp, nil
 	}
 	if ct, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type")); ct != "text/event-stream" {
 		return resp, nil
 	}
-	resp.Body = newTapBody(resp.Body, f.takeEvent)
+	resp.Body = TapEvents(resp.Body, take)
 	return resp, nil
 }
 
 // CloseIdleConnections closes the idle connections of the transport below
 // (http.Client.CloseIdleConnections reaches them only through this).
-func (t callStreamTap) CloseIdleConnections() {
+func (t streamTap) CloseIdleConnections() {
 	if c, ok := t.next.(interface{ CloseIdleConnections() }); ok {
 		c.CloseIdleConnections()
 	}
 }
 
-// takeEvent delivers an SSE event's data to f's caller if it is a log
-// message, and reports whether it did.
-func (f *flight) takeEvent(data []byte) bool {
-	if !bytes.Contains(data, []byte(mcp.MethodNotificationMessage)) {
-		return false
-	}
-	var n struct {
-		ID     json.RawMessage `json:"id"`
-		Method string          `json:"method"`
-		Params struct {
-			Level  mcp.LoggingLevel `json:"level"`
-			Logger string           `json:"logger"`
-			Data   any              `json:"data"`
-		} `json:"params"`
-	}
-	if err := json.Unmarshal(data, &n); err != nil || n.ID != nil || n.Method != string(mcp.MethodNotificationMessage) {
-		return false
-	}
-	f.log(mcp.NewLoggingMessageNotification(n.Params.Level, n.Params.Logger, n.Params.Data))
-	return true
+// TapEvents returns body, an SSE stream, with every complete event's data
+// offered to take first: an event take accepts is replaced by its id
+// lines alone (an event without data, which records the id for
+// resumption and is not dispatched), so that a resumed stream does not
+// deliver it twice. Events longer than MaxTapEvent, and events of a type
+// other than "message", pass through untaken.
+func TapEvents(body io.ReadCloser, take func(data []byte) bool) io.ReadCloser {
+	return newTapBody(body, take)
 }
 
 // tapBody reads an SSE stream line by line and hands each complete event's
@@ -88,7 +75,7 @@ type tapBody struct {
 	ev      []byte // the lines of the event being collected
 	data    []byte // its data field
 	ids     []byte // its id lines
-	pass    bool   // the event is longer than maxTapEvent: pass it on
+	pass    bool   // the event is longer than MaxTapEvent: pass it on
 	midLine bool   // the last read ended inside a line
 	err     error  // the body's error, returned once out is drained
 }
@@ -152,7 +139,7 @@ func (t *tapBody) step() {
 		t.reset()
 		return
 	}
-	if len(t.ev)+len(line) > maxTapEvent {
+	if len(t.ev)+len(line) > MaxTapEvent {
 		t.passOn(line)
 		return
 	}

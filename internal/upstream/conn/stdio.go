@@ -1,4 +1,4 @@
-package upstream
+package conn
 
 import (
 	"context"
@@ -37,9 +37,9 @@ func baseEnvNames() []string {
 // defaultPath is the child's PATH when tsmcp has none.
 const defaultPath = "/usr/local/bin:/usr/bin:/bin"
 
-// childEnv builds a child's environment: the base variables, then the
+// ChildEnv builds a child's environment: the base variables, then the
 // configured ones, then extra (the caller variables), later ones winning.
-func childEnv(lookup func(string) (string, bool), cfg map[string]string, extra map[string]string) []string {
+func ChildEnv(lookup func(string) (string, bool), cfg map[string]string, extra map[string]string) []string {
 	m := map[string]string{}
 	for _, name := range baseEnvNames() {
 		if v, ok := lookup(name); ok {
@@ -59,16 +59,38 @@ func childEnv(lookup func(string) (string, bool), cfg map[string]string, extra m
 	return env
 }
 
-// startChild starts argv as a new process group with env, in directory
-// dir ("" means tsmcp's own), wires its stdout
+// DefaultMaxLineBytes caps one line (one JSON-RPC message) read from a
+// child's stdout. Longer lines are discarded, without being buffered
+// whole, and logged.
+const DefaultMaxLineBytes = 8 << 20
+
+// Child is a stdio child to start.
+type Child struct {
+	// Argv is the program and its arguments, started without a shell.
+	Argv []string
+	// Env is the child's whole environment (see ChildEnv).
+	Env []string
+	// Dir is its working directory; "" means tsmcp's own.
+	Dir string
+	// Timeout bounds the handshake (and the session's setup requests).
+	Timeout time.Duration
+	// Log gets the child's stderr lines and what its stdout had that was
+	// not JSON-RPC.
+	Log *slog.Logger
+	// Hooks are how the layer above takes part in the session.
+	Hooks Hooks
+	// Track, if not nil, is called with 1 once the process has started
+	// and with -1 once it has been reaped.
+	Track func(delta int)
+}
+
+// StartChild starts c.Argv as a new process group, wires its stdout
 // through the line filter into an mcp-go IO transport, its stderr into the
 // log, and initializes the MCP session. The session dies when the child
 // exits or closes its stdout; closing the session stops the child (stdin
-// EOF, SIGTERM, SIGKILL to the group) and reaps it. track, if not nil, is
-// called with 1 once the process has started and with -1 once it has been
-// reaped.
-func startChild(ctx context.Context, argv []string, env []string, dir string, timeout time.Duration,
-	log *slog.Logger, onListChanged func(), track func(delta int)) (*session, error) {
+// EOF, SIGTERM, SIGKILL to the group) and reaps it.
+func StartChild(ctx context.Context, c Child) (*Session, error) {
+	argv, env, dir, timeout, log, track := c.Argv, c.Env, c.Dir, c.Timeout, c.Log, c.Track
 	stdinR, stdinW, err := os.Pipe()
 	if err != nil {
 		return nil, err
@@ -102,14 +124,14 @@ func startChild(ctx context.Context, argv []string, env []string, dir string, ti
 	}
 	track(1)
 
-	s := newSession("stdio", timeout)
+	s := NewSession("stdio", timeout)
 	exited := make(chan struct{})
 	go func() {
 		err := cmd.Wait()
 		// Grandchildren left in the group die with the child.
 		signalGroup(pid, syscall.SIGKILL)
 		track(-1)
-		s.fail(exitReason(err))
+		s.Fail(exitReason(err))
 		close(exited)
 	}()
 
@@ -118,9 +140,9 @@ func startChild(ctx context.Context, argv []string, env []string, dir string, ti
 	readers.Add(2)
 	go func() {
 		defer readers.Done()
-		lim := newLogLimiter(log, "stdout")
+		lim := NewLogLimiter(log, "stdout")
 		filterStdout(stdoutR, pw, DefaultMaxLineBytes, lim)
-		lim.flush()
+		lim.Flush()
 		// Usually the child has exited: mark the session dead with its
 		// exit status before the transport sees EOF and fails the calls
 		// in flight. A child that closed stdout but runs on is useless.
@@ -128,24 +150,24 @@ func startChild(ctx context.Context, argv []string, env []string, dir string, ti
 		select {
 		case <-exited:
 		case <-t.C:
-			s.fail("stdout closed")
+			s.Fail("stdout closed")
 		}
 		t.Stop()
 		_ = pw.Close()
 	}()
 	go func() {
 		defer readers.Done()
-		logStderr(stderrR, newLogLimiter(log, "stderr"))
+		logStderr(stderrR, NewLogLimiter(log, "stderr"))
 	}()
 
 	tr := transport.NewIO(pr, stdinW, nil)
-	c := newClient(tr)
-	s.client = c
+	cl := newClient(tr, c.Hooks.Capabilities)
+	s.client = cl
 	s.stop = func() {
 		// Unblock the filter if it is writing to the transport, and
 		// end the transport's reader: in-flight requests fail now.
 		_ = pw.Close()
-		_ = c.Close() // closes the child's stdin
+		_ = cl.Close() // closes the child's stdin
 		stopProcess(cmd.Process, pid, exited)
 		// Read what the child left in its pipes, then close them; a
 		// grandchild that left the group may still hold them open.
@@ -161,12 +183,11 @@ func startChild(ctx context.Context, argv []string, env []string, dir string, ti
 		<-drained
 		_ = pr.Close()
 	}
-	if err := c.Start(ctx); err != nil {
-		s.close()
+	if err := cl.Start(ctx); err != nil {
+		s.Close()
 		return nil, err
 	}
-	s.onListChanged(onListChanged)
-	s.routeCalls(tr, log)
+	s.attach(c.Hooks, tr, log)
 	initCtx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	initDone := make(chan error, 1)
@@ -177,11 +198,11 @@ func startChild(ctx context.Context, argv []string, env []string, dir string, ti
 		// The child died during the handshake: report why.
 		cancel()
 		<-initDone
-		err = errors.New(s.reason())
+		err = errors.New(s.Reason())
 	}
 	if err != nil {
-		s.close()
-		if r := s.reason(); r != "closed" && r != "" {
+		s.Close()
+		if r := s.Reason(); r != "closed" && r != "" {
 			return nil, fmt.Errorf("initialize: %v (%s)", err, r)
 		}
 		return nil, fmt.Errorf("initialize: %w", err)

@@ -1,4 +1,4 @@
-package upstream
+package conn
 
 import (
 	"bytes"
@@ -30,7 +30,7 @@ func TestFilterStdout(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			logs := &testutil.Buffer{}
-			lim := newLogLimiter(slog.New(slog.NewJSONHandler(logs, nil)), "stdout")
+			lim := NewLogLimiter(slog.New(slog.NewJSONHandler(logs, nil)), "stdout")
 			var out bytes.Buffer
 			filterStdout(strings.NewReader(tc.in), &out, tc.max, lim)
 			if out.String() != tc.want {
@@ -48,7 +48,7 @@ func TestFilterStdout(t *testing.T) {
 // forwardLine appends the newline in the line's own buffer: forwarding a
 // message allocates nothing.
 func TestForwardLineDoesNotAllocate(t *testing.T) {
-	lim := newLogLimiter(slog.New(slog.NewTextHandler(io.Discard, nil)), "stdout")
+	lim := NewLogLimiter(slog.New(slog.NewTextHandler(io.Discard, nil)), "stdout")
 	line := []byte("{\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{}}\r\n")
 	var out bytes.Buffer
 	out.Grow(1 << 10)
@@ -74,13 +74,13 @@ func TestLogStderr(t *testing.T) {
 		truncated bool
 	}{
 		{name: "lines", in: "one\ntwo\r\n\nthree", wantLines: []string{"one", "two", "three"}},
-		{name: "long line cut", in: strings.Repeat("y", 3*maxStderrLine) + "\nafter\n",
-			wantLines: []string{strings.Repeat("y", maxStderrLine), "after"}, truncated: true},
+		{name: "long line cut", in: strings.Repeat("y", 3*MaxStderrLine) + "\nafter\n",
+			wantLines: []string{strings.Repeat("y", MaxStderrLine), "after"}, truncated: true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			logs := &testutil.Buffer{}
-			logStderr(strings.NewReader(tc.in), newLogLimiter(slog.New(slog.NewJSONHandler(logs, nil)), "stderr"))
+			logStderr(strings.NewReader(tc.in), NewLogLimiter(slog.New(slog.NewJSONHandler(logs, nil)), "stderr"))
 			recs := logs.JSONLines("upstream stderr")
 			var got []string
 			truncated := false

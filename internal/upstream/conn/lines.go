@@ -1,4 +1,4 @@
-package upstream
+package conn
 
 import (
 	"bufio"
@@ -13,9 +13,9 @@ import (
 
 // Bounds on what a child can make tsmcp log, per child and stream.
 const (
-	// maxStderrLine is the longest stderr line logged; the rest of a
+	// MaxStderrLine is the longest stderr line logged; the rest of a
 	// longer line is dropped and the record says truncated=true.
-	maxStderrLine = 4 << 10
+	MaxStderrLine = 4 << 10
 	// logLinesPerSecond and logBytesPerSecond bound the log records (and
 	// their bytes) per second from one stream of one child; lines beyond
 	// are counted, and the count is logged once the window is over.
@@ -25,8 +25,8 @@ const (
 	headBytes = 128
 )
 
-// logLimiter rate-limits the records one stream of one child produces.
-type logLimiter struct {
+// LogLimiter rate-limits the records one stream of one child produces.
+type LogLimiter struct {
 	log    *slog.Logger
 	stream string
 
@@ -37,12 +37,17 @@ type logLimiter struct {
 	dropped int
 }
 
-func newLogLimiter(log *slog.Logger, stream string) *logLimiter {
-	return &logLimiter{log: log, stream: stream}
+// NewLogLimiter returns the limiter of the records of stream (named in
+// its own records), logged to log.
+func NewLogLimiter(log *slog.Logger, stream string) *LogLimiter {
+	return &LogLimiter{log: log, stream: stream}
 }
 
-// allow reports whether a record of n bytes may be logged now.
-func (l *logLimiter) allow(n int) bool {
+// Logger is the logger the records go to.
+func (l *LogLimiter) Logger() *slog.Logger { return l.log }
+
+// Allow reports whether a record of n bytes may be logged now.
+func (l *LogLimiter) Allow(n int) bool {
 	l.mu.Lock()
 	now := time.Now()
 	var dropped int
@@ -64,8 +69,8 @@ func (l *logLimiter) allow(n int) bool {
 	return ok
 }
 
-// flush logs the count of lines dropped in the current window.
-func (l *logLimiter) flush() {
+// Flush logs the count of lines dropped in the current window.
+func (l *LogLimiter) Flush() {
 	l.mu.Lock()
 	dropped := l.dropped
 	l.dropped = 0
@@ -76,11 +81,11 @@ func (l *logLimiter) flush() {
 }
 
 // logStderr logs r line by line ("upstream stderr", line=...), each line cut
-// at maxStderrLine, rate-limited by lim. It reads until EOF or an error, never
+// at MaxStderrLine, rate-limited by lim. It reads until EOF or an error, never
 // blocking on the logger for longer than one record, so the child never
 // stalls on a full stderr pipe.
-func logStderr(r io.Reader, lim *logLimiter) {
-	br := bufio.NewReaderSize(r, maxStderrLine)
+func logStderr(r io.Reader, lim *LogLimiter) {
+	br := bufio.NewReaderSize(r, MaxStderrLine)
 	skipping := false // inside the dropped tail of a long line
 	for {
 		chunk, err := br.ReadSlice('\n')
@@ -88,7 +93,7 @@ func logStderr(r io.Reader, lim *logLimiter) {
 			full := errors.Is(err, bufio.ErrBufferFull)
 			if !skipping {
 				line := bytes.TrimRight(chunk, "\r\n")
-				if len(line) > 0 && lim.allow(len(line)) {
+				if len(line) > 0 && lim.Allow(len(line)) {
 					if full {
 						lim.log.Info("upstream stderr", "line", string(line), "truncated", true)
 					} else {
@@ -99,7 +104,7 @@ func logStderr(r io.Reader, lim *logLimiter) {
 			skipping = full
 		}
 		if err != nil && !errors.Is(err, bufio.ErrBufferFull) {
-			lim.flush()
+			lim.Flush()
 			return
 		}
 	}
@@ -110,7 +115,7 @@ func logStderr(r io.Reader, lim *logLimiter) {
 // buffered whole) and logged with their size; blank lines are skipped;
 // lines that are not a JSON object are dropped and logged with their first
 // headBytes bytes. It returns at EOF, on a read error, or when w fails.
-func filterStdout(r io.Reader, w io.Writer, maxLine int, lim *logLimiter) {
+func filterStdout(r io.Reader, w io.Writer, maxLine int, lim *LogLimiter) {
 	br := bufio.NewReaderSize(r, 64<<10)
 	var line []byte
 	discarding := false
@@ -130,7 +135,7 @@ func filterStdout(r io.Reader, w io.Writer, maxLine int, lim *logLimiter) {
 			}
 			if chunk[len(chunk)-1] == '\n' {
 				if discarding {
-					if lim.allow(0) {
+					if lim.Allow(0) {
 						lim.log.Warn("upstream stdout line too long, discarded", "bytes", discarded, "max", maxLine)
 					}
 					discarding, discarded = false, 0
@@ -153,13 +158,13 @@ func filterStdout(r io.Reader, w io.Writer, maxLine int, lim *logLimiter) {
 // forwardLine writes one complete line to w if it is a JSON object. line
 // ends in '\n' and is the caller's buffer: forwardLine overwrites bytes of
 // its trailing whitespace.
-func forwardLine(line []byte, w io.Writer, lim *logLimiter) error {
+func forwardLine(line []byte, w io.Writer, lim *LogLimiter) error {
 	msg := bytes.TrimSpace(line)
 	if len(msg) == 0 {
 		return nil
 	}
 	if msg[0] != '{' || !json.Valid(msg) {
-		if lim.allow(min(len(msg), headBytes)) {
+		if lim.Allow(min(len(msg), headBytes)) {
 			lim.log.Warn("upstream stdout line is not JSON, dropped", "bytes", len(msg), "head", string(msg[:min(len(msg), headBytes)]))
 		}
 		return nil
