@@ -88,17 +88,19 @@ already serves is an error (serve would drop it).`,
 				}
 				// An unprefixed upstream's names can be anything: its
 				// prefix is empty.
-				name, uri := u.Name+"__", u.Name+"+"
-				nameShown, uriShown := name+"*", uri+"*"
+				// A prefixed upstream's MCP Apps resources are
+				// "ui://<upstream>+…", its others "<upstream>+…".
+				name, uris := u.Name+"__", []string{u.Name + "+", "ui://" + u.Name + "+"}
+				nameShown, urisShownHere := name+"*", []string{uris[0] + "*", uris[1] + "*"}
 				if !u.Prefixed() {
-					name, uri = "", ""
+					name, uris = "", []string{""}
 					nameShown = "* (" + u.Name + ": prefix false)"
-					uriShown = nameShown
+					urisShownHere = []string{nameShown}
 				}
 				k.toolPrefixes = append(k.toolPrefixes, name)
 				k.promptPrefixes = append(k.promptPrefixes, name)
-				k.resourcePrefixes = append(k.resourcePrefixes, uri)
-				namesShown, urisShown = append(namesShown, nameShown), append(urisShown, uriShown)
+				k.resourcePrefixes = append(k.resourcePrefixes, uris...)
+				namesShown, urisShown = append(namesShown, nameShown), append(urisShown, urisShownHere...)
 			}
 			fmt.Fprintf(w, "tools: %s\n", strings.Join(k.tools, ", "))
 			if len(cfg.Upstreams) > 0 && !k.probed {
@@ -134,7 +136,7 @@ type known struct {
 	probed             bool
 	toolPrefixes       []string // "<upstream>__" while the upstreams' tools are unknown
 	promptPrefixes     []string // "<upstream>__"
-	resourcePrefixes   []string // "<upstream>+"
+	resourcePrefixes   []string // "<upstream>+", "ui://<upstream>+"
 }
 
 // unmatched returns the warnings for rule patterns that match nothing

@@ -138,16 +138,17 @@ func TestCheck(t *testing.T) {
 		},
 		{
 			name: "prompts, resources and patterns that match nothing",
-			file: "acl:\n  groups:\n    sre: [alice@example.com]\n  rules:\n    - src: [group:sre]\n      tools: [\"*\"]\n      prompts: [\"*\"]\n      resources: [\"fs+file:///pub/*\"]\n    - src: [\"*\"]\n      tools: [whoami, wiki__*, dsik]\n      resources: [wiki+*]\nupstreams:\n  - name: fs\n    command: [cat]\n",
+			file: "acl:\n  groups:\n    sre: [alice@example.com]\n  rules:\n    - src: [group:sre]\n      tools: [\"*\"]\n      prompts: [\"*\"]\n      resources: [\"fs+file:///pub/*\", \"ui://fs+*\"]\n    - src: [\"*\"]\n      tools: [whoami, wiki__*, dsik]\n      resources: [wiki+*, \"ui://wiki+*\"]\nupstreams:\n  - name: fs\n    command: [cat]\n",
 			args: []string{"--as", "alice@example.com"},
 			wantOut: []string{
 				`warning: acl.rules[1].tools[1]: "wiki__*" matches no known tool and no upstream's`,
 				`warning: acl.rules[1].tools[2]: "dsik" matches no known tool and no upstream's`,
 				`warning: acl.rules[1].resources[0]: "wiki+*" matches no known resource and no upstream's`,
-				"bridged prompts: fs__*; bridged resources: fs+*",
+				`warning: acl.rules[1].resources[1]: "ui://wiki+*" matches no known resource and no upstream's`,
+				"bridged prompts: fs__*; bridged resources: fs+*, ui://fs+*\n",
 				"alice@example.com may call: whoami; bridged: fs__*",
 				"alice@example.com may get prompts: fs__*",
-				"alice@example.com may read resources: fs+file:///pub/*",
+				"alice@example.com may read resources: fs+file:///pub/*, ui://fs+*\n",
 			},
 		},
 	}

@@ -35,7 +35,8 @@ type Rule struct {
 	Prompts []string `mapstructure:"prompts"`
 	// Resources lists resource URI patterns where "*" matches any run of
 	// characters; bridged resources are named "<upstream>+<original-uri>"
-	// (e.g. "docs+*", "docs+file:///handbook/*"). Resource templates are
+	// (e.g. "docs+*", "docs+file:///handbook/*"), MCP Apps' ui:// ones
+	// "ui://<upstream>+<rest>" (e.g. "ui://docs+*"). Resource templates are
 	// matched by their URI template. Nil means no resources.
 	Resources []string `mapstructure:"resources"`
 }

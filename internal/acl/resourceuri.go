@@ -47,7 +47,10 @@ const canonicalReason = "resource URI not in canonical form: "
 //   - after the scheme, no segment between "/", "?" and "#" that is "."
 //     or "..", ignoring ";" parameters ("..;"), in the authority, path,
 //     query or fragment alike (servers that take the query for part of a
-//     path exist);
+//     path exist); in the authority, "+" separates segments too, since
+//     the served form of an MCP Apps resource, "ui://<upstream>+<rest>",
+//     puts the upstream's own authority after a "+" ("ui://apps+../x"
+//     is "ui://../x" upstream);
 //   - no empty segment ("//") in the path (a trailing "/" is fine).
 //
 // It does not allocate unless it finds a problem.
@@ -92,7 +95,7 @@ func uriProblem(uri string) string {
 		}
 	}
 	rest := uri[colon+1:]
-	if hasDotSegment(rest) {
+	if hasDotSegment(rest) || hasDotAuthorityPart(rest) {
 		return "dot segment"
 	}
 	if p := uriPath(rest); hasEmptySegment(p) {
@@ -122,26 +125,55 @@ func uriPath(rest string) string {
 }
 
 // hasDotSegment reports whether s, split at "/", "?" and "#", has a "." or
-// ".." segment, once ";" parameters ("..;x", "..%3B") are cut off.
+// ".." segment (isDotSegment).
 func hasDotSegment(s string) bool {
 	start := 0
 	for i := 0; i <= len(s); i++ {
 		if i < len(s) && s[i] != '/' && s[i] != '?' && s[i] != '#' {
 			continue
 		}
-		seg := s[start:i]
-		for j := 0; j < len(seg); j++ {
-			if seg[j] == ';' || seg[j] == '%' && j+2 < len(seg) && seg[j+1] == '3' && (seg[j+2] == 'b' || seg[j+2] == 'B') {
-				seg = seg[:j]
-				break
-			}
-		}
-		if seg == "." || seg == ".." {
+		if isDotSegment(s[start:i]) {
 			return true
 		}
 		start = i + 1
 	}
 	return false
+}
+
+// hasDotAuthorityPart reports whether the authority of rest (the part of a
+// URI after "<scheme>:"), if it has one, split at "+", has a "." or ".."
+// part (isDotSegment).
+func hasDotAuthorityPart(rest string) bool {
+	if len(rest) < 2 || rest[0] != '/' || rest[1] != '/' {
+		return false
+	}
+	start := 2
+	for i := 2; i <= len(rest); i++ {
+		end := i == len(rest) || rest[i] == '/' || rest[i] == '?' || rest[i] == '#'
+		if !end && rest[i] != '+' {
+			continue
+		}
+		if isDotSegment(rest[start:i]) {
+			return true
+		}
+		if end {
+			return false
+		}
+		start = i + 1
+	}
+	return false
+}
+
+// isDotSegment reports whether seg is "." or "..", once ";" parameters
+// ("..;x", "..%3B") are cut off.
+func isDotSegment(seg string) bool {
+	for j := 0; j < len(seg); j++ {
+		if seg[j] == ';' || seg[j] == '%' && j+2 < len(seg) && seg[j+1] == '3' && (seg[j+2] == 'b' || seg[j+2] == 'B') {
+			seg = seg[:j]
+			break
+		}
+	}
+	return seg == "." || seg == ".."
 }
 
 // hasEmptySegment reports whether path has "//" anywhere.

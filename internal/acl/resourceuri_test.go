@@ -26,6 +26,10 @@ var bobResourcePatterns = []string{
 	"every+demo://resource/static/document/*",
 	"files+file:///handbook/*",
 	"every+demo://resource/dynamic/text/1",
+	// Every MCP Apps view named mcp-app.html of upstream apps, whichever
+	// authority ("ui://<upstream>+<authority>/…", as the bridge serves
+	// ui:// resources).
+	"ui://apps+*/mcp-app.html",
 }
 
 // TestDecideResourceCanonical: a URI in canonical form is decided as
@@ -52,6 +56,11 @@ func TestDecideResourceCanonical(t *testing.T) {
 		{name: "upper-case scheme is another string", uri: "every+DEMO://resource/static/document/a"},
 		{name: "upper-case host is another string", uri: "files+file://LOCALHOST/handbook/a"},
 		{name: "exact name", uri: "every+demo://resource/dynamic/text/1", bob: true},
+		{name: "ui resource", uri: "ui://apps+get-time/mcp-app.html", bob: true},
+		{name: "ui resource without authority", uri: "ui://apps+/mcp-app.html", bob: true},
+		{name: "ui authority with dots in a name", uri: "ui://apps+a..b/mcp-app.html", bob: true},
+		{name: "ui authority holding +", uri: "ui://apps+a+b/mcp-app.html", bob: true},
+		{name: "ui resource, other file", uri: "ui://apps+get-time/other.html"},
 
 		{name: "..", uri: "every+demo://resource/static/document/../../dynamic/text/2", problem: "dot segment"},
 		{name: ".", uri: "every+demo://resource/static/document/./a", problem: "dot segment"},
@@ -83,6 +92,12 @@ func TestDecideResourceCanonical(t *testing.T) {
 		{name: "doubled slash alone", uri: "files+file:///handbook//etc", problem: "empty path segment"},
 		{name: "empty authority then //", uri: "files+file:////etc/passwd", problem: "empty path segment"},
 		{name: "trailing //", uri: "files+file:///handbook//", problem: "empty path segment"},
+		{name: ".. as the ui authority", uri: "ui://apps+../mcp-app.html", problem: "dot segment"},
+		{name: ". as the ui authority", uri: "ui://apps+./mcp-app.html", problem: "dot segment"},
+		{name: "..; as the ui authority", uri: "ui://apps+..;x/mcp-app.html", problem: "dot segment"},
+		{name: ".. as the whole ui rest", uri: "ui://apps+..", problem: "dot segment"},
+		{name: ".. after a later + in the authority", uri: "ui://apps+a+../mcp-app.html", problem: "dot segment"},
+		{name: ".. before + in the authority", uri: "files+file://..+x/etc", problem: "dot segment"},
 		{name: "no scheme", uri: "every+../x", problem: "no scheme"},
 		{name: "no colon", uri: "docs+x", problem: "no scheme"},
 		{name: "empty scheme part", uri: "every++demo://x", problem: "no scheme"},
@@ -131,6 +146,11 @@ func TestResolvedURIsStayInPolicy(t *testing.T) {
 				allowed++
 			}
 		}
+		// The pieces as (or in) the authority of an MCP Apps resource.
+		n++
+		if checkResolved(t, p, bob, "ui://apps+"+suffix+"/mcp-app.html") {
+			allowed++
+		}
 		if depth == 4 {
 			return
 		}
@@ -164,6 +184,9 @@ func FuzzResourceURI(f *testing.F) {
 		"files+file:///handbook/intro.md",
 		"every+demo://resource/static/document/architecture.md",
 		"every+demo://resource/dynamic/text/1/..",
+		"ui://apps+get-time/mcp-app.html",
+		"ui://apps+../mcp-app.html",
+		"ui://apps+x/../mcp-app.html",
 	} {
 		f.Add(seed)
 	}
@@ -182,10 +205,23 @@ func checkResolved(t *testing.T, p *Policy, id *identity.Identity, uri string) b
 	if !p.DecideResource(id, uri).Allow {
 		return false
 	}
+	// The bridge's served forms: "<upstream>+<orig>", and
+	// "ui://<upstream>+<rest>" for orig "ui://<rest>".
+	served := func(name, orig string) string { return name + "+" + orig }
 	name, orig, _ := strings.Cut(uri, "+")
+	if rest, ok := strings.CutPrefix(uri, "ui://"); ok {
+		name, orig, _ = strings.Cut(rest, "+")
+		orig = "ui://" + orig
+		served = func(name, orig string) string {
+			if r, ok := strings.CutPrefix(orig, "ui://"); ok {
+				return "ui://" + name + "+" + r
+			}
+			return name + "+" + orig
+		}
+	}
 	inPolicy := func(resolved string) bool {
 		for _, pat := range bobResourcePatterns {
-			if matchGlob(pat, name+"+"+resolved) {
+			if matchGlob(pat, served(name, resolved)) {
 				return true
 			}
 		}
@@ -197,7 +233,27 @@ func checkResolved(t *testing.T, p *Policy, id *identity.Identity, uri string) b
 	if fs, ok := fileResolve(orig); ok && !inPolicy(fs) {
 		t.Fatalf("%q is allowed; a filesystem-style resolver reads %q", uri, fs)
 	}
+	if fs, ok := uiFileResolve(orig); ok && !inPolicy(fs) {
+		t.Fatalf("%q is allowed; an Apps server serving ui:// from a directory reads %q", uri, fs)
+	}
 	return true
+}
+
+// uiFileResolve is what a careless MCP Apps server that serves
+// "ui://<rest>" as the file <dir>/<rest> makes of uri (resolved as
+// CarelessFilePath does), as a ui:// URI: "ui://<resolved>", or
+// "ui:///<resolved>" for a rest that starts with "/" (no authority); ok is
+// false for a URI that is not ui://.
+func uiFileResolve(uri string) (string, bool) {
+	rest, ok := strings.CutPrefix(uri, "ui://")
+	if !ok {
+		return "", false
+	}
+	p, _ := testutil.CarelessFilePath("file:///" + rest)
+	if !strings.HasPrefix(rest, "/") {
+		p = strings.TrimPrefix(p, "/")
+	}
+	return "ui://" + p, true
 }
 
 // whatwgResolve is what a WHATWG URL parser makes of uri's path, taken

@@ -87,10 +87,16 @@ func (m *Metrics) observe(r *slog.Record) {
 	}
 }
 
-// resourcePrefix returns "<upstream>+" of a bridged resource URI, or the
-// URI unchanged when it names no upstream (Name then counts it Unknown).
+// resourcePrefix returns "<upstream>+" of a bridged resource URI
+// ("<upstream>+…", or "ui://<upstream>+…" for an MCP Apps resource), or
+// the URI unchanged when it names no upstream (Name then counts it
+// Unknown).
 func resourcePrefix(uri string) string {
-	if up, _, ok := strings.Cut(uri, "+"); ok {
+	named := uri
+	if rest, ok := strings.CutPrefix(uri, "ui://"); ok {
+		named = rest
+	}
+	if up, _, ok := strings.Cut(named, "+"); ok {
 		return up + "+"
 	}
 	return uri

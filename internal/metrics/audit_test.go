@@ -23,19 +23,21 @@ func TestAuditHandlerCounts(t *testing.T) {
 	audit.Info("prompt_get", caller, "kind", "prompt", "prompt", "every__simple", "decision", "allow")
 	audit.Info("resource_read", caller, "kind", "resource", "uri", "every+demo://a/b", "decision", "deny")
 	audit.Info("resource_read", caller, "kind", "resource", "uri", "secret+file:///etc/shadow", "decision", "deny")
+	audit.Info("resource_read", caller, "kind", "resource", "uri", "ui://every+get-time/mcp-app.html", "decision", "deny")
+	audit.Info("resource_read", caller, "kind", "resource", "uri", "ui://get-time/mcp-app.html", "decision", "deny")
 	audit.Warn("limit", caller, "decision", "deny", "limit", "mcp.limits.calls_per_identity")
 	audit.Info("tools_list", caller, "decision", "filter", "shown", 3)
 
-	if n := strings.Count(out.String(), "\n"); n != 8 {
-		t.Errorf("%d lines reached the log, want 8", n)
+	if n := strings.Count(out.String(), "\n"); n != 10 {
+		t.Errorf("%d lines reached the log, want 10", n)
 	}
 	got := scrape(t, m, nil)
 	for _, want := range []string{
 		`tsmcp_decisions_total{decision="allow",kind="tool",name="whoami"} 2`,
 		`tsmcp_decisions_total{decision="deny",kind="tool",name="_unknown"} 1`,
 		`tsmcp_decisions_total{decision="allow",kind="prompt",name="every__simple"} 1`,
-		`tsmcp_decisions_total{decision="deny",kind="resource",name="every+"} 1`,
-		`tsmcp_decisions_total{decision="deny",kind="resource",name="_unknown"} 1`,
+		`tsmcp_decisions_total{decision="deny",kind="resource",name="every+"} 2`,
+		`tsmcp_decisions_total{decision="deny",kind="resource",name="_unknown"} 2`,
 		`tsmcp_tool_calls_total{outcome="ok",tool="whoami"} 1`,
 		`tsmcp_tool_calls_total{outcome="cancelled",tool="whoami"} 1`,
 		`tsmcp_tool_call_duration_seconds_sum{tool="whoami"} 0.0135`,

@@ -106,6 +106,16 @@ func (bd *bounder) uriOK(uri string) bool {
 	return bd.fits("uri", uri, bd.b.URIBytes, "mcp.limits.upstream_uri_bytes", uri)
 }
 
+// urisOK reports whether every one of uris fits URIBytes, like uriOK.
+func (bd *bounder) urisOK(uris []string) bool {
+	for _, uri := range uris {
+		if !bd.uriOK(uri) {
+			return false
+		}
+	}
+	return true
+}
+
 func (bd *bounder) fits(what, s string, n int, key, item string) bool {
 	if len(s) <= n {
 		return true

@@ -44,7 +44,8 @@ type wireTool struct {
 // bridge turns an upstream's raw tool list into tsmcp tools named
 // "<upstream>__<tool>" (servedName). Tools that cannot be bridged (undecodable, a name
 // that would not match tools.NamePattern, a schema that is not an object, a
-// duplicate, larger than Bounds.ItemBytes) are skipped with a log line;
+// duplicate, larger than Bounds.ItemBytes, naming an MCP Apps UI resource
+// whose URI is over Bounds.URIBytes) are skipped with a log line;
 // titles and descriptions are cut to their Bounds. more says the upstream
 // listed more tools than Bounds.Items.
 func (u *upstream) bridge(raws []json.RawMessage, more bool) []tools.Tool {
@@ -84,7 +85,11 @@ func (u *upstream) bridge(raws []json.RawMessage, more bool) []tools.Tool {
 			t.Annotations = *w.Annotations
 			t.Annotations.Title = bd.title(t.Annotations.Title)
 		}
-		t.Meta = w.Meta
+		meta, uiURIs := u.rewriteToolMeta(w.Meta) // apps.go
+		if !bd.urisOK(uiURIs) {
+			continue
+		}
+		t.Meta = meta
 		t.Icons = w.Icons
 		if !bd.sizeOK(t, w.Name) {
 			continue

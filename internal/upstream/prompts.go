@@ -71,7 +71,7 @@ func (p *Provider) Prompts(context.Context) []tools.Prompt {
 func (p *Provider) CompletePrompt(ctx context.Context, prompt string, arg mcp.CompleteArgument, actx mcp.CompleteContext) (*mcp.Completion, error) {
 	// The prefixed upstream whose namespace the name is in, else the
 	// first unprefixed one that lists it (unprefixed.go).
-	if u := p.namespaceOf(prompt, nameSep); u != nil {
+	if u := p.nameNamespaceOf(prompt); u != nil {
 		return u.completePrompt(ctx, prompt, arg, actx)
 	}
 	for _, u := range p.ups {

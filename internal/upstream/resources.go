@@ -164,11 +164,15 @@ func (p *Provider) Resources(context.Context) ([]mcp.Resource, []mcp.ResourceTem
 
 // upstreamFor returns the upstream a URI (as clients see it) names, and the
 // original URI; nil when none does. A URI in a prefixed upstream's
-// namespace ("<up>+…") is that upstream's; any other goes to an unprefixed
-// upstream, by the rules in unprefixed.go.
+// namespace ("<up>+…", "ui://<up>+…") is that upstream's, when it is the
+// form that upstream serves (uri.go; else it names nothing); any other
+// goes to an unprefixed upstream, by the rules in unprefixed.go.
 func (p *Provider) upstreamFor(uri string) (*upstream, string) {
-	if name, orig, ok := splitURI(uri); ok {
+	if name, orig, served := splitURI(uri); name != "" {
 		if u := p.prefixedNamed(name); u != nil {
+			if !served {
+				return nil, ""
+			}
 			return u, orig
 		}
 	}
@@ -258,7 +262,7 @@ func (p *Provider) SubscribeResource(ctx context.Context, uri string, updated fu
 func (p *Provider) CompleteResource(ctx context.Context, uriTemplate string, arg mcp.CompleteArgument, actx mcp.CompleteContext) (*mcp.Completion, error) {
 	// The prefixed upstream whose namespace the template is in, else the
 	// first unprefixed one that lists it (unprefixed.go).
-	if u := p.namespaceOf(uriTemplate, uriSep); u != nil {
+	if u := p.uriNamespaceOf(uriTemplate); u != nil {
 		return u.completeTemplate(ctx, uriTemplate, arg, actx)
 	}
 	for _, u := range p.ups {

@@ -17,7 +17,8 @@ import (
 // (upstreamFor, CompletePrompt, CompleteResource) agree on one owner per
 // name, by these rules:
 //
-//   - A prefixed upstream's names ("<up>__…", "<up>+…") are its own: an
+//   - A prefixed upstream's names ("<up>__…", "<up>+…", "ui://<up>+…")
+//     are its own: an
 //     unprefixed upstream's item in that namespace is dropped, whatever
 //     the prefixed upstream lists.
 //   - A tool name in Options.ReservedTools (built-in and declared tools)
@@ -34,17 +35,18 @@ import (
 // claims records who serves the names of one kind in one merge of the
 // lists.
 type claims struct {
-	p     *Provider
-	kind  string // "tool", "prompt", "resource", "template"
-	sep   string // nameSep or uriSep
+	p    *Provider
+	kind string // "tool", "prompt", "resource", "template"
+	// ns returns the prefixed upstream whose namespace a name is in.
+	ns    func(string) *upstream
 	taken map[string]string
 	// dropped describes each name dropped, for Collisions.
 	dropped []string
 	log     bool // log each drop
 }
 
-func (p *Provider) newClaims(kind, sep string, reserved []string, log bool) *claims {
-	c := &claims{p: p, kind: kind, sep: sep, taken: map[string]string{}, log: log}
+func (p *Provider) newClaims(kind string, ns func(string) *upstream, reserved []string, log bool) *claims {
+	c := &claims{p: p, kind: kind, ns: ns, taken: map[string]string{}, log: log}
 	for _, n := range reserved {
 		c.taken[n] = "a built-in or declared tool"
 	}
@@ -60,7 +62,7 @@ func (c *claims) keep(u *upstream, name string) bool {
 	}
 	owner, ok := c.taken[name]
 	if !ok {
-		if up := c.p.namespaceOf(name, c.sep); up != nil {
+		if up := c.ns(name); up != nil {
 			owner, ok = "upstream "+up.name+"'s prefix", true
 		}
 	}
@@ -75,11 +77,22 @@ func (c *claims) keep(u *upstream, name string) bool {
 	return true
 }
 
-// namespaceOf returns the prefixed upstream whose namespace name is in
-// ("<up><sep>…"), or nil.
-func (p *Provider) namespaceOf(name, sep string) *upstream {
-	up, _, ok := strings.Cut(name, sep)
+// nameNamespaceOf returns the prefixed upstream whose namespace a tool or
+// prompt name is in ("<up>__…"), or nil.
+func (p *Provider) nameNamespaceOf(name string) *upstream {
+	up, _, ok := strings.Cut(name, nameSep)
 	if !ok {
+		return nil
+	}
+	return p.prefixedNamed(up)
+}
+
+// uriNamespaceOf returns the prefixed upstream whose namespace a resource
+// URI or URI template is in ("<up>+…", "ui://<up>+…"; see splitURI), or
+// nil.
+func (p *Provider) uriNamespaceOf(uri string) *upstream {
+	up, _, _ := splitURI(uri)
+	if up == "" {
 		return nil
 	}
 	return p.prefixedNamed(up)
@@ -153,7 +166,7 @@ func templateMatch(t mcp.ResourceTemplate, uri string) bool {
 // mergeTools returns the upstreams' tools, each name with one owner by the
 // rules above, and describes what it dropped (logged when log is set).
 func (p *Provider) mergeTools(log bool) ([]tools.Tool, []string) {
-	c := p.newClaims("tool", nameSep, p.opts.ReservedTools, log)
+	c := p.newClaims("tool", p.nameNamespaceOf, p.opts.ReservedTools, log)
 	var all []tools.Tool
 	for _, u := range p.ups {
 		for _, t := range u.currentTools() {
@@ -167,7 +180,7 @@ func (p *Provider) mergeTools(log bool) ([]tools.Tool, []string) {
 
 // mergePrompts is mergeTools for prompts.
 func (p *Provider) mergePrompts(log bool) ([]tools.Prompt, []string) {
-	c := p.newClaims("prompt", nameSep, nil, log)
+	c := p.newClaims("prompt", p.nameNamespaceOf, nil, log)
 	var all []tools.Prompt
 	for _, u := range p.ups {
 		u.feat.mu.Lock()
@@ -186,8 +199,8 @@ func (p *Provider) mergePrompts(log bool) ([]tools.Prompt, []string) {
 func (p *Provider) mergeResources(log bool) ([]mcp.Resource, []mcp.ResourceTemplate, []string) {
 	var rs []mcp.Resource
 	var ts []mcp.ResourceTemplate
-	rc := p.newClaims("resource", uriSep, nil, log)
-	tc := p.newClaims("template", uriSep, nil, log)
+	rc := p.newClaims("resource", p.uriNamespaceOf, nil, log)
+	tc := p.newClaims("template", p.uriNamespaceOf, nil, log)
 	for _, u := range p.ups {
 		u.feat.mu.Lock()
 		urs, uts := u.feat.resources, u.feat.templates

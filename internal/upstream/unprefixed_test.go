@@ -79,14 +79,7 @@ func TestUnprefixedOwnership(t *testing.T) {
 	if want := []string{"greet", "pre__greet", "b-prompt"}; !slices.Equal(gotPrompts, want) {
 		t.Errorf("prompts = %v, want %v", gotPrompts, want)
 	}
-	rs, ts := p.Resources(t.Context())
-	var gotURIs, gotTmpls []string
-	for _, r := range rs {
-		gotURIs = append(gotURIs, r.URI)
-	}
-	for _, tm := range ts {
-		gotTmpls = append(gotTmpls, tm.URITemplate.Raw())
-	}
+	gotURIs, gotTmpls := listedURIs(t, p)
 	if want := []string{"docs://a/1", "shared://1", "pre+docs://x", "docs://b/1"}; !slices.Equal(gotURIs, want) {
 		t.Errorf("resources = %v, want %v", gotURIs, want)
 	}
@@ -112,11 +105,7 @@ func TestUnprefixedOwnership(t *testing.T) {
 		t.Errorf("%d drop lines logged, want %d (Collisions logs nothing):\n%s", n, len(wantDropped), logs)
 	}
 
-	for _, tt := range []struct {
-		name, uri string
-		want      string // upstream, "" for none
-		orig      string
-	}{
+	checkRoutes(t, p, []routeCase{
 		{name: "listed by the first", uri: "shared://1", want: "a", orig: "shared://1"},
 		{name: "listed by the second only", uri: "docs://b/1", want: "b", orig: "docs://b/1"},
 		{name: "prefixed namespace", uri: "pre+docs://x", want: "pre", orig: "docs://x"},
@@ -125,18 +114,7 @@ func TestUnprefixedOwnership(t *testing.T) {
 		{name: "second's template", uri: "b://7", want: "b", orig: "b://7"},
 		{name: "no owner among two unprefixed", uri: "other://1"},
 		{name: "unknown prefix is no namespace", uri: "nope+docs://1"},
-	} {
-		t.Run(tt.name, func(t *testing.T) {
-			u, orig := p.upstreamFor(tt.uri)
-			got := ""
-			if u != nil {
-				got = u.name
-			}
-			if got != tt.want || orig != tt.orig {
-				t.Errorf("upstreamFor(%q) = %q, %q; want %q, %q", tt.uri, got, orig, tt.want, tt.orig)
-			}
-		})
-	}
+	})
 
 	t.Run("one unprefixed upstream takes unlisted URIs", func(t *testing.T) {
 		one := &Provider{opts: p.opts}
@@ -150,4 +128,41 @@ func TestUnprefixedOwnership(t *testing.T) {
 			t.Errorf("a URI in pre's namespace went to %v", u)
 		}
 	})
+}
+
+// routeCase is a URI as a client sends it and the upstream that should
+// serve it.
+type routeCase struct {
+	name, uri string
+	want      string // upstream, "" for none
+	orig      string // the URI the upstream is sent
+}
+
+// checkRoutes checks p.upstreamFor for each case.
+func checkRoutes(t *testing.T, p *Provider, cases []routeCase) {
+	t.Helper()
+	for _, tt := range cases {
+		t.Run(tt.name, func(t *testing.T) {
+			u, orig := p.upstreamFor(tt.uri)
+			got := ""
+			if u != nil {
+				got = u.name
+			}
+			if got != tt.want || orig != tt.orig {
+				t.Errorf("upstreamFor(%q) = %q, %q; want %q, %q", tt.uri, got, orig, tt.want, tt.orig)
+			}
+		})
+	}
+}
+
+// listedURIs returns the URIs and URI templates p lists.
+func listedURIs(t *testing.T, p *Provider) (uris, templates []string) {
+	rs, ts := p.Resources(t.Context())
+	for _, r := range rs {
+		uris = append(uris, r.URI)
+	}
+	for _, tm := range ts {
+		templates = append(templates, tm.URITemplate.Raw())
+	}
+	return uris, templates
 }

@@ -15,21 +15,56 @@ import (
 // starts with a letter.
 const uriSep = "+"
 
+// uiPrefix starts the URIs of MCP Apps' UI resources (the
+// io.modelcontextprotocol/ui extension), which Apps hosts render only
+// under that scheme. A prefixed upstream's "ui://<rest>" is served as
+// "ui://<upstream>+<rest>": the name goes after the "//" instead of before
+// the scheme, and the first "+" after "ui://" splits it back as the first
+// "+" of any other served URI does. <rest> is anything, an empty
+// authority ("ui:///x" is "ui://apps+/x") or none at all included. Only
+// the scheme spelled "ui" in lower case, as the extension writes it, takes
+// this form; "UI://x" is served as "apps+UI://x", like any other scheme.
+const uiPrefix = "ui://"
+
 // servedURI is the URI clients see for the upstream's resource (or URI
-// template) orig: "<upstream>+<orig>", or orig itself when the upstream is
-// not prefixed.
+// template) orig: "<upstream>+<orig>" ("ui://<upstream>+…" for a ui://
+// orig), or orig itself when the upstream is not prefixed.
 func (u *upstream) servedURI(orig string) string {
 	if u.unprefixed {
 		return orig
 	}
-	return u.name + uriSep + orig
+	return prefixURI(u.name, orig)
 }
 
-// splitURI splits a URI as clients see it into the upstream's name and the
-// original URI. ok is false when uri has no separator or an empty name.
-func splitURI(uri string) (name, orig string, ok bool) {
-	name, orig, ok = strings.Cut(uri, uriSep)
-	return name, orig, ok && name != ""
+// prefixURI is the URI clients see for the resource orig of the prefixed
+// upstream name.
+func prefixURI(name, orig string) string {
+	if rest, ok := strings.CutPrefix(orig, uiPrefix); ok {
+		return uiPrefix + name + uriSep + rest
+	}
+	return name + uriSep + orig
+}
+
+// splitURI splits a URI as clients see it into the name of the upstream
+// whose namespace it is in and the original URI; name is "" when it is in
+// none (no separator, or nothing before it). served reports whether uri is
+// exactly prefixURI(name, orig): "apps+ui://x" is in apps's namespace but
+// is not how any resource is served (that is "ui://apps+x"), so it reads
+// nothing, and a policy pattern for "ui://apps+…" cannot be got around by
+// spelling the URI the other way.
+func splitURI(uri string) (name, orig string, served bool) {
+	if rest, ok := strings.CutPrefix(uri, uiPrefix); ok {
+		name, orig, ok := strings.Cut(rest, uriSep)
+		if !ok || name == "" {
+			return "", "", false
+		}
+		return name, uiPrefix + orig, true
+	}
+	name, orig, ok := strings.Cut(uri, uriSep)
+	if !ok || name == "" {
+		return "", "", false
+	}
+	return name, orig, !strings.HasPrefix(orig, uiPrefix)
 }
 
 // rewriteContent rewrites the resource URIs in one content item of a tool

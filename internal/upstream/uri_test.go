@@ -1,37 +1,122 @@
 package upstream
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/mark3labs/mcp-go/mcp"
 )
 
 func TestServedURIsSplitBack(t *testing.T) {
-	u := &upstream{name: "every"}
-	tests := []struct {
+	origs := []struct {
 		name string
 		orig string
+		ui   bool // served in the ui:// form
 	}{
-		{"scheme URI", "demo://resource/static/document/architecture.md"},
-		{"original holds the separator", "file:///tmp/a+b/c+d.txt"},
-		{"no scheme", "notes"},
-		{"spaces and unicode", "file:///home/é/My Docs/x.md"},
-		{"empty", ""},
+		{"scheme URI", "demo://resource/static/document/architecture.md", false},
+		{"original holds the separator", "file:///tmp/a+b/c+d.txt", false},
+		{"no scheme", "notes", false},
+		{"spaces and unicode", "file:///home/é/My Docs/x.md", false},
+		{"empty", "", false},
+		{"ui resource", "ui://clock/app.html", true},
+		{"ui without authority", "ui:///app.html", true},
+		{"ui, nothing after //", "ui://", true},
+		{"ui, just +", "ui://+", true},
+		{"ui authority holding +", "ui://a+b/c+d.html", true},
+		{"ui that looks served already", "ui://every+clock/app.html", true},
+		{"ui dot authority", "ui://../etc/passwd", true},
+		{"ui with NUL and newline", "ui://a\x00\n/b", true},
+		{"ui without //", "ui:clock", false},
+		{"ui with one /", "ui:/clock", false},
+		{"upper-case UI", "UI://clock/app.html", false},
+		{"ui without colon", "ui//clock", false},
+		{"generic form of a ui URI", "every+ui://clock", false},
+	}
+	for _, name := range []string{"every", "a", "x-1", "UI"} {
+		u := &upstream{name: name}
+		for _, tt := range origs {
+			t.Run(name+"/"+tt.name, func(t *testing.T) {
+				served := u.servedURI(tt.orig)
+				if got := strings.HasPrefix(served, "ui://"); got != tt.ui {
+					t.Errorf("servedURI(%q) = %q: ui:// form %v, want %v", tt.orig, served, got, tt.ui)
+				}
+				gotName, orig, ok := splitURI(served)
+				if !ok || gotName != name || orig != tt.orig {
+					t.Errorf("splitURI(%q) = %q, %q, %v; want %s, %q, true", served, gotName, orig, ok, name, tt.orig)
+				}
+			})
+		}
+	}
+	if got := (&upstream{name: "every", unprefixed: true}).servedURI("ui://clock/app.html"); got != "ui://clock/app.html" {
+		t.Errorf("an unprefixed upstream serves ui://clock/app.html as %q", got)
+	}
+}
+
+// TestSplitURIHostile: URIs a client may send. Each is in at most one
+// upstream's namespace, and only the exact served form of a resource is
+// served (reads it): the other spelling of a ui:// resource names the
+// upstream but nothing in it.
+func TestSplitURIHostile(t *testing.T) {
+	tests := []struct {
+		uri, name, orig string
+		served          bool
+	}{
+		{"ui://apps+get-time/mcp-app.html", "apps", "ui://get-time/mcp-app.html", true},
+		{"apps+ui://get-time/mcp-app.html", "apps", "ui://get-time/mcp-app.html", false},
+		{"apps+ui://", "apps", "ui://", false},
+		{"apps+UI://get-time/x", "apps", "UI://get-time/x", true},
+		{"apps+ui:/x", "apps", "ui:/x", true},
+		{"ui://apps+", "apps", "ui://", true},
+		{"ui://apps++x", "apps", "ui://+x", true},
+		{"ui://apps+ui://x", "apps", "ui://ui://x", true},
+		// A name no upstream can have (names are letters, digits and
+		// "-"): no prefixed upstream's namespace.
+		{"ui://get-time/a+b.html", "get-time/a", "ui://b.html", true},
+		{"ui:/apps+x", "ui:/apps", "x", true},
+		{"UI://apps+x", "UI://apps", "x", true},
+		// In no namespace at all.
+		{"ui://get-time/mcp-app.html", "", "", false},
+		{"ui://+get-time/x", "", "", false},
+		{"ui://", "", "", false},
+		{"ui://apps", "", "", false},
+		{"+demo://x", "", "", false},
+		{"demo://x", "", "", false},
+		{"", "", "", false},
 	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			served := u.servedURI(tt.orig)
-			name, orig, ok := splitURI(served)
-			if !ok || name != "every" || orig != tt.orig {
-				t.Errorf("splitURI(%q) = %q, %q, %v; want every, %q", served, name, orig, ok, tt.orig)
+		t.Run(tt.uri, func(t *testing.T) {
+			name, orig, served := splitURI(tt.uri)
+			if name != tt.name || orig != tt.orig || served != tt.served {
+				t.Errorf("splitURI(%q) = %q, %q, %v; want %q, %q, %v", tt.uri, name, orig, served, tt.name, tt.orig, tt.served)
+			}
+			if served && prefixURI(name, orig) != tt.uri {
+				t.Errorf("splitURI(%q) says served, but %q, %q is served as %q", tt.uri, name, orig, prefixURI(name, orig))
 			}
 		})
 	}
-	for _, bad := range []string{"demo://x", "+demo://x", ""} {
-		if name, _, ok := splitURI(bad); ok {
-			t.Errorf("splitURI(%q) named upstream %q", bad, name)
-		}
+}
+
+// FuzzSplitURI: whatever a client sends, splitURI's served answer is
+// exactly whether the URI is how prefixURI serves what it split into, and
+// every served URI splits back to its upstream and original.
+//
+// go test ./internal/upstream -run '^$' -fuzz FuzzSplitURI
+func FuzzSplitURI(f *testing.F) {
+	for _, s := range []string{"ui://apps+get-time/mcp-app.html", "apps+ui://x", "ui://+", "every+demo://a+b", "ui:///x", ""} {
+		f.Add(s, "apps")
 	}
+	f.Fuzz(func(t *testing.T, uri, upName string) {
+		if name, orig, served := splitURI(uri); served != (name != "" && prefixURI(name, orig) == uri) {
+			t.Fatalf("splitURI(%q) = %q, %q, %v", uri, name, orig, served)
+		}
+		if upName == "" || strings.ContainsAny(upName, "+:/") {
+			return // not an upstream name
+		}
+		name, orig, served := splitURI(prefixURI(upName, uri))
+		if !served || name != upName || orig != uri {
+			t.Fatalf("prefixURI(%q, %q) = %q splits to %q, %q, %v", upName, uri, prefixURI(upName, uri), name, orig, served)
+		}
+	})
 }
 
 func TestRewriteToolResultAndContents(t *testing.T) {
@@ -77,6 +162,13 @@ func TestRewriteTemplate(t *testing.T) {
 	vals := got.URITemplate.Match("ev+demo://resource/dynamic/text/7")
 	if vals.Get("resourceId").String() != "7" {
 		t.Errorf("the rewritten template does not match its own URIs: %v", vals)
+	}
+	ui, ok := u.rewriteTemplate(mcp.NewResourceTemplate("ui://{app}/view.html", "view"))
+	if !ok || ui.URITemplate.Raw() != "ui://ev+{app}/view.html" {
+		t.Fatalf("rewriteTemplate(ui://{app}/view.html) = %q, %v", ui.URITemplate.Raw(), ok)
+	}
+	if got := ui.URITemplate.Match("ui://ev+clock/view.html").Get("app").String(); got != "clock" {
+		t.Errorf("the rewritten ui:// template matches app %q, want clock", got)
 	}
 	if _, ok := u.rewriteTemplate(mcp.ResourceTemplate{}); ok {
 		t.Error("a template without a URI template was accepted")
