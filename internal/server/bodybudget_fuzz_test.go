@@ -42,7 +42,7 @@ func FuzzBodyBudget(f *testing.F) {
 		log:      slog.New(slog.NewTextHandler(io.Discard, nil)),
 		audit:    slog.New(slog.NewTextHandler(io.Discard, nil)),
 		limits:   newLimits(lim),
-		sessions: newSessionStore(nil, config.DefaultSessionMaxAge),
+		sessions: newSessionStore(nil, config.DefaultSessionMaxAge, nil),
 		warns:    logx.NewRepeats(nil, 0, 1),
 	}
 	id := &identity.Identity{LoginName: "alice@example.com", NodeName: "laptop"}

@@ -7,6 +7,7 @@ import (
 	"github.com/mark3labs/mcp-go/mcp"
 
 	"github.com/tsmcp/tsmcp/internal/identity"
+	"github.com/tsmcp/tsmcp/internal/sessions"
 )
 
 // writeDeadlines wraps every response of the tailnet listener in a
@@ -34,7 +35,7 @@ func (s *Server) writeDeadlines(next http.Handler) http.Handler {
 //     does a POST /mcp carrying a 2026-07-28 subscriptions/listen;
 //   - GET / (the identity page) holds a page view until it is written;
 //   - a POST /mcp carrying initialize reserves a session, which the
-//     session it mints keeps (see sessionSlot);
+//     session it mints keeps (see sessions.Slot);
 //   - a POST carrying requests that go to a provider (upstreamMethods)
 //     holds a unit of mcp.limits.calls_* for each until its answer is
 //     written (see answerHold), or is refused while the caller already
@@ -47,7 +48,7 @@ func (s *Server) limitRequests(next http.Handler) http.Handler {
 		isMCP := r.URL.Path == "/mcp"
 		if isMCP {
 			for _, sid := range r.Header.Values("Mcp-Session-Id") {
-				s.sessions.used(sid)
+				s.sessions.Used(sid)
 			}
 		}
 		switch {
@@ -118,8 +119,8 @@ func (s *Server) limitRequests(next http.Handler) http.Handler {
 					s.refuse(w, r, ref)
 					return
 				}
-				slot := &sessionSlot{key: key, release: func() { s.limits.sessions.release(key, 1) }}
-				defer slot.unlessBound()
+				slot := sessions.NewSlot(func() { s.limits.sessions.release(key, 1) })
+				defer slot.ReleaseUnlessBound()
 				r = r.WithContext(context.WithValue(r.Context(), sessionSlotKey{}, slot))
 			}
 		}

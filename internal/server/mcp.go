@@ -39,7 +39,7 @@ func (s *Server) newMCPServer(ts []tools.Tool) *server.MCPServer {
 	levels := newLogLevels(s.providers)
 	hooks.AddAfterSetLevel(levels.set)
 	hooks.AddOnUnregisterSession(func(_ context.Context, cs server.ClientSession) {
-		s.sessions.close(cs.SessionID())
+		s.sessions.Close(cs.SessionID())
 		levels.forget(cs.SessionID())
 	})
 	opts := []server.ServerOption{

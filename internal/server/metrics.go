@@ -51,7 +51,7 @@ func (s *Server) registerGauges(lc *local.Client) {
 		}, func() float64 { return float64(n()) })
 	}
 	s.metrics.MustRegister(ready,
-		sessions("streamable", s.sessions.streamableCount),
+		sessions("streamable", s.sessions.StreamableCount),
 		sessions("sse", s.sessions.sse.open),
 		&upstreamCollector{s: s},
 		&tailnetCollector{lc: lc},

@@ -8,6 +8,7 @@ import (
 	"tailscale.com/client/local"
 	"tailscale.com/tsnet"
 
+	"github.com/tsmcp/tsmcp/internal/sessions"
 	"github.com/tsmcp/tsmcp/internal/statestore"
 	"github.com/tsmcp/tsmcp/internal/tsnetx"
 	"github.com/tsmcp/tsmcp/internal/whois"
@@ -15,7 +16,7 @@ import (
 
 // joinTailnet is Run's second phase: it builds the tsnet node, brings it
 // up, and restores the record of the sessions ended before a restart
-// (endedsessions.go) when the state store keeps one. A false joined means
+// (sessions.RecordLimit) when the state store keeps one. A false joined means
 // Run returns err at once: the join failed, or (with a nil err) ctx was
 // cancelled while joining, which is a clean exit logged as "stopped while
 // joining the tailnet". It leaves on cleanup the tsnet node (as soon as it
@@ -35,10 +36,10 @@ func (s *Server) joinTailnet(ctx context.Context, cleanup *cleanups) (node *tsne
 		}
 		return nil, false, err
 	}
-	if limit := endedRecordLimit(statestore.KindOf(s.cfg.Tailnet.State)); limit > 0 {
-		// The sessions ended before a restart stay ended (endedsessions.go).
-		s.restoreEnded(node.Store)
-		cleanup.add("ended sessions record", s.startEndedWriter(node.Store, limit))
+	if limit := sessions.RecordLimit(statestore.KindOf(s.cfg.Tailnet.State)); limit > 0 {
+		// The sessions ended before a restart stay ended.
+		s.sessions.RestoreEnded(node.Store, s.log)
+		cleanup.add("ended sessions record", s.sessions.StartEndedWriter(node.Store, limit, s.log))
 	}
 	return node, true, nil
 }

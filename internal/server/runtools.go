@@ -52,7 +52,7 @@ func (s *Server) startMCP(ctx context.Context, ts []tools.Tool, cleanup *cleanup
 	cleanup.add("MCP sessions", func() error {
 		// After a drain this finds nothing left; on an error path it
 		// stops mcp-go's idle-session sweeper.
-		s.sessions.stop()
+		s.sessions.Stop()
 		s.sse.CloseSessions()
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		defer cancel()

@@ -205,7 +205,7 @@ func New(opts Options) (*Server, error) {
 		version:       version,
 		toolSrc:       opts.Tools,
 		toolsDirty:    make(chan struct{}, 1),
-		sessions:      newSessionStore(sessionKey, opts.Config.MCP.SessionMaxAge),
+		sessions:      newSessionStore(sessionKey, opts.Config.MCP.SessionMaxAge, opts.clock),
 		inflight:      newInflight(),
 		stateless:     newStatelessCalls(),
 		limits:        newLimits(opts.Config.MCP.Limits),
@@ -226,9 +226,6 @@ func New(opts Options) (*Server, error) {
 	}
 	s.audit = slog.New(auditHandler).With(slog.String("log", "audit"))
 	s.policy.Store(policy)
-	if opts.clock != nil {
-		s.sessions.now = opts.clock
-	}
 	return s, nil
 }
 
@@ -428,7 +425,7 @@ func (s *Server) drain(servers []*http.Server) error {
 	s.log.Debug("drain: closing streams")
 	// Close the long-lived streams so Shutdown can complete. The sessions
 	// closed now are not ended: they continue elsewhere (see stop).
-	s.sessions.stop()
+	s.sessions.Stop()
 	s.sse.CloseSessions()
 	streamCtx, streamCancel := context.WithTimeout(context.Background(), time.Second)
 	s.streamable.CloseSessions(streamCtx)

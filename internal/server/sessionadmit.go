@@ -4,7 +4,6 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
-	"time"
 
 	"github.com/mark3labs/mcp-go/mcp"
 
@@ -24,7 +23,7 @@ import (
 //   - An ID that verifies for the caller (minted here or by another host
 //     sharing mcp.session_key) on /mcp: the host adopts the session (see
 //     adopt), unless it is refused (past its max age, ended here, or
-//     issued before the ended sessions' floor; see sessionStore.refused),
+//     issued before the ended sessions' floor; see sessions.Store.Refused),
 //     when it is unknown; a legacy SSE ID cannot move (its stream lives on
 //     the host that minted it): 404, the client reconnects.
 //   - A well-formed ID of this key that does not verify for the caller
@@ -46,26 +45,26 @@ func (s *Server) admitSession(w http.ResponseWriter, r *http.Request, caller *id
 		}
 		return true
 	}
-	if owner := s.sessions.owner(sid); owner != nil {
+	if owner := s.sessions.Owner(sid); owner != nil {
 		if !owner.Equal(caller) {
 			s.auditHijack(r, caller, "session belongs to "+owner.String())
 			writeError(w, http.StatusNotFound)
 			return false
 		}
-		if inQuery || !s.sessions.expired(sid, s.sessions.now()) {
+		if inQuery || !s.sessions.Expired(sid) {
 			return true
 		}
 		// Not r's context: its DELETE is no part of this request.
 		s.endSession(context.Background(), sid, owner, "past mcp.session_max_age")
 		return asUnknown()
 	}
-	switch v := s.sessions.ids.Verify(sid, caller); v {
+	switch v := s.sessions.Verify(sid, caller); v {
 	case sessionid.Foreign:
 		s.auditHijack(r, caller, "session ID not issued to this caller")
 		writeError(w, http.StatusNotFound)
 		return false
 	case sessionid.Valid:
-		if s.sessions.refused(sid) {
+		if s.sessions.Refused(sid) {
 			return asUnknown()
 		}
 		if inQuery {
@@ -79,7 +78,20 @@ func (s *Server) admitSession(w http.ResponseWriter, r *http.Request, caller *id
 		if !onMCP || r.Method == http.MethodDelete || isInitialize(r) {
 			return true // nothing to hold: mcp-go ends it, or ignores it
 		}
-		if ref := s.sessions.adopt(sid, caller, s.limits.sessions); ref != nil {
+		// Adopted, it holds a unit of mcp.limits.sessions_* as a
+		// session opened here does (see sessions.Store.Adopt). mcp-go
+		// needs nothing else: it serves a request in a session it never
+		// initialized with an ephemeral session object (see
+		// docs/security.md, "Session IDs").
+		var ref *refusal
+		s.sessions.Adopt(sid, caller, func() (func(), bool) {
+			key := caller.Key()
+			if ref = s.limits.sessions.acquire(key, 1); ref != nil {
+				return nil, false
+			}
+			return func() { s.limits.sessions.release(key, 1) }, true
+		})
+		if ref != nil {
 			s.refuse(w, r, ref)
 			return false
 		}
@@ -110,46 +122,4 @@ func isInitialize(r *http.Request) bool {
 	}
 	p := peekRPC(r)
 	return p.Single() && p.Method() == string(mcp.MethodInitialize)
-}
-
-// adopt makes this host serve sid, a session minted for owner by another
-// host sharing the key: it takes a unit of mcp.limits.sessions_* for it
-// (an adopted session counts against this host's limits like one opened
-// here; a refusal is returned when none is left) and records its owner.
-// mcp-go needs nothing else: it serves a request in a session it never
-// initialized with an ephemeral session object (see docs/security.md,
-// "Session IDs"). The session ends as one opened here does (DELETE, mcp-go's idle
-// sweeper, shutdown), or when it sees no request for sessionIdleTTL (see
-// idleAdopted), or when the GET stream that registered it with mcp-go
-// closes (it is then adopted again by its next request).
-func (st *sessionStore) adopt(sid string, owner *identity.Identity, c *counter) *refusal {
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	if st.owners[sid] != nil {
-		return nil // adopted by a concurrent request
-	}
-	key := owner.Key()
-	if ref := c.acquire(key, 1); ref != nil {
-		return ref
-	}
-	now := time.Now()
-	slot := &sessionSlot{key: key, release: func() { c.release(key, 1) }, opened: now, inUse: true, adopted: true, lastSeen: now}
-	slot.bound.Store(true)
-	st.owners[sid] = owner
-	st.slots[sid] = slot
-	return nil
-}
-
-// idleAdopted returns the adopted sessions that have seen no request since
-// cutoff, with their owners.
-func (st *sessionStore) idleAdopted(cutoff time.Time) map[string]*identity.Identity {
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	out := map[string]*identity.Identity{}
-	for sid, slot := range st.slots {
-		if slot.adopted && slot.lastSeen.Before(cutoff) {
-			out[sid] = st.owners[sid]
-		}
-	}
-	return out
 }

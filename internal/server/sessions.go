@@ -4,174 +4,32 @@ import (
 	"context"
 	"errors"
 	"net/http"
-	"sync"
 	"time"
 
+	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/mark3labs/mcp-go/server"
 
 	"github.com/tsmcp/tsmcp/internal/identity"
-	"github.com/tsmcp/tsmcp/internal/sessionid"
+	"github.com/tsmcp/tsmcp/internal/sessions"
 )
 
-// sessionStore binds MCP sessions (SSE sessionId, Mcp-Session-Id) to the
-// identity that opened them. Every ID is minted by ids, which binds it to
-// its owner verifiably (see internal/sessionid): a Streamable HTTP session ID is
-// honoured for its owner by any host sharing the key, even one that never
-// saw it (the host adopts it, see adopt), and refused for anyone else.
-// owners holds the sessions this host serves: minted here or adopted.
-// An ID past maxAge (mcp.session_max_age) or ended here is refused (see
-// refused).
+// sessionStore is the host's MCP sessions: the store of session owners,
+// slots and ended sessions (internal/sessions) and the legacy SSE streams
+// (sseTracker), with the hooks mcp-go's transports call.
 type sessionStore struct {
-	ids    *sessionid.Minter // immutable
-	maxAge time.Duration     // immutable
-	now    func() time.Time  // immutable once serving: the clock of issue times and max ages
-
-	mu       sync.Mutex // guards the fields below
-	owners   map[string]*identity.Identity
-	slots    map[string]*sessionSlot // Streamable HTTP sessions' mcp.limits.sessions_* units
-	ended    *sessionid.Tombstones   // sessions ended here, refused if presented again
-	stopping bool                    // shutting down: see stop
-
-	// endedChanged receives a value (without blocking) whenever ended
-	// changes, for the writer that keeps it in the node's state store.
-	endedChanged chan struct{}
-
+	*sessions.Store
 	sse *sseTracker // immutable
 }
 
-// maxTombstones bounds the session IDs a host remembers as ended: 16 bytes
-// each in the records, a few MB at most in memory.
-const maxTombstones = 32768
-
-// sessionClockSkew is how far in the future an ID's issue time may be
-// (another replica's clock ahead of this one's); an ID issued later than
-// that is refused.
-const sessionClockSkew = time.Minute
-
 // newSessionStore returns a store minting IDs under key (mcp.session_key,
 // decoded), which lets a session live maxAge (mcp.session_max_age) from
-// the minting of its ID; an empty key means a random key per process.
-func newSessionStore(key []byte, maxAge time.Duration) *sessionStore {
+// the minting of its ID; an empty key means a random key per process. now
+// is the clock of issue times and max ages; nil means time.Now.
+func newSessionStore(key []byte, maxAge time.Duration, now func() time.Time) *sessionStore {
 	return &sessionStore{
-		ids:          sessionid.New(key),
-		maxAge:       maxAge,
-		now:          time.Now,
-		owners:       map[string]*identity.Identity{},
-		slots:        map[string]*sessionSlot{},
-		ended:        sessionid.NewTombstones(maxTombstones, maxAge),
-		endedChanged: make(chan struct{}, 1),
-		sse:          newSSETracker(),
+		Store: sessions.New(sessions.Config{Key: key, MaxAge: maxAge, Now: now}),
+		sse:   newSSETracker(),
 	}
-}
-
-// streamableCount returns how many Streamable HTTP sessions are open.
-func (st *sessionStore) streamableCount() int {
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	return len(st.slots)
-}
-
-// open mints a session ID owned by id.
-func (st *sessionStore) open(id *identity.Identity) string {
-	sid := st.ids.Mint(id, st.now())
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	st.owners[sid] = id
-	return sid
-}
-
-// owner returns the identity that opened sid, if this host serves it, or
-// nil.
-func (st *sessionStore) owner(sid string) *identity.Identity {
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	return st.owners[sid]
-}
-
-// refused reports whether sid, an ID Verify accepted, must not be served
-// here: it is past its max age, or it was ended on this host (DELETE, idle
-// or unused expiry; also before a restart, see endedsessions.go), or it was
-// issued at or before the tombstones' floor.
-func (st *sessionStore) refused(sid string) bool {
-	issued, tag, ok := sessionid.Facts(sid)
-	if !ok {
-		return true
-	}
-	if st.expiredAt(issued, st.now()) {
-		return true
-	}
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	return st.ended.Has(tag, issued)
-}
-
-// expired reports whether sid is past its max age (or issued too far in
-// the future to be trusted) at now.
-func (st *sessionStore) expired(sid string, now time.Time) bool {
-	issued, _, ok := sessionid.Facts(sid)
-	return !ok || st.expiredAt(issued, now)
-}
-
-func (st *sessionStore) expiredAt(issued, now time.Time) bool {
-	return !issued.Add(st.maxAge).After(now) || issued.After(now.Add(sessionClockSkew))
-}
-
-// close forgets sid: its stream or its registration with mcp-go is gone.
-// An adopted session can be adopted again by its owner.
-func (st *sessionStore) close(sid string) {
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	st.closeLocked(sid)
-}
-
-// closeLocked is close with st.mu held.
-func (st *sessionStore) closeLocked(sid string) {
-	delete(st.owners, sid)
-	st.releaseSlotLocked(sid)
-}
-
-// end forgets sid and refuses it on this host from now on, until its max
-// age (see sessionid.Tombstones): the session was terminated (DELETE, idle or
-// unused expiry, max age).
-func (st *sessionStore) end(sid string) {
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	st.endLocked(sid)
-}
-
-// endLocked is end with st.mu held.
-func (st *sessionStore) endLocked(sid string) {
-	st.closeLocked(sid)
-	if issued, tag, ok := sessionid.Facts(sid); ok {
-		st.ended.Add(tag, issued, st.now())
-		select {
-		case st.endedChanged <- struct{}{}:
-		default:
-		}
-	}
-}
-
-// stop marks the host as shutting down: from now on, mcp-go terminating a
-// session outside a request (at shutdown it terminates those with a GET
-// stream) only forgets it (see terminated). Closing a session at shutdown
-// does not end it: it continues on another replica, or here after a
-// restart.
-func (st *sessionStore) stop() {
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	st.stopping = true
-}
-
-// terminated handles mcp-go terminating sid outside a request: its idle
-// sweeper ends it; at shutdown (see stop) it is only forgotten.
-func (st *sessionStore) terminated(sid string) {
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	if st.stopping {
-		st.closeLocked(sid)
-		return
-	}
-	st.endLocked(sid)
 }
 
 // sseSessionID is the SSE transport's SessionIDGenFunc: it mints the ID for
@@ -181,85 +39,98 @@ func (st *sessionStore) sseSessionID(_ context.Context, r *http.Request) (string
 	if !ok {
 		return "", errUnidentified
 	}
-	sid := st.open(id)
+	sid := st.Open(id)
 	st.sse.register(r.Context(), sid)
 	return sid, nil
 }
 
-var (
-	errUnidentified   = errors.New("unidentified caller")
-	errUnknownSession = errors.New("unknown session")
-)
+var errUnidentified = errors.New("unidentified caller")
 
 // ResolveSessionIdManager implements server.SessionIdManagerResolver for the
 // Streamable HTTP transport: the manager it returns mints IDs bound to the
-// request's caller. r is nil when mcp-go's idle sweeper expires a session.
+// request's caller (see sessions.Manager). r is nil when mcp-go's idle
+// sweeper expires a session.
 func (st *sessionStore) ResolveSessionIdManager(r *http.Request) server.SessionIdManager {
-	m := &boundSessions{store: st, slot: slotFrom(r)}
-	if r != nil {
-		m.caller, _ = identity.FromContext(r.Context())
+	if r == nil {
+		return st.Manager(nil, nil)
 	}
-	return m
+	caller, _ := identity.FromContext(r.Context())
+	return st.Manager(caller, slotFrom(r))
 }
 
-// boundSessions is a server.SessionIdManager for one request's caller.
-type boundSessions struct {
-	store  *sessionStore
-	caller *identity.Identity // nil outside a request
-	slot   *sessionSlot       // reserved by an initialize request; nil otherwise
+type sessionSlotKey struct{}
+
+// slotFrom returns the slot limitRequests reserved for r, or nil.
+func slotFrom(r *http.Request) *sessions.Slot {
+	slot, _ := r.Context().Value(sessionSlotKey{}).(*sessions.Slot)
+	return slot
 }
 
-// Generate implements server.SessionIdManager.
-func (m *boundSessions) Generate() string {
-	if m.caller == nil {
-		// Not reachable: mcp-go generates IDs only inside requests, and
-		// every request reaching it is identified. An ID bound to no
-		// identity is refused by Validate.
-		return m.store.ids.Mint(nil, m.store.now())
-	}
-	sid := m.store.open(m.caller)
-	m.store.bind(sid, m.slot)
-	return sid
-}
-
-// Validate implements server.SessionIdManager: an ID is valid for the
-// caller it was minted for (here or on any host sharing the key) unless
-// it is refused (past its max age, or ended on this host). checkSession
-// has already adopted it.
-func (m *boundSessions) Validate(sid string) (isTerminated bool, err error) {
-	if m.caller == nil {
-		return false, errUnknownSession
-	}
-	if owner := m.store.owner(sid); owner != nil {
-		if !owner.Equal(m.caller) {
-			return false, errUnknownSession
+// reapUnusedSessions ends, until ctx is done, every Streamable HTTP session
+// that saw only its initialize request for mcp.limits.unused_session_ttl,
+// every adopted one idle for sessionIdleTTL (mcp-go's own sweeper ends the
+// others), and every one past mcp.session_max_age (a request in such a
+// session ends it at once; see admitSession).
+func (s *Server) reapUnusedSessions(ctx context.Context) {
+	ttl := s.limits.cfg.UnusedSessionTTL
+	tick := time.NewTicker(min(max(ttl/4, 50*time.Millisecond), 15*time.Second))
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-tick.C:
+			for sid, owner := range s.sessions.Unused(now.Add(-ttl)) {
+				s.endSession(ctx, sid, owner, "unused")
+			}
+			// mcp-go's sweeper sees only the adopted sessions that
+			// reached its POST handler; this one sees them all.
+			for sid, owner := range s.sessions.IdleAdopted(now.Add(-sessionIdleTTL)) {
+				s.endSession(ctx, sid, owner, "idle")
+			}
+			for sid, owner := range s.sessions.PastMaxAge() {
+				s.endSession(ctx, sid, owner, "past mcp.session_max_age")
+			}
 		}
-		return m.store.expired(sid, m.store.now()), nil
 	}
-	if m.store.ids.Verify(sid, m.caller) != sessionid.Valid {
-		return false, errUnknownSession
-	}
-	if m.store.refused(sid) {
-		return true, nil
-	}
-	return false, nil
 }
 
-// Terminate implements server.SessionIdManager. Outside a request (mcp-go's
-// idle sweeper, shutdown) it ends sid (see terminated); in one, only the
-// session's owner may.
-func (m *boundSessions) Terminate(sid string) (isNotAllowed bool, err error) {
-	if m.caller == nil {
-		m.store.terminated(sid)
-		return false, nil
+// endSession ends a Streamable HTTP session as its owner's DELETE would,
+// which makes mcp-go drop all it holds for it; why is for the log.
+func (s *Server) endSession(ctx context.Context, sid string, owner *identity.Identity, why string) {
+	if owner == nil {
+		s.sessions.End(sid)
+		return
 	}
-	if owner := m.store.owner(sid); owner != nil {
-		if !owner.Equal(m.caller) {
-			return true, nil
-		}
-	} else if m.store.ids.Verify(sid, m.caller) != sessionid.Valid {
-		return false, nil // unknown: nothing to end (checkSession answers 404)
+	r, err := http.NewRequestWithContext(identity.NewContext(ctx, owner), http.MethodDelete, "/mcp", nil)
+	if err != nil {
+		return
 	}
-	m.store.end(sid)
-	return false, nil
+	r.Header.Set("Mcp-Session-Id", sid)
+	r.Header.Set(mcp.HeaderProtocolVersion, mcp.ProtocolVersion20250618)
+	s.streamable.ServeHTTP(discardResponse{}, r)
+	s.sessions.End(sid) // in case mcp-go did not (it calls Terminate)
+	s.log.Debug("ended a session", "why", why, "session", sid, "caller", owner.String())
+}
+
+// discardResponse is a ResponseWriter that keeps nothing.
+type discardResponse struct{}
+
+func (discardResponse) Header() http.Header         { return http.Header{} }
+func (discardResponse) Write(b []byte) (int, error) { return len(b), nil }
+func (discardResponse) WriteHeader(int)             {}
+
+// startReaper runs reapUnusedSessions; the returned func stops it.
+func (s *Server) startReaper() func() error {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		s.reapUnusedSessions(ctx)
+	}()
+	return func() error {
+		cancel()
+		<-done
+		return nil
+	}
 }

@@ -43,7 +43,7 @@ func BenchmarkTraceRequests(b *testing.B) {
 	}{
 		{"bare", okHandler},
 		{"off", (&Server{}).traceRequests(okHandler)},
-		{"on", (&Server{tracer: tp.Tracer(tracing.Scope), sessions: newSessionStore(nil, time.Hour)}).traceRequests(okHandler)},
+		{"on", (&Server{tracer: tp.Tracer(tracing.Scope), sessions: newSessionStore(nil, time.Hour, nil)}).traceRequests(okHandler)},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			r, w := tracedRequest(), nopWriter{h: http.Header{}}
@@ -67,7 +67,7 @@ func TestTracingOffCostsNothing(t *testing.T) {
 	}
 	tp := sdktrace.NewTracerProvider()
 	defer tp.Shutdown(context.Background())
-	on := (&Server{tracer: tp.Tracer(tracing.Scope), sessions: newSessionStore(nil, time.Hour)}).traceRequests(okHandler)
+	on := (&Server{tracer: tp.Tracer(tracing.Scope), sessions: newSessionStore(nil, time.Hour, nil)}).traceRequests(okHandler)
 	if got := testing.AllocsPerRun(10000, func() { on.ServeHTTP(w, r) }); got <= bare {
 		t.Errorf("traceRequests with tracing on: %v allocs per request, no more than the handler alone (%v): is it tracing?", got, bare)
 	}

@@ -1,4 +1,4 @@
-package server
+package sessions
 
 import (
 	"testing"
@@ -7,8 +7,8 @@ import (
 	"github.com/tsmcp/tsmcp/internal/identity"
 )
 
-// The keys and callers of the session store's unit tests (the session IDs'
-// own tests are in internal/sessionid).
+// The keys and callers of the store's unit tests (the session IDs' own
+// tests are in internal/sessionid).
 var (
 	testSessionKey  = []byte("0123456789abcdef0123456789abcdef")
 	otherSessionKey = []byte("fedcba9876543210fedcba9876543210")
@@ -18,18 +18,33 @@ var (
 	sidCI    = &identity.Identity{NodeID: "nCI", NodeName: "ci", Tags: []string{"tag:ci"}}
 )
 
-// TestBoundSessionsAcrossReplicas: the SessionIdManager of a host that
-// never minted an ID validates and terminates it for its owner only,
-// refuses it once ended there, and refuses another key's IDs.
-func TestBoundSessionsAcrossReplicas(t *testing.T) {
-	a, b := newSessionStore(testSessionKey, time.Hour), newSessionStore(testSessionKey, time.Hour)
-	other := newSessionStore(otherSessionKey, time.Hour)
-	mgr := func(st *sessionStore, caller *identity.Identity) *boundSessions {
-		return &boundSessions{store: st, caller: caller}
+// newTestStore returns a store under testSessionKey whose sessions live an
+// hour.
+func newTestStore() *Store { return New(Config{Key: testSessionKey, MaxAge: time.Hour}) }
+
+// units is a fake mcp.limits.sessions_per_identity: at most max units held.
+type units struct {
+	max, held int
+}
+
+// reserve is the reserve func of Store.Adopt.
+func (u *units) reserve() (func(), bool) {
+	if u.held >= u.max {
+		return nil, false
 	}
+	u.held++
+	return func() { u.held-- }, true
+}
+
+// TestBoundSessionsAcrossReplicas: the Manager of a host that never minted
+// an ID validates and terminates it for its owner only, refuses it once
+// ended there, and refuses another key's IDs.
+func TestBoundSessionsAcrossReplicas(t *testing.T) {
+	a, b := newTestStore(), newTestStore()
+	other := New(Config{Key: otherSessionKey, MaxAge: time.Hour})
 	tests := []struct {
 		name           string
-		store          *sessionStore
+		store          *Store
 		caller         *identity.Identity
 		wantValid      bool
 		wantTerminated bool
@@ -45,8 +60,8 @@ func TestBoundSessionsAcrossReplicas(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			sid := a.open(sidAlice)
-			m := mgr(tt.store, tt.caller)
+			sid := a.Open(sidAlice)
+			m := tt.store.Manager(tt.caller, nil)
 			terminated, err := m.Validate(sid)
 			if (err == nil) != tt.wantValid || terminated != tt.wantTerminated {
 				t.Fatalf("Validate = %v, %v; want valid %v", terminated, err, tt.wantValid)
@@ -62,7 +77,7 @@ func TestBoundSessionsAcrossReplicas(t *testing.T) {
 				if terminated, _ := m.Validate(sid); !terminated {
 					t.Fatal("Validate after Terminate: not terminated")
 				}
-				if tt.store.owner(sid) != nil {
+				if tt.store.Owner(sid) != nil {
 					t.Fatal("the owner is still recorded after Terminate")
 				}
 			}
@@ -76,44 +91,47 @@ func TestBoundSessionsAcrossReplicas(t *testing.T) {
 func TestAdoptHoldsASlot(t *testing.T) {
 	tests := []struct {
 		name   string
-		finish func(st *sessionStore, sid string)
+		finish func(st *Store, sid string)
 	}{
-		{"end", func(st *sessionStore, sid string) { st.end(sid) }},
-		{"close", func(st *sessionStore, sid string) { st.close(sid) }},
+		{"end", func(st *Store, sid string) { st.End(sid) }},
+		{"close", func(st *Store, sid string) { st.Close(sid) }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			minter := newSessionStore(testSessionKey, time.Hour)
-			st := newSessionStore(testSessionKey, time.Hour)
-			c := newCounter("sessions", 1, 10)
+			minter := newTestStore()
+			st := newTestStore()
+			u := &units{max: 1}
 			sid1, sid2 := minter.ids.Mint(sidAlice, time.Now()), minter.ids.Mint(sidAlice, time.Now())
-			if ref := st.adopt(sid1, sidAlice, c); ref != nil {
-				t.Fatalf("adopt: %+v", ref)
+			if !st.Adopt(sid1, sidAlice, u.reserve) {
+				t.Fatal("adopt: refused")
 			}
-			if ref := st.adopt(sid1, sidAlice, c); ref != nil {
-				t.Fatalf("adopting again: %+v", ref)
+			if !st.Adopt(sid1, sidAlice, u.reserve) {
+				t.Fatal("adopting again: refused")
 			}
-			if mine, _ := c.held(sidAlice.Key()); mine != 1 {
-				t.Fatalf("held %d units, want 1", mine)
+			if u.held != 1 {
+				t.Fatalf("held %d units, want 1", u.held)
 			}
-			if ref := st.adopt(sid2, sidAlice, c); ref == nil || ref.status != 429 {
-				t.Fatalf("adopting past the limit: %+v, want a 429 refusal", ref)
+			if st.Adopt(sid2, sidAlice, u.reserve) {
+				t.Fatal("adopting past the limit: adopted")
 			}
-			if got := st.idleAdopted(time.Now().Add(time.Hour)); got[sid1] == nil || len(got) != 1 {
-				t.Fatalf("idleAdopted = %v, want %s", got, sid1)
+			if st.Owner(sid2) != nil {
+				t.Fatal("a refused adoption recorded its owner")
 			}
-			if got := st.idleAdopted(time.Now().Add(-time.Hour)); len(got) != 0 {
-				t.Fatalf("idleAdopted before adoption = %v, want none", got)
+			if got := st.IdleAdopted(time.Now().Add(time.Hour)); got[sid1] == nil || len(got) != 1 {
+				t.Fatalf("IdleAdopted = %v, want %s", got, sid1)
 			}
-			if got := st.unused(time.Now().Add(time.Hour)); len(got) != 0 {
+			if got := st.IdleAdopted(time.Now().Add(-time.Hour)); len(got) != 0 {
+				t.Fatalf("IdleAdopted before adoption = %v, want none", got)
+			}
+			if got := st.Unused(time.Now().Add(time.Hour)); len(got) != 0 {
 				t.Fatalf("an adopted session counts as unused after initialize: %v", got)
 			}
 			tt.finish(st, sid1)
-			if mine, _ := c.held(sidAlice.Key()); mine != 0 {
-				t.Fatalf("held %d units after %s, want 0", mine, tt.name)
+			if u.held != 0 {
+				t.Fatalf("held %d units after %s, want 0", u.held, tt.name)
 			}
-			if ref := st.adopt(sid2, sidAlice, c); ref != nil {
-				t.Fatalf("adopting after the first ended: %+v", ref)
+			if !st.Adopt(sid2, sidAlice, u.reserve) {
+				t.Fatal("adopting after the first ended: refused")
 			}
 		})
 	}
@@ -122,50 +140,50 @@ func TestAdoptHoldsASlot(t *testing.T) {
 // TestSessionRefusals: an ID that verifies for its owner is refused (as
 // unknown) by a host once it is past the max age, issued too far in the
 // future, ended there, or issued at or before the ended sessions' floor;
-// a session mcp-go terminates outside a request is ended, unless the host
-// is stopping, when it is only forgotten (it continues elsewhere).
+// a session the transport terminates outside a request is ended, unless
+// the host is stopping, when it is only forgotten (it continues
+// elsewhere).
 func TestSessionRefusals(t *testing.T) {
 	now := time.Unix(1_800_000_000, 0)
 	tests := []struct {
 		name    string
 		issued  time.Time
-		prepare func(st *sessionStore, sid string)
+		prepare func(st *Store, sid string)
 		want    bool // refused
 	}{
 		{name: "fresh", issued: now},
 		{name: "just within the max age", issued: now.Add(-time.Hour + time.Second)},
 		{name: "at the max age", issued: now.Add(-time.Hour), want: true},
 		{name: "past the max age", issued: now.Add(-25 * time.Hour), want: true},
-		{name: "issued within the clock skew ahead", issued: now.Add(sessionClockSkew)},
-		{name: "issued too far in the future", issued: now.Add(sessionClockSkew + time.Second), want: true},
-		{name: "ended here", issued: now, prepare: func(st *sessionStore, sid string) { st.end(sid) }, want: true},
-		{name: "ended by mcp-go's sweeper", issued: now, prepare: func(st *sessionStore, sid string) {
-			(&boundSessions{store: st}).Terminate(sid)
+		{name: "issued within the clock skew ahead", issued: now.Add(clockSkew)},
+		{name: "issued too far in the future", issued: now.Add(clockSkew + time.Second), want: true},
+		{name: "ended here", issued: now, prepare: func(st *Store, sid string) { st.End(sid) }, want: true},
+		{name: "ended by mcp-go's sweeper", issued: now, prepare: func(st *Store, sid string) {
+			st.Manager(nil, nil).Terminate(sid)
 		}, want: true},
-		{name: "closed by mcp-go at shutdown", issued: now, prepare: func(st *sessionStore, sid string) {
-			st.stop()
-			(&boundSessions{store: st}).Terminate(sid)
+		{name: "closed by mcp-go at shutdown", issued: now, prepare: func(st *Store, sid string) {
+			st.Stop()
+			st.Manager(nil, nil).Terminate(sid)
 		}},
-		{name: "closed (its GET stream ended)", issued: now, prepare: func(st *sessionStore, sid string) { st.close(sid) }},
-		{name: "under the floor", issued: now.Add(-time.Minute), prepare: func(st *sessionStore, _ string) {
+		{name: "closed (its GET stream ended)", issued: now, prepare: func(st *Store, sid string) { st.Close(sid) }},
+		{name: "under the floor", issued: now.Add(-time.Minute), prepare: func(st *Store, _ string) {
 			st.ended.RaiseFloor(now.Add(-time.Minute))
 		}, want: true},
-		{name: "above the floor", issued: now.Add(-time.Minute), prepare: func(st *sessionStore, _ string) {
+		{name: "above the floor", issued: now.Add(-time.Minute), prepare: func(st *Store, _ string) {
 			st.ended.RaiseFloor(now.Add(-time.Minute - time.Second))
 		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			st := newSessionStore(testSessionKey, time.Hour)
-			st.now = func() time.Time { return now }
+			st := New(Config{Key: testSessionKey, MaxAge: time.Hour, Now: func() time.Time { return now }})
 			sid := st.ids.Mint(sidAlice, tt.issued)
 			if tt.prepare != nil {
 				tt.prepare(st, sid)
 			}
-			if got := st.refused(sid); got != tt.want {
-				t.Fatalf("refused = %v, want %v", got, tt.want)
+			if got := st.Refused(sid); got != tt.want {
+				t.Fatalf("Refused = %v, want %v", got, tt.want)
 			}
-			terminated, err := (&boundSessions{store: st, caller: sidAlice}).Validate(sid)
+			terminated, err := st.Manager(sidAlice, nil).Validate(sid)
 			if err != nil || terminated != tt.want {
 				t.Fatalf("Validate = %v, %v; want terminated %v", terminated, err, tt.want)
 			}
