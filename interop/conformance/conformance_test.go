@@ -66,35 +66,82 @@ var baseline = []string{
 // what is missing. tsmcp's own host has none of them: its tools are whoami
 // and the configured ones, and it serves prompts and resources only from
 // upstreams. The bridged run proves these checks through tsmcp.
-var ownHostNeeds = map[string]map[string]string{
+var ownHostNeeds = map[string]map[string]gap{
 	"server-stateless": {
-		"sep-2575-server-rejects-undeclared-capability":          "the diagnostic tool test_missing_capability",
-		"sep-2575-missing-capability-http-400":                   "the diagnostic tool test_missing_capability",
-		"sep-2575-http-server-no-independent-requests-on-stream": "the diagnostic tool test_streaming_elicitation",
-		"sep-2575-server-no-log-without-loglevel":                "the diagnostic tool test_logging_tool",
+		"sep-2575-server-rejects-undeclared-capability":          {why: "the diagnostic tool test_missing_capability"},
+		"sep-2575-missing-capability-http-400":                   {why: "the diagnostic tool test_missing_capability"},
+		"sep-2575-http-server-no-independent-requests-on-stream": {why: "the diagnostic tool test_streaming_elicitation"},
+		"sep-2575-server-no-log-without-loglevel":                {why: "the diagnostic tool test_logging_tool"},
 	},
 	"caching": {
 		// Without prompts or resources the host declares neither
 		// capability and answers their lists -32601, as it must.
-		"sep-2549-prompts-list-caching-hints":             "a prompt",
-		"sep-2549-resources-list-caching-hints":           "a resource",
-		"sep-2549-resources-templates-list-caching-hints": "a resource template",
+		"sep-2549-prompts-list-caching-hints":             {why: "a prompt"},
+		"sep-2549-resources-list-caching-hints":           {why: "a resource"},
+		"sep-2549-resources-templates-list-caching-hints": {why: "a resource template"},
 	},
-	"input-required-result-basic-elicitation":       {"sep-2322-elicitation-incomplete": "the tool test_input_required_result_elicitation"},
-	"input-required-result-basic-sampling":          {"sep-2322-sampling-incomplete": "the tool test_input_required_result_sampling"},
-	"input-required-result-basic-list-roots":        {"sep-2322-list-roots-incomplete": "the tool test_input_required_result_list_roots"},
-	"input-required-result-request-state":           {"sep-2322-request-state-incomplete": "the tool test_input_required_result_request_state"},
-	"input-required-result-multiple-input-requests": {"sep-2322-multiple-inputs-incomplete": "the tool test_input_required_result_multiple_inputs"},
-	"input-required-result-multi-round":             {"sep-2322-multi-round-r1": "the tool test_input_required_result_multi_round"},
-	"input-required-result-non-tool-request":        {"sep-2322-non-tool-incomplete": "a prompt that asks for input"},
-	"input-required-result-result-type":             {"sep-2322-result-type-included": "the tool test_input_required_result_elicitation"},
-	"input-required-result-tampered-state":          {"sep-2322-reject-tampered-state": "the tool test_input_required_result_request_state"},
-	"input-required-result-capability-check":        {"sep-2322-respect-client-capabilities": "the tool test_input_required_result_capabilities"},
+	"input-required-result-basic-elicitation":       {"sep-2322-elicitation-incomplete": {why: "the tool test_input_required_result_elicitation"}},
+	"input-required-result-basic-sampling":          {"sep-2322-sampling-incomplete": {why: "the tool test_input_required_result_sampling"}},
+	"input-required-result-basic-list-roots":        {"sep-2322-list-roots-incomplete": {why: "the tool test_input_required_result_list_roots"}},
+	"input-required-result-request-state":           {"sep-2322-request-state-incomplete": {why: "the tool test_input_required_result_request_state"}},
+	"input-required-result-multiple-input-requests": {"sep-2322-multiple-inputs-incomplete": {why: "the tool test_input_required_result_multiple_inputs"}},
+	"input-required-result-multi-round":             {"sep-2322-multi-round-r1": {why: "the tool test_input_required_result_multi_round"}},
+	"input-required-result-non-tool-request":        {"sep-2322-non-tool-incomplete": {why: "a prompt that asks for input"}},
+	"input-required-result-result-type":             {"sep-2322-result-type-included": {why: "the tool test_input_required_result_elicitation"}},
+	"input-required-result-tampered-state":          {"sep-2322-reject-tampered-state": {why: "the tool test_input_required_result_request_state"}},
+	"input-required-result-capability-check":        {"sep-2322-respect-client-capabilities": {why: "the tool test_input_required_result_capabilities"}},
+}
+
+// gap is why a check fails for a known reason.
+type gap struct {
+	why string
+	// sometimes is set when the check fails in some runs only (a race
+	// of the product's): passing is then no reason to drop the entry.
+	sometimes bool
+}
+
+// modernOnly is why the reference server's 2026-07-28-only fixtures fail
+// through tsmcp.
+const modernOnly = "the reference server lists this fixture only to 2026-07-28 (stateless) requests, " +
+	"and tsmcp reaches its upstreams in the session era, where it is not offered (issue 23)"
+
+// bridgedGaps are the checks that pass against the reference server
+// directly and fail through tsmcp for a known reason, by scenario and
+// check ID. Each is a gap of the bridge to close; the test fails when one
+// passes (remove it here then) or when anything else fails.
+var bridgedGaps = map[string]map[string]gap{
+	"server-stateless": {
+		"sep-2575-server-rejects-undeclared-capability":          {why: "test_missing_capability: " + modernOnly},
+		"sep-2575-missing-capability-http-400":                   {why: "test_missing_capability: " + modernOnly},
+		"sep-2575-http-server-no-independent-requests-on-stream": {why: "test_streaming_elicitation: " + modernOnly},
+		"sep-2575-server-no-log-without-loglevel":                {why: "test_logging_tool: " + modernOnly},
+	},
+	// mcp-go v1.2.1 puts every notification of a session-era session on
+	// one queue that the session's GET stream and its POSTs' streams all
+	// read: a call's progress notifications go out on whichever is
+	// reading, often the GET stream, and the last one can reach the
+	// client after the call's answer, when the client no longer expects
+	// it (about one run in five).
+	"tools-call-with-progress":                      {"tools-call-with-progress": {why: "progress on the GET stream: mcp-go shares a session's notification queue between its streams", sometimes: true}},
+	"input-required-result-basic-elicitation":       {"sep-2322-elicitation-incomplete": {why: modernOnly}},
+	"input-required-result-basic-sampling":          {"sep-2322-sampling-incomplete": {why: modernOnly}},
+	"input-required-result-basic-list-roots":        {"sep-2322-list-roots-incomplete": {why: modernOnly}},
+	"input-required-result-request-state":           {"sep-2322-request-state-incomplete": {why: modernOnly}},
+	"input-required-result-multiple-input-requests": {"sep-2322-multiple-inputs-incomplete": {why: modernOnly}},
+	"input-required-result-multi-round":             {"sep-2322-multi-round-r1": {why: modernOnly}},
+	"input-required-result-non-tool-request":        {"sep-2322-non-tool-incomplete": {why: modernOnly}},
+	"input-required-result-result-type":             {"sep-2322-result-type-included": {why: modernOnly}},
+	"input-required-result-tampered-state":          {"sep-2322-reject-tampered-state": {why: modernOnly}},
+	"input-required-result-capability-check":        {"sep-2322-respect-client-capabilities": {why: modernOnly}},
 }
 
 // bridgedConfig bridges the reference server at url as upstream "conf"
 // with its names and URIs unchanged (prefix: false), for alice (the
-// playground's user-2), who may use all of it.
+// playground's user-2), who may use all of it. A call may go 5s without
+// news from the server (60s by default): the reference server's
+// test_reconnection, which ends its stream to be polled (SEP-1699),
+// never answers through tsmcp, and the scenario that calls it
+// (server-sse-polling) waits for the time limit.
 const bridgedConfig = `acl:
   rules:
     - src: ["user-2@fake-control.example.net"]
@@ -105,6 +152,7 @@ upstreams:
   - name: conf
     url: %s
     prefix: false
+    timeout: 5s
 `
 
 // bridgedTool is a tool of the reference server, as tsmcp lists it.
@@ -157,26 +205,25 @@ func TestConformance(t *testing.T) {
 		if !direct[name].Passed() {
 			continue
 		}
-		if sc, ok := bridged[name]; !ok || !sc.Passed() {
+		sc, ok := bridged[name]
+		if !ok {
+			t.Errorf("%s passes against the reference server directly (%s) but has no result through tsmcp", name, direct[name].cell())
+			continue
+		}
+		if bad := unexpected(sc, bridgedGaps[name], "bridgedGaps"); bad != "" {
 			t.Errorf("%s passes against the reference server directly (%s) but not through tsmcp (%s):%s",
-				name, direct[name].cell(), sc.cell(), sc.failures())
+				name, direct[name].cell(), sc.cell(), bad)
 		}
 	}
+	logDegraded(t, direct, bridged)
 	for _, name := range statelessEra {
 		sc, ok := own[name]
 		if !ok {
 			t.Errorf("tsmcp's own host: no result for %s", name)
 			continue
 		}
-		needs := ownHostNeeds[name]
-		for _, c := range sc.Checks {
-			why, fixture := needs[c.ID]
-			switch {
-			case c.Status == "FAILURE" && !fixture:
-				t.Errorf("tsmcp's own host fails %s: %s: %s", name, c.ID, c.ErrorMessage)
-			case c.Status == "SUCCESS" && fixture:
-				t.Errorf("tsmcp's own host now passes %s: %s, listed in ownHostNeeds as needing %s: remove it there", name, c.ID, why)
-			}
+		if bad := unexpected(sc, ownHostNeeds[name], "ownHostNeeds"); bad != "" {
+			t.Errorf("tsmcp's own host fails %s (%s):%s", name, sc.cell(), bad)
 		}
 	}
 	t.Logf("conformance: three runs of the suite in %v", time.Since(start).Round(time.Millisecond))

@@ -166,3 +166,46 @@ func sortedKeys[V any](m map[string]V) []string {
 	slices.SortFunc(keys, cmp.Compare)
 	return keys
 }
+
+// unexpected describes, one per line, the scenario's failed checks that
+// known (check ID → gap; its name is list) does not excuse, and the checks
+// it says always fail that now succeed (to be removed from list). Empty
+// means the scenario is as expected.
+func unexpected(s scenario, known map[string]gap, list string) string {
+	var b strings.Builder
+	for _, c := range s.Checks {
+		g, excused := known[c.ID]
+		switch {
+		case c.Status == "FAILURE" && !excused:
+			fmt.Fprintf(&b, "\n    %s: %s", c.ID, c.ErrorMessage)
+		case c.Status == "SUCCESS" && excused && !g.sometimes:
+			fmt.Fprintf(&b, "\n    %s now passes, but %s says it cannot (%s): remove it there", c.ID, list, g.why)
+		}
+	}
+	return b.String()
+}
+
+// logDegraded logs the checks that succeed in base but end otherwise
+// (a warning, information, skipped, absent) in other, of the scenarios
+// that pass in both: what a passing scenario lost.
+func logDegraded(t *testing.T, base, other run) {
+	t.Helper()
+	var b strings.Builder
+	for _, name := range sortedKeys(base) {
+		if !base[name].Passed() || !other[name].Passed() {
+			continue
+		}
+		got := map[string]string{}
+		for _, c := range other[name].Checks {
+			got[c.ID] = c.Status
+		}
+		for _, c := range base[name].Checks {
+			if st := got[c.ID]; c.Status == "SUCCESS" && st != "SUCCESS" && st != "FAILURE" {
+				fmt.Fprintf(&b, "\n  %s: %s: %s", name, c.ID, cmp.Or(st, "(no such check)"))
+			}
+		}
+	}
+	if b.Len() > 0 {
+		t.Logf("checks that pass directly and do not pass through tsmcp, of scenarios passing both ways:%s", b.String())
+	}
+}
