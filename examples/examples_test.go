@@ -9,12 +9,12 @@ import (
 	"testing"
 
 	"github.com/tsmcp/tsmcp/internal/config"
-	"github.com/tsmcp/tsmcp/internal/server"
+	"github.com/tsmcp/tsmcp/internal/toolset"
 )
 
 // TestExamples loads every examples/*.yaml with config.Load (which
 // validates it as `tsmcp serve` does before joining the tailnet) and
-// checks its declarative tools with server.CheckSupported, with the
+// checks its declarative tools with toolset.Check, with the
 // secrets the examples read from the environment set.
 func TestExamples(t *testing.T) {
 	t.Setenv("GITHUB_TOKEN", "example-github-token")
@@ -33,8 +33,8 @@ func TestExamples(t *testing.T) {
 			if err != nil {
 				t.Fatalf("config.Load: %v", err)
 			}
-			if err := server.CheckSupported(cfg); err != nil {
-				t.Fatalf("server.CheckSupported: %v", err)
+			if err := toolset.Check(cfg); err != nil {
+				t.Fatalf("toolset.Check: %v", err)
 			}
 			if len(cfg.ACL.Rules) == 0 {
 				t.Error("no acl rules: the example would deny everything")

@@ -167,10 +167,10 @@ func startTsmcpHost(ctx context.Context, control, hostname string, sessions int,
 		providers = append(providers, stallHost(cfg))
 	}
 	host, err := server.New(server.Options{
-		Config:    cfg,
-		Logger:    slog.New(slog.NewJSONHandler(audit, &slog.HandlerOptions{Level: slog.LevelInfo})),
-		Providers: providers,
-		Version:   "bench",
+		Config:  cfg,
+		Logger:  slog.New(slog.NewJSONHandler(audit, &slog.HandlerOptions{Level: slog.LevelInfo})),
+		Tools:   server.Providers(providers...),
+		Version: "bench",
 	})
 	if err != nil {
 		return "", nil, err

@@ -24,6 +24,7 @@ import (
 	"github.com/tsmcp/tsmcp/internal/acl"
 	"github.com/tsmcp/tsmcp/internal/config"
 	"github.com/tsmcp/tsmcp/internal/server"
+	"github.com/tsmcp/tsmcp/internal/toolset"
 )
 
 const (
@@ -93,12 +94,19 @@ func runHost(args []string) error {
 		// one.
 		Name: "sh", Command: []string{self, upstreamSubcommand},
 	}}
+	logger := hostLogger()
+	ts, err := toolset.New(cfg, logger)
+	if err != nil {
+		return err
+	}
 	host, err := server.New(server.Options{
 		Config:  cfg,
-		Logger:  hostLogger(),
+		Logger:  logger,
 		Version: "soak",
+		Tools:   ts,
 	})
 	if err != nil {
+		ts.Close()
 		return err
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)

@@ -16,8 +16,8 @@ import (
 	"github.com/tsmcp/tsmcp/internal/config"
 	"github.com/tsmcp/tsmcp/internal/playground"
 	"github.com/tsmcp/tsmcp/internal/safetext"
-	"github.com/tsmcp/tsmcp/internal/server"
 	"github.com/tsmcp/tsmcp/internal/tools"
+	"github.com/tsmcp/tsmcp/internal/toolset"
 	"github.com/tsmcp/tsmcp/internal/upstream"
 )
 
@@ -41,15 +41,17 @@ image, is an error (serve refuses to start for the same reasons). Tailnet grants
 
 Bridged upstreams' names are known only once they run: without --probe,
 check shows which bridged prefixes (<upstream>__ for tools and prompts,
-<upstream>+ for resources) each rule opens; with --probe it starts the
-upstreams, lists their tools, and stops them.`,
+<upstream>+ for resources; any name for an upstream with prefix: false)
+each rule opens; with --probe it starts the upstreams, lists their tools,
+and stops them, and a name an unprefixed upstream lists that another
+already serves is an error (serve would drop it).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := config.Load(config.LoadOptions{File: g.configFile, Flags: cmd.Flags()})
 			if err != nil {
 				return err
 			}
-			if err := server.CheckSupported(cfg); err != nil {
+			if err := toolset.Check(cfg); err != nil {
 				return err
 			}
 			if err := checkRuntime(cfg, os.LookupEnv); err != nil {
@@ -72,24 +74,36 @@ upstreams, lists their tools, and stops them.`,
 			k := known{tools: names}
 			if probe && len(cfg.Upstreams) > 0 {
 				k.probed = true
-				probed, err := probeUpstreams(cmd.Context(), cfg, w)
+				probed, err := probeUpstreams(cmd.Context(), cfg, names, w)
 				if err != nil {
 					return err
 				}
 				k.tools = append(k.tools, probed.tools...)
 				k.prompts, k.resources = probed.prompts, probed.resources
 			}
+			var namesShown, urisShown []string
 			for _, u := range cfg.Upstreams {
-				if !k.probed {
-					k.toolPrefixes = append(k.toolPrefixes, u.Name+"__")
-					k.promptPrefixes = append(k.promptPrefixes, u.Name+"__")
-					k.resourcePrefixes = append(k.resourcePrefixes, u.Name+"+")
+				if k.probed {
+					break
 				}
+				// An unprefixed upstream's names can be anything: its
+				// prefix is empty.
+				name, uri := u.Name+"__", u.Name+"+"
+				nameShown, uriShown := name+"*", uri+"*"
+				if !u.Prefixed() {
+					name, uri = "", ""
+					nameShown = "* (" + u.Name + ": prefix false)"
+					uriShown = nameShown
+				}
+				k.toolPrefixes = append(k.toolPrefixes, name)
+				k.promptPrefixes = append(k.promptPrefixes, name)
+				k.resourcePrefixes = append(k.resourcePrefixes, uri)
+				namesShown, urisShown = append(namesShown, nameShown), append(urisShown, uriShown)
 			}
 			fmt.Fprintf(w, "tools: %s\n", strings.Join(k.tools, ", "))
 			if len(cfg.Upstreams) > 0 && !k.probed {
-				fmt.Fprintf(w, "bridged (tool names known once the upstreams run; --probe starts them): %s\n", strings.Join(starred(k.toolPrefixes), ", "))
-				fmt.Fprintf(w, "bridged prompts: %s; bridged resources: %s\n", strings.Join(starred(k.promptPrefixes), ", "), strings.Join(starred(k.resourcePrefixes), ", "))
+				fmt.Fprintf(w, "bridged (tool names known once the upstreams run; --probe starts them): %s\n", strings.Join(namesShown, ", "))
+				fmt.Fprintf(w, "bridged prompts: %s; bridged resources: %s\n", strings.Join(namesShown, ", "), strings.Join(urisShown, ", "))
 			}
 			if k.probed {
 				fmt.Fprintf(w, "prompts: %s\n", listOrNone(k.prompts))
@@ -226,12 +240,16 @@ type probed struct {
 
 // probeUpstreams starts every upstream, waits (at most probeWait) for
 // their first listings, reports each upstream's state on w and returns
-// what they offer. It stops every upstream before returning.
-func probeUpstreams(ctx context.Context, cfg *config.Config, w io.Writer) (probed, error) {
+// what they offer. own are the host's other tools (built-in and
+// declared). A name an unprefixed upstream lists that another already
+// serves is an error, each one named. It stops every upstream before
+// returning.
+func probeUpstreams(ctx context.Context, cfg *config.Config, own []string, w io.Writer) (probed, error) {
 	p, err := upstream.New(cfg.Upstreams, upstream.Options{
-		Logger:    slog.New(slog.NewTextHandler(io.Discard, nil)),
-		StartWait: probeWait,
-		Bounds:    upstream.BoundsFrom(cfg.MCP.Limits),
+		Logger:        slog.New(slog.NewTextHandler(io.Discard, nil)),
+		StartWait:     probeWait,
+		Bounds:        upstream.BoundsFrom(cfg.MCP.Limits),
+		ReservedTools: own,
 	})
 	if err != nil {
 		return probed{}, err
@@ -263,16 +281,10 @@ func probeUpstreams(ctx context.Context, cfg *config.Config, w io.Writer) (probe
 		}
 		fmt.Fprintf(w, "upstream %s: %s\n", st.Name, state)
 	}
-	return out, nil
-}
-
-// starred returns each prefix followed by "*".
-func starred(prefixes []string) []string {
-	out := make([]string, len(prefixes))
-	for i, p := range prefixes {
-		out[i] = p + "*"
+	if cs := p.Collisions(); len(cs) > 0 {
+		return probed{}, fmt.Errorf("names collide (serve would drop these):\n  %s", strings.Join(cs, "\n  "))
 	}
-	return out
+	return out, nil
 }
 
 // toolNames lists the tools the configuration defines: the built-in ones and

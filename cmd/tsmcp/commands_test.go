@@ -131,6 +131,12 @@ func TestCheck(t *testing.T) {
 			wantOut: []string{"tools: whoami, disk", "bridged (tool names known once the upstreams run; --probe starts them): fs__*", "alice@example.com may call: disk; bridged: fs__*"},
 		},
 		{
+			name:    "an unprefixed upstream can serve any name",
+			file:    "acl:\n  rules:\n    - src: [\"*\"]\n      tools: [test_*, fs__*]\n      resources: [\"test://*\"]\nupstreams:\n  - name: fs\n    command: [cat]\n  - name: conf\n    command: [cat]\n    prefix: false\n",
+			args:    []string{"--as", "alice@example.com"},
+			wantOut: []string{"bridged (tool names known once the upstreams run; --probe starts them): fs__*, * (conf: prefix false)", "alice@example.com may call: (nothing); bridged: fs__*, test_*"},
+		},
+		{
 			name: "prompts, resources and patterns that match nothing",
 			file: "acl:\n  groups:\n    sre: [alice@example.com]\n  rules:\n    - src: [group:sre]\n      tools: [\"*\"]\n      prompts: [\"*\"]\n      resources: [\"fs+file:///pub/*\"]\n    - src: [\"*\"]\n      tools: [whoami, wiki__*, dsik]\n      resources: [wiki+*]\nupstreams:\n  - name: fs\n    command: [cat]\n",
 			args: []string{"--as", "alice@example.com"},
@@ -270,5 +276,29 @@ func TestCheckProbe(t *testing.T) {
 	}
 	if strings.Contains(out, "bridged (tool names known once") {
 		t.Errorf("probed output still says the tools are unknown:\n%s", out)
+	}
+}
+
+// TestCheckProbeCollisions: with --probe, a name that an unprefixed
+// upstream lists and another already serves (a declared tool, an earlier
+// unprefixed upstream) is an error naming each one; serve would drop it.
+func TestCheckProbeCollisions(t *testing.T) {
+	bin := testutil.EverythingBin(t)
+	f := writeFile(t, "tsmcp.yaml", "tools:\n  - name: echo\n    exec:\n      command: [echo, hi]\n"+
+		"upstreams:\n  - name: one\n    command: ["+strconv.Quote(bin)+"]\n    prefix: false\n"+
+		"  - name: two\n    command: ["+strconv.Quote(bin)+"]\n    prefix: false\n")
+	out, _, err := runCmd(t, "check", "--config", f, "--probe")
+	if err == nil {
+		t.Fatalf("check --probe accepted colliding names:\n%s", out)
+	}
+	for _, w := range []string{
+		`upstream one: tool "echo" is dropped: a built-in or declared tool serves it`,
+		`upstream two: tool "get-sum" is dropped: upstream one serves it`,
+		`upstream two: prompt "simple-prompt" is dropped: upstream one serves it`,
+		`upstream two: resource "demo://resource/static/document/architecture.md" is dropped: upstream one serves it`,
+	} {
+		if !strings.Contains(err.Error(), w) {
+			t.Errorf("error does not name %q:\n%v", w, err)
+		}
 	}
 }

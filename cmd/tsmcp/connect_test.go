@@ -114,9 +114,9 @@ func startConnectHost(ctx context.Context, t *testing.T, n *devnet.Network, dir 
 	h := &connectHost{runErr: make(chan error, 1), logs: &testutil.Buffer{}}
 	var err error
 	h.srv, err = server.New(server.Options{
-		Config:    cfg,
-		Logger:    slog.New(slog.NewJSONHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
-		Providers: []tools.Provider{tools.Builtin{}, newProgressTools()},
+		Config: cfg,
+		Logger: slog.New(slog.NewJSONHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		Tools:  server.Providers(tools.Builtin{}, newProgressTools()),
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -10,6 +10,7 @@ import (
 
 	"github.com/tsmcp/tsmcp/internal/config"
 	"github.com/tsmcp/tsmcp/internal/server"
+	"github.com/tsmcp/tsmcp/internal/toolset"
 	"github.com/tsmcp/tsmcp/internal/tsnetx"
 )
 
@@ -55,14 +56,22 @@ func newServeCmd(g *globalFlags) *cobra.Command {
 				return fail(err)
 			}
 			defer closeAudit()
+			// The configured tools, checked now (before the tailnet is
+			// joined); the host starts them once joined.
+			ts, err := toolset.New(cfg, logger)
+			if err != nil {
+				return fail(err)
+			}
 			srv, err := server.New(server.Options{
 				Config:      cfg,
 				Logger:      logger,
 				AuditLogger: audit,
 				Verbose:     g.verbose,
 				Version:     version,
+				Tools:       ts,
 			})
 			if err != nil {
+				ts.Close()
 				return fail(err)
 			}
 			ctx, stop := context.WithCancel(cmd.Context())

@@ -302,12 +302,20 @@ type Param struct {
 	AllowLeadingDash bool `mapstructure:"allow_leading_dash"`
 }
 
-// Upstream is an MCP server whose tools are bridged as "<name>__<tool>":
-// exactly one of Command, Package or URL is set.
+// Upstream is an MCP server whose tools are bridged as "<name>__<tool>"
+// (or under their own names, see Prefix): exactly one of Command, Package
+// or URL is set.
 type Upstream struct {
 	// Name prefixes the bridged tools; it matches ^[a-zA-Z0-9-]{1,32}$ and
 	// is unique. Empty is invalid.
 	Name string `mapstructure:"name"`
+	// Prefix, when false, bridges the upstream's tools and prompts under
+	// their own names and its resources under their own URIs, rather than
+	// as "<name>__<tool>" and "<name>+<uri>": for hosting one server with
+	// its real names. A name or URI that another upstream or a built-in or
+	// declared tool already serves is dropped with a log line. Nil means
+	// true (prefixed); see Prefixed.
+	Prefix *bool `mapstructure:"prefix"`
 	// Command starts a stdio MCP server (argv, no shell). Nil means this
 	// is not a stdio upstream. With per-identity isolation its arguments
 	// (not the program) may use ${identity.dir} (see IdentityDirVar).
@@ -350,6 +358,10 @@ type Upstream struct {
 	// upstreams are never reaped.
 	IdleTimeout time.Duration `mapstructure:"idle_timeout"`
 }
+
+// Prefixed reports whether the upstream's names and URIs are served with
+// its name as a prefix: Prefix unset or true.
+func (u Upstream) Prefixed() bool { return u.Prefix == nil || *u.Prefix }
 
 // Defaults that apply when a tool or upstream leaves a key at zero.
 const (

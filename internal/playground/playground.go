@@ -27,6 +27,7 @@ import (
 	"github.com/tsmcp/tsmcp/internal/devnet"
 	"github.com/tsmcp/tsmcp/internal/server"
 	"github.com/tsmcp/tsmcp/internal/tools"
+	"github.com/tsmcp/tsmcp/internal/toolset"
 )
 
 // Options configure the playground. The zero value is usable.
@@ -198,9 +199,14 @@ func Run(ctx context.Context, opts Options) (err error) {
 		connect = connectCommand()
 	}
 	endpoints := &clientEndpoints{}
-	host, err := server.New(server.Options{Config: cfg, Logger: logger, Version: opts.Version, Verbose: opts.Verbose,
-		Endpoint: endpoints.lookup})
+	ts, err := toolset.New(cfg, logger)
 	if err != nil {
+		return err
+	}
+	host, err := server.New(server.Options{Config: cfg, Logger: logger, Version: opts.Version, Verbose: opts.Verbose,
+		Endpoint: endpoints.lookup, Tools: ts})
+	if err != nil {
+		ts.Close()
 		return err
 	}
 	policy, err := acl.New(cfg.ACL) // valid: server.New checked it

@@ -76,7 +76,7 @@ func TestLargeAnswersArriveWhole(t *testing.T) {
 	host, _ := startLimitsHost(t, "large-whole", func(c *config.Config, o *server.Options) {
 		c.ACL = acl.Config{Rules: []acl.Rule{{Src: []string{"*"}, Tools: []string{"*"}, Resources: []string{"*"}}}}
 		c.MCP.Limits.AnswerBytesPerIdentity, c.MCP.Limits.AnswerBytesTotal = 64*config.MiB, 64*config.MiB
-		o.Providers = []tools.Provider{tools.Builtin{}, largeProvider{size: 1}}
+		o.Tools = server.Providers(tools.Builtin{}, largeProvider{size: 1})
 	})
 	endpoint := "http://" + host.TailnetIP().String() + "/mcp"
 	alice := startTailnet(t).callers()[0]
@@ -128,7 +128,7 @@ func TestUndeliveredAnswersAreReleased(t *testing.T) {
 		c.MCP.Limits.WriteTimeout = 2 * time.Second
 		c.MCP.Limits.CallsPerIdentity, c.MCP.Limits.CallsTotal = 16, 16
 		c.MCP.Limits.AnswerBytesPerIdentity, c.MCP.Limits.AnswerBytesTotal = 256*config.MiB, 256*config.MiB
-		o.Providers = []tools.Provider{tools.Builtin{}, largeProvider{size: size}}
+		o.Tools = server.Providers(tools.Builtin{}, largeProvider{size: size})
 	})
 	alice := startTailnet(t).callers()[0]
 	base := "http://" + host.TailnetIP().String()

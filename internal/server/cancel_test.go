@@ -80,7 +80,7 @@ func TestStatelessCancelIsScopedToTheCaller(t *testing.T) {
 	}()
 	blocking := newBlockingProvider()
 	host, err := startHost(ctx, tn.net, "cancels", logs, func(_ *config.Config, o *server.Options) {
-		o.Providers = []tools.Provider{tools.Builtin{}, blocking}
+		o.Tools = server.Providers(tools.Builtin{}, blocking)
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -74,9 +74,9 @@ func TestShutdownDrains(t *testing.T) {
 	cfg.Tailnet.Hostname = "draining"
 	cfg.MCP.ShutdownGrace = 30 * time.Second
 	host, err := server.New(server.Options{
-		Config:    cfg,
-		Logger:    newTestLogger(logs),
-		Providers: []tools.Provider{tools.Builtin{}, slow},
+		Config: cfg,
+		Logger: newTestLogger(logs),
+		Tools:  server.Providers(tools.Builtin{}, slow),
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -93,7 +93,7 @@ func TestResourceReadRoutesEveryURI(t *testing.T) {
 	f := &fakeFeatures{prompts: []string{"fake__one"}}
 	host, err := startHost(ctx, tn.net, "route", &logBuffer{}, func(c *config.Config, o *server.Options) {
 		c.ACL.Rules = toRules([]aclRule{{src: alice.login, tools: all, prompts: all, resources: all}})
-		o.Providers = []tools.Provider{tools.Builtin{}, f}
+		o.Tools = server.Providers(tools.Builtin{}, f)
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -145,7 +145,7 @@ func TestFeatureListChangedReachesClients(t *testing.T) {
 	host, err := startHost(ctx, tn.net, "listchanged", &logBuffer{}, func(c *config.Config, o *server.Options) {
 		c.ACL.Rules = toRules([]aclRule{{src: alice.login, tools: all, prompts: all, resources: all}})
 		c.MCP.Keepalive = config.Default().MCP.Keepalive // see startFeatureHost
-		o.Providers = []tools.Provider{tools.Builtin{}, f}
+		o.Tools = server.Providers(tools.Builtin{}, f)
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -18,6 +18,7 @@ import (
 	"github.com/tsmcp/tsmcp/internal/devnet"
 	"github.com/tsmcp/tsmcp/internal/server"
 	"github.com/tsmcp/tsmcp/internal/testutil"
+	"github.com/tsmcp/tsmcp/internal/toolset"
 )
 
 // tailnet is an in-process tailnet with a tsmcp host and four callers:
@@ -126,6 +127,25 @@ func newTestLogger(logs *logBuffer) *slog.Logger {
 	return slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 }
 
+// newHost is server.New with, unless opts.Tools is set, the configured
+// tools, as `tsmcp serve` builds them (internal/toolset).
+func newHost(opts server.Options) (*server.Server, error) {
+	if opts.Tools != nil {
+		return server.New(opts)
+	}
+	ts, err := toolset.New(opts.Config, opts.Logger)
+	if err != nil {
+		return nil, err
+	}
+	opts.Tools = ts
+	host, err := server.New(opts)
+	if err != nil {
+		ts.Close()
+		return nil, err
+	}
+	return host, nil
+}
+
 // startHost starts a tsmcp host on n with testConfig (adjusted by mod, if
 // any), logging as JSON to logs, and waits until it is ready.
 func startHost(ctx context.Context, n *devnet.Network, hostname string, logs *logBuffer, mod func(*config.Config, *server.Options)) (*server.Server, error) {
@@ -138,7 +158,7 @@ func startHost(ctx context.Context, n *devnet.Network, hostname string, logs *lo
 	if mod != nil {
 		mod(cfg, &opts)
 	}
-	host, err := server.New(opts)
+	host, err := newHost(opts)
 	if err != nil {
 		return nil, err
 	}

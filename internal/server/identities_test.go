@@ -66,7 +66,7 @@ func TestEachIdentitySeesExactlyItsTools(t *testing.T) {
 		c.ACL = acl.Config{Rules: []acl.Rule{
 			{Src: []string{alice.login}, Tools: []string{"ops_*", "whoami"}},
 		}}
-		o.Providers = []tools.Provider{tools.Builtin{}, counting}
+		o.Tools = server.Providers(tools.Builtin{}, counting)
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -56,7 +56,7 @@ func limitsHost(t *testing.T, name string, mod func(*config.Config)) (base strin
 		if mod != nil {
 			mod(c)
 		}
-		o.Providers = []tools.Provider{tools.Builtin{}, p}
+		o.Tools = server.Providers(tools.Builtin{}, p)
 	})
 	return "http://" + host.TailnetIP().String(), p, logs
 }

@@ -50,7 +50,7 @@ func startPageHost(ctx context.Context, t *testing.T, tn *tailnet, name string) 
 				{Src: []string{"tag:ci"}, Tools: []string{"boom"}},
 			},
 		}
-		o.Providers = []tools.Provider{tools.Builtin{}, failingProvider{}}
+		o.Tools = server.Providers(tools.Builtin{}, failingProvider{})
 	})
 	if err != nil {
 		t.Fatal(err)

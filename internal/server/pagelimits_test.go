@@ -74,7 +74,7 @@ func TestPageViewLimits(t *testing.T) {
 	held := &heldResources{entered: make(chan struct{}, 16)}
 	// testLimits: two page views per identity, three in all.
 	host, logs := startLimitsHost(t, "limits-pages", func(_ *config.Config, o *server.Options) {
-		o.Providers = []tools.Provider{tools.Builtin{}, held}
+		o.Tools = server.Providers(tools.Builtin{}, held)
 	})
 	base := "http://" + host.TailnetIP().String()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)

@@ -68,7 +68,7 @@ func TestPolicyOnTheHost(t *testing.T) {
 				{Src: []string{bob.login}, Tools: []string{"whoami"}},
 			},
 		}
-		o.Providers = []tools.Provider{tools.Builtin{}, failingProvider{}}
+		o.Tools = server.Providers(tools.Builtin{}, failingProvider{})
 	})
 	if err != nil {
 		t.Fatal(err)

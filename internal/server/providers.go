@@ -4,109 +4,57 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"os"
-	"path/filepath"
-	"slices"
 	"strings"
 	"time"
 
-	"github.com/tsmcp/tsmcp/internal/config"
+	"github.com/tsmcp/tsmcp/internal/metrics"
 	"github.com/tsmcp/tsmcp/internal/tools"
-	"github.com/tsmcp/tsmcp/internal/tools/declared"
-	"github.com/tsmcp/tsmcp/internal/upstream"
 )
 
-// CheckSupported checks what config.Validate cannot without starting
-// anything: that every declarative tool compiles (its templates, patterns
-// and schema) and that the environment variables upstream headers name are
-// set. New makes the same checks; `tsmcp check` calls this, so that check
-// and serve agree, and both fail before the tailnet is joined.
-func CheckSupported(c *config.Config) error {
-	d, err := prepareDeclared(c, nil)
-	if err != nil {
-		return err
-	}
-	return d.Close()
+// ToolSource supplies the host's tool providers. The commands build one
+// from the configuration (internal/toolset); tests and benchmarks may use
+// Providers. Run calls Start once, after joining the tailnet, and closes
+// every provider Start returned when it stops; Close releases a source
+// whose Start never ran (Server.Close and a failed Run call it) and must
+// be safe to call more than once and after Start.
+type ToolSource interface {
+	// Start returns the providers, starting what they run (upstreams'
+	// children and sessions). log receives their logs; m, when not nil,
+	// counts upstreams' restarts and children. On an error Start has
+	// closed whatever it built.
+	Start(log *slog.Logger, m *metrics.Metrics) ([]tools.Provider, error)
+	// Close releases the source when Start never ran.
+	Close() error
 }
 
-// prepareDeclared builds the declarative tools provider (which starts
-// nothing until a tool is called) and checks the upstreams' headers.
-func prepareDeclared(c *config.Config, log *slog.Logger) (*declared.Provider, error) {
-	d, err := declared.New(c.Tools, declared.Options{Logger: log})
-	if err != nil {
-		return nil, err
-	}
-	if err := upstream.Check(c.Upstreams, nil); err != nil {
-		d.Close()
-		return nil, err
-	}
-	return d, nil
+// Providers returns a ToolSource of fixed providers, which Start returns
+// as they are (Close does nothing: the host closes them once started).
+func Providers(ps ...tools.Provider) ToolSource { return fixedProviders(ps) }
+
+type fixedProviders []tools.Provider
+
+func (f fixedProviders) Start(*slog.Logger, *metrics.Metrics) ([]tools.Provider, error) {
+	return f, nil
 }
 
-// identitiesDir is where per-identity children get their directories:
-// identities/ in the data directory, or "" (a temporary directory) when
-// there is none (see config.Config.DataDir).
-func identitiesDir(c *config.Config) string {
-	if d := c.DataDir(); d != "" {
-		return filepath.Join(d, "identities")
-	}
-	return ""
-}
+func (fixedProviders) Close() error { return nil }
 
-// prepareIdentitiesDir creates the per-identity children's directory
-// (0700) when a per-identity stdio upstream will need it, so that a data
-// directory tsmcp cannot write is an error at start, before the tailnet
-// is joined, rather than at a caller's first call.
-func prepareIdentitiesDir(c *config.Config) error {
-	dir := identitiesDir(c)
-	if dir == "" || !slices.ContainsFunc(c.Upstreams, func(u config.Upstream) bool {
-		return u.Isolation == config.IsolationPerIdentity && u.URL == ""
-	}) {
-		return nil
+// startProviders builds the providers from the host's ToolSource (only the
+// built-in tools when there is none) and tells the metrics the upstreams'
+// names. Upstreams start their children and sessions here, so Run calls it
+// only once the node has joined.
+func (s *Server) startProviders() ([]tools.Provider, error) {
+	if s.toolSrc == nil {
+		return []tools.Provider{tools.Builtin{}}, nil
 	}
-	err := os.MkdirAll(filepath.Dir(dir), 0o700)
-	if err == nil {
-		err = upstream.MakePrivateDir(dir)
+	if s.metrics != nil && len(s.cfg.Upstreams) > 0 {
+		names := make([]string, len(s.cfg.Upstreams))
+		for i, u := range s.cfg.Upstreams {
+			names[i] = u.Name
+		}
+		s.metrics.SetUpstreams(names)
 	}
-	if err != nil {
-		key := "data.dir"
-		if c.Data.Dir == "" {
-			key = "data.dir (by default tailnet.state's directory)"
-		}
-		return fmt.Errorf("%s: per-identity upstreams keep their callers' files there: %w; set data.dir (TSMCP_DATA_DIR, --data-dir) to a directory tsmcp may write", key, err)
-	}
-	return nil
-}
-
-// configProviders returns the tool providers the configuration names: the
-// built-in tools, the declarative tools New prepared, and (when
-// configured) the bridged upstreams. Upstreams start their children and
-// sessions here, so Run calls it only once the node has joined.
-func (s *Server) configProviders() ([]tools.Provider, error) {
-	ps := []tools.Provider{tools.Builtin{}, s.declared}
-	if len(s.cfg.Upstreams) > 0 {
-		opts := upstream.Options{
-			Logger:        s.log.With(slog.String("log", "upstream")),
-			Bounds:        upstream.BoundsFrom(s.cfg.MCP.Limits),
-			InputWait:     s.cfg.MCP.Limits.InputWait,
-			IdentitiesDir: identitiesDir(s.cfg),
-		}
-		if s.metrics != nil {
-			names := make([]string, len(s.cfg.Upstreams))
-			for i, u := range s.cfg.Upstreams {
-				names[i] = u.Name
-			}
-			s.metrics.SetUpstreams(names)
-			opts.Observer = s.metrics
-		}
-		u, err := upstream.New(s.cfg.Upstreams, opts)
-		if err != nil {
-			s.declared.Close()
-			return nil, err
-		}
-		ps = append(ps, u)
-	}
-	return ps, nil
+	return s.toolSrc.Start(s.log.With(slog.String("log", "upstream")), s.metrics)
 }
 
 // refreshTimeout bounds one re-collection of the tools after a provider

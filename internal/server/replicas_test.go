@@ -59,7 +59,7 @@ func startReplicas(t *testing.T, tn *tailnet, mod func(name string, c *config.Co
 					{src: cs[1].login, tools: all, prompts: all, resources: all},
 					{src: "tag:ci", tools: all, prompts: all, resources: all},
 				})
-				o.Providers = []tools.Provider{tools.Builtin{}, &fakeFeatures{prompts: []string{"fake__one"}}}
+				o.Tools = server.Providers(tools.Builtin{}, &fakeFeatures{prompts: []string{"fake__one"}})
 				if mod != nil {
 					mod(name[:len("replica-a")], c)
 				}

@@ -7,19 +7,17 @@ import (
 	"github.com/tsmcp/tsmcp/internal/tools"
 )
 
-// loadTools is Run's fourth phase: it builds the configured providers
-// (unless Options.Providers replaced them), watches them for changes,
+// loadTools is Run's fourth phase: it starts the providers of
+// Options.Tools (startProviders), watches them for changes,
 // collects their tools and names them for the metrics. It leaves every
 // provider on cleanup, even when collecting fails halfway, so each is
 // closed whatever happens.
 func (s *Server) loadTools(ctx context.Context, cleanup *cleanups) ([]tools.Tool, error) {
-	if s.providers == nil {
-		ps, err := s.configProviders()
-		if err != nil {
-			return nil, err
-		}
-		s.providers = ps
+	ps, err := s.startProviders()
+	if err != nil {
+		return nil, err
 	}
+	s.providers = ps
 	for _, p := range s.providers {
 		cleanup.add("tools from "+p.Name(), p.Close)
 	}

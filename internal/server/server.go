@@ -27,7 +27,6 @@ import (
 	"github.com/tsmcp/tsmcp/internal/logx"
 	"github.com/tsmcp/tsmcp/internal/metrics"
 	"github.com/tsmcp/tsmcp/internal/tools"
-	"github.com/tsmcp/tsmcp/internal/tools/declared"
 	"github.com/tsmcp/tsmcp/internal/whois"
 )
 
@@ -49,8 +48,11 @@ type Options struct {
 	// WhoIs, if non-nil, replaces the tsnet node's WhoIs. Tests use it to
 	// simulate failures; production leaves it nil.
 	WhoIs WhoIsFunc
-	// Providers supply the tools. Nil means only the built-in tools.
-	Providers []tools.Provider
+	// Tools supplies the tools: the commands pass the configured ones
+	// (internal/toolset), tests may pass Providers(...). The server
+	// starts it once joined and closes it. Nil means only the built-in
+	// tools.
+	Tools ToolSource
 	// HeaderTimeout bounds how long a client on the tailnet listener may
 	// take to send a request's headers. Zero means 10s.
 	HeaderTimeout time.Duration
@@ -87,16 +89,15 @@ type Server struct {
 	headerTimeout time.Duration
 	bodyTimeout   time.Duration
 	policy        atomic.Pointer[acl.Policy] // swapped by Reload
-	// providers supply the tools: Options.Providers, or (when that is
-	// nil) the ones the configuration names, built by Run once joined.
-	// Set before ready; read-only afterwards.
+	// toolSrc supplies the providers (Options.Tools; nil: the built-in
+	// tools only).
+	toolSrc ToolSource
+	// providers supply the tools: started from toolSrc by Run once
+	// joined. Set before ready; read-only afterwards.
 	providers  []tools.Provider
 	toolsDirty chan struct{} // a provider's tools changed; see refreshTools
-	// declared is the declarative tools provider New built from the
-	// config; nil when Options.Providers replaced the configured ones.
-	declared *declared.Provider
-	sessions *sessionStore
-	inflight *inflight
+	sessions   *sessionStore
+	inflight   *inflight
 	// metrics are the host's Prometheus metrics; nil when
 	// health.metrics is off.
 	metrics *metrics.Metrics
@@ -183,19 +184,6 @@ func New(opts Options) (*Server, error) {
 	if logger == nil {
 		logger = slog.Default()
 	}
-	decl, err := prepareDeclared(opts.Config, logger.With(slog.String("log", "tools")))
-	if err != nil {
-		return nil, err
-	}
-	if opts.Providers != nil {
-		// The caller's providers replace the configured ones; the
-		// configuration was still checked.
-		decl.Close()
-		decl = nil
-	} else if err := prepareIdentitiesDir(opts.Config); err != nil {
-		decl.Close()
-		return nil, err
-	}
 	sessionKey, err := config.ParseSessionKey(opts.Config.MCP.SessionKey)
 	if err != nil {
 		return nil, fmt.Errorf("mcp.session_key: %w", err)
@@ -215,8 +203,7 @@ func New(opts Options) (*Server, error) {
 		metrics:       newMetrics(opts.Config.Health.Metrics, version),
 		verbose:       opts.Verbose,
 		version:       version,
-		providers:     opts.Providers,
-		declared:      decl,
+		toolSrc:       opts.Tools,
 		toolsDirty:    make(chan struct{}, 1),
 		sessions:      newSessionStore(sessionKey, opts.Config.MCP.SessionMaxAge),
 		inflight:      newInflight(),
@@ -268,11 +255,20 @@ func (s *Server) Close() error {
 	cancel := s.cancel
 	s.mu.Unlock()
 	if cancel == nil {
-		return nil
+		// Run never started: release the tool source here.
+		return s.closeToolSource()
 	}
 	cancel()
 	<-s.done
 	return nil
+}
+
+// closeToolSource closes Options.Tools, if any.
+func (s *Server) closeToolSource() error {
+	if s.toolSrc == nil {
+		return nil
+	}
+	return s.toolSrc.Close()
 }
 
 // Run serves until ctx is cancelled or a listener fails, then drains and
@@ -296,6 +292,9 @@ func (s *Server) Run(ctx context.Context) (err error) {
 
 	var cleanup cleanups
 	defer func() { err = errors.Join(err, cleanup.run()) }()
+	// Releases the tool source if Run stops before starting it (after
+	// Start it does nothing: the providers are on the stack).
+	cleanup.add("tool source", s.closeToolSource)
 
 	serveErr := make(chan error, 3)
 	if err := s.startHealth(&cleanup, serveErr); err != nil {

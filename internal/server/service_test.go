@@ -127,7 +127,7 @@ func startReplicaSet(ctx context.Context, t *testing.T) *replicaSet {
 			c.Tailnet.ServiceDrain = drain
 			c.MCP.SessionKey = strings.Repeat("5e", 32) // shared by the replicas
 			c.ACL.Rules = nil                           // only grants allow anything
-			o.Providers = []tools.Provider{tools.Builtin{}, tallyProvider{replica: name, log: rs.tally}}
+			o.Tools = server.Providers(tools.Builtin{}, tallyProvider{replica: name, log: rs.tally})
 		})
 		if err != nil {
 			t.Fatal(err)

@@ -28,7 +28,7 @@ func TestAutogroupsMemberAndShared(t *testing.T) {
 			{Src: []string{"autogroup:member"}, Tools: []string{"whoami"}},
 			{Src: []string{"autogroup:shared"}, Tools: []string{"docs_search"}},
 		}}
-		o.Providers = []tools.Provider{tools.Builtin{}, &countingProvider{runs: map[string]int{}}}
+		o.Tools = server.Providers(tools.Builtin{}, &countingProvider{runs: map[string]int{}})
 	})
 	if err != nil {
 		t.Fatal(err)

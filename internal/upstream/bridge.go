@@ -18,6 +18,16 @@ import (
 // Separator between the upstream's name and its tool's name.
 const nameSep = "__"
 
+// servedName is the name clients see for the upstream's tool or prompt
+// orig: "<upstream>__<orig>", or orig itself when the upstream is not
+// prefixed.
+func (u *upstream) servedName(orig string) string {
+	if u.unprefixed {
+		return orig
+	}
+	return u.name + nameSep + orig
+}
+
 // wireTool is the part of an upstream's tool definition that is decoded;
 // the schemas stay raw so they reach clients byte for byte.
 type wireTool struct {
@@ -32,7 +42,7 @@ type wireTool struct {
 }
 
 // bridge turns an upstream's raw tool list into tsmcp tools named
-// "<upstream>__<tool>". Tools that cannot be bridged (undecodable, a name
+// "<upstream>__<tool>" (servedName). Tools that cannot be bridged (undecodable, a name
 // that would not match tools.NamePattern, a schema that is not an object, a
 // duplicate, larger than Bounds.ItemBytes) are skipped with a log line;
 // titles and descriptions are cut to their Bounds. more says the upstream
@@ -48,7 +58,7 @@ func (u *upstream) bridge(raws []json.RawMessage, more bool) []tools.Tool {
 			u.warns.Warn("upstream tool skipped: undecodable definition", errAttr(err))
 			continue
 		}
-		name := u.name + nameSep + w.Name
+		name := u.servedName(w.Name)
 		if !tools.NamePattern.MatchString(name) || w.Name == "" {
 			u.warns.Warn("upstream tool skipped: bridged name invalid", "tool", safetext.Log(w.Name, 128), "bridged", safetext.Log(name, 128), "want", tools.NamePattern.String())
 			continue

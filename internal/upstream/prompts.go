@@ -3,7 +3,6 @@ package upstream
 import (
 	"context"
 	"fmt"
-	"strings"
 
 	"github.com/mark3labs/mcp-go/mcp"
 
@@ -14,7 +13,7 @@ import (
 var _ tools.PromptProvider = (*Provider)(nil)
 
 // bridgePrompts turns an upstream's prompts into tsmcp prompts named
-// "<upstream>__<prompt>", and returns the served names' map to the
+// "<upstream>__<prompt>" (servedName), and returns the served names' map to the
 // upstream's. Prompts whose bridged name would not match tools.NamePattern,
 // duplicates, and prompts past their Bounds (an argument's name, the
 // prompt's size) are skipped with a log line; titles and descriptions are
@@ -27,7 +26,7 @@ func (u *upstream) bridgePrompts(ps []mcp.Prompt, more bool) ([]tools.Prompt, ma
 	defer bd.done(more)
 prompts:
 	for _, p := range ps {
-		name := u.name + nameSep + p.Name
+		name := u.servedName(p.Name)
 		if p.Name == "" || !tools.NamePattern.MatchString(name) {
 			u.warns.Warn("upstream prompt skipped: bridged name invalid", "prompt", safetext.Log(p.Name, 128), "bridged", safetext.Log(name, 128), "want", tools.NamePattern.String())
 			continue
@@ -63,35 +62,45 @@ prompts:
 
 // Prompts returns the bridged prompts currently known from all upstreams.
 func (p *Provider) Prompts(context.Context) []tools.Prompt {
-	var all []tools.Prompt
-	for _, u := range p.ups {
-		u.feat.mu.Lock()
-		all = append(all, u.feat.prompts...)
-		u.feat.mu.Unlock()
-	}
-	return all
+	ps, _ := p.mergePrompts(true)
+	return ps
 }
 
 // CompletePrompt forwards completion/complete for a listed prompt (by its
 // served name) to its upstream.
 func (p *Provider) CompletePrompt(ctx context.Context, prompt string, arg mcp.CompleteArgument, actx mcp.CompleteContext) (*mcp.Completion, error) {
-	name, _, ok := strings.Cut(prompt, nameSep)
+	// The prefixed upstream whose namespace the name is in, else the
+	// first unprefixed one that lists it (unprefixed.go).
+	if u := p.namespaceOf(prompt, nameSep); u != nil {
+		return u.completePrompt(ctx, prompt, arg, actx)
+	}
+	for _, u := range p.ups {
+		if u.unprefixed && u.servesPrompt(prompt) {
+			return u.completePrompt(ctx, prompt, arg, actx)
+		}
+	}
+	return nil, tools.ErrNotFound
+}
+
+// servesPrompt reports whether the upstream's last listing has the prompt
+// (by its served name).
+func (u *upstream) servesPrompt(prompt string) bool {
+	u.feat.mu.Lock()
+	defer u.feat.mu.Unlock()
+	_, ok := u.feat.promptSet[prompt]
+	return ok
+}
+
+// completePrompt forwards completion/complete for the upstream's prompt
+// (by its served name); tools.ErrNotFound when it did not list it.
+func (u *upstream) completePrompt(ctx context.Context, prompt string, arg mcp.CompleteArgument, actx mcp.CompleteContext) (*mcp.Completion, error) {
+	u.feat.mu.Lock()
+	orig, ok := u.feat.promptSet[prompt]
+	u.feat.mu.Unlock()
 	if !ok {
 		return nil, tools.ErrNotFound
 	}
-	for _, u := range p.ups {
-		if u.name != name {
-			continue
-		}
-		u.feat.mu.Lock()
-		orig, ok := u.feat.promptSet[prompt]
-		u.feat.mu.Unlock()
-		if !ok {
-			return nil, tools.ErrNotFound
-		}
-		return u.complete(ctx, mcp.PromptReference{Type: "ref/prompt", Name: orig}, arg, actx)
-	}
-	return nil, tools.ErrNotFound
+	return u.complete(ctx, mcp.PromptReference{Type: "ref/prompt", Name: orig}, arg, actx)
 }
 
 // getPrompt forwards prompts/get to the caller's session, with the

@@ -109,6 +109,10 @@ type Options struct {
 	// each created 0700 when the child starts. Empty means a temporary
 	// directory, created on first use and removed by Close.
 	IdentitiesDir string
+	// ReservedTools are the names of the host's other tools (built-in
+	// and declared): an unprefixed upstream's tool of that name is
+	// dropped with a log line (see unprefixed.go). Nil means none.
+	ReservedTools []string
 }
 
 func (o Options) withDefaults() Options {
@@ -231,11 +235,8 @@ wait:
 			break wait
 		}
 	}
-	var all []tools.Tool
-	for _, u := range p.ups {
-		all = append(all, u.currentTools()...)
-	}
-	return all, nil
+	ts, _ := p.mergeTools(true)
+	return ts, nil
 }
 
 // OnToolsChanged registers fn, called (from a provider goroutine, without

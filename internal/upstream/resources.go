@@ -158,28 +158,22 @@ func (u *upstream) bridgeTemplates(ts []mcp.ResourceTemplate, more bool) ([]mcp.
 // Resources returns the bridged resources and resource templates currently
 // known from all upstreams, URIs as clients see them.
 func (p *Provider) Resources(context.Context) ([]mcp.Resource, []mcp.ResourceTemplate) {
-	var rs []mcp.Resource
-	var ts []mcp.ResourceTemplate
-	for _, u := range p.ups {
-		u.feat.mu.Lock()
-		rs = append(rs, u.feat.resources...)
-		ts = append(ts, u.feat.templates...)
-		u.feat.mu.Unlock()
-	}
+	rs, ts, _ := p.mergeResources(true)
 	return rs, ts
 }
 
 // upstreamFor returns the upstream a URI (as clients see it) names, and the
-// original URI; nil when none does.
+// original URI; nil when none does. A URI in a prefixed upstream's
+// namespace ("<up>+…") is that upstream's; any other goes to an unprefixed
+// upstream, by the rules in unprefixed.go.
 func (p *Provider) upstreamFor(uri string) (*upstream, string) {
-	name, orig, ok := splitURI(uri)
-	if !ok {
-		return nil, ""
-	}
-	for _, u := range p.ups {
-		if u.name == name {
+	if name, orig, ok := splitURI(uri); ok {
+		if u := p.prefixedNamed(name); u != nil {
 			return u, orig
 		}
+	}
+	if u := p.unprefixedFor(uri); u != nil {
+		return u, uri
 	}
 	return nil, ""
 }
@@ -262,10 +256,26 @@ func (p *Provider) SubscribeResource(ctx context.Context, uri string, updated fu
 // CompleteResource forwards completion/complete for a listed resource
 // template (as clients see it) to its upstream.
 func (p *Provider) CompleteResource(ctx context.Context, uriTemplate string, arg mcp.CompleteArgument, actx mcp.CompleteContext) (*mcp.Completion, error) {
-	u, _ := p.upstreamFor(uriTemplate)
-	if u == nil {
-		return nil, tools.ErrNotFound
+	// The prefixed upstream whose namespace the template is in, else the
+	// first unprefixed one that lists it (unprefixed.go).
+	if u := p.namespaceOf(uriTemplate, uriSep); u != nil {
+		return u.completeTemplate(ctx, uriTemplate, arg, actx)
 	}
+	for _, u := range p.ups {
+		if !u.unprefixed {
+			continue
+		}
+		if c, err := u.completeTemplate(ctx, uriTemplate, arg, actx); !errors.Is(err, tools.ErrNotFound) {
+			return c, err
+		}
+	}
+	return nil, tools.ErrNotFound
+}
+
+// completeTemplate forwards completion/complete for the upstream's listed
+// resource template (as clients see it); tools.ErrNotFound when it did not
+// list it.
+func (u *upstream) completeTemplate(ctx context.Context, uriTemplate string, arg mcp.CompleteArgument, actx mcp.CompleteContext) (*mcp.Completion, error) {
 	u.feat.mu.Lock()
 	orig, ok := u.feat.tmplSet[uriTemplate]
 	u.feat.mu.Unlock()

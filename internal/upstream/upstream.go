@@ -30,10 +30,13 @@ const warnBurst = 10
 
 // upstream is the bridge of one configured upstream.
 type upstream struct {
-	p       *Provider
-	name    string
-	cfg     config.Upstream
-	timeout time.Duration // bounds a forwarded call's silence (see deadline); 0: no limit
+	p    *Provider
+	name string
+	// unprefixed is true for an upstream configured `prefix: false`: its
+	// names and URIs are served as it lists them (see servedName).
+	unprefixed bool
+	cfg        config.Upstream
+	timeout    time.Duration // bounds a forwarded call's silence (see deadline); 0: no limit
 	// setupTimeout bounds starting a child or session (initialize) and
 	// tools/list: the call timeout, but at least minSetupTimeout.
 	setupTimeout time.Duration
@@ -70,6 +73,7 @@ func newUpstream(p *Provider, i int, c config.Upstream) (*upstream, error) {
 	u := &upstream{
 		p:            p,
 		name:         c.Name,
+		unprefixed:   !c.Prefixed(),
 		cfg:          c,
 		timeout:      c.Timeout,
 		idle:         c.IdleTimeout,

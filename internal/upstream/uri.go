@@ -16,8 +16,14 @@ import (
 const uriSep = "+"
 
 // servedURI is the URI clients see for the upstream's resource (or URI
-// template) orig.
-func (u *upstream) servedURI(orig string) string { return u.name + uriSep + orig }
+// template) orig: "<upstream>+<orig>", or orig itself when the upstream is
+// not prefixed.
+func (u *upstream) servedURI(orig string) string {
+	if u.unprefixed {
+		return orig
+	}
+	return u.name + uriSep + orig
+}
 
 // splitURI splits a URI as clients see it into the upstream's name and the
 // original URI. ok is false when uri has no separator or an empty name.
