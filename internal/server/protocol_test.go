@@ -101,6 +101,20 @@ func TestMismatchedVersionHeaders(t *testing.T) {
 			}
 		})
 	}
+	t.Run("session-era call in its session with a 2026-07-28 header", func(t *testing.T) {
+		init := postMCP(t, hc, tn.hostURL+"/mcp", strings.NewReader(initializeBody), nil)
+		sid := init.Header.Get("Mcp-Session-Id")
+		if init.StatusCode != http.StatusOK || sid == "" {
+			t.Fatalf("initialize: status %d, session %q", init.StatusCode, sid)
+		}
+		hdr := map[string]string{"Mcp-Session-Id": sid, "Mcp-Protocol-Version": "2026-07-28"}
+		call := `{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"whoami","arguments":{}}}`
+		resp := postMCP(t, hc, tn.hostURL+"/mcp", strings.NewReader(call), hdr)
+		res := readJSONRPC(t, resp)
+		if resp.StatusCode != http.StatusOK || res["result"] == nil {
+			t.Fatalf("status %d, response %v", resp.StatusCode, res)
+		}
+	})
 }
 
 // TestStatelessVersionErrors: the 2026-07-28 errors of the versioning and
@@ -168,6 +182,26 @@ func TestStatelessVersionErrors(t *testing.T) {
 			}
 		})
 	}
+	t.Run("repeated header", func(t *testing.T) {
+		req, err := http.NewRequest(http.MethodPost, tn.hostURL+"/mcp", strings.NewReader(discover(306, meta("2026-07-28"))))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Accept", "application/json, text/event-stream")
+		req.Header.Set("Mcp-Method", "server/discover")
+		req.Header.Add("Mcp-Protocol-Version", "2026-07-28")
+		req.Header.Add("Mcp-Protocol-Version", "2026-07-28")
+		resp, err := hc.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		res := readJSONRPC(t, resp)
+		if e, _ := res["error"].(map[string]any); resp.StatusCode != http.StatusBadRequest || e["code"] != -32020.0 || res["id"] != 306.0 {
+			t.Fatalf("status %d, response %v, want 400 and error -32020 for id 306", resp.StatusCode, res)
+		}
+	})
 	t.Run("server/discover lists the same versions", func(t *testing.T) {
 		hdr := map[string]string{"Mcp-Protocol-Version": "2026-07-28", "Mcp-Method": "server/discover"}
 		res := readJSONRPC(t, postMCP(t, hc, tn.hostURL+"/mcp", strings.NewReader(discover(1, meta("2026-07-28"))), hdr))
