@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -113,6 +114,44 @@ func TestPlayground(t *testing.T) {
 		resp.Body.Close()
 		if resp.StatusCode != http.StatusForbidden {
 			t.Fatalf("status = %d, want 403", resp.StatusCode)
+		}
+	})
+
+	t.Run("proxies serve their own origin and refuse others", func(t *testing.T) {
+		u, err := url.Parse(eps.Identities[0].MCP)
+		if err != nil {
+			t.Fatal(err)
+		}
+		const init = `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"raw","version":"1"}}}`
+		tests := []struct {
+			name, host, origin string
+			want               int
+		}{
+			{"the endpoint's own origin", u.Host, "http://" + u.Host, http.StatusOK},
+			{"its own origin by the name localhost", "localhost:" + u.Port(), "http://localhost:" + u.Port(), http.StatusOK},
+			{"no Origin", u.Host, "", http.StatusOK},
+			{"another site", u.Host, "http://evil.example", http.StatusForbidden},
+			{"another loopback port", u.Host, "http://127.0.0.1:1", http.StatusForbidden},
+			{"its own host over https", u.Host, "https://" + u.Host, http.StatusForbidden},
+		}
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				req, _ := http.NewRequest(http.MethodPost, u.String(), strings.NewReader(init))
+				req.Host = tt.host
+				req.Header.Set("Content-Type", "application/json")
+				req.Header.Set("Accept", "application/json, text/event-stream")
+				if tt.origin != "" {
+					req.Header.Set("Origin", tt.origin)
+				}
+				resp, err := http.DefaultClient.Do(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				resp.Body.Close()
+				if resp.StatusCode != tt.want {
+					t.Fatalf("Host %s, Origin %q: status %d, want %d", tt.host, tt.origin, resp.StatusCode, tt.want)
+				}
+			})
 		}
 	})
 

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/url"
+	"strings"
 	"time"
 )
 
@@ -33,6 +34,13 @@ func newProxy(addr string, target *url.URL, rt http.RoundTripper, log *slog.Logg
 			// Hop-by-hop and forwarding headers carry nothing the host
 			// trusts; the host identifies the caller by WhoIs only.
 			r.Out.Header.Del("X-Forwarded-For")
+			// A page this endpoint serves (the identity page) is
+			// same-origin with it: its Origin names the endpoint, so
+			// it is passed on as the host's own origin. Any other
+			// Origin is passed on as it is, and the host refuses it.
+			if o := r.In.Header.Get("Origin"); o != "" && sameOrigin(o, r.In.Host) {
+				r.Out.Header.Set("Origin", "http://"+target.Host)
+			}
 		},
 		Transport:     rt,
 		FlushInterval: -1, // stream SSE at once
@@ -72,4 +80,12 @@ func loopbackHost(hostport string) bool {
 	}
 	ip := net.ParseIP(host)
 	return ip != nil && ip.IsLoopback()
+}
+
+// sameOrigin reports whether origin is http://host, host being the
+// request's (loopback) Host: the endpoint's own origin.
+func sameOrigin(origin, host string) bool {
+	u, err := url.Parse(origin)
+	return err == nil && u.Scheme == "http" && u.Host != "" && strings.EqualFold(u.Host, host) &&
+		u.Path == "" && u.User == nil
 }

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"encoding/json"
 	"net/http"
 	"slices"
 
@@ -15,17 +16,58 @@ import (
 // serves an initialize under any header, takes any header that sorts
 // after "2026-07-28" for the stateless protocol, and reconcileVersion
 // would drop such a header.) It runs before reconcileVersion.
+//
+// A POST is answered with the JSON-RPC error the 2026-07-28 spec names,
+// so that a modern client recognises a modern server and retries with a
+// version it lists: -32022 (UnsupportedProtocolVersionError, with the
+// versions server/discover lists and the one asked for), or -32020
+// (HeaderMismatch) when the header disagrees with the body's _meta or is
+// repeated. GET and DELETE get a plain 400.
 func (s *Server) checkVersionHeader(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		versions := r.Header.Values(mcp.HeaderProtocolVersion)
 		if len(versions) > 1 || len(versions) == 1 && !slices.Contains(protocolVersions, versions[0]) {
 			s.log.Debug("refused an unsupported protocol version header", "remote", r.RemoteAddr,
 				"method", bounded(r.Method), "protocol_version", bounded(versions[0]))
-			writeError(w, http.StatusBadRequest)
+			if r.Method != http.MethodPost {
+				writeError(w, http.StatusBadRequest)
+				return
+			}
+			p := peekRPC(r)
+			id, _ := p.IDValue()
+			var msg mcp.JSONRPCError
+			switch meta := p.MetaVersion(); {
+			case len(versions) > 1:
+				msg = headerMismatch(id, "several "+mcp.HeaderProtocolVersion+" headers")
+			case meta != "" && meta != versions[0]:
+				msg = headerMismatch(id, mcp.HeaderProtocolVersion+" header does not match the request's "+mcp.MetaKeyProtocolVersion)
+			default:
+				msg = mcp.UnsupportedProtocolVersionError{Version: versions[0], Supported: protocolVersions}.JSONRPCError()
+				msg.ID = mcp.NewRequestId(id)
+			}
+			writeJSONRPC(w, http.StatusBadRequest, msg)
 			return
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// headerMismatch is the 2026-07-28 HeaderMismatch error (-32020) for the
+// request with ID id.
+func headerMismatch(id any, reason string) mcp.JSONRPCError {
+	return mcp.JSONRPCError{
+		JSONRPC: mcp.JSONRPC_VERSION,
+		ID:      mcp.NewRequestId(id),
+		Error:   mcp.JSONRPCErrorDetails{Code: mcp.HEADER_MISMATCH, Message: "Header mismatch: " + reason},
+	}
+}
+
+// writeJSONRPC sends msg as a JSON body with status code.
+func writeJSONRPC(w http.ResponseWriter, code int, msg any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(code)
+	json.NewEncoder(w).Encode(msg)
 }
 
 // requireSession refuses, with 400, a session-era request to /mcp that
