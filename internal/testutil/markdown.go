@@ -139,3 +139,20 @@ func CodeSpans(s string) []string {
 	}
 	return out
 }
+
+// LeadSpans returns the code spans a bullet item opens with: those before
+// its first ":" outside code ("`/sse` + `/message`: the legacy ..." gives
+// /sse and /message).
+func LeadSpans(item string) []string {
+	var out []string
+	rest := item
+	for {
+		loc := codeSpanRE.FindStringSubmatchIndex(rest)
+		colon := strings.Index(rest, ":")
+		if loc == nil || colon >= 0 && colon < loc[0] {
+			return out
+		}
+		out = append(out, rest[loc[2]:loc[3]])
+		rest = rest[loc[1]:]
+	}
+}
