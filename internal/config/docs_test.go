@@ -1,10 +1,7 @@
 package config
 
 import (
-	"os"
-	"path/filepath"
 	"reflect"
-	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -19,7 +16,11 @@ import (
 // only in the tables does not exist), and each key's environment
 // variables and flag are the ones Load reads.
 func TestConfigurationReference(t *testing.T) {
-	tables := docTables(t, filepath.Join(testutil.RepoRoot(t), "docs", "configuration.md"))
+	doc := testutil.ReadDoc(t, "configuration.md")
+	tables := map[string][][]string{} // the first table under each heading
+	for section, ts := range doc.Tables {
+		tables[section] = ts[0].Rows
+	}
 
 	var top []string
 	for _, k := range configKeys {
@@ -72,10 +73,10 @@ func TestConfigurationReference(t *testing.T) {
 				t.Errorf("%s: the row has no environment and flag columns", key)
 				continue
 			}
-			if got, want := codeSpans(r[1]), envVars(key); !slices.Equal(got, want) {
+			if got, want := testutil.CodeSpans(r[1]), envVars(key); !slices.Equal(got, want) {
 				t.Errorf("%s: environment column names %q, Load reads %q", key, got, want)
 			}
-			got := codeSpans(r[2])
+			got := testutil.CodeSpans(r[2])
 			switch want, ok := flags[key]; {
 			case ok && !slices.Equal(got, []string{want}):
 				t.Errorf("%s: flag column names %q, the flag is %s", key, got, want)
@@ -125,64 +126,11 @@ func entryKeys(t reflect.Type, prefix string) []string {
 	return out
 }
 
-// docTables returns the body rows of the first table under each "## "
-// heading of the markdown file, each row split into its cells (an escaped
-// "\|" stays inside its cell).
-func docTables(t *testing.T, path string) map[string][][]string {
-	t.Helper()
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tables := map[string][][]string{}
-	var section string
-	var inTable, done bool
-	for line := range strings.SplitSeq(string(b), "\n") {
-		switch {
-		case strings.HasPrefix(line, "## "):
-			section, inTable, done = strings.TrimPrefix(line, "## "), false, false
-		case strings.HasPrefix(line, "|") && !done:
-			if !inTable { // the header row
-				inTable = true
-				continue
-			}
-			cells := splitRow(line)
-			if len(cells) > 0 && strings.Trim(cells[0], "-: ") == "" {
-				continue // the delimiter row
-			}
-			tables[section] = append(tables[section], cells)
-		case inTable:
-			inTable, done = false, true
-		}
-	}
-	return tables
-}
-
-func splitRow(line string) []string {
-	line = strings.ReplaceAll(strings.Trim(strings.TrimSpace(line), "|"), `\|`, "\x00")
-	var cells []string
-	for c := range strings.SplitSeq(line, "|") {
-		cells = append(cells, strings.TrimSpace(strings.ReplaceAll(c, "\x00", "|")))
-	}
-	return cells
-}
-
-var codeSpanRE = regexp.MustCompile("`([^`]+)`")
-
-// codeSpans returns the text of each `code span` of s.
-func codeSpans(s string) []string {
-	var out []string
-	for _, m := range codeSpanRE.FindAllStringSubmatch(s, -1) {
-		out = append(out, m[1])
-	}
-	return out
-}
-
 // rowKey returns the key a table row documents: its first cell, one code
 // span.
 func rowKey(t *testing.T, row []string) string {
 	t.Helper()
-	spans := codeSpans(row[0])
+	spans := testutil.CodeSpans(row[0])
 	if len(spans) != 1 || "`"+spans[0]+"`" != row[0] {
 		t.Fatalf("a row's first cell must be one key in backticks, got %q", row[0])
 	}
