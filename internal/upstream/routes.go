@@ -18,6 +18,8 @@ func (s *session) routeCalls(tr transport.Interface, log *slog.Logger) {
 		switch n.Method {
 		case string(mcp.MethodNotificationMessage):
 			s.logMessage(n.Params.AdditionalFields, logs)
+		case string(mcp.MethodNotificationElicitationComplete):
+			s.elicits.complete(n.Params.AdditionalFields, logs)
 		case string(mcp.MethodNotificationProgress):
 			if f := s.routes.byProgressToken(n.Params.AdditionalFields["progressToken"]); f != nil {
 				f.progress(n.Params.AdditionalFields)

@@ -42,6 +42,9 @@ type session struct {
 	// perIdentity is set for a per-identity child (or session): the
 	// callers of its calls are one identity (see attribution.go).
 	perIdentity atomic.Bool
+	// elicits are the URL-mode elicitations forwarded to callers, for
+	// routing their completions (urlelicit.go).
+	elicits urlElicits
 
 	mu    sync.Mutex        // guards the fields below
 	tools []json.RawMessage // raw tool objects of the last tools/list
