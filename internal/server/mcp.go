@@ -109,6 +109,12 @@ func (s *Server) auditDeniedCall(ctx context.Context, _ any, req *mcp.CallToolRe
 	}
 }
 
+// isURLRequired reports whether err is a URLElicitationRequiredError.
+func isURLRequired(err error) bool {
+	var ur mcp.URLElicitationRequiredError
+	return errors.As(err, &ur)
+}
+
 // errToolFailed is what a client sees when a handler fails or panics; the
 // details go to the audit log.
 var errToolFailed = errors.New("tool failed; details are in the host's log")
@@ -170,6 +176,11 @@ func (s *Server) auditCall(next server.ToolHandlerFunc) server.ToolHandlerFunc {
 			if err != nil {
 				err = errToolFailed
 			}
+		case isURLRequired(err):
+			// A bridged upstream asks the caller to open URLs first
+			// (bounded by the bridge): the client needs this error as
+			// it is, to run the flow and retry.
+			outcome = "url_required"
 		case err != nil:
 			outcome, detail = "error", err.Error()
 			err = errToolFailed

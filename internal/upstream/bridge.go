@@ -108,17 +108,18 @@ func isJSONObject(raw json.RawMessage) bool {
 // handler forwards a call of the upstream tool named tool.
 func (u *upstream) handler(tool string) func(context.Context, mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 	return func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
-		return u.call(ctx, tool, req), nil
+		return u.call(ctx, tool, req)
 	}
 }
 
 // call forwards one call: to the shared session, or to the caller's own
 // child. Every failure becomes a tool error with generic text; details go
-// to the log. A caller on the stateless protocol may be asked for input
-// (see callStateless).
-func (u *upstream) call(ctx context.Context, tool string, req mcp.CallToolRequest) *mcp.CallToolResult {
+// to the log; but the upstream's URLElicitationRequiredError reaches a
+// caller on a session as that error (urlelicit.go). A caller on the
+// stateless protocol may be asked for input (see callStateless).
+func (u *upstream) call(ctx context.Context, tool string, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 	if req.Params.RequestState != "" {
-		return u.resume(ctx, tool, req)
+		return u.resume(ctx, tool, req), nil
 	}
 	sup := u.lister
 	release := func() {}
@@ -127,27 +128,33 @@ func (u *upstream) call(ctx context.Context, tool string, req mcp.CallToolReques
 		switch {
 		case errors.Is(err, errNoIdentity):
 			u.log.Warn("upstream call refused: no caller identity", "tool", tool)
-			return mcp.NewToolResultError("upstream " + u.name + " needs an identified caller")
+			return mcp.NewToolResultError("upstream " + u.name + " needs an identified caller"), nil
 		case errors.Is(err, errTooMany):
 			u.log.Warn("upstream call refused: per-identity limit reached", "tool", tool, "limit", u.p.opts.MaxPerIdentity)
-			return mcp.NewToolResultError(u.describeTooMany())
+			return mcp.NewToolResultError(u.describeTooMany()), nil
 		case err != nil:
-			return u.unavailable(tool, err)
+			return u.unavailable(tool, err), nil
 		}
 		release, sup = rel, s
 	}
 	if server.IsModernRequest(ctx) {
-		return u.callStateless(ctx, sup, release, tool, req)
+		return u.callStateless(ctx, sup, release, tool, req), nil
 	}
 	defer release()
-	return u.run(ctx, &callerRef{ctx: ctx}, sup, tool, req, nil)
+	res, urlErr := u.run(ctx, &callerRef{ctx: ctx}, sup, tool, req, nil)
+	if urlErr != nil {
+		return nil, *urlErr
+	}
+	return res, nil
 }
 
 // run forwards the call on sup's session. ctx bounds the call; caller
 // holds the context of the caller's current request, to send progress,
 // log messages and requests to; asks (nil for callers on a session) takes
-// the upstream's requests for a stateless caller.
-func (u *upstream) run(ctx context.Context, caller *callerRef, sup *supervisor, tool string, req mcp.CallToolRequest, asks chan *inputAsk) *mcp.CallToolResult {
+// the upstream's requests for a stateless caller. When the upstream
+// refuses the call with URLElicitationRequiredError, urlErr is that error
+// (bounded) and res the tool error for callers that cannot take it.
+func (u *upstream) run(ctx context.Context, caller *callerRef, sup *supervisor, tool string, req mcp.CallToolRequest, asks chan *inputAsk) (res *mcp.CallToolResult, urlErr *mcp.URLElicitationRequiredError) {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	var clock *deadline
@@ -158,9 +165,9 @@ func (u *upstream) run(ctx context.Context, caller *callerRef, sup *supervisor, 
 	sess, err := sup.Session(ctx)
 	if err != nil {
 		if ctx.Err() != nil {
-			return u.ended(ctx, tool)
+			return u.ended(ctx, tool), nil
 		}
-		return u.unavailable(tool, err)
+		return u.unavailable(tool, err), nil
 	}
 	var token mcp.ProgressToken
 	if req.Params.Meta != nil {
@@ -189,30 +196,37 @@ func (u *upstream) run(ctx context.Context, caller *callerRef, sup *supervisor, 
 	fwd.Params.Meta = &mcp.Meta{ProgressToken: f.upToken}
 	callCtx, span := u.startSpan(callCtx, "tools/call", tool) // trace.go
 	fwd.Params.Meta = traceMeta(callCtx, fwd.Params.Meta)
-	res, err := sess.Client().CallTool(callCtx, fwd)
+	res, err = sess.Client().CallTool(callCtx, fwd)
 	endSpan(span, res, err)
 	if err == nil {
 		if res == nil {
-			return u.unavailable(tool, errors.New("empty result"))
+			return u.unavailable(tool, errors.New("empty result")), nil
 		}
-		return u.rewriteToolResult(res)
+		return u.rewriteToolResult(res), nil
 	}
 	select {
 	case <-sess.Context().Done():
-		return u.unavailable(tool, errors.New(sess.Reason()))
+		return u.unavailable(tool, errors.New(sess.Reason())), nil
 	default:
 	}
 	switch {
 	case ctx.Err() != nil:
-		return u.ended(ctx, tool)
+		return u.ended(ctx, tool), nil
 	case isRPCError(err):
+		if ur, ok := u.urlRequired(err); ok {
+			u.log.Info("upstream asks the caller to open a URL", "tool", tool, "urls", len(ur.Elicitations))
+			for _, p := range ur.Elicitations {
+				sess.elicits.recordID(p.ElicitationID, caller.get())
+			}
+			return u.urlRequiredResult(ur), &ur
+		}
 		u.log.Warn("upstream returned an error", "tool", tool, errAttr(err))
-		return mcp.NewToolResultError("upstream " + u.name + " returned an error")
+		return mcp.NewToolResultError("upstream " + u.name + " returned an error"), nil
 	case u.remote != nil:
 		// A transport error on a remote session: start over.
 		sess.Fail(err.Error())
 	}
-	return u.unavailable(tool, err)
+	return u.unavailable(tool, err), nil
 }
 
 // ended is the tool error of a call whose context ended: the call's

@@ -97,7 +97,8 @@ func (u *upstream) callStateless(ctx context.Context, sup *supervisor, release f
 		defer release()
 		defer stop()
 		defer cancel()
-		c.done <- u.run(bg, c.ref, sup, tool, req, c.asks)
+		res, _ := u.run(bg, c.ref, sup, tool, req, c.asks)
+		c.done <- res
 	})
 	return u.drive(ctx, c)
 }

@@ -33,6 +33,8 @@ func (s *session) routeCalls(log *slog.Logger, poke func()) conn.Handlers {
 				poke()
 			case string(mcp.MethodNotificationMessage):
 				s.logMessage(n.Params.AdditionalFields, logs)
+			case string(mcp.MethodNotificationElicitationComplete):
+				s.elicits.complete(n.Params.AdditionalFields, logs)
 			case string(mcp.MethodNotificationProgress):
 				if f := s.routes.byProgressToken(n.Params.AdditionalFields["progressToken"]); f != nil {
 					f.progress(n.Params.AdditionalFields)

@@ -30,7 +30,7 @@ import (
 func upstreamCapabilities() mcp.ClientCapabilities {
 	return mcp.ClientCapabilities{
 		Sampling:    &mcp.SamplingCapability{},
-		Elicitation: &mcp.ElicitationCapability{Form: &struct{}{}},
+		Elicitation: &mcp.ElicitationCapability{Form: &struct{}{}, URL: &struct{}{}},
 	}
 }
 
@@ -57,6 +57,10 @@ func (s *session) serveRequests(log *slog.Logger) func(context.Context, transpor
 				log.Warn("upstream request refused: " + unattributed)
 			}
 			return transport.NewJSONRPCErrorResponse(req.ID, mcp.INVALID_REQUEST, errNotForwarded.Error(), nil), nil
+		}
+		if req.Method == string(mcp.MethodElicitationCreate) {
+			raw, _ := json.Marshal(req.Params)
+			s.elicits.record(raw, f.caller())
 		}
 		res, err := f.forward(ctx, req)
 		if err != nil {
@@ -104,6 +108,9 @@ func (f *flight) forward(reqCtx context.Context, req transport.JSONRPCRequest) (
 	if req.Method == string(mcp.MethodElicitationCreate) {
 		if caps != nil && caps.Elicitation == nil {
 			return nil, errors.New("the caller did not declare elicitation")
+		}
+		if err := checkURLMode(raw, caps); err != nil {
+			return nil, err
 		}
 		var p mcp.ElicitationParams
 		if err := json.Unmarshal(raw, &p); err != nil {

@@ -36,6 +36,9 @@ type session struct {
 	// callers of its calls are one identity (see attribution.go).
 	perIdentity bool
 	listID      atomic.Int64 // numbers the tools/list requests
+	// elicits are the URL-mode elicitations forwarded to callers, for
+	// routing their completions (urlelicit.go).
+	elicits urlElicits
 
 	mu    sync.Mutex        // guards the fields below
 	tools []json.RawMessage // raw tool objects of the last tools/list
