@@ -2,88 +2,42 @@ package metrics
 
 import (
 	"context"
-	"log/slog"
 	"strings"
-	"time"
+
+	"github.com/tsmcp/tsmcp/internal/audit"
 )
 
-// AuditHandler wraps the handler of the audit logger so that every audit
-// line is also counted: decisions on tools, prompts and resources
-// (tsmcp_decisions_total), the calls that ran (tsmcp_tool_calls_total and
-// their duration) and limit refusals (tsmcp_limit_refusals_total). Every
-// decision is already one audit line, so counting the lines keeps the
-// metrics and the audit in step wherever a decision is made. Records pass
-// on to next unchanged. With a nil *Metrics it returns next.
-func (m *Metrics) AuditHandler(next slog.Handler) slog.Handler {
+// Record implements audit.Sink: every audit event the host emits is
+// counted here, so the metrics and the audit log stay in step wherever a
+// decision is made. An allow or deny on a tool, prompt or resource is a
+// decision (tsmcp_decisions_total), a tool call that ran is a call
+// (tsmcp_tool_calls_total and its duration), a Limit event a refusal
+// (tsmcp_limit_refusals_total); other events (lists, session hijacks,
+// refused cancels) are not counted. A nil *Metrics counts nothing.
+func (m *Metrics) Record(_ context.Context, e audit.Event) {
 	if m == nil {
-		return next
-	}
-	return &auditHandler{m: m, next: next}
-}
-
-type auditHandler struct {
-	m    *Metrics
-	next slog.Handler
-}
-
-func (h *auditHandler) Enabled(ctx context.Context, l slog.Level) bool { return true }
-
-func (h *auditHandler) WithAttrs(as []slog.Attr) slog.Handler {
-	return &auditHandler{m: h.m, next: h.next.WithAttrs(as)}
-}
-
-func (h *auditHandler) WithGroup(name string) slog.Handler {
-	return &auditHandler{m: h.m, next: h.next.WithGroup(name)}
-}
-
-func (h *auditHandler) Handle(ctx context.Context, r slog.Record) error {
-	h.m.observe(&r)
-	if !h.next.Enabled(ctx, r.Level) {
-		return nil
-	}
-	return h.next.Handle(ctx, r)
-}
-
-// observe counts one audit record.
-func (m *Metrics) observe(r *slog.Record) {
-	var kind, name, decision, outcome, limit string
-	var durMS float64
-	r.Attrs(func(a slog.Attr) bool {
-		switch a.Key {
-		case "kind":
-			kind = a.Value.String()
-		case "tool", "prompt", "uri":
-			name = a.Value.String()
-		case "decision":
-			decision = a.Value.String()
-		case "outcome":
-			outcome = a.Value.String()
-		case "limit":
-			limit = a.Value.String()
-		case "duration_ms":
-			if a.Value.Kind() == slog.KindFloat64 {
-				durMS = a.Value.Float64()
-			}
-		}
-		return true
-	})
-	if r.Message == "limit" {
-		m.Refused(limit)
 		return
 	}
-	if r.Message == "tool_call" {
-		kind = "tool"
-	}
-	if kind != "tool" && kind != "prompt" && kind != "resource" || decision != "allow" && decision != "deny" {
+	if e.Action == audit.Limit {
+		m.Refused(e.Limit)
 		return
 	}
-	if kind == "resource" {
+	if e.Decision != audit.Allow && e.Decision != audit.Deny {
+		return
+	}
+	name := e.Name
+	switch e.Kind {
+	case audit.Tool, audit.Prompt:
+	case audit.Resource:
 		// Resources are counted per upstream, never per URI.
 		name = resourcePrefix(name)
+	default:
+		return
 	}
-	m.Decision(kind, name, decision == "allow")
-	if r.Message == "tool_call" && decision == "allow" {
-		m.Call(name, outcome, time.Duration(durMS*float64(time.Millisecond)))
+	allow := e.Decision == audit.Allow
+	m.Decision(string(e.Kind), name, allow)
+	if e.Action == audit.ToolCall && allow {
+		m.Call(name, string(e.Outcome), e.Duration)
 	}
 }
 

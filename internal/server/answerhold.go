@@ -4,10 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"log/slog"
 	"sync"
 
 	"github.com/mark3labs/mcp-go/mcp"
+	"github.com/tsmcp/tsmcp/internal/audit"
 )
 
 // upstreamMethods are the requests that go to a provider (a bridged
@@ -88,17 +88,18 @@ func (h *answerHold) release() {
 }
 
 // holdAnswer reserves size answer bytes for the result of the request
-// running in ctx, or audits the refusal (with attrs) and returns
+// running in ctx (what it answers: the Kind and Name of an audit event),
+// or audits the refusal and returns
 // errAnswerTooLarge: the result is then dropped and the client gets that
 // error instead. A request that holds nothing (it did not go through
 // limitRequests) reserves nothing.
-func (s *Server) holdAnswer(ctx context.Context, size int64, attrs ...slog.Attr) error {
+func (s *Server) holdAnswer(ctx context.Context, size int64, what audit.Event) error {
 	h, _ := ctx.Value(answerHoldKey{}).(*answerHold)
 	if h == nil {
 		return nil
 	}
 	if ref := h.reserve(size); ref != nil {
-		s.auditLimit(ctx, ref, attrs...)
+		s.auditLimit(ctx, ref, what)
 		return errAnswerTooLarge
 	}
 	return nil

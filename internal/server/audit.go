@@ -3,56 +3,43 @@ package server
 import (
 	"context"
 	"log/slog"
-	"time"
 
 	"github.com/mark3labs/mcp-go/mcp"
 
-	"github.com/tsmcp/tsmcp/internal/identity"
+	"github.com/tsmcp/tsmcp/internal/acl"
+	"github.com/tsmcp/tsmcp/internal/audit"
+	"github.com/tsmcp/tsmcp/internal/metrics"
 	"github.com/tsmcp/tsmcp/internal/safetext"
 	"github.com/tsmcp/tsmcp/internal/tools"
 )
 
-// auditCaller returns the audit attributes that describe the caller. Tags
-// are a list (empty for a user's node), as whoami shows them. Built with
-// slog.GroupAttrs, not slog.Group, whose ...any boxes each attribute: this
-// runs for every audit line.
-func auditCaller(id *identity.Identity) slog.Attr {
-	if id == nil {
-		return slog.GroupAttrs("caller", slog.String("user", ""), slog.String("node", ""), slog.Attr{Key: "tags", Value: noTags})
+// newAudit returns where the host's audit events go, in order: the
+// traced request's span (with tracing on), the metrics (when on) and the
+// JSON audit log l.
+func newAudit(l *slog.Logger, m *metrics.Metrics, traced bool) audit.Sink {
+	var ss audit.Sinks
+	if traced {
+		ss = append(ss, spanSink{})
 	}
-	tags := noTags
-	if id.Tags != nil {
-		tags = slog.AnyValue(id.Tags)
+	if m != nil {
+		ss = append(ss, m)
 	}
-	return slog.GroupAttrs("caller",
-		slog.String("user", id.LoginName),
-		slog.String("node", id.NodeName),
-		slog.Attr{Key: "tags", Value: tags},
-		slog.String("ip", id.TailnetIP.String()),
-	)
+	return append(ss, audit.NewLog(l))
 }
 
-// noTags is the tags of a user's node in audit lines: an empty list, not
-// null. Shared, never modified.
-var noTags = slog.AnyValue([]string{})
+// maxLoggedName bounds a name the caller chose (a tool, prompt or
+// resource name or URI, a path, a header value) in the host's log lines,
+// as in audit lines.
+const maxLoggedName = audit.MaxName
 
-// Bounds for caller-controlled text in log and audit lines.
-const (
-	// maxLoggedName bounds a name the caller chose (a tool, prompt or
-	// resource name or URI, a path, a header value).
-	maxLoggedName = 128
-	// maxLoggedError bounds an error text, which may quote the caller's
-	// input.
-	maxLoggedError = 4096
-)
-
-// bounded makes a caller-controlled string safe for a log or audit line:
-// at most maxLoggedName bytes of it, each control or formatting character
-// (newlines, escapes, bidirectional overrides, zero-width marks) and each
-// invalid UTF-8 byte shown as U+FFFD, so a line can neither be split,
-// recoloured nor made to read as a different name. A cut string ends with
-// "…[N bytes]", N being the original length. Only the bytes kept are
-// examined, so a megabyte name costs no more than a short one.
+// bounded makes a caller-controlled string safe for a log line (the audit
+// log bounds its own, see audit.Log): at most maxLoggedName bytes of it,
+// each control or formatting character (newlines, escapes, bidirectional
+// overrides, zero-width marks) and each invalid UTF-8 byte shown as
+// U+FFFD, so a line can neither be split, recoloured nor made to read as
+// a different name. A cut string ends with "…[N bytes]", N being the
+// original length. Only the bytes kept are examined, so a megabyte name
+// costs no more than a short one.
 func bounded(s string) string { return boundedN(s, maxLoggedName) }
 
 // boundedN is bounded with a limit of n bytes (before the truncation
@@ -71,47 +58,10 @@ func hideInvalidName(_ context.Context, _ any, req *mcp.CallToolRequest) {
 	}
 }
 
-// auditToolCall writes the audit line of one tools/call: a refused one
-// (decision "deny", outcome "refused", no duration) or one that ran. detail
-// is the failure's text for an outcome of "panic", or "".
-func (s *Server) auditToolCall(ctx context.Context, id *identity.Identity, tool, decision, reason string, d time.Duration, outcome, detail string) {
-	attrs := []slog.Attr{
-		auditCaller(id),
-		slog.String("tool", bounded(tool)),
-		slog.String("decision", decision),
-		slog.String("reason", reason),
-		slog.Float64("duration_ms", float64(d.Microseconds())/1000),
-		slog.String("outcome", outcome),
+// decision is the audit decision of the policy's d.
+func decision(d acl.Decision) audit.Decision {
+	if d.Allow {
+		return audit.Allow
 	}
-	if detail != "" {
-		attrs = append(attrs, slog.String("err", boundedN(detail, maxLoggedError)))
-	}
-	s.audit.LogAttrs(ctx, slog.LevelInfo, "tool_call", attrs...)
-}
-
-// auditFeature writes the one audit line msg of a decision on a prompt
-// (kind "prompt", the name under "prompt") or a resource (kind "resource",
-// the URI under "uri"): caller, decision, reason, duration, outcome and,
-// when there is one, the error detail, bounded. Arguments are never logged.
-func (s *Server) auditFeature(ctx context.Context, msg string, id *identity.Identity, kind, name string, allow bool, reason string, d time.Duration, outcome, detail string) {
-	nameKey, decision := "uri", "allow"
-	if kind == "prompt" {
-		nameKey = "prompt"
-	}
-	if !allow {
-		decision = "deny"
-	}
-	attrs := []slog.Attr{
-		auditCaller(id),
-		slog.String("kind", kind),
-		slog.String(nameKey, bounded(name)),
-		slog.String("decision", decision),
-		slog.String("reason", reason),
-		slog.Float64("duration_ms", float64(d.Microseconds())/1000),
-		slog.String("outcome", outcome),
-	}
-	if detail != "" {
-		attrs = append(attrs, slog.String("err", boundedN(detail, maxLoggedError)))
-	}
-	s.audit.LogAttrs(ctx, slog.LevelInfo, msg, attrs...)
+	return audit.Deny
 }

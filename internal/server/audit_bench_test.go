@@ -8,18 +8,19 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tsmcp/tsmcp/internal/audit"
 	"github.com/tsmcp/tsmcp/internal/identity"
 )
 
-// BenchmarkAuditToolCall measures the audit line of one tool call that
-// ran, through the handler stack the host builds (the metrics' counting
-// handler in front of a JSON handler), for a user's node and a tagged one.
+// BenchmarkAuditToolCall measures the audit event of one tool call that
+// ran, through the sinks the host builds (newAudit: the metrics, then a
+// JSON audit log), for a user's node and a tagged one.
 //
 //	go test ./internal/server -run '^$' -bench AuditToolCall -benchmem
 func BenchmarkAuditToolCall(b *testing.B) {
 	s := &Server{}
 	s.metrics = newMetrics(true, "bench")
-	s.audit = slog.New(s.metrics.AuditHandler(slog.NewJSONHandler(io.Discard, nil))).With(slog.String("log", "audit"))
+	s.audit = newAudit(slog.New(slog.NewJSONHandler(io.Discard, nil)), s.metrics, false)
 	ctx := context.Background()
 	for _, id := range []*identity.Identity{
 		{LoginName: "alice@example.com", NodeName: "laptop.example.ts.net", NodeID: "n1", TailnetIP: netip.MustParseAddr("100.64.0.1")},
@@ -32,7 +33,8 @@ func BenchmarkAuditToolCall(b *testing.B) {
 		b.Run(name, func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
-				s.auditToolCall(ctx, id, "whoami", "allow", "rule 1", 1500*time.Microsecond, "ok", "")
+				s.audit.Record(ctx, audit.Event{Action: audit.ToolCall, Caller: audit.CallerOf(id), Kind: audit.Tool, Name: "whoami",
+					Decision: audit.Allow, Reason: "rule 1", Duration: 1500 * time.Microsecond, Outcome: audit.OK})
 			}
 		})
 	}

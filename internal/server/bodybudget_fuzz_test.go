@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"testing"
 
+	"github.com/tsmcp/tsmcp/internal/audit"
 	"github.com/tsmcp/tsmcp/internal/config"
 	"github.com/tsmcp/tsmcp/internal/identity"
 	"github.com/tsmcp/tsmcp/internal/logx"
@@ -40,7 +41,7 @@ func FuzzBodyBudget(f *testing.F) {
 	lim.BodyBytesPerIdentity, lim.BodyBytesTotal = 8192, 8192
 	s := &Server{
 		log:      slog.New(slog.NewTextHandler(io.Discard, nil)),
-		audit:    slog.New(slog.NewTextHandler(io.Discard, nil)),
+		audit:    audit.NewLog(slog.New(slog.NewTextHandler(io.Discard, nil))),
 		limits:   newLimits(lim),
 		sessions: newSessionStore(nil, config.DefaultSessionMaxAge, nil),
 		warns:    logx.NewRepeats(nil, 0, 1),

@@ -3,7 +3,6 @@ package server
 import (
 	"context"
 	"encoding/json"
-	"log/slog"
 	"net/http"
 	"slices"
 	"strconv"
@@ -11,6 +10,7 @@ import (
 
 	"github.com/mark3labs/mcp-go/mcp"
 
+	"github.com/tsmcp/tsmcp/internal/audit"
 	"github.com/tsmcp/tsmcp/internal/identity"
 )
 
@@ -150,12 +150,8 @@ func (s *Server) cancelStateless(ctx context.Context, caller *identity.Identity,
 	}
 	cancelled, other := s.stateless.cancel(key, caller)
 	if other != nil {
-		s.audit.LogAttrs(ctx, slog.LevelWarn, "cancel",
-			auditCaller(caller),
-			slog.String("request_id", bounded(key[2:])),
-			slog.String("decision", "deny"),
-			slog.String("reason", "request belongs to "+other.String()),
-			slog.Int("cancelled_own", cancelled))
+		s.audit.Record(ctx, audit.Event{Action: audit.Cancel, Caller: audit.CallerOf(caller), RequestID: key[2:],
+			Decision: audit.Deny, Reason: "request belongs to " + other.String(), CancelledOwn: cancelled})
 	}
 }
 

@@ -3,13 +3,13 @@ package server
 import (
 	"context"
 	"errors"
-	"log/slog"
 	"time"
 
 	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/mark3labs/mcp-go/server"
 
 	"github.com/tsmcp/tsmcp/internal/acl"
+	"github.com/tsmcp/tsmcp/internal/audit"
 	"github.com/tsmcp/tsmcp/internal/identity"
 	"github.com/tsmcp/tsmcp/internal/tools"
 )
@@ -44,7 +44,7 @@ type completer struct{ s *Server }
 func (c completer) CompletePromptArgument(ctx context.Context, prompt string, arg mcp.CompleteArgument, actx mcp.CompleteContext) (*mcp.Completion, error) {
 	id, _ := identity.FromContext(ctx)
 	d := c.s.policy.Load().DecidePrompt(id, prompt)
-	return c.s.complete(ctx, "prompt", prompt, d, func(p tools.Provider) (*mcp.Completion, error) {
+	return c.s.complete(ctx, audit.Prompt, prompt, d, func(p tools.Provider) (*mcp.Completion, error) {
 		pp, ok := p.(tools.PromptProvider)
 		if !ok {
 			return nil, tools.ErrNotFound
@@ -57,7 +57,7 @@ func (c completer) CompletePromptArgument(ctx context.Context, prompt string, ar
 func (c completer) CompleteResourceArgument(ctx context.Context, uriTemplate string, arg mcp.CompleteArgument, actx mcp.CompleteContext) (*mcp.Completion, error) {
 	id, _ := identity.FromContext(ctx)
 	d := c.s.policy.Load().DecideResource(id, uriTemplate)
-	return c.s.complete(ctx, "resource", uriTemplate, d, func(p tools.Provider) (*mcp.Completion, error) {
+	return c.s.complete(ctx, audit.Resource, uriTemplate, d, func(p tools.Provider) (*mcp.Completion, error) {
 		rp, ok := p.(tools.ResourceProvider)
 		if !ok {
 			return nil, tools.ErrNotFound
@@ -67,17 +67,18 @@ func (c completer) CompleteResourceArgument(ctx context.Context, uriTemplate str
 }
 
 // complete runs one completion after decision d: refused and missing
-// answer errCompletionNotFound alike; every completion is one audit line
+// answer errCompletionNotFound alike; every completion is one audit event
 // (without the argument's value).
-func (s *Server) complete(ctx context.Context, kind, name string, d acl.Decision, ask func(tools.Provider) (*mcp.Completion, error)) (*mcp.Completion, error) {
+func (s *Server) complete(ctx context.Context, kind audit.Kind, name string, d acl.Decision, ask func(tools.Provider) (*mcp.Completion, error)) (*mcp.Completion, error) {
 	id, _ := identity.FromContext(ctx)
 	start := time.Now()
-	outcome, detail := "ok", ""
+	outcome, detail := audit.OK, ""
 	defer func() {
-		s.auditFeature(ctx, "completion", id, kind, name, d.Allow, d.Reason, time.Since(start), outcome, detail)
+		s.audit.Record(ctx, audit.Event{Action: audit.Completion, Caller: audit.CallerOf(id), Kind: kind, Name: name,
+			Decision: decision(d), Reason: d.Reason, Duration: time.Since(start), Outcome: outcome, Err: detail})
 	}()
 	if id == nil || !d.Allow {
-		outcome = "refused"
+		outcome = audit.Refused
 		return nil, errCompletionNotFound
 	}
 	for _, p := range s.providers {
@@ -86,15 +87,15 @@ func (s *Server) complete(ctx context.Context, kind, name string, d acl.Decision
 		case errors.Is(err, tools.ErrNotFound):
 			continue
 		case err != nil:
-			outcome, detail = "error", err.Error()
+			outcome, detail = audit.Error, err.Error()
 			return nil, errCompletionFailed
 		}
-		if err := s.holdAnswer(ctx, completionSize(res), slog.String(kind, bounded(name))); err != nil {
-			outcome, detail = "error", answerRefused
+		if err := s.holdAnswer(ctx, completionSize(res), audit.Event{Kind: kind, Name: name}); err != nil {
+			outcome, detail = audit.Error, answerRefused
 			return nil, err
 		}
 		return res, nil
 	}
-	outcome = "not_found"
+	outcome = audit.NotFound
 	return nil, errCompletionNotFound
 }

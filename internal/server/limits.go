@@ -2,12 +2,12 @@ package server
 
 import (
 	"context"
-	"log/slog"
 	"math"
 	"net/http"
 	"strconv"
 	"sync"
 
+	"github.com/tsmcp/tsmcp/internal/audit"
 	"github.com/tsmcp/tsmcp/internal/config"
 	"github.com/tsmcp/tsmcp/internal/identity"
 )
@@ -99,19 +99,18 @@ func newLimits(l config.Limits) *limits {
 }
 
 // refuse answers a request refused by a limit: 429 or 503 with
-// Retry-After, and a "limit" audit line naming the limit.
+// Retry-After, and a "limit" audit event naming the limit.
 func (s *Server) refuse(w http.ResponseWriter, r *http.Request, ref *refusal) {
-	s.auditLimit(r.Context(), ref, slog.String("path", r.URL.Path), slog.String("method", r.Method))
+	s.auditLimit(r.Context(), ref, audit.Event{Path: r.URL.Path, Method: r.Method})
 	w.Header().Set("Retry-After", strconv.Itoa(retryAfter))
 	writeError(w, ref.status)
 }
 
-// auditLimit writes the audit line of a refusal by a limit.
-func (s *Server) auditLimit(ctx context.Context, ref *refusal, attrs ...slog.Attr) {
+// auditLimit records the audit event of a refusal by a limit: e says
+// what was refused (a request's Path and Method, or the Kind and Name of
+// a request whose answer a limit refused); the rest is filled in here.
+func (s *Server) auditLimit(ctx context.Context, ref *refusal, e audit.Event) {
 	id, _ := identity.FromContext(ctx)
-	s.audit.LogAttrs(ctx, slog.LevelWarn, "limit", append([]slog.Attr{
-		auditCaller(id),
-		slog.String("decision", "deny"),
-		slog.String("limit", ref.key),
-	}, attrs...)...)
+	e.Action, e.Caller, e.Decision, e.Limit = audit.Limit, audit.CallerOf(id), audit.Deny, ref.key
+	s.audit.Record(ctx, e)
 }

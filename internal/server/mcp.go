@@ -4,13 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net/http"
 	"time"
 
 	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/mark3labs/mcp-go/server"
 
+	"github.com/tsmcp/tsmcp/internal/audit"
 	"github.com/tsmcp/tsmcp/internal/identity"
 	"github.com/tsmcp/tsmcp/internal/tools"
 )
@@ -92,11 +92,7 @@ func (s *Server) auditList(ctx context.Context, _ any, _ *mcp.ListToolsRequest, 
 	if res != nil {
 		shown = len(res.Tools)
 	}
-	s.audit.LogAttrs(ctx, slog.LevelInfo, "tools_list",
-		auditCaller(id),
-		slog.String("decision", "filter"),
-		slog.Int("shown", shown),
-	)
+	s.audit.Record(ctx, audit.Event{Action: audit.ToolsList, Caller: audit.CallerOf(id), Kind: audit.Tool, Decision: audit.Filter, Shown: shown})
 }
 
 // auditDeniedCall writes the audit line for a tools/call the policy
@@ -105,7 +101,8 @@ func (s *Server) auditList(ctx context.Context, _ any, _ *mcp.ListToolsRequest, 
 func (s *Server) auditDeniedCall(ctx context.Context, _ any, req *mcp.CallToolRequest) {
 	id, _ := identity.FromContext(ctx)
 	if d := s.policy.Load().Decide(id, req.Params.Name); !d.Allow {
-		s.auditToolCall(ctx, id, req.Params.Name, "deny", d.Reason, 0, "refused", "")
+		s.audit.Record(ctx, audit.Event{Action: audit.ToolCall, Caller: audit.CallerOf(id), Kind: audit.Tool, Name: req.Params.Name,
+			Decision: audit.Deny, Reason: d.Reason, Outcome: audit.Refused})
 	}
 }
 
@@ -152,13 +149,14 @@ func (s *Server) auditCall(next server.ToolHandlerFunc) server.ToolHandlerFunc {
 			return nil, server.ErrToolNotFound
 		}
 		start := time.Now()
-		outcome, detail := "ok", ""
+		outcome, detail := audit.OK, ""
 		defer func() {
 			if p := recover(); p != nil {
-				outcome, detail = "panic", fmt.Sprint(p)
+				outcome, detail = audit.Panic, fmt.Sprint(p)
 				res, err = nil, errToolFailed
 			}
-			s.auditToolCall(ctx, id, req.Params.Name, "allow", d.Reason, time.Since(start), outcome, detail)
+			s.audit.Record(ctx, audit.Event{Action: audit.ToolCall, Caller: audit.CallerOf(id), Kind: audit.Tool, Name: req.Params.Name,
+				Decision: audit.Allow, Reason: d.Reason, Duration: time.Since(start), Outcome: outcome, Err: detail})
 		}()
 		res, err = next(ctx, req)
 		if res != nil {
@@ -172,7 +170,7 @@ func (s *Server) auditCall(next server.ToolHandlerFunc) server.ToolHandlerFunc {
 		}
 		switch {
 		case callerCtx.Err() != nil:
-			outcome = "cancelled"
+			outcome = audit.Cancelled
 			if err != nil {
 				err = errToolFailed
 			}
@@ -182,16 +180,16 @@ func (s *Server) auditCall(next server.ToolHandlerFunc) server.ToolHandlerFunc {
 			// it is, to run the flow and retry.
 			outcome = "url_required"
 		case err != nil:
-			outcome, detail = "error", err.Error()
+			outcome, detail = audit.Error, err.Error()
 			err = errToolFailed
 		case res != nil && res.IsError:
-			outcome = "tool_error"
+			outcome = audit.ToolError
 		case res != nil && res.ResultType == mcp.ResultTypeInputRequired:
-			outcome = "input_required" // one line per round trip
+			outcome = audit.InputRequired // one event per round trip
 		}
 		if err == nil {
-			if err = s.holdAnswer(ctx, toolResultSize(res), slog.String("tool", req.Params.Name)); err != nil {
-				outcome, detail, res = "error", answerRefused, nil
+			if err = s.holdAnswer(ctx, toolResultSize(res), audit.Event{Kind: audit.Tool, Name: req.Params.Name}); err != nil {
+				outcome, detail, res = audit.Error, answerRefused, nil
 			}
 		}
 		// Last: large texts go to the connection without mcp-go's

@@ -8,6 +8,7 @@ import (
 
 	"github.com/mark3labs/mcp-go/mcp"
 
+	"github.com/tsmcp/tsmcp/internal/audit"
 	"github.com/tsmcp/tsmcp/internal/identity"
 	"github.com/tsmcp/tsmcp/internal/tools"
 )
@@ -97,10 +98,12 @@ func (s *Server) routeNotUp(ctx context.Context, _ any, req *mcp.CallToolRequest
 	}
 	msg := s.notUpMessage(name)
 	if msg == "" || s.mcp.GetTool(notUpToolName) == nil {
-		s.auditToolCall(ctx, id, name, "deny", "no such tool", 0, "refused", "")
+		s.audit.Record(ctx, audit.Event{Action: audit.ToolCall, Caller: audit.CallerOf(id), Kind: audit.Tool, Name: name,
+			Decision: audit.Deny, Reason: "no such tool", Outcome: audit.Refused})
 		return
 	}
-	s.auditToolCall(ctx, id, name, "allow", d.Reason, 0, "tool_error", msg)
+	s.audit.Record(ctx, audit.Event{Action: audit.ToolCall, Caller: audit.CallerOf(id), Kind: audit.Tool, Name: name,
+		Decision: audit.Allow, Reason: d.Reason, Outcome: audit.ToolError, Err: msg})
 	req.Params.Name = notUpToolName
 	req.Params.Arguments = map[string]any{"message": msg}
 	req.Params.RawArguments = nil

@@ -5,11 +5,11 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"html/template"
-	"log/slog"
 	"net/http"
 	"slices"
 	"strings"
 
+	"github.com/tsmcp/tsmcp/internal/audit"
 	"github.com/tsmcp/tsmcp/internal/identity"
 	"github.com/tsmcp/tsmcp/internal/safetext"
 )
@@ -224,16 +224,11 @@ func (s *Server) pageFor(r *http.Request, id *identity.Identity) pageView {
 	return v
 }
 
-// auditPage writes the audit line of one identity page view: like a
+// auditPage records the audit event of one identity page view: like a
 // list, who asked and how many tools, prompts and resources it showed.
 func (s *Server) auditPage(r *http.Request, id *identity.Identity, tools, prompts, resources int) {
-	s.audit.LogAttrs(r.Context(), slog.LevelInfo, "identity_page",
-		auditCaller(id),
-		slog.String("decision", "filter"),
-		slog.Int("shown", tools),
-		slog.Int("shown_prompts", prompts),
-		slog.Int("shown_resources", resources),
-	)
+	s.audit.Record(r.Context(), audit.Event{Action: audit.IdentityPage, Caller: audit.CallerOf(id), Decision: audit.Filter,
+		Shown: tools, ShownPrompts: prompts, ShownResources: resources})
 }
 
 // clientSettings returns copy-paste settings for the common clients;

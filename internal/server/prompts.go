@@ -4,12 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"time"
 
 	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/mark3labs/mcp-go/server"
 
+	"github.com/tsmcp/tsmcp/internal/audit"
 	"github.com/tsmcp/tsmcp/internal/identity"
 	"github.com/tsmcp/tsmcp/internal/tools"
 )
@@ -43,7 +43,7 @@ func (s *Server) promptOptions(hooks *server.Hooks) []server.ServerOption {
 		if res != nil {
 			shown = len(res.Prompts)
 		}
-		s.auditFeatureList(ctx, "prompts_list", "prompt", shown)
+		s.auditFeatureList(ctx, audit.PromptsList, audit.Prompt, shown)
 	})
 	hooks.AddBeforeGetPrompt(s.auditDeniedPrompt)
 	s.promptsDirty = make(chan struct{}, 1)
@@ -133,7 +133,8 @@ func (s *Server) auditDeniedPrompt(ctx context.Context, _ any, req *mcp.GetPromp
 		}
 		d.Reason = "no such prompt"
 	}
-	s.auditFeature(ctx, "prompt_get", id, "prompt", req.Params.Name, false, d.Reason, 0, "refused", "")
+	s.audit.Record(ctx, audit.Event{Action: audit.PromptGet, Caller: audit.CallerOf(id), Kind: audit.Prompt, Name: req.Params.Name,
+		Decision: audit.Deny, Reason: d.Reason, Outcome: audit.Refused})
 }
 
 // auditPrompt wraps every prompt handler as auditCall wraps tools: in-flight
@@ -154,20 +155,21 @@ func (s *Server) auditPrompt(next server.PromptHandlerFunc) server.PromptHandler
 			return nil, fmt.Errorf("prompt '%s' not found: %w", req.Params.Name, server.ErrPromptNotFound)
 		}
 		start := time.Now()
-		outcome, detail := "ok", ""
+		outcome, detail := audit.OK, ""
 		defer func() {
 			if p := recover(); p != nil {
-				outcome, detail = "panic", fmt.Sprint(p)
+				outcome, detail = audit.Panic, fmt.Sprint(p)
 				res, err = nil, errPromptFailed
 			}
-			s.auditFeature(ctx, "prompt_get", id, "prompt", req.Params.Name, true, d.Reason, time.Since(start), outcome, detail)
+			s.audit.Record(ctx, audit.Event{Action: audit.PromptGet, Caller: audit.CallerOf(id), Kind: audit.Prompt, Name: req.Params.Name,
+				Decision: audit.Allow, Reason: d.Reason, Duration: time.Since(start), Outcome: outcome, Err: detail})
 		}()
 		res, err = next(ctx, req)
 		if err != nil {
-			outcome, detail = "error", err.Error()
+			outcome, detail = audit.Error, err.Error()
 			err = errPromptFailed
-		} else if err = s.holdAnswer(ctx, promptResultSize(res), slog.String("prompt", req.Params.Name)); err != nil {
-			outcome, detail, res = "error", answerRefused, nil
+		} else if err = s.holdAnswer(ctx, promptResultSize(res), audit.Event{Kind: audit.Prompt, Name: req.Params.Name}); err != nil {
+			outcome, detail, res = audit.Error, answerRefused, nil
 		}
 		if res != nil {
 			// Resource URIs in the messages are decided again

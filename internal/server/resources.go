@@ -3,13 +3,13 @@ package server
 import (
 	"context"
 	"errors"
-	"log/slog"
 	"sync"
 	"time"
 
 	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/mark3labs/mcp-go/server"
 
+	"github.com/tsmcp/tsmcp/internal/audit"
 	"github.com/tsmcp/tsmcp/internal/identity"
 	"github.com/tsmcp/tsmcp/internal/tools"
 )
@@ -177,7 +177,7 @@ func (s *Server) listResources(ctx context.Context, _ any, _ *mcp.ListResourcesR
 		res.Resources = shown
 		res.NextCursor = ""
 	}
-	s.auditFeatureList(ctx, "resources_list", "resource", len(shown))
+	s.auditFeatureList(ctx, audit.ResourcesList, audit.Resource, len(shown))
 }
 
 // listResourceTemplates does for resources/templates/list what
@@ -198,19 +198,14 @@ func (s *Server) listResourceTemplates(ctx context.Context, _ any, _ *mcp.ListRe
 		res.ResourceTemplates = shown
 		res.NextCursor = ""
 	}
-	s.auditFeatureList(ctx, "resource_templates_list", "resource", len(shown))
+	s.auditFeatureList(ctx, audit.ResourceTemplatesList, audit.Resource, len(shown))
 }
 
-// auditFeatureList writes the one audit line of a prompts or resources list: who
+// auditFeatureList records the one audit event of a list (action) of kind: who
 // asked and how many the policy showed.
-func (s *Server) auditFeatureList(ctx context.Context, msg, kind string, shown int) {
+func (s *Server) auditFeatureList(ctx context.Context, action audit.Action, kind audit.Kind, shown int) {
 	id, _ := identity.FromContext(ctx)
-	s.audit.LogAttrs(ctx, slog.LevelInfo, msg,
-		auditCaller(id),
-		slog.String("kind", kind),
-		slog.String("decision", "filter"),
-		slog.Int("shown", shown),
-	)
+	s.audit.Record(ctx, audit.Event{Action: action, Caller: audit.CallerOf(id), Kind: kind, Decision: audit.Filter, Shown: shown})
 }
 
 // routeRead is the BeforeReadResource hook: it routes every read to the
@@ -248,12 +243,13 @@ func (s *Server) readResource(ctx context.Context, req mcp.ReadResourceRequest) 
 	id, _ := identity.FromContext(ctx)
 	start := time.Now()
 	d := s.policy.Load().DecideResource(id, uri)
-	outcome, detail := "ok", ""
+	outcome, detail := audit.OK, ""
 	defer func() {
-		s.auditFeature(ctx, "resource_read", id, "resource", uri, d.Allow, d.Reason, time.Since(start), outcome, detail)
+		s.audit.Record(ctx, audit.Event{Action: audit.ResourceRead, Caller: audit.CallerOf(id), Kind: audit.Resource, Name: uri,
+			Decision: decision(d), Reason: d.Reason, Duration: time.Since(start), Outcome: outcome, Err: detail})
 	}()
 	if id == nil || !d.Allow {
-		outcome = "refused"
+		outcome = audit.Refused
 		return nil, errResourceNotFound
 	}
 	for _, rp := range s.res.providers {
@@ -262,18 +258,18 @@ func (s *Server) readResource(ctx context.Context, req mcp.ReadResourceRequest) 
 		case errors.Is(err, tools.ErrNotFound):
 			continue
 		case err != nil:
-			outcome, detail = "error", err.Error()
+			outcome, detail = audit.Error, err.Error()
 			return nil, errResourceFailed
 		}
 		// The contents name what the upstream resolved: decided again
 		// (resulturis.go).
 		allowed, _ := s.allowedContents(ctx, id, "resources/read "+uri, contents)
 		if len(allowed) == 0 && len(contents) > 0 {
-			outcome = "withheld"
+			outcome = audit.Withheld
 			return nil, errResourceNotFound
 		}
-		if err := s.holdAnswer(ctx, contentsSize(allowed), slog.String("uri", bounded(uri))); err != nil {
-			outcome, detail = "error", answerRefused
+		if err := s.holdAnswer(ctx, contentsSize(allowed), audit.Event{Kind: audit.Resource, Name: uri}); err != nil {
+			outcome, detail = audit.Error, answerRefused
 			return nil, err
 		}
 		// Large texts go to the connection without mcp-go's encoding
@@ -281,6 +277,6 @@ func (s *Server) readResource(ctx context.Context, req mcp.ReadResourceRequest) 
 		sp, _ := ctx.Value(answerSpliceKey{}).(*answerSplice)
 		return sp.stashContents(allowed), nil
 	}
-	outcome = "not_found"
+	outcome = audit.NotFound
 	return nil, errResourceNotFound
 }

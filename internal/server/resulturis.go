@@ -2,11 +2,11 @@ package server
 
 import (
 	"context"
-	"log/slog"
 
 	"github.com/mark3labs/mcp-go/mcp"
 
 	"github.com/tsmcp/tsmcp/internal/acl"
+	"github.com/tsmcp/tsmcp/internal/audit"
 	"github.com/tsmcp/tsmcp/internal/identity"
 )
 
@@ -148,7 +148,7 @@ func (s *Server) filterItem(ctx context.Context, policy *acl.Policy, id *identit
 
 // mayRead decides whether the caller id may read uri, named in the answer
 // to in; known is false when the item's URI could not be read (then it is
-// withheld). A withheld URI is one audit line.
+// withheld). A withheld URI is one audit event.
 func (s *Server) mayRead(ctx context.Context, policy *acl.Policy, id *identity.Identity, in, uri string, known bool) bool {
 	d := acl.Decision{Reason: "no URI in the item"}
 	if known {
@@ -157,14 +157,8 @@ func (s *Server) mayRead(ctx context.Context, policy *acl.Policy, id *identity.I
 	if d.Allow {
 		return true
 	}
-	s.audit.LogAttrs(ctx, slog.LevelInfo, "resource_withheld",
-		auditCaller(id),
-		slog.String("kind", "resource"),
-		slog.String("uri", bounded(uri)),
-		slog.String("in", bounded(in)),
-		slog.String("decision", "deny"),
-		slog.String("reason", d.Reason),
-	)
+	s.audit.Record(ctx, audit.Event{Action: audit.ResourceWithheld, Caller: audit.CallerOf(id), Kind: audit.Resource, Name: uri, In: in,
+		Decision: audit.Deny, Reason: d.Reason})
 	return false
 }
 

@@ -13,6 +13,7 @@ import (
 
 	"github.com/mark3labs/mcp-go/mcp"
 
+	"github.com/tsmcp/tsmcp/internal/audit"
 	"github.com/tsmcp/tsmcp/internal/identity"
 )
 
@@ -62,7 +63,7 @@ func FuzzStreamableRouting(f *testing.F) {
 	}
 	s := &Server{
 		log:       slog.New(slog.DiscardHandler),
-		audit:     slog.New(slog.DiscardHandler),
+		audit:     audit.NewLog(slog.New(slog.DiscardHandler)),
 		stateless: newStatelessCalls(),
 	}
 	caller := &identity.Identity{LoginName: "alice@example.com", NodeID: "n1"}

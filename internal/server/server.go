@@ -22,6 +22,7 @@ import (
 	"tailscale.com/client/local"
 
 	"github.com/tsmcp/tsmcp/internal/acl"
+	"github.com/tsmcp/tsmcp/internal/audit"
 	"github.com/tsmcp/tsmcp/internal/config"
 	"github.com/tsmcp/tsmcp/internal/identity"
 	"github.com/tsmcp/tsmcp/internal/logx"
@@ -82,7 +83,7 @@ type Options struct {
 type Server struct {
 	cfg     *config.Config
 	log     *slog.Logger
-	audit   *slog.Logger
+	audit   audit.Sink // every audit event (audit.go)
 	verbose bool
 	version string
 
@@ -218,13 +219,7 @@ func New(opts Options) (*Server, error) {
 		readyCh:       make(chan struct{}),
 		done:          make(chan struct{}),
 	}
-	// Every audit line is also counted (decisions, calls, refusals).
-	auditBase := cmp.Or(opts.AuditLogger, logger)
-	auditHandler := s.metrics.AuditHandler(auditBase.Handler())
-	if s.tracer != nil {
-		auditHandler = traceAudit(auditHandler) // and traced (tracing.go)
-	}
-	s.audit = slog.New(auditHandler).With(slog.String("log", "audit"))
+	s.audit = newAudit(cmp.Or(opts.AuditLogger, logger), s.metrics, s.tracer != nil)
 	s.policy.Store(policy)
 	return s, nil
 }

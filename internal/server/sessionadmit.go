@@ -2,11 +2,11 @@ package server
 
 import (
 	"context"
-	"log/slog"
 	"net/http"
 
 	"github.com/mark3labs/mcp-go/mcp"
 
+	"github.com/tsmcp/tsmcp/internal/audit"
 	"github.com/tsmcp/tsmcp/internal/identity"
 	"github.com/tsmcp/tsmcp/internal/sessionid"
 )
@@ -105,13 +105,10 @@ func (s *Server) admitSession(w http.ResponseWriter, r *http.Request, caller *id
 	}
 }
 
-// auditHijack writes the session_hijack audit line of a refused session ID.
+// auditHijack records the session_hijack audit event of a refused session ID.
 func (s *Server) auditHijack(r *http.Request, caller *identity.Identity, reason string) {
-	s.audit.LogAttrs(r.Context(), slog.LevelWarn, "session_hijack",
-		auditCaller(caller),
-		slog.String("decision", "deny"),
-		slog.String("reason", reason),
-		slog.String("path", bounded(r.URL.Path)))
+	s.audit.Record(r.Context(), audit.Event{Action: audit.SessionHijack, Caller: audit.CallerOf(caller), Decision: audit.Deny,
+		Reason: reason, Path: r.URL.Path})
 }
 
 // isInitialize reports whether r is a POST whose body is an initialize

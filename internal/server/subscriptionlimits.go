@@ -5,12 +5,12 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"log/slog"
 	"net/http"
 
 	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/mark3labs/mcp-go/server"
 
+	"github.com/tsmcp/tsmcp/internal/audit"
 	"github.com/tsmcp/tsmcp/internal/identity"
 )
 
@@ -66,7 +66,7 @@ func (s *Server) limitSubscriptions(ctx context.Context, _ any, message any) err
 	if ref == nil {
 		return nil
 	}
-	s.auditLimit(ctx, ref, slog.String("method", string(m.Method)), slog.Int("uris", len(uris)))
+	s.auditLimit(ctx, ref, audit.Event{Method: string(m.Method), URIs: len(uris)})
 	return errTooManySubscriptions
 }
 

@@ -3,13 +3,13 @@ package server
 import (
 	"context"
 	"errors"
-	"log/slog"
 	"time"
 
 	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/mark3labs/mcp-go/server"
 
 	"github.com/tsmcp/tsmcp/internal/acl"
+	"github.com/tsmcp/tsmcp/internal/audit"
 	"github.com/tsmcp/tsmcp/internal/identity"
 	"github.com/tsmcp/tsmcp/internal/logx"
 	"github.com/tsmcp/tsmcp/internal/tools"
@@ -28,16 +28,17 @@ func (s *Server) subscribe(ctx context.Context, cs server.ClientSession, uri str
 	id, _ := identity.FromContext(ctx)
 	start := time.Now()
 	d := s.policy.Load().DecideResource(id, uri)
-	outcome, detail := "ok", ""
+	outcome, detail := audit.OK, ""
 	defer func() {
-		s.auditFeature(ctx, "resource_subscribe", id, "resource", uri, d.Allow, d.Reason, time.Since(start), outcome, detail)
+		s.audit.Record(ctx, audit.Event{Action: audit.ResourceSubscribe, Caller: audit.CallerOf(id), Kind: audit.Resource, Name: uri,
+			Decision: decision(d), Reason: d.Reason, Duration: time.Since(start), Outcome: outcome, Err: detail})
 	}()
 	switch {
 	case id == nil || !d.Allow:
-		outcome = "refused"
+		outcome = audit.Refused
 		return false
 	case cs == nil:
-		outcome, detail = "error", "no client session"
+		outcome, detail = audit.Error, "no client session"
 		return false
 	}
 	sub, held, ref := s.res.reserve(cs, id, uri)
@@ -45,8 +46,8 @@ func (s *Server) subscribe(ctx context.Context, cs server.ClientSession, uri str
 	case held:
 		return true
 	case ref != nil:
-		outcome, detail = "limit", ref.key
-		s.auditLimit(ctx, ref, slog.String("uri", bounded(uri)))
+		outcome, detail = audit.LimitReached, ref.key
+		s.auditLimit(ctx, ref, audit.Event{Kind: audit.Resource, Name: uri})
 		return false
 	}
 	for _, rp := range s.res.providers {
@@ -56,14 +57,14 @@ func (s *Server) subscribe(ctx context.Context, cs server.ClientSession, uri str
 			continue
 		case err != nil:
 			s.res.unreserve(cs, uri, sub)
-			outcome, detail = "error", err.Error()
+			outcome, detail = audit.Error, err.Error()
 			return false
 		}
 		s.res.activate(cs, uri, sub, cancel)
 		return true
 	}
 	s.res.unreserve(cs, uri, sub)
-	outcome = "not_found"
+	outcome = audit.NotFound
 	return false
 }
 
@@ -158,20 +159,14 @@ func (s *Server) deliverUpdates(ctx context.Context, m *server.MCPServer) {
 		} else {
 			id, d.Reason = u.id, "caller no longer identified: "+err.Error()
 		}
-		decision, outcome := "allow", "ok"
+		outcome := audit.OK
 		if !d.Allow {
-			decision, outcome = "deny", "refused"
+			outcome = audit.Refused
 		} else if err := notifySession(u.session, mcp.MethodNotificationResourceUpdated, map[string]any{"uri": u.uri}); err != nil {
-			outcome = "error"
+			outcome = audit.Error
 		}
-		s.audit.LogAttrs(ctx, slog.LevelInfo, "resource_updated",
-			auditCaller(id),
-			slog.String("kind", "resource"),
-			slog.String("uri", bounded(u.uri)),
-			slog.String("decision", decision),
-			slog.String("reason", d.Reason),
-			slog.String("outcome", outcome),
-		)
+		s.audit.Record(ctx, audit.Event{Action: audit.ResourceUpdated, Caller: audit.CallerOf(id), Kind: audit.Resource, Name: u.uri,
+			Decision: decision(d), Reason: d.Reason, Outcome: outcome})
 	}
 }
 

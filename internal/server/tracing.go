@@ -3,7 +3,6 @@ package server
 import (
 	"context"
 	"encoding/json"
-	"log/slog"
 	"net/http"
 	"regexp"
 	"strconv"
@@ -26,8 +25,8 @@ import (
 // legacy SSE (POST /message), named and described by the MCP semantic
 // conventions. GET streams, DELETEs, the caller's answers to the host's
 // own requests and batches (which mcp-go refuses) get no span. The policy
-// decision and the outcome come from the request's audit line (see
-// traceAudit), so every place that audits also traces, as for metrics.
+// decision and the outcome come from the request's audit events (see
+// spanSink), so every place that audits also traces, as for metrics.
 //
 // Never recorded: arguments, results, headers, error texts, and who the
 // caller is (login, node name, tags, IP): only tsmcp.caller.kind, user or
@@ -49,21 +48,21 @@ func newTracer(tp trace.TracerProvider, version string) trace.Tracer {
 // reqSpan is the span of one MCP request.
 type reqSpan struct {
 	span trace.Span
-	// outcome is set once an audit line gave the request's outcome.
+	// outcome is set once an audit event gave the request's outcome.
 	outcome atomic.Bool
 	once    sync.Once
 }
 
 type reqSpanKey struct{}
 
-// markOutcome gives the span an outcome, unless an audit line did.
+// markOutcome gives the span an outcome, unless an audit event did.
 func (rs *reqSpan) markOutcome(outcome string) {
 	if rs.outcome.CompareAndSwap(false, true) {
 		rs.span.SetAttributes(tracing.AttrOutcome.String(outcome), tracing.AttrErrorType.String(outcome))
 	}
 }
 
-// end ends the span once. Without an outcome from an audit line, the
+// end ends the span once. Without an outcome from an audit event, the
 // HTTP status gives it (0: nothing written, as for a request the
 // transport answered on a stream).
 func (rs *reqSpan) end(status int) {
@@ -229,72 +228,3 @@ func (w *statusWriter) Flush() {
 
 // Unwrap lets http.ResponseController reach the connection.
 func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
-
-// traceAudit wraps the audit handler: an audit line written in a traced
-// request's context gives the request's span its decision and outcome
-// (and error.type for an outcome that is not ok). Only those fixed words
-// are copied: never the caller, the reason, the name or the error text.
-func traceAudit(next slog.Handler) slog.Handler { return &auditSpans{next: next} }
-
-type auditSpans struct{ next slog.Handler }
-
-func (h *auditSpans) Enabled(ctx context.Context, l slog.Level) bool { return true }
-
-func (h *auditSpans) WithAttrs(as []slog.Attr) slog.Handler {
-	return &auditSpans{next: h.next.WithAttrs(as)}
-}
-
-func (h *auditSpans) WithGroup(name string) slog.Handler {
-	return &auditSpans{next: h.next.WithGroup(name)}
-}
-
-func (h *auditSpans) Handle(ctx context.Context, r slog.Record) error {
-	if rs, _ := ctx.Value(reqSpanKey{}).(*reqSpan); rs != nil && rs.span.IsRecording() {
-		annotate(rs, &r)
-	}
-	if !h.next.Enabled(ctx, r.Level) {
-		return nil
-	}
-	return h.next.Handle(ctx, r)
-}
-
-// annotate copies an audit record's decision and outcome to rs.
-func annotate(rs *reqSpan, r *slog.Record) {
-	var decision, outcome, limit string
-	r.Attrs(func(a slog.Attr) bool {
-		switch a.Key {
-		case "decision":
-			decision = a.Value.String()
-		case "outcome":
-			outcome = a.Value.String()
-		case "limit":
-			limit = a.Value.String()
-		}
-		return true
-	})
-	switch r.Message {
-	case "limit", "session_hijack", "cancel":
-		if outcome == "" {
-			outcome = "refused"
-		}
-	}
-	if decision != "" {
-		rs.span.SetAttributes(tracing.AttrDecision.String(decision))
-	}
-	if limit != "" {
-		rs.span.SetAttributes(attribute.String("tsmcp.limit", limit))
-	}
-	if outcome == "" {
-		return
-	}
-	rs.outcome.Store(true)
-	rs.span.SetAttributes(tracing.AttrOutcome.String(outcome))
-	switch outcome {
-	case "ok", "input_required":
-	case "refused", "cancelled":
-		// Not a failure of the host: the span's status stays unset.
-		rs.span.SetAttributes(tracing.AttrErrorType.String(outcome))
-	default: // tool_error, error, panic
-		tracing.Fail(rs.span, outcome, true)
-	}
-}
