@@ -176,6 +176,9 @@ const (
 	// InputRequired: the tool asked the caller for input (one event per
 	// round trip).
 	InputRequired Outcome = "input_required"
+	// URLRequired: a bridged upstream refused the call until the caller
+	// opens URLs (URLElicitationRequiredError, passed to the caller).
+	URLRequired Outcome = "url_required"
 	// Error: it failed (Err says how).
 	Error Outcome = "error"
 	// Panic: its handler panicked (Err holds the value).

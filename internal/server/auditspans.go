@@ -44,7 +44,7 @@ func annotate(rs *reqSpan, e *audit.Event) {
 	rs.outcome.Store(true)
 	rs.span.SetAttributes(tracing.AttrOutcome.String(string(outcome)))
 	switch outcome {
-	case audit.OK, audit.InputRequired:
+	case audit.OK, audit.InputRequired, audit.URLRequired:
 	case audit.Refused, audit.Cancelled:
 		// Not a failure of the host: the span's status stays unset.
 		rs.span.SetAttributes(tracing.AttrErrorType.String(string(outcome)))

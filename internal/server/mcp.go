@@ -178,7 +178,7 @@ func (s *Server) auditCall(next server.ToolHandlerFunc) server.ToolHandlerFunc {
 			// A bridged upstream asks the caller to open URLs first
 			// (bounded by the bridge): the client needs this error as
 			// it is, to run the flow and retry.
-			outcome = "url_required"
+			outcome = audit.URLRequired
 		case err != nil:
 			outcome, detail = audit.Error, err.Error()
 			err = errToolFailed
