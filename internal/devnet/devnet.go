@@ -253,6 +253,10 @@ type NodeOptions struct {
 	Dir string
 	// Logf receives the node's tsnet logs. Nil discards them.
 	Logf logger.Logf
+	// ListenAddr, if set, is a TCP address (":80") the node listens on
+	// before it joins, so that it accepts connections from the moment
+	// its peers can see it (Node.Listener). Empty means none.
+	ListenAddr string
 }
 
 // Node is a tsnet node joined to a Network.
@@ -260,6 +264,9 @@ type Node struct {
 	*tsnet.Server
 	// IP is the node's tailnet IPv4 address.
 	IP netip.Addr
+	// Listener listens on NodeOptions.ListenAddr; nil without one. Close
+	// closes it with the node.
+	Listener net.Listener
 	// tmpDir is removed on Close when the Network created it.
 	tmpDir string
 }
@@ -325,6 +332,14 @@ func (n *Network) NewNode(ctx context.Context, opts NodeOptions) (*Node, error) 
 		AdvertiseTags: opts.Tags,
 		Logf:          logf,
 		UserLogf:      logf,
+	}
+	if opts.ListenAddr != "" {
+		ln, err := nd.Server.Listen("tcp", opts.ListenAddr)
+		if err != nil {
+			nd.Close()
+			return nil, fmt.Errorf("devnet: node %s: listen %s: %w", opts.Hostname, opts.ListenAddr, err)
+		}
+		nd.Listener = ln
 	}
 	st, err := nd.Server.Up(ctx)
 	if err != nil {

@@ -95,16 +95,15 @@ func TestDialPeer(t *testing.T) {
 			b, err := io.ReadAll(c)
 			done <- result{string(b), err}
 		}()
-		late, err := n.NewNode(ctx, devnet.NodeOptions{Hostname: "late"})
+		// The late host listens before it joins: once it is a peer it
+		// accepts (a listener opened after joining could refuse a dial
+		// that found the peer in between).
+		late, err := n.NewNode(ctx, devnet.NodeOptions{Hostname: "late", ListenAddr: ":80"})
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer late.Close()
-		ln, err := late.Listen("tcp", ":80")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer ln.Close()
+		ln := late.Listener
 		go func() {
 			c, err := ln.Accept()
 			if err != nil {
