@@ -166,6 +166,20 @@ func listRoots(ctx context.Context, caps *mcp.ClientCapabilities) (*mcp.ListRoot
 	return srv.RequestRoots(ctx, mcp.ListRootsRequest{Request: mcp.Request{Method: string(mcp.MethodListRoots)}})
 }
 
+// listRootsOf asks the caller of the call context fctx for its roots,
+// for at most rootsWait. The wait does not end with the call: servers ask
+// for roots on their own (after list_changed), so the call a roots/list is
+// attributed to (the identity's lane) may end first, and mcp-go's server
+// answers 400 to an answer it stopped waiting for, on which the official
+// go-sdk client closes its session. It ends early when stop ends (the
+// upstream's request, or the provider).
+func listRootsOf(fctx, stop context.Context, caps *mcp.ClientCapabilities) (*mcp.ListRootsResult, error) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(fctx), rootsWait)
+	defer cancel()
+	defer context.AfterFunc(stop, cancel)()
+	return listRoots(ctx, caps)
+}
+
 // callerCaps returns the capabilities the caller of ctx declared; nil
 // when its session does not say.
 func callerCaps(ctx context.Context) *mcp.ClientCapabilities {
@@ -209,6 +223,12 @@ func (p *Provider) RootsChanged(ctx context.Context) {
 		rf.next = ctx
 		return
 	}
+	// Under p.mu with p.closed false: Close has not reached its Wait yet.
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return
+	}
 	if r.pending == nil {
 		r.pending = map[string]*rootsRefresh{}
 	}
@@ -250,11 +270,7 @@ func (p *Provider) refreshRoots(ctx context.Context, key string) {
 	if len(lanes) == 0 {
 		return
 	}
-	ctx, cancel := context.WithTimeout(ctx, rootsWait)
-	defer cancel()
-	stop := context.AfterFunc(p.ctx, cancel)
-	defer stop()
-	res, err := listRoots(ctx, callerCaps(ctx))
+	res, err := listRootsOf(ctx, p.ctx, callerCaps(ctx))
 	for _, l := range lanes {
 		if err != nil {
 			l.sup.log.Warn("caller's roots not fetched after its roots/list_changed", "err", err)
@@ -266,7 +282,7 @@ func (p *Provider) refreshRoots(ctx context.Context, key string) {
 		if s == nil {
 			continue
 		}
-		nctx, ncancel := context.WithTimeout(ctx, l.u.setupTimeout)
+		nctx, ncancel := context.WithTimeout(p.ctx, l.u.setupTimeout)
 		if err := s.Client().RootListChanges(nctx); err != nil && s.Context().Err() == nil {
 			l.sup.log.Warn("roots/list_changed not sent upstream", "err", err)
 		}

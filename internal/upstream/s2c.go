@@ -106,16 +106,16 @@ func (f *flight) forward(reqCtx context.Context, req transport.JSONRPCRequest) (
 	if srv == nil || cs == nil {
 		return nil, errors.New("the call has no caller session")
 	}
+	caps := callerCaps(fctx)
+	if req.Method == string(mcp.MethodListRoots) {
+		return listRootsOf(fctx, reqCtx, caps)
+	}
 	// The call's clock is held meanwhile: bound the wait (a Streamable
 	// HTTP caller without its GET stream never sees a sampling request).
 	ctx, cancel := context.WithTimeout(fctx, f.inputWait)
 	defer cancel()
 	defer context.AfterFunc(reqCtx, cancel)()
 
-	caps := callerCaps(fctx)
-	if req.Method == string(mcp.MethodListRoots) {
-		return listRoots(ctx, caps)
-	}
 	if req.Method == string(mcp.MethodElicitationCreate) {
 		if caps != nil && caps.Elicitation == nil {
 			return nil, errors.New("the caller did not declare elicitation")
