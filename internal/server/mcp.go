@@ -53,6 +53,7 @@ func (s *Server) newMCPServer(ts []tools.Tool) *server.MCPServer {
 	}
 	opts = append(opts, s.featureOptions(hooks)...) // prompts, resources, completions; features.go
 	m := server.NewMCPServer("tsmcp", s.version, opts...)
+	m.AddNotificationHandler(string(mcp.MethodNotificationRootsListChanged), s.rootsChanged) // roots.go
 	m.AddTools(s.withNotUpTool(ts)...)
 	s.mcp = m
 	return m

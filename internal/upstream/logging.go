@@ -52,12 +52,12 @@ func (u *upstream) liveSessions() []*session {
 	return out
 }
 
-// dial starts a child or opens a session for caller (nil: shared or
+// dial starts a child or opens a session of sup for caller (nil: shared or
 // discovery, without caller variables), wired to route what the upstream
-// sends (poke on list_changed), and sends it the log level asked for.
-func (u *upstream) dial(ctx context.Context, caller *callerInfo, poke func()) (*session, error) {
-	s := &session{perIdentity: caller != nil}
-	c, err := u.connect(ctx, caller, s.hooks(poke))
+// sends (sup.Poke on list_changed), and sends it the log level asked for.
+func (u *upstream) dial(ctx context.Context, caller *callerInfo, sup *supervisor) (*session, error) {
+	s := &session{perIdentity: caller != nil, roots: sup.roots}
+	c, err := u.connect(ctx, caller, s.hooks(sup.Poke))
 	if err != nil {
 		return nil, err
 	}

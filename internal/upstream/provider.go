@@ -171,6 +171,8 @@ type Provider struct {
 	startWaitUntil time.Time
 	// waiting are the stateless calls waiting for their callers' input.
 	waiting waitingCalls
+	// rootsBusy are the callers' roots/list_changed being handled (roots.go).
+	rootsBusy rootsRefreshes
 	// dirs are the per-identity children's directories.
 	dirs identityDirs
 

@@ -13,7 +13,7 @@ import (
 // routeCalls). poke asks the supervisor for a re-listing.
 func (s *session) hooks(poke func()) conn.Hooks {
 	return conn.Hooks{
-		Capabilities: upstreamCapabilities(),
+		Capabilities: upstreamCapabilities(s.roots != nil),
 		Attach:       func(log *slog.Logger) conn.Handlers { return s.routeCalls(log, poke) },
 	}
 }

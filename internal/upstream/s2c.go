@@ -25,13 +25,20 @@ import (
 // to a guess. While the caller answers (for at most Options.InputWait), the
 // call's timeout clock stops.
 
-// upstreamCapabilities are the client capabilities tsmcp declares to every
+// upstreamCapabilities are the client capabilities tsmcp declares to an
 // upstream: it forwards these requests (to callers that declared them).
-func upstreamCapabilities() mcp.ClientCapabilities {
-	return mcp.ClientCapabilities{
+// roots is set for per-identity upstreams (see roots.go).
+func upstreamCapabilities(roots bool) mcp.ClientCapabilities {
+	c := mcp.ClientCapabilities{
 		Sampling:    &mcp.SamplingCapability{},
 		Elicitation: &mcp.ElicitationCapability{Form: &struct{}{}, URL: &struct{}{}},
 	}
+	if roots {
+		c.Roots = &struct {
+			ListChanged bool `json:"listChanged,omitempty"`
+		}{ListChanged: true}
+	}
+	return c
 }
 
 // errNotForwarded is the upstream's answer to a request tsmcp does not
@@ -47,6 +54,8 @@ func (s *session) serveRequests(log *slog.Logger) func(context.Context, transpor
 	return func(ctx context.Context, req transport.JSONRPCRequest) (*transport.JSONRPCResponse, error) {
 		switch req.Method {
 		case string(mcp.MethodElicitationCreate), string(mcp.MethodSamplingCreateMessage):
+		case string(mcp.MethodListRoots):
+			return s.answerRoots(ctx, req, log.With("method", req.Method), refusals)
 		default:
 			return transport.NewJSONRPCErrorResponse(req.ID, mcp.METHOD_NOT_FOUND, "method not found", nil), nil
 		}
@@ -86,6 +95,9 @@ func (f *flight) forward(reqCtx context.Context, req transport.JSONRPCRequest) (
 		return nil, err
 	}
 	if f.asks != nil {
+		if req.Method == string(mcp.MethodListRoots) {
+			return nil, errors.New("the caller is on the stateless protocol, whose roots are not forwarded")
+		}
 		return f.ask(reqCtx, req.Method, raw)
 	}
 	fctx := f.caller()
@@ -94,17 +106,16 @@ func (f *flight) forward(reqCtx context.Context, req transport.JSONRPCRequest) (
 	if srv == nil || cs == nil {
 		return nil, errors.New("the call has no caller session")
 	}
+	caps := callerCaps(fctx)
+	if req.Method == string(mcp.MethodListRoots) {
+		return listRootsOf(fctx, reqCtx, caps)
+	}
 	// The call's clock is held meanwhile: bound the wait (a Streamable
 	// HTTP caller without its GET stream never sees a sampling request).
 	ctx, cancel := context.WithTimeout(fctx, f.inputWait)
 	defer cancel()
 	defer context.AfterFunc(reqCtx, cancel)()
 
-	var caps *mcp.ClientCapabilities
-	if ci, ok := cs.(server.SessionWithClientInfo); ok {
-		c := ci.GetClientCapabilities()
-		caps = &c
-	}
 	if req.Method == string(mcp.MethodElicitationCreate) {
 		if caps != nil && caps.Elicitation == nil {
 			return nil, errors.New("the caller did not declare elicitation")

@@ -39,6 +39,9 @@ type session struct {
 	// elicits are the URL-mode elicitations forwarded to callers, for
 	// routing their completions (urlelicit.go).
 	elicits urlElicits
+	// roots answer the upstream's roots/list outside calls (roots.go);
+	// nil: the upstream is shared and not offered roots.
+	roots *rootsLane
 
 	mu    sync.Mutex        // guards the fields below
 	tools []json.RawMessage // raw tool objects of the last tools/list
@@ -64,6 +67,9 @@ type supervisor struct {
 	*conn.Supervisor[*session]
 	log  *slog.Logger   // carries the upstream (and caller) attributes
 	subs *subscriptions // resource subscriptions held on its sessions
+	// roots answer its sessions' roots/list outside calls (roots.go);
+	// nil for a shared upstream, which is not offered roots.
+	roots *rootsLane
 }
 
 // newSupervisor returns the supervisor of caller's child or session
@@ -76,11 +82,14 @@ func (u *upstream) newSupervisor(caller *callerInfo, lister bool) *supervisor {
 		log = log.With("caller", caller.key)
 	}
 	sup := &supervisor{log: log, subs: newSubscriptions()}
+	if u.perIdentity {
+		sup.roots = &rootsLane{u: u, discovery: caller == nil}
+	}
 	opts := u.p.opts
 	cfg := conn.Config[*session]{
 		Log: log,
 		Dial: func(ctx context.Context) (*session, error) {
-			return u.dial(ctx, caller, sup.Poke)
+			return u.dial(ctx, caller, sup)
 		},
 		Attach:       sup.watchFeatures,
 		Restarted:    u.restarted,

@@ -54,6 +54,10 @@ type testServer struct {
 	count     int
 	tools     []string
 	cancelled []string
+	// rootsCap: the client declared roots; rootsChanged counts its
+	// notifications/roots/list_changed (roots_test.go).
+	rootsCap     bool
+	rootsChanged int
 }
 
 func (s *testServer) write(v any) {
@@ -115,8 +119,14 @@ func runTestServer() {
 		case "initialize":
 			var p struct {
 				ProtocolVersion string `json:"protocolVersion"`
+				Capabilities    struct {
+					Roots json.RawMessage `json:"roots"`
+				} `json:"capabilities"`
 			}
 			_ = json.Unmarshal(m.Params, &p)
+			s.mu.Lock()
+			s.rootsCap = len(p.Capabilities.Roots) > 0
+			s.mu.Unlock()
 			caps := map[string]any{"tools": map[string]any{"listChanged": true}}
 			if bounds {
 				caps["prompts"], caps["resources"] = map[string]any{}, map[string]any{}
@@ -137,6 +147,10 @@ func runTestServer() {
 			go s.call(m)
 		case "prompts/list", "resources/list", "resources/templates/list":
 			s.result(m.ID, boundsLists[m.Method]) // bounds_test.go
+		case "notifications/roots/list_changed":
+			s.mu.Lock()
+			s.rootsChanged++
+			s.mu.Unlock()
 		case "notifications/cancelled":
 			var p struct {
 				RequestID json.RawMessage `json:"requestId"`
@@ -178,7 +192,11 @@ func (s *testServer) call(m rpcMsg) {
 		s.result(m.ID, text(fmt.Sprint(n)))
 	case "env":
 		cwd, _ := os.Getwd()
+		s.mu.Lock()
+		roots := fmt.Sprintf("cap=%v changed=%d", s.rootsCap, s.rootsChanged)
+		s.mu.Unlock()
 		b, _ := json.Marshal(map[string]string{
+			"roots":  roots,
 			"login":  os.Getenv("TSMCP_CALLER_LOGIN"),
 			"node":   os.Getenv("TSMCP_CALLER_NODE"),
 			"tags":   os.Getenv("TSMCP_CALLER_TAGS"),
