@@ -189,7 +189,27 @@ type MCP struct {
 	// can still be adopted by a replica that never saw it end. Zero is
 	// invalid; the default is 24h; at least 1s.
 	SessionMaxAge time.Duration `mapstructure:"session_max_age"`
+	// ListPageSize is how many items one page of tools/list,
+	// prompts/list, resources/list and resources/templates/list holds;
+	// the rest follow through nextCursor. Zero (the default) means one
+	// page with every item the caller may see: some clients never follow
+	// nextCursor and would silently miss the rest. At most
+	// MaxListPageSize.
+	ListPageSize int `mapstructure:"list_page_size"`
+	// ListTTL is the ttlMs hint (with cacheScope "private": per identity)
+	// on the results of those four lists in the 2026-07-28 protocol: how
+	// long a client may reuse a list without asking again. Zero (the
+	// default) means revalidate every time. Whole milliseconds, at most
+	// MaxListTTL.
+	ListTTL time.Duration `mapstructure:"list_ttl"`
 }
+
+// MaxListPageSize bounds mcp.list_page_size.
+const MaxListPageSize = 10000
+
+// MaxListTTL bounds mcp.list_ttl: a list_changed notification may be
+// missed (a client not listening), so a cached list must go stale.
+const MaxListTTL = time.Hour
 
 // Tool is one declarative tool: exactly one of Exec or HTTP is set.
 type Tool struct {

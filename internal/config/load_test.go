@@ -163,6 +163,8 @@ var envCases = []struct {
 	{"session key", "TSMCP_MCP_SESSION_KEY", strings.Repeat("ab", 32), func(c *Config) bool { return c.MCP.SessionKey == strings.Repeat("ab", 32) }},
 	{"shutdown grace", "TSMCP_MCP_SHUTDOWN_GRACE", "5s", func(c *Config) bool { return c.MCP.ShutdownGrace == 5*time.Second }},
 	{"session max age", "TSMCP_MCP_SESSION_MAX_AGE", "2h", func(c *Config) bool { return c.MCP.SessionMaxAge == 2*time.Hour }},
+	{"list page size", "TSMCP_MCP_LIST_PAGE_SIZE", "50", func(c *Config) bool { return c.MCP.ListPageSize == 50 }},
+	{"list ttl", "TSMCP_MCP_LIST_TTL", "30s", func(c *Config) bool { return c.MCP.ListTTL == 30*time.Second }},
 	{"limits sessions per identity", "TSMCP_MCP_LIMITS_SESSIONS_PER_IDENTITY", "7", func(c *Config) bool { return c.MCP.Limits.SessionsPerIdentity == 7 }},
 	{"limits body bytes total", "TSMCP_MCP_LIMITS_BODY_BYTES_TOTAL", "1GiB", func(c *Config) bool { return c.MCP.Limits.BodyBytesTotal == GiB }},
 	{"limits sessions total", "TSMCP_MCP_LIMITS_SESSIONS_TOTAL", "9000", func(c *Config) bool { return c.MCP.Limits.SessionsTotal == 9000 }},

@@ -206,6 +206,15 @@ func (m *MCP) validate(p *problems) {
 	if m.SessionMaxAge < time.Second {
 		p.addf("mcp.session_max_age", "must be at least 1s, got %s", m.SessionMaxAge)
 	}
+	if m.ListPageSize < 0 || m.ListPageSize > MaxListPageSize {
+		p.addf("mcp.list_page_size", "must be between 0 (one page) and %d, got %d", MaxListPageSize, m.ListPageSize)
+	}
+	switch {
+	case m.ListTTL < 0 || m.ListTTL > MaxListTTL:
+		p.addf("mcp.list_ttl", "must be between 0 and %s, got %s", MaxListTTL, m.ListTTL)
+	case m.ListTTL%time.Millisecond != 0:
+		p.addf("mcp.list_ttl", "must be whole milliseconds (ttlMs), got %s", m.ListTTL)
+	}
 }
 
 // checkHTTPURL checks that s is an absolute http or https URL.

@@ -146,6 +146,15 @@ func TestValidate(t *testing.T) {
 		{name: "sub-second session max age", mutate: func(c *Config) { c.MCP.SessionMaxAge = 999 * time.Millisecond }, want: []string{"mcp.session_max_age: must be at least 1s, got 999ms"}},
 		{name: "negative session max age", mutate: func(c *Config) { c.MCP.SessionMaxAge = -time.Hour }, want: []string{"mcp.session_max_age: must be at least 1s, got -1h0m0s"}},
 		{name: "session max age 1s", mutate: func(c *Config) { c.MCP.SessionMaxAge = time.Second }},
+		{name: "list page size 1", mutate: func(c *Config) { c.MCP.ListPageSize = 1 }},
+		{name: "list page size at most", mutate: func(c *Config) { c.MCP.ListPageSize = MaxListPageSize }},
+		{name: "negative list page size", mutate: func(c *Config) { c.MCP.ListPageSize = -1 }, want: []string{"mcp.list_page_size: must be between 0 (one page) and 10000, got -1"}},
+		{name: "list page size too large", mutate: func(c *Config) { c.MCP.ListPageSize = MaxListPageSize + 1 }, want: []string{"mcp.list_page_size: must be between 0 (one page) and 10000, got 10001"}},
+		{name: "list ttl 5m", mutate: func(c *Config) { c.MCP.ListTTL = 5 * time.Minute }},
+		{name: "list ttl at most", mutate: func(c *Config) { c.MCP.ListTTL = MaxListTTL }},
+		{name: "negative list ttl", mutate: func(c *Config) { c.MCP.ListTTL = -time.Second }, want: []string{"mcp.list_ttl: must be between 0 and 1h0m0s, got -1s"}},
+		{name: "list ttl too long", mutate: func(c *Config) { c.MCP.ListTTL = 2 * time.Hour }, want: []string{"mcp.list_ttl: must be between 0 and 1h0m0s, got 2h0m0s"}},
+		{name: "list ttl below a millisecond", mutate: func(c *Config) { c.MCP.ListTTL = 1500 * time.Microsecond }, want: []string{"mcp.list_ttl: must be whole milliseconds (ttlMs), got 1.5ms"}},
 
 		// acl (errors come from acl.New)
 		{name: "acl bad principal", mutate: func(c *Config) { c.ACL.Rules[1].Src = []string{"*", "group:nobody"} }, want: []string{"acl.rules[1].src[1]: "}},

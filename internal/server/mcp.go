@@ -52,6 +52,8 @@ func (s *Server) newMCPServer(ts []tools.Tool) *server.MCPServer {
 		server.WithInstructions("Tools on this tailnet host. You see only the tools your tailnet identity may call; whoami shows how the host sees you."),
 	}
 	opts = append(opts, s.featureOptions(hooks)...) // prompts, resources, completions; features.go
+	// Paging and cache hints of the lists (listpage.go).
+	opts = append(opts, listOptions(s.cfg.MCP.ListPageSize, s.cfg.MCP.ListTTL.Milliseconds())...)
 	m := server.NewMCPServer("tsmcp", s.version, opts...)
 	m.AddNotificationHandler(string(mcp.MethodNotificationRootsListChanged), s.rootsChanged) // roots.go
 	m.AddTools(s.withNotUpTool(ts)...)

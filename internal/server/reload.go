@@ -10,8 +10,9 @@ import (
 
 // Reload applies a changed configuration to the running host. The access
 // policy (the acl section) is swapped atomically: the next tools/list and
-// tools/call, in open sessions too, are decided by the new policy. The
-// other sections are fixed at start-up: a change to them is logged as
+// tools/call, in open sessions too, are decided by the new policy, and
+// every open session is sent list_changed (listchanged.go). The other
+// sections are fixed at start-up: a change to them is logged as
 // needing a restart and otherwise ignored.
 //
 // cfg comes from config.Load, which validated it; of it Reload uses only
@@ -43,6 +44,7 @@ func (s *Server) Reload(cfg *config.Config) error {
 			slog.Any("sections", restart))
 	}
 	s.policy.Store(policy)
+	s.listsChanged() // listchanged.go
 	s.log.Info("access policy reloaded",
 		slog.Int("rules", len(cfg.ACL.Rules)),
 		slog.Int("groups", len(cfg.ACL.Groups)),

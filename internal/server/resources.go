@@ -21,7 +21,8 @@ import (
 //
 //   - resources/list and resources/templates/list: mcp-go answers from its
 //     (empty) table; the After hooks replace the result with the merged
-//     lists of the providers, filtered by the policy.
+//     lists of the providers, filtered by the policy, then paged
+//     (listpage.go).
 //   - resources/read: the BeforeReadResource hook routes every read, of
 //     any URI, to one handler (readRouteURI, the only entry of mcp-go's
 //     table), which decides and asks the providers. A refused URI, one no
@@ -161,7 +162,7 @@ func (s *Server) resourcesChanged() {
 
 // listResources replaces mcp-go's resources/list result with the providers'
 // resources the caller may use. One audit line per list.
-func (s *Server) listResources(ctx context.Context, _ any, _ *mcp.ListResourcesRequest, res *mcp.ListResourcesResult) {
+func (s *Server) listResources(ctx context.Context, _ any, req *mcp.ListResourcesRequest, res *mcp.ListResourcesResult) {
 	id, _ := identity.FromContext(ctx)
 	policy := s.policy.Load()
 	shown := []mcp.Resource{}
@@ -173,16 +174,20 @@ func (s *Server) listResources(ctx context.Context, _ any, _ *mcp.ListResourcesR
 			}
 		}
 	}
-	if res != nil {
-		res.Resources = shown
-		res.NextCursor = ""
+	page, next, err := pageOf(shown, func(r mcp.Resource) string { return r.URI }, req.Params.Cursor, s.cfg.MCP.ListPageSize)
+	if err != nil { // mcp-go refused such a cursor before: unreachable
+		page, next = []mcp.Resource{}, ""
 	}
-	s.auditFeatureList(ctx, audit.ResourcesList, audit.Resource, len(shown))
+	if res != nil {
+		res.Resources = page
+		res.NextCursor = next
+	}
+	s.auditFeatureList(ctx, audit.ResourcesList, audit.Resource, len(page))
 }
 
 // listResourceTemplates does for resources/templates/list what
 // listResources does for resources/list, deciding on the URI templates.
-func (s *Server) listResourceTemplates(ctx context.Context, _ any, _ *mcp.ListResourceTemplatesRequest, res *mcp.ListResourceTemplatesResult) {
+func (s *Server) listResourceTemplates(ctx context.Context, _ any, req *mcp.ListResourceTemplatesRequest, res *mcp.ListResourceTemplatesResult) {
 	id, _ := identity.FromContext(ctx)
 	policy := s.policy.Load()
 	shown := []mcp.ResourceTemplate{}
@@ -194,11 +199,15 @@ func (s *Server) listResourceTemplates(ctx context.Context, _ any, _ *mcp.ListRe
 			}
 		}
 	}
-	if res != nil {
-		res.ResourceTemplates = shown
-		res.NextCursor = ""
+	page, next, err := pageOf(shown, func(t mcp.ResourceTemplate) string { return t.URITemplate.Raw() }, req.Params.Cursor, s.cfg.MCP.ListPageSize)
+	if err != nil { // mcp-go refused such a cursor before: unreachable
+		page, next = []mcp.ResourceTemplate{}, ""
 	}
-	s.auditFeatureList(ctx, audit.ResourceTemplatesList, audit.Resource, len(shown))
+	if res != nil {
+		res.ResourceTemplates = page
+		res.NextCursor = next
+	}
+	s.auditFeatureList(ctx, audit.ResourceTemplatesList, audit.Resource, len(page))
 }
 
 // auditFeatureList records the one audit event of a list (action) of kind: who

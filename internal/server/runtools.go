@@ -46,6 +46,7 @@ func (s *Server) startMCP(ctx context.Context, ts []tools.Tool, cleanup *cleanup
 	m := s.newMCPServer(ts)
 	cleanup.add("prompts and resources", s.startFeatures(ctx, m))
 	cleanup.start("tool refresher", s.refreshTools)
+	cleanup.start("list notifier", func(ctx context.Context) { s.notifyLists(ctx, m) })
 	s.streamable = s.newStreamable(m)
 	s.sse = s.newSSE(m)
 	cleanup.add("unused-session reaper", s.startReaper())

@@ -97,6 +97,9 @@ type Server struct {
 	// joined. Set before ready; read-only afterwards.
 	providers  []tools.Provider
 	toolsDirty chan struct{} // a provider's tools changed; see refreshTools
+	// listsDirty: what callers may see changed (a reload, the grants);
+	// see notifyLists.
+	listsDirty chan struct{}
 	sessions   *sessionStore
 	inflight   *inflight
 	// metrics are the host's Prometheus metrics; nil when
@@ -206,6 +209,7 @@ func New(opts Options) (*Server, error) {
 		version:       version,
 		toolSrc:       opts.Tools,
 		toolsDirty:    make(chan struct{}, 1),
+		listsDirty:    make(chan struct{}, 1),
 		sessions:      newSessionStore(sessionKey, opts.Config.MCP.SessionMaxAge, opts.clock),
 		inflight:      newInflight(),
 		stateless:     newStatelessCalls(),

@@ -12,9 +12,11 @@ import (
 	"github.com/mark3labs/mcp-go/mcp"
 )
 
-// maxListPages bounds the pages of one list, against a server whose
-// cursors never end.
-const maxListPages = 100
+// maxEmptyPages bounds the pages without an item in one list, against a
+// server whose cursors never end. Pages with items need no bound of
+// their own: a list stops once it has more than Bounds.Items items, so an
+// upstream may page its list as finely as it likes.
+const maxEmptyPages = 100
 
 // featureLists are the prompts, resources and resource templates one
 // session listed, as the upstream names them.
@@ -58,10 +60,7 @@ func (s *session) listTools(ctx context.Context, maxItems int) error {
 	more := false
 	cursor := ""
 	seen := map[string]bool{}
-	for page := 0; ; page++ {
-		if page == maxListPages {
-			return fmt.Errorf("more than %d pages", maxListPages)
-		}
+	for empty := 0; ; {
 		req := transport.JSONRPCRequest{
 			JSONRPC: mcp.JSONRPC_VERSION,
 			ID:      mcp.NewRequestId(fmt.Sprintf("tsmcp-list-%d", s.listID.Add(1))),
@@ -83,6 +82,11 @@ func (s *session) listTools(ctx context.Context, maxItems int) error {
 		}
 		if err := json.Unmarshal(resp.Result, &result); err != nil {
 			return fmt.Errorf("decoding result: %w", err)
+		}
+		if len(result.Tools) == 0 {
+			if empty++; empty > maxEmptyPages {
+				return fmt.Errorf("more than %d pages without tools", maxEmptyPages)
+			}
 		}
 		all = append(all, result.Tools...)
 		if len(all) > maxItems {
@@ -182,23 +186,26 @@ func (u *upstream) listFeatures(ctx context.Context, sess *session) {
 	sess.features.mu.Unlock()
 }
 
-// listPages follows a paginated list to its end: at most maxListPages
-// pages, never the same cursor twice, and only until it has more than
-// maxItems items; of those it keeps the first maxItems, and more is set.
+// listPages follows a paginated list to its end: at most maxEmptyPages
+// pages without items, never the same cursor twice, and only until it has
+// more than maxItems items; of those it keeps the first maxItems, and
+// more is set.
 func listPages[T any](ctx context.Context, maxItems int, page func(mcp.Cursor) ([]T, mcp.Cursor, error)) (_ []T, more bool, _ error) {
 	var all []T
 	var cursor mcp.Cursor
 	seen := map[mcp.Cursor]bool{}
-	for n := 0; ; n++ {
-		if n == maxListPages {
-			return nil, false, errors.New("too many pages")
-		}
+	for empty := 0; ; {
 		if err := ctx.Err(); err != nil {
 			return nil, false, err
 		}
 		items, next, err := page(cursor)
 		if err != nil {
 			return nil, false, err
+		}
+		if len(items) == 0 {
+			if empty++; empty > maxEmptyPages {
+				return nil, false, fmt.Errorf("more than %d pages without items", maxEmptyPages)
+			}
 		}
 		all = append(all, items...)
 		if len(all) > maxItems {
