@@ -2,6 +2,7 @@ package testutil
 
 import (
 	"context"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
@@ -12,7 +13,9 @@ import (
 // BuildTsmcp builds ./cmd/tsmcp into dir and returns the binary's path.
 // Tests that need tsmcp exactly as users run it use it: inside a test
 // binary (TSMCP_TEST_RUN_MAIN) tsnet knows it runs in a test and behaves
-// differently, e.g. it uploads no logs.
+// differently, e.g. it uploads no logs. It is the build of the release
+// archives and the images (CGO_ENABLED=0, -trimpath; no version stamped),
+// so the build cache .ci/run's release snapshot fills serves it.
 func BuildTsmcp(t testing.TB, dir string) string {
 	t.Helper()
 	goBin, err := exec.LookPath("go")
@@ -25,8 +28,9 @@ func BuildTsmcp(t testing.TB, dir string) string {
 	}
 	ctx, cancel := DeadlineContext(t)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, goBin, "build", "-o", bin, "./cmd/tsmcp")
+	cmd := exec.CommandContext(ctx, goBin, "build", "-trimpath", "-o", bin, "./cmd/tsmcp")
 	cmd.Dir = RepoRoot(t)
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	cmd.WaitDelay = 5 * time.Second
 	start := time.Now()
 	if out, err := cmd.CombinedOutput(); err != nil {
