@@ -2,7 +2,6 @@ package deploy_test
 
 import (
 	"bytes"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"reflect"
@@ -26,18 +25,10 @@ const helmChart = "deploy/helm/tsmcp"
 const helmKubeVersion = "1.31.0"
 
 // helmBin finds helm; without it the test is skipped, except in CI (CI
-// set), where .ci/run installs it.
+// set), where .ci/run installs it (testutil.NeedTool).
 func helmBin(t *testing.T) string {
 	t.Helper()
-	h, err := exec.LookPath("helm")
-	if err != nil {
-		msg := "helm is not installed (go install helm.sh/helm/v3/cmd/helm@v3.22.0)"
-		if os.Getenv("CI") != "" {
-			t.Fatal(msg + "; CI is set, so .ci/run must install it")
-		}
-		t.Skip(msg)
-	}
-	return h
+	return testutil.NeedTool(t, "helm", `export PATH="$(.ci/tool helm):$PATH"`)
 }
 
 // runHelm runs helm with args in the repository root and returns its

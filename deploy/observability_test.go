@@ -18,18 +18,10 @@ import (
 
 // promtool returns Debian's promtool (package prometheus). When it is
 // missing the test fails if CI is set (.ci/run installs it) and is
-// skipped otherwise.
+// skipped otherwise (testutil.NeedTool).
 func promtool(t *testing.T) string {
 	t.Helper()
-	p, err := exec.LookPath("promtool")
-	if err != nil {
-		msg := "promtool is not installed; run: apt-get install prometheus"
-		if os.Getenv("CI") != "" {
-			t.Fatal(msg + " (CI is set, so .ci/run must install it)")
-		}
-		t.Skip(msg)
-	}
-	return p
+	return testutil.NeedTool(t, "promtool", "apt-get install -y prometheus")
 }
 
 // TestAlertRules: the alerting rules pass `promtool check rules`

@@ -18,8 +18,11 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
+
+	"go.yaml.in/yaml/v3"
 
 	"github.com/tsmcp/tsmcp/internal/testutil"
 )
@@ -28,20 +31,107 @@ import (
 // (.ci/release-check, `make release-snapshot`) for TestReleaseArchives.
 const releaseDistEnv = "RELEASE_DIST" // not TSMCP_: tsmcp refuses unknown TSMCP_ variables
 
-// releaseTargets are the platforms .goreleaser.yaml builds.
-var releaseTargets = []struct{ goos, goarch string }{
+// releaseTargetsEnv names the platforms the snapshot was built for, as
+// goos/goarch separated by commas (.ci/run builds linux/amd64 alone);
+// unset, the snapshot holds every one of releaseTargets.
+const releaseTargetsEnv = "RELEASE_TARGETS"
+
+// releaseTarget is one platform of the release archives.
+type releaseTarget struct{ goos, goarch string }
+
+func (tg releaseTarget) String() string { return tg.goos + "/" + tg.goarch }
+
+// releaseTargets are the platforms .goreleaser.yaml builds
+// (TestReleaseConfigTargets).
+var releaseTargets = []releaseTarget{
 	{"linux", "amd64"}, {"linux", "arm64"},
 	{"darwin", "amd64"}, {"darwin", "arm64"},
 	{"windows", "amd64"}, {"windows", "arm64"},
 }
 
+// TestReleaseConfigTargets: .goreleaser.yaml builds exactly
+// releaseTargets, its goos list times its goarch list (checked without a
+// snapshot, so that CI, which builds linux/amd64 alone, still sees the
+// matrix a release builds).
+func TestReleaseConfigTargets(t *testing.T) {
+	var cfg struct {
+		Builds []struct {
+			ID      string   `yaml:"id"`
+			Goos    []string `yaml:"goos"`
+			Goarch  []string `yaml:"goarch"`
+			Targets []string `yaml:"targets"`
+			Ignore  []any    `yaml:"ignore"`
+		} `yaml:"builds"`
+	}
+	if err := yaml.Unmarshal(readFile(t, ".goreleaser.yaml"), &cfg); err != nil {
+		t.Fatalf(".goreleaser.yaml: %v", err)
+	}
+	if len(cfg.Builds) != 1 {
+		t.Fatalf(".goreleaser.yaml has %d builds, want 1", len(cfg.Builds))
+	}
+	b := cfg.Builds[0]
+	if len(b.Targets) > 0 || len(b.Ignore) > 0 {
+		t.Fatalf("build %s sets targets %v or ignore %v: want the goos and goarch lists only (.ci/release-check replaces them for RELEASE_TARGETS)", b.ID, b.Targets, b.Ignore)
+	}
+	var got []releaseTarget
+	for _, goos := range b.Goos {
+		for _, goarch := range b.Goarch {
+			got = append(got, releaseTarget{goos, goarch})
+		}
+	}
+	if !sameTargets(got, releaseTargets) {
+		t.Errorf(".goreleaser.yaml builds %v, want %v", got, releaseTargets)
+	}
+}
+
+// snapshotTargets returns the platforms RELEASE_TARGETS names (every
+// one of releaseTargets when it is unset); a name that is not a release
+// platform fails the test.
+func snapshotTargets(t *testing.T) []releaseTarget {
+	t.Helper()
+	v := os.Getenv(releaseTargetsEnv)
+	if v == "" {
+		return releaseTargets
+	}
+	var want []releaseTarget
+	for _, s := range strings.Split(v, ",") {
+		s = strings.TrimSpace(s)
+		i := slices.IndexFunc(releaseTargets, func(tg releaseTarget) bool { return tg.String() == s })
+		if i < 0 {
+			t.Fatalf("%s=%q: %q is not one of the release platforms %v", releaseTargetsEnv, v, s, releaseTargets)
+		}
+		if slices.Contains(want, releaseTargets[i]) {
+			t.Fatalf("%s=%q names %s twice", releaseTargetsEnv, v, s)
+		}
+		want = append(want, releaseTargets[i])
+	}
+	return want
+}
+
+// sameTargets reports whether a and b hold the same platforms.
+func sameTargets(a, b []releaseTarget) bool {
+	key := func(tg releaseTarget) string { return tg.String() }
+	as, bs := make([]string, len(a)), make([]string, len(b))
+	for i := range a {
+		as[i] = key(a[i])
+	}
+	for i := range b {
+		bs[i] = key(b[i])
+	}
+	slices.Sort(as)
+	slices.Sort(bs)
+	return slices.Equal(as, bs)
+}
+
 // TestReleaseArchives checks what a GoReleaser snapshot produced: exactly
-// the six archives (zip for windows), each with the binary, README,
-// LICENSE and CHANGELOG of this tree; the binaries built static with
+// the archives of the platforms RELEASE_TARGETS names (all six when it is
+// unset; zip for windows), each with the binary, README, LICENSE,
+// CHANGELOG and docs/ pages of this tree; the binaries built static with
 // -trimpath and the version stamped; a checksums file that matches every
 // archive; a CycloneDX JSON SBOM per binary naming the modules linked in;
 // and the linux/amd64 binary's `tsmcp version` showing the snapshot
-// version and commit. Without RELEASE_DIST it fails when CI is set
+// version and commit. The archives GoReleaser lists in artifacts.json
+// must be the same ones. Without RELEASE_DIST it fails when CI is set
 // (.ci/run builds the snapshot) and is skipped otherwise.
 func TestReleaseArchives(t *testing.T) {
 	dist := os.Getenv(releaseDistEnv)
@@ -52,6 +142,7 @@ func TestReleaseArchives(t *testing.T) {
 		}
 		t.Skip(msg)
 	}
+	targets := snapshotTargets(t)
 	var meta struct {
 		ProjectName string `json:"project_name"`
 		Version     string `json:"version"`
@@ -73,6 +164,20 @@ func TestReleaseArchives(t *testing.T) {
 		t.Fatalf("snapshot of commit %q, want this tree's HEAD %s", meta.Commit, head)
 	}
 
+	// archiveName is the archive GoReleaser makes for tg, and the binary
+	// in it.
+	archiveName := func(tg releaseTarget) (name, bin string) {
+		if tg.goos == "windows" {
+			return fmt.Sprintf("tsmcp_%s_%s_%s.zip", meta.Version, tg.goos, tg.goarch), "tsmcp.exe"
+		}
+		return fmt.Sprintf("tsmcp_%s_%s_%s.tar.gz", meta.Version, tg.goos, tg.goarch), "tsmcp"
+	}
+	var want []string
+	for _, tg := range targets {
+		name, _ := archiveName(tg)
+		want = append(want, name)
+	}
+	slices.Sort(want)
 	archives, err := filepath.Glob(filepath.Join(dist, "tsmcp_*"))
 	if err != nil {
 		t.Fatal(err)
@@ -83,8 +188,26 @@ func TestReleaseArchives(t *testing.T) {
 			found = append(found, filepath.Base(a))
 		}
 	}
-	if len(found) != len(releaseTargets) {
-		t.Errorf("archives %v, want %d", found, len(releaseTargets))
+	slices.Sort(found)
+	if !slices.Equal(found, want) {
+		t.Errorf("archives in %s: %v, want %v (%s=%q)", dist, found, want, releaseTargetsEnv, os.Getenv(releaseTargetsEnv))
+	}
+	var artifacts []struct {
+		Name string `json:"name"`
+		Type string `json:"type"`
+	}
+	if err := json.Unmarshal(readPath(t, filepath.Join(dist, "artifacts.json")), &artifacts); err != nil {
+		t.Fatalf("artifacts.json: %v", err)
+	}
+	var listed []string
+	for _, a := range artifacts {
+		if a.Type == "Archive" {
+			listed = append(listed, a.Name)
+		}
+	}
+	slices.Sort(listed)
+	if !slices.Equal(listed, want) {
+		t.Errorf("artifacts.json lists the archives %v, want %v", listed, want)
 	}
 	sums := readChecksums(t, filepath.Join(dist, "tsmcp_"+meta.Version+"_checksums.txt"))
 
@@ -97,14 +220,9 @@ func TestReleaseArchives(t *testing.T) {
 	for _, p := range pages {
 		docs = append(docs, "docs/"+filepath.Base(p))
 	}
-	for _, tg := range releaseTargets {
-		name := fmt.Sprintf("tsmcp_%s_%s_%s.tar.gz", meta.Version, tg.goos, tg.goarch)
-		bin := "tsmcp"
-		if tg.goos == "windows" {
-			name = strings.TrimSuffix(name, ".tar.gz") + ".zip"
-			bin = "tsmcp.exe"
-		}
-		t.Run(tg.goos+"/"+tg.goarch, func(t *testing.T) {
+	for _, tg := range targets {
+		name, bin := archiveName(tg)
+		t.Run(tg.String(), func(t *testing.T) {
 			path := filepath.Join(dist, name)
 			files := readArchive(t, path)
 			for _, doc := range docs {

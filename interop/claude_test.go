@@ -15,9 +15,9 @@ import (
 	"github.com/tsmcp/tsmcp/internal/testutil"
 )
 
-// claudeMarker is the Claude Code CLI that `npm ci` in interop/claude
-// installs (pinned by its package-lock.json).
-const claudeMarker = ".bin/claude"
+// claudeInstall installs the Claude Code CLI, pinned by
+// interop/claude/package-lock.json.
+const claudeInstall = "npm ci --prefix interop/claude"
 
 // TestClaudeCode follows the identity page's settings literally with the
 // real Claude Code CLI (no API key needed) against `tsmcp dev` run from a
@@ -28,10 +28,10 @@ const claudeMarker = ".bin/claude"
 // mcp list` must report both Connected. The banner's Claude Code line is
 // the page's.
 func TestClaudeCode(t *testing.T) {
-	root := testutil.RepoRoot(t)
-	dir := filepath.Join(root, "interop", "claude")
-	ensureNodeModules(t, dir, claudeMarker)
-	claude := filepath.Join(dir, "node_modules", claudeMarker)
+	claude := filepath.Join(testutil.RepoRoot(t), "interop", "claude", "node_modules", ".bin", "claude")
+	if _, err := os.Stat(claude); err != nil {
+		testutil.MissingTool(t, "the Claude Code CLI is not installed in interop/claude", claudeInstall)
+	}
 
 	tmp := t.TempDir()
 	bin := testutil.BuildTsmcp(t, tmp)

@@ -5,7 +5,6 @@
 package interop
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -21,12 +20,7 @@ import (
 	"github.com/tsmcp/tsmcp/internal/testutil"
 )
 
-// tsSDKMarker is a file of the TypeScript SDK that `npm ci` in interop/ts
-// installs.
-const tsSDKMarker = "@modelcontextprotocol/sdk/package.json"
-
 const (
-	npmTimeout      = 5 * time.Minute
 	readyTimeout    = 60 * time.Second
 	clientTimeout   = 2 * time.Minute
 	shutdownTimeout = 30 * time.Second
@@ -36,17 +30,11 @@ const (
 // TestTypeScriptSDK runs interop/ts/client.mjs (the official
 // @modelcontextprotocol/sdk client) against `tsmcp dev`: every demo identity
 // over Streamable HTTP and legacy SSE must list and call whoami and be seen
-// as itself. It needs Node.js and npm; without them it fails rather than
-// skips, so that a missing toolchain is never mistaken for a pass.
+// as itself. It needs Node.js and `npm ci --prefix interop/ts`; without
+// them it fails if CI is set and is skipped otherwise
+// (testutil.TypeScriptSDK).
 func TestTypeScriptSDK(t *testing.T) {
-	root := testutil.RepoRoot(t)
-	tsDir := filepath.Join(root, "interop", "ts")
-
-	node, err := exec.LookPath("node")
-	if err != nil {
-		t.Fatalf("node (Node.js >= 18) is required for this interop test and was not found on PATH: %v", err)
-	}
-	ensureNodeModules(t, tsDir, tsSDKMarker)
+	node, tsDir := testutil.TypeScriptSDK(t)
 
 	tmp := t.TempDir()
 	bin := testutil.BuildTsmcp(t, tmp)
@@ -97,13 +85,7 @@ func TestTypeScriptSDK(t *testing.T) {
 // a subscription's update as alice, and bob (whoami only) seeing none of
 // it, a refused read failing like a missing one.
 func TestTypeScriptSDKBridged(t *testing.T) {
-	root := testutil.RepoRoot(t)
-	tsDir := filepath.Join(root, "interop", "ts")
-	node, err := exec.LookPath("node")
-	if err != nil {
-		t.Fatalf("node (Node.js >= 18) is required for this interop test and was not found on PATH: %v", err)
-	}
-	ensureNodeModules(t, tsDir, tsSDKMarker)
+	node, tsDir := testutil.TypeScriptSDK(t)
 	everything := testutil.EverythingBin(t)
 
 	tmp := t.TempDir()
@@ -140,31 +122,6 @@ upstreams:
 	}
 	t.Logf("TypeScript SDK bridged checks:\n%s", out)
 	dev.stop(t)
-}
-
-// ensureNodeModules runs `npm ci` in dir unless node_modules/<marker>
-// (a file of the pinned package) is already installed.
-func ensureNodeModules(t *testing.T, dir, marker string) {
-	t.Helper()
-	if _, err := os.Stat(filepath.Join(dir, "node_modules", marker)); err == nil {
-		return
-	}
-	npm, err := exec.LookPath("npm")
-	if err != nil {
-		t.Fatalf("%s is not installed in %s/node_modules and npm was not found on PATH to install it: %v\n"+
-			"install Node.js (>= 18) with npm, or run `npm ci` in %s", marker, dir, err, dir)
-	}
-	ctx, cancel := context.WithTimeout(t.Context(), npmTimeout)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, npm, "ci", "--no-audit", "--no-fund")
-	cmd.Dir = dir
-	cmd.WaitDelay = waitDelay
-	start := time.Now()
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("npm ci in %s: %v\n%s", dir, err, out)
-	}
-	t.Logf("npm ci in %v:\n%s", time.Since(start).Round(time.Millisecond), bytes.TrimSpace(out))
 }
 
 // devProcess is a running `tsmcp dev`.

@@ -2,6 +2,7 @@ package testutil
 
 import (
 	"context"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
@@ -9,13 +10,12 @@ import (
 	"time"
 )
 
-// buildTimeout bounds one `go build` of tsmcp (cold, on a busy machine).
-const buildTimeout = 5 * time.Minute
-
 // BuildTsmcp builds ./cmd/tsmcp into dir and returns the binary's path.
 // Tests that need tsmcp exactly as users run it use it: inside a test
 // binary (TSMCP_TEST_RUN_MAIN) tsnet knows it runs in a test and behaves
-// differently, e.g. it uploads no logs.
+// differently, e.g. it uploads no logs. It is the build of the release
+// archives and the images (CGO_ENABLED=0, -trimpath; no version stamped),
+// so the build cache .ci/run's release snapshot fills serves it.
 func BuildTsmcp(t testing.TB, dir string) string {
 	t.Helper()
 	goBin, err := exec.LookPath("go")
@@ -26,10 +26,11 @@ func BuildTsmcp(t testing.TB, dir string) string {
 	if runtime.GOOS == "windows" {
 		bin += ".exe"
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), buildTimeout)
+	ctx, cancel := DeadlineContext(t)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, goBin, "build", "-o", bin, "./cmd/tsmcp")
+	cmd := exec.CommandContext(ctx, goBin, "build", "-trimpath", "-o", bin, "./cmd/tsmcp")
 	cmd.Dir = RepoRoot(t)
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	cmd.WaitDelay = 5 * time.Second
 	start := time.Now()
 	if out, err := cmd.CombinedOutput(); err != nil {
@@ -37,4 +38,28 @@ func BuildTsmcp(t testing.TB, dir string) string {
 	}
 	t.Logf("built tsmcp in %v", time.Since(start).Round(time.Millisecond))
 	return bin
+}
+
+// deadlineMargin is how long before the test binary's -timeout a
+// DeadlineContext ends.
+const deadlineMargin = time.Minute
+
+// DeadlineContext returns a context for a command that may take long on a
+// cold, busy machine (a go build): it ends a minute before the test
+// binary's -timeout (go test's default is 10 minutes), so the command is
+// stopped and the test fails with its output, rather than the binary
+// panicking with the command still running. It has no fixed budget of
+// its own: how long a cold build takes depends on the machine.
+func DeadlineContext(t testing.TB) (context.Context, context.CancelFunc) {
+	t.Helper()
+	ctx := context.Background()
+	if tt, ok := t.(interface{ Context() context.Context }); ok {
+		ctx = tt.Context()
+	}
+	if tt, ok := t.(interface{ Deadline() (time.Time, bool) }); ok {
+		if d, ok := tt.Deadline(); ok {
+			return context.WithDeadline(ctx, d.Add(-deadlineMargin))
+		}
+	}
+	return context.WithCancel(ctx)
 }

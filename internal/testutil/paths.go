@@ -3,7 +3,6 @@ package testutil
 import (
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"runtime"
 	"testing"
@@ -37,7 +36,8 @@ func FreeAddr(t testing.TB) string {
 // EverythingBin returns the path of the reference MCP server
 // @modelcontextprotocol/server-everything as `npm ci --prefix interop/ts`
 // installs it. When it is missing the test fails if CI is set (.ci/run
-// installs it) and is skipped otherwise, saying how to install it.
+// installs it) and is skipped otherwise, saying how to install it
+// (MissingTool).
 func EverythingBin(t testing.TB) string {
 	t.Helper()
 	return npmBin(t, "@modelcontextprotocol/server-everything", "mcp-server-everything")
@@ -52,34 +52,34 @@ func MemoryBin(t testing.TB) string {
 	return npmBin(t, "@modelcontextprotocol/server-memory", "mcp-server-memory")
 }
 
+// interopTSInstall installs the npm packages of interop/ts.
+const interopTSInstall = "npm ci --prefix interop/ts"
+
 // npmBin returns the path of the executable bin of the npm package pkg
 // installed in interop/ts.
 func npmBin(t testing.TB, pkg, bin string) string {
 	t.Helper()
 	p := filepath.Join(RepoRoot(t), "interop", "ts", "node_modules", ".bin", bin)
 	if _, err := os.Stat(p); err != nil {
-		msg := pkg + " is not installed; run: npm ci --prefix interop/ts"
-		if os.Getenv("CI") != "" {
-			t.Fatal(msg + " (CI is set, so .ci/run must install it)")
-		}
-		t.Skip(msg)
+		MissingTool(t, pkg+" is not installed in interop/ts", interopTSInstall)
 	}
 	return p
 }
 
+// NodeInstall installs Node.js and npm on Debian (the interop clients
+// need Node.js 18 or later).
+const NodeInstall = "apt-get install -y nodejs npm"
+
 // TypeScriptSDK returns the path of node and the directory where `npm ci
 // --prefix interop/ts` installs the official MCP TypeScript SDK (and the
-// scripts that drive it). It fails the test when either is missing:
-// .ci/run installs both, and a missing toolchain must not pass as a skip.
+// scripts that drive it). When either is missing the test fails if CI is
+// set and is skipped otherwise (MissingTool).
 func TypeScriptSDK(t testing.TB) (node, dir string) {
 	t.Helper()
-	node, err := exec.LookPath("node")
-	if err != nil {
-		t.Fatalf("node (Node.js >= 18) is required for this test and was not found on PATH: %v", err)
-	}
+	node = NeedTool(t, "node", NodeInstall)
 	dir = filepath.Join(RepoRoot(t), "interop", "ts")
 	if _, err := os.Stat(filepath.Join(dir, "node_modules", "@modelcontextprotocol", "sdk", "package.json")); err != nil {
-		t.Fatalf("the TypeScript SDK is not installed: run `npm ci --prefix interop/ts` (%v)", err)
+		MissingTool(t, "the MCP TypeScript SDK is not installed in interop/ts", interopTSInstall)
 	}
 	return node, dir
 }
