@@ -2,18 +2,12 @@ package server_test
 
 import (
 	"context"
-	"fmt"
 	"slices"
 	"sync"
 	"testing"
 	"time"
 
 	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
-	"tailscale.com/tailcfg"
-
-	"github.com/tsmcp/tsmcp/internal/acl"
-	"github.com/tsmcp/tsmcp/internal/config"
-	"github.com/tsmcp/tsmcp/internal/server"
 )
 
 // listChanges records the list_changed notifications one client got.
@@ -91,46 +85,4 @@ func TestReloadSendsListChanged(t *testing.T) {
 	want := wantBig(false)
 	checkOnceEach(t, "alice's tools after the reload", withoutBuiltins(collect(t, as.Tools(ctx, nil), func(x *sdk.Tool) string { return x.Name })), want.tools)
 	checkOnceEach(t, "alice's resources after the reload", collect(t, as.Resources(ctx, nil), func(x *sdk.Resource) string { return x.URI }), want.resources)
-}
-
-// grantRuns numbers the hosts of TestGrantChangeSendsListChanged.
-var grantRuns = 0
-
-// TestGrantChangeSendsListChanged: a grant revoked the way production
-// control does (a MapResponse carrying only PacketFilters, no
-// notification on the node's bus) changes what the caller may see: the
-// connected session is told to re-list, and the re-list shows the loss.
-func TestGrantChangeSendsListChanged(t *testing.T) {
-	tn := startTailnet(t)
-	carol := tn.carolCaller()
-	capName := tailcfg.PeerCapability(acl.DefaultCapability)
-	tn.net.SetPeerCaps(carol.node.IP, tailcfg.PeerCapMap{capName: {`{"tools":["whoami"]}`}})
-	defer tn.net.SetPeerCaps(carol.node.IP, nil)
-
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	// A fresh name per run: PushGrants finds the host by name.
-	grantRuns++
-	hostname := fmt.Sprintf("listchanged-grants-%d", grantRuns)
-	host, err := startHost(ctx, tn.net, hostname, &logBuffer{}, func(c *config.Config, _ *server.Options) {
-		c.ACL = acl.Config{} // grants only
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer host.Close()
-	var heard listChanges
-	s := featSession(ctx, t, "http://"+host.TailnetIP().String()+"/mcp", carol, heard.options())
-	if got := toolNames(ctx, t, s); !slices.Equal(got, []string{"whoami"}) {
-		t.Fatalf("carol lists %v with her grant, want [whoami]", got)
-	}
-
-	tn.net.SetPeerCaps(carol.node.IP, nil)
-	if err := tn.net.PushGrants(hostname); err != nil {
-		t.Fatal(err)
-	}
-	heard.wait(ctx, t, "carol", "tools")
-	if got := toolNames(ctx, t, s); len(got) != 0 {
-		t.Errorf("carol lists %v after the revocation", got)
-	}
 }

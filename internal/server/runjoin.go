@@ -77,13 +77,12 @@ func (s *Server) startIdentification(ctx context.Context, node *tsnet.Server, cl
 // startWhoIsCacheLocked makes the node's cached WhoIs the host's, and
 // watches the node so the cache forgets what changed, and clients are
 // told to re-list when the grants change. s.mu must be held. It leaves
-// the watchers on cleanup ("WhoIs cache", "grants watch").
+// the watcher on cleanup ("WhoIs cache").
 func (s *Server) startWhoIsCacheLocked(node *tsnet.Server, lc *local.Client, cleanup *cleanups) {
 	cache := whois.New(lc.WhoIs, serviceWhoIs(lc), tsnetx.FilterFunc(node), s.log)
 	cache.KeepStale = s.whoisStale
 	cache.OnLookup = s.metrics.WhoIsCache
 	cleanup.start("WhoIs cache", func(ctx context.Context) { cache.Watch(ctx, lc) })
-	cleanup.start("grants watch", func(ctx context.Context) { s.watchGrants(ctx, tsnetx.FilterFunc(node)) })
 	s.whoisFn = cache.WhoIs
 	s.whoisCache = cache
 }
