@@ -69,35 +69,8 @@ func (p *Provider) Prompts(context.Context) []tools.Prompt {
 // CompletePrompt forwards completion/complete for a listed prompt (by its
 // served name) to its upstream.
 func (p *Provider) CompletePrompt(ctx context.Context, prompt string, arg mcp.CompleteArgument, actx mcp.CompleteContext) (*mcp.Completion, error) {
-	// The prefixed upstream whose namespace the name is in, else the
-	// first unprefixed one that lists it (unprefixed.go).
-	if u := p.nameNamespaceOf(prompt); u != nil {
-		return u.completePrompt(ctx, prompt, arg, actx)
-	}
-	for _, u := range p.ups {
-		if u.unprefixed && u.servesPrompt(prompt) {
-			return u.completePrompt(ctx, prompt, arg, actx)
-		}
-	}
-	return nil, tools.ErrNotFound
-}
-
-// servesPrompt reports whether the upstream's last listing has the prompt
-// (by its served name).
-func (u *upstream) servesPrompt(prompt string) bool {
-	u.feat.mu.Lock()
-	defer u.feat.mu.Unlock()
-	_, ok := u.feat.promptSet[prompt]
-	return ok
-}
-
-// completePrompt forwards completion/complete for the upstream's prompt
-// (by its served name); tools.ErrNotFound when it did not list it.
-func (u *upstream) completePrompt(ctx context.Context, prompt string, arg mcp.CompleteArgument, actx mcp.CompleteContext) (*mcp.Completion, error) {
-	u.feat.mu.Lock()
-	orig, ok := u.feat.promptSet[prompt]
-	u.feat.mu.Unlock()
-	if !ok {
+	u, orig := p.listedBy(p.nameNamespaceOf(prompt), prompt, func(u *upstream) map[string]string { return u.feat.promptSet })
+	if u == nil {
 		return nil, tools.ErrNotFound
 	}
 	return u.complete(ctx, mcp.PromptReference{Type: "ref/prompt", Name: orig}, arg, actx)

@@ -260,30 +260,8 @@ func (p *Provider) SubscribeResource(ctx context.Context, uri string, updated fu
 // CompleteResource forwards completion/complete for a listed resource
 // template (as clients see it) to its upstream.
 func (p *Provider) CompleteResource(ctx context.Context, uriTemplate string, arg mcp.CompleteArgument, actx mcp.CompleteContext) (*mcp.Completion, error) {
-	// The prefixed upstream whose namespace the template is in, else the
-	// first unprefixed one that lists it (unprefixed.go).
-	if u := p.uriNamespaceOf(uriTemplate); u != nil {
-		return u.completeTemplate(ctx, uriTemplate, arg, actx)
-	}
-	for _, u := range p.ups {
-		if !u.unprefixed {
-			continue
-		}
-		if c, err := u.completeTemplate(ctx, uriTemplate, arg, actx); !errors.Is(err, tools.ErrNotFound) {
-			return c, err
-		}
-	}
-	return nil, tools.ErrNotFound
-}
-
-// completeTemplate forwards completion/complete for the upstream's listed
-// resource template (as clients see it); tools.ErrNotFound when it did not
-// list it.
-func (u *upstream) completeTemplate(ctx context.Context, uriTemplate string, arg mcp.CompleteArgument, actx mcp.CompleteContext) (*mcp.Completion, error) {
-	u.feat.mu.Lock()
-	orig, ok := u.feat.tmplSet[uriTemplate]
-	u.feat.mu.Unlock()
-	if !ok {
+	u, orig := p.listedBy(p.uriNamespaceOf(uriTemplate), uriTemplate, func(u *upstream) map[string]string { return u.feat.tmplSet })
+	if u == nil {
 		return nil, tools.ErrNotFound
 	}
 	return u.complete(ctx, mcp.ResourceReference{Type: "ref/resource", URI: orig}, arg, actx)

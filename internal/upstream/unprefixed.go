@@ -230,3 +230,32 @@ func (p *Provider) Collisions() []string {
 	_, _, dr := p.mergeResources(false)
 	return append(append(out, dp...), dr...)
 }
+
+// listedBy returns the upstream that serves name (a prompt's served name,
+// a URI template as clients see it) and its own name for it, looked up in
+// the map served picks (under the upstream's feature lock): ns, the
+// prefixed upstream whose namespace name is in, when there is one; else
+// the first unprefixed upstream that lists it. Nil when none does.
+func (p *Provider) listedBy(ns *upstream, name string, served func(*upstream) map[string]string) (*upstream, string) {
+	lookup := func(u *upstream) (string, bool) {
+		u.feat.mu.Lock()
+		defer u.feat.mu.Unlock()
+		orig, ok := served(u)[name]
+		return orig, ok
+	}
+	if ns != nil {
+		if orig, ok := lookup(ns); ok {
+			return ns, orig
+		}
+		return nil, ""
+	}
+	for _, u := range p.ups {
+		if !u.unprefixed {
+			continue
+		}
+		if orig, ok := lookup(u); ok {
+			return u, orig
+		}
+	}
+	return nil, ""
+}
