@@ -69,16 +69,16 @@ func testAnswer(who string) string { return "answer-from-" + who }
 // h and answering elicitation and sampling as who.
 func mcpgoPeer(ctx context.Context, t *testing.T, endpoint string, c caller, who string, h *heard) *mcpgoclient.Client {
 	t.Helper()
-	tr, err := mcpgotransport.NewStreamableHTTP(endpoint, mcpgotransport.WithHTTPBasicClient(c.httpClient()),
-		// mcp-go's server sends sampling requests on the standalone GET
-		// stream only.
-		//lint:ignore SA1019 the client is pinned to 2025-11-25, where this stream exists
-		mcpgotransport.WithContinuousListening())
-	if err != nil {
-		t.Fatal(err)
-	}
-	cl := mcpgoclient.NewClient(tr,
-		mcpgoclient.WithProtocolVersion(mcp.LATEST_LEGACY_PROTOCOL_VERSION),
+	return legacyMCPGo(ctx, t, endpoint, c, "calls-test-"+who, func(cl *mcpgoclient.Client) {
+		cl.OnNotification(func(n mcp.JSONRPCNotification) {
+			switch n.Method {
+			case string(mcp.MethodNotificationProgress):
+				h.add(&h.progress, fmt.Sprintf("%v %v", n.Params.AdditionalFields["progressToken"], n.Params.AdditionalFields["message"]))
+			case string(mcp.MethodNotificationMessage):
+				h.add(&h.logs, fmt.Sprint(n.Params.AdditionalFields["data"]))
+			}
+		})
+	},
 		mcpgoclient.WithElicitationHandler(elicitFunc(func(_ context.Context, r mcp.ElicitationRequest) (*mcp.ElicitationResult, error) {
 			h.add(&h.elicited, r.Params.Message)
 			return &mcp.ElicitationResult{ElicitationResponse: mcp.ElicitationResponse{
@@ -96,21 +96,32 @@ func mcpgoPeer(ctx context.Context, t *testing.T, endpoint string, c caller, who
 				SamplingMessage: mcp.SamplingMessage{Role: mcp.RoleAssistant, Content: mcp.NewTextContent(testAnswer(who))}}, nil
 		})),
 	)
+}
+
+// legacyMCPGo connects mcp-go's client as c over Streamable HTTP in the
+// 2025-11-25 protocol with its standalone GET stream (mcp-go's server
+// sends sampling and roots requests there only), with opts; started is
+// called between Start and Initialize (to register handlers). It is
+// closed when the test ends.
+func legacyMCPGo(ctx context.Context, t *testing.T, endpoint string, c caller, name string, started func(*mcpgoclient.Client), opts ...mcpgoclient.ClientOption) *mcpgoclient.Client {
+	t.Helper()
+	tr, err := mcpgotransport.NewStreamableHTTP(endpoint, mcpgotransport.WithHTTPBasicClient(c.httpClient()),
+		//lint:ignore SA1019 the client is pinned to 2025-11-25, where this stream exists
+		mcpgotransport.WithContinuousListening())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl := mcpgoclient.NewClient(tr, append([]mcpgoclient.ClientOption{mcpgoclient.WithProtocolVersion(mcp.LATEST_LEGACY_PROTOCOL_VERSION)}, opts...)...)
 	t.Cleanup(func() { cl.Close() })
 	if err := cl.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
-	cl.OnNotification(func(n mcp.JSONRPCNotification) {
-		switch n.Method {
-		case string(mcp.MethodNotificationProgress):
-			h.add(&h.progress, fmt.Sprintf("%v %v", n.Params.AdditionalFields["progressToken"], n.Params.AdditionalFields["message"]))
-		case string(mcp.MethodNotificationMessage):
-			h.add(&h.logs, fmt.Sprint(n.Params.AdditionalFields["data"]))
-		}
-	})
+	if started != nil {
+		started(cl)
+	}
 	init := mcp.InitializeRequest{}
 	init.Params.ProtocolVersion = mcp.LATEST_LEGACY_PROTOCOL_VERSION
-	init.Params.ClientInfo = mcp.Implementation{Name: "calls-test-" + who, Version: "1"}
+	init.Params.ClientInfo = mcp.Implementation{Name: name, Version: "1"}
 	if _, err := cl.Initialize(ctx, init); err != nil {
 		t.Fatal(err)
 	}

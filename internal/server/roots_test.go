@@ -8,7 +8,6 @@ import (
 	"time"
 
 	mcpgoclient "github.com/mark3labs/mcp-go/client"
-	mcpgotransport "github.com/mark3labs/mcp-go/client/transport"
 	"github.com/mark3labs/mcp-go/mcp"
 	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
 
@@ -28,27 +27,10 @@ func (f rootsFunc) ListRoots(ctx context.Context, r mcp.ListRootsRequest) (*mcp.
 // roots/list), declaring roots and answering with roots.
 func mcpgoRootsPeer(ctx context.Context, t *testing.T, endpoint string, c caller, roots ...mcp.Root) *mcpgoclient.Client {
 	t.Helper()
-	tr, err := mcpgotransport.NewStreamableHTTP(endpoint, mcpgotransport.WithHTTPBasicClient(c.httpClient()),
-		//lint:ignore SA1019 the client is pinned to 2025-11-25, where this stream exists
-		mcpgotransport.WithContinuousListening())
-	if err != nil {
-		t.Fatal(err)
-	}
-	cl := mcpgoclient.NewClient(tr, mcpgoclient.WithProtocolVersion(mcp.LATEST_LEGACY_PROTOCOL_VERSION),
+	return legacyMCPGo(ctx, t, endpoint, c, "roots-test-"+c.name, nil,
 		mcpgoclient.WithRootsHandler(rootsFunc(func(context.Context, mcp.ListRootsRequest) (*mcp.ListRootsResult, error) {
 			return &mcp.ListRootsResult{Roots: roots}, nil
 		})))
-	t.Cleanup(func() { cl.Close() })
-	if err := cl.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	init := mcp.InitializeRequest{}
-	init.Params.ProtocolVersion = mcp.LATEST_LEGACY_PROTOCOL_VERSION
-	init.Params.ClientInfo = mcp.Implementation{Name: "roots-test-" + c.name, Version: "1"}
-	if _, err := cl.Initialize(ctx, init); err != nil {
-		t.Fatal(err)
-	}
-	return cl
 }
 
 // TestBridgedRootsPerIdentity bridges server-everything per identity

@@ -120,12 +120,12 @@ func (f *flight) forward(reqCtx context.Context, req transport.JSONRPCRequest) (
 		if caps != nil && caps.Elicitation == nil {
 			return nil, errors.New("the caller did not declare elicitation")
 		}
-		if err := checkURLMode(raw, caps); err != nil {
-			return nil, err
-		}
 		var p mcp.ElicitationParams
 		if err := json.Unmarshal(raw, &p); err != nil {
 			return nil, err
+		}
+		if p.Mode == mcp.ElicitationModeURL && caps != nil && caps.Elicitation.URL == nil {
+			return nil, errors.New("the caller did not declare URL-mode elicitation")
 		}
 		return srv.RequestElicitation(ctx, mcp.ElicitationRequest{
 			Request: mcp.Request{Method: req.Method}, Params: p})

@@ -154,21 +154,6 @@ func (e *urlElicits) complete(fields map[string]any, log *conn.LogLimiter) {
 	}
 }
 
-// checkURLMode refuses a URL-mode elicitation for a caller whose session
-// did not declare URL mode (caps nil: not known, allowed as for form mode).
-func checkURLMode(raw json.RawMessage, caps *mcp.ClientCapabilities) error {
-	var p struct {
-		Mode string `json:"mode"`
-	}
-	if json.Unmarshal(raw, &p) != nil || p.Mode != mcp.ElicitationModeURL || caps == nil {
-		return nil
-	}
-	if caps.Elicitation == nil || caps.Elicitation.URL == nil {
-		return errors.New("the caller did not declare URL-mode elicitation")
-	}
-	return nil
-}
-
 // urlRequired returns, when the upstream refused a call with
 // URLElicitationRequiredError, that error with its elicitations bounded
 // (at most Bounds.Items, each URL within Bounds.URIBytes, each message
