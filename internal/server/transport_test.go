@@ -65,11 +65,16 @@ func isMCPAnswer(resp *http.Response) bool {
 	return bytes.Contains(b, []byte(`"protocolVersion"`)) && bytes.Contains(b, []byte(`"jsonrpc"`))
 }
 
+// TestOversizedBodyIs413 sends the oversized bodies by hand on a
+// connection of their own and stops writing where the host must have
+// answered: a body announced too big is refused before a byte of it is
+// sent, and one of unknown length as soon as the limit is crossed. (A
+// client that keeps writing after the answer races the host's close, and
+// its kernel may drop the 413 on the reset that follows.)
 func TestOversizedBodyIs413(t *testing.T) {
 	tn := startTailnet(t)
-	hc := tn.callers()[0].httpClient()
+	c := tn.callers()[0]
 	max := 4 << 20 // mcp.max_body default, 4MiB
-	big := `{"jsonrpc":"2.0","id":1,"method":"ping","params":{"pad":"` + strings.Repeat("x", max) + `"}}`
 	tests := []struct {
 		name string
 		path string
@@ -83,18 +88,43 @@ func TestOversizedBodyIs413(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			var body io.Reader = strings.NewReader(big)
-			if tt.chunked {
-				body = io.MultiReader(strings.NewReader(big)) // unknown length
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			conn, err := c.node.Dial(ctx, "tcp", strings.TrimPrefix(tn.hostURL, "http://")+":80")
+			if err != nil {
+				t.Fatal(err)
 			}
-			resp := postMCP(t, hc, tn.hostURL+tt.path, body, nil)
+			defer conn.Close()
+			_ = conn.SetDeadline(time.Now().Add(time.Minute))
+			head := "POST " + tt.path + " HTTP/1.1\r\nHost: tsmcp\r\nContent-Type: application/json\r\nAccept: application/json, text/event-stream\r\n"
+			w := bufio.NewWriter(conn)
+			if tt.chunked {
+				fmt.Fprintf(w, "%sTransfer-Encoding: chunked\r\n\r\n", head)
+				// One byte over the limit, without the last chunk: the
+				// host has all it needs to refuse, and nothing is left
+				// unread when it closes.
+				chunk := strings.Repeat("x", 64<<10)
+				for sent := 0; sent <= max; sent += len(chunk) {
+					fmt.Fprintf(w, "%x\r\n%s\r\n", len(chunk), chunk)
+				}
+			} else {
+				fmt.Fprintf(w, "%sContent-Length: %d\r\n\r\n", head, max+1)
+			}
+			if err := w.Flush(); err != nil {
+				t.Fatal(err)
+			}
+			resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
 			if resp.StatusCode != http.StatusRequestEntityTooLarge {
 				t.Fatalf("status = %d, want 413", resp.StatusCode)
 			}
 		})
 	}
 	t.Run("just under the limit is served", func(t *testing.T) {
-		resp := postMCP(t, hc, tn.hostURL+"/mcp", strings.NewReader(initializeBody), nil)
+		resp := postMCP(t, c.httpClient(), tn.hostURL+"/mcp", strings.NewReader(initializeBody), nil)
 		if !isMCPAnswer(resp) {
 			t.Fatalf("status = %d, want an MCP answer", resp.StatusCode)
 		}
