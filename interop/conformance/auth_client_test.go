@@ -2,10 +2,7 @@ package conformance
 
 import (
 	"bytes"
-	"context"
-	"errors"
 	"fmt"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"testing"
@@ -59,21 +56,11 @@ func TestAuthClientConformance(t *testing.T) {
 	bin := testutil.BuildCommand(t, t.TempDir(), "./internal/oauth/cmd/conformance-client")
 
 	outDir := t.TempDir()
-	ctx, cancel := context.WithTimeout(t.Context(), suiteTimeout)
-	defer cancel()
-	cmd := s.command(ctx, outDir, s.script, "client", "--command", bin, "--suite", "auth",
-		"--spec-version", authSpecVersion, "--output-dir", outDir)
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
 	start := time.Now()
-	err := cmd.Run()
-	var exit *exec.ExitError
-	if err != nil && !(errors.As(err, &exit) && exit.ExitCode() == 1 && ctx.Err() == nil) {
-		t.Fatalf("conformance client --suite auth: %v\n%s", err, out.String())
-	}
+	out := s.run(t, outDir, "client", "--command", bin, "--suite", "auth", "--spec-version", authSpecVersion)
 	r, err := readClientRun(filepath.Join(outDir, "auth"))
 	if err != nil {
-		t.Fatalf("reading the suite's results: %v\n%s", err, out.String())
+		t.Fatalf("reading the suite's results: %v\n%s", err, out)
 	}
 	t.Logf("the auth suite against the conformance client: %d scenarios in %v", len(r), time.Since(start).Round(time.Millisecond))
 	logTable(t, []string{"tsmcp oauth client"}, []run{r})
@@ -101,7 +88,7 @@ func TestAuthClientConformance(t *testing.T) {
 		t.Errorf("%d scenarios fail; issue 24 allows at most one", failed)
 	}
 	if t.Failed() {
-		t.Logf("--- suite output (last 16 KiB) ---\n%s", tail(out.String(), 16<<10))
+		t.Logf("--- suite output (last 16 KiB) ---\n%s", tail(out, 16<<10))
 	}
 }
 
