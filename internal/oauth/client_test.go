@@ -151,4 +151,8 @@ func TestNewManagerRefuses(t *testing.T) {
 			}
 		})
 	}
+	// A tailnet callback is plain HTTP by choice.
+	if _, err := NewManager(Config{Store: e.store, RedirectURL: "http://tsmcp.example.ts.net/oauth/callback", AllowHTTPRedirect: true}); err != nil {
+		t.Errorf("a plain-HTTP redirect with AllowHTTPRedirect: %v", err)
+	}
 }

@@ -55,9 +55,17 @@ type Config struct {
 	// StateTTL is how long a started authorization can be finished.
 	// Zero: DefaultStateTTL.
 	StateTTL time.Duration
-	// InsecureHTTP allows plain-HTTP authorization servers and metadata
-	// on non-loopback hosts. False: HTTPS only, but for loopback hosts.
+	// InsecureHTTP allows plain-HTTP authorization servers, metadata and
+	// redirect URLs on non-loopback hosts. False: HTTPS only, but for
+	// loopback hosts (and AllowHTTPRedirect).
 	InsecureHTTP bool
+	// AllowHTTPRedirect allows a plain-HTTP RedirectURL on any host, for a
+	// callback served on the tailnet (http://<host>/oauth/callback: the
+	// browser reaches it over WireGuard; PKCE keeps an intercepted code
+	// useless). The MCP specification asks for HTTPS or localhost, and an
+	// authorization server may refuse such a redirect URI. False: HTTPS or
+	// loopback only.
+	AllowHTTPRedirect bool
 	// Logger receives what happens, never a token or secret. Nil: discard.
 	Logger *slog.Logger
 	// Now is the clock. Nil: time.Now.
@@ -114,7 +122,7 @@ func NewManager(cfg Config) (*Manager, error) {
 		return nil, errors.New("oauth: Config.Store is required")
 	}
 	ru, err := url.Parse(cfg.RedirectURL)
-	if err != nil || ru.Host == "" || (ru.Scheme != "https" && !(ru.Scheme == "http" && (isLoopback(ru.Hostname()) || cfg.InsecureHTTP))) || ru.Fragment != "" {
+	if err != nil || ru.Host == "" || (ru.Scheme != "https" && !(ru.Scheme == "http" && (isLoopback(ru.Hostname()) || cfg.InsecureHTTP || cfg.AllowHTTPRedirect))) || ru.Fragment != "" {
 		return nil, fmt.Errorf("oauth: the redirect URL %q is not an absolute HTTPS (or loopback HTTP) URL without a fragment", cfg.RedirectURL)
 	}
 	if cfg.ClientMetadataURL != "" {

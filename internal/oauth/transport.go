@@ -2,6 +2,7 @@ package oauth
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 )
@@ -14,7 +15,9 @@ const maxStepUps = 2
 
 // Transport returns an http.RoundTripper sending requests to up as
 // identity: each carries identity's bearer token for up (refreshed first
-// when it has expired), and nothing else of it.
+// when it has expired), and nothing else of it. The token is only sent to
+// the resource it was issued for (the upstream URL or below it): a
+// request elsewhere, such as a redirect to another origin, is an error.
 //
 // Without a token a request goes out unauthenticated (an upstream may
 // serve some requests without one); its 401 is the challenge discovery
@@ -68,6 +71,13 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		return nil, t.m.authRequired(&t.up, are.Reason, ch.Scopes)
 	}
 
+	// The token goes to its resource only: not to another origin or path
+	// (a redirect, an upstream URL changed since the authorization).
+	if !resourceCovers(rec.Resource, req.URL) {
+		closeBody(req)
+		return nil, fmt.Errorf("oauth: the token of upstream %q is for %s; not sending it to %s://%s%s",
+			t.up.Name, rec.Resource, req.URL.Scheme, req.URL.Host, req.URL.EscapedPath())
+	}
 	resp, err := t.send(req, rec.AccessToken, false)
 	if err != nil {
 		return nil, err
