@@ -12,9 +12,14 @@
 // caller's browser to, Manager.Finish takes the callback, and
 // Manager.Transport sends each identity's requests to the upstream with
 // that identity's token, answering *AuthorizationRequiredError when the
-// identity must (re)authorize. Tokens are sealed (AES-256-GCM) in the
-// node's state store (Store); no token value is ever logged or put in an
+// identity must (re)authorize. Tokens are sealed (AES-256-GCM) in an
+// ipn.StateStore (Store); no token value is ever logged or put in an
 // error.
+//
+// Started authorizations (state, PKCE verifier) live in the Manager's
+// memory for Config.StateTTL: the callback must reach the process that
+// started the flow. Tokens and dynamic registrations live in the Store:
+// replicas share them only through a store they all read and write.
 package oauth
 
 import (

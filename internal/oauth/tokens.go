@@ -157,6 +157,12 @@ func (m *Manager) token(ctx context.Context, identity string, up *Upstream) (*re
 		m.log.Warn("oauth: a stored token is unusable", "upstream", up.Name, "err", err)
 		return nil, m.authRequired(up, ReasonNotConnected, nil)
 	}
+	if u, err := url.Parse(up.URL); err != nil || !resourceCovers(rec.Resource, u) {
+		// The upstream's URL changed since the authorization: the token
+		// is for another resource and must not go there.
+		m.log.Info("oauth: the stored token is for another resource than the upstream's URL; the identity must authorize again", "upstream", up.Name, "resource", rec.Resource)
+		return nil, m.authRequired(up, ReasonNotConnected, nil)
+	}
 	if !rec.expired(m.cfg.Now()) {
 		return &rec, nil
 	}

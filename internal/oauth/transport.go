@@ -17,7 +17,9 @@ const maxStepUps = 2
 // identity: each carries identity's bearer token for up (refreshed first
 // when it has expired), and nothing else of it. The token is only sent to
 // the resource it was issued for (the upstream URL or below it): a
-// request elsewhere, such as a redirect to another origin, is an error.
+// request elsewhere, such as a redirect to another origin, is an error,
+// and a token for another resource than up.URL (the URL changed since
+// the authorization) counts as none.
 //
 // Without a token a request goes out unauthenticated (an upstream may
 // serve some requests without one); its 401 is the challenge discovery
@@ -71,8 +73,9 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		return nil, t.m.authRequired(&t.up, are.Reason, ch.Scopes)
 	}
 
-	// The token goes to its resource only: not to another origin or path
-	// (a redirect, an upstream URL changed since the authorization).
+	// The token goes to its resource only, not to another origin or path
+	// (a redirect elsewhere; token refuses a record whose resource does
+	// not cover the upstream's URL).
 	if !resourceCovers(rec.Resource, req.URL) {
 		closeBody(req)
 		return nil, fmt.Errorf("oauth: the token of upstream %q is for %s; not sending it to %s://%s%s",

@@ -9,9 +9,9 @@ import (
 	"testing"
 )
 
-// TestTokenStaysWithItsResource: the transport refuses to send the token
-// anywhere but its resource: a redirect to another origin, or an upstream
-// URL changed to another server, gets an error and no token.
+// TestTokenStaysWithItsResource: the token goes to its resource only: an
+// upstream whose URL changed since the authorization gets requests
+// without it, and a redirect to another origin is an error.
 func TestTokenStaysWithItsResource(t *testing.T) {
 	e := newEnv(t)
 	e.connect(t, "alice")
@@ -21,11 +21,21 @@ func TestTokenStaysWithItsResource(t *testing.T) {
 	}))
 	defer evil.Close()
 
+	// The upstream's URL changed since alice authorized: her token is
+	// not for it; the request goes without it.
 	moved := e.up
 	moved.URL = evil.URL + "/mcp"
 	hc := &http.Client{Transport: e.m.Transport("alice", moved, nil)}
-	if _, err := hc.Get(moved.URL); err == nil || !strings.Contains(err.Error(), "not sending it") {
-		t.Errorf("to another server: %v, want a refusal", err)
+	if resp, err := hc.Get(moved.URL); err != nil {
+		t.Errorf("to the moved upstream: %v", err)
+	} else {
+		resp.Body.Close()
+	}
+	if v, _ := leaked.Load().(string); v != "" {
+		t.Errorf("the moved upstream got Authorization %q", v)
+	}
+	if c, _ := e.m.Connection("alice", "files"); !c.Connected {
+		t.Error("alice's token for the old URL is gone")
 	}
 
 	redirector := http.NewServeMux()
