@@ -170,9 +170,11 @@ func TestResourceCovers(t *testing.T) {
 		{"https://evil.example.com/mcp", "https://mcp.example.com/mcp", false},
 		{"https://mcp.example.com/mcp#x", "https://mcp.example.com/mcp", false},
 	} {
-		u, _ := url.Parse(tc.u)
-		if got := resourceCovers(tc.res, u); got != tc.want {
-			t.Errorf("resourceCovers(%q, %q) = %v, want %v", tc.res, tc.u, got, tc.want)
-		}
+		t.Run(tc.res+" for "+tc.u, func(t *testing.T) {
+			u, _ := url.Parse(tc.u)
+			if got := resourceCovers(tc.res, u); got != tc.want {
+				t.Errorf("resourceCovers(%q, %q) = %v, want %v", tc.res, tc.u, got, tc.want)
+			}
+		})
 	}
 }
