@@ -18,25 +18,33 @@ import (
 // so the build cache .ci/run's release snapshot fills serves it.
 func BuildTsmcp(t testing.TB, dir string) string {
 	t.Helper()
+	return BuildCommand(t, dir, "./cmd/tsmcp")
+}
+
+// BuildCommand builds the command package pkg (a path relative to the
+// repository root, e.g. "./cmd/tsmcp") into dir, as BuildTsmcp builds
+// tsmcp, and returns the binary's path (named after pkg's last element).
+func BuildCommand(t testing.TB, dir, pkg string) string {
+	t.Helper()
 	goBin, err := exec.LookPath("go")
 	if err != nil {
-		t.Fatalf("the go command is needed to build tsmcp and was not found on PATH: %v", err)
+		t.Fatalf("the go command is needed to build %s and was not found on PATH: %v", pkg, err)
 	}
-	bin := filepath.Join(dir, "tsmcp")
+	bin := filepath.Join(dir, filepath.Base(pkg))
 	if runtime.GOOS == "windows" {
 		bin += ".exe"
 	}
 	ctx, cancel := DeadlineContext(t)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, goBin, "build", "-trimpath", "-o", bin, "./cmd/tsmcp")
+	cmd := exec.CommandContext(ctx, goBin, "build", "-trimpath", "-o", bin, pkg)
 	cmd.Dir = RepoRoot(t)
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	cmd.WaitDelay = 5 * time.Second
 	start := time.Now()
 	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build ./cmd/tsmcp: %v\n%s", err, out)
+		t.Fatalf("go build %s: %v\n%s", pkg, err, out)
 	}
-	t.Logf("built tsmcp in %v", time.Since(start).Round(time.Millisecond))
+	t.Logf("built %s in %v", pkg, time.Since(start).Round(time.Millisecond))
 	return bin
 }
 

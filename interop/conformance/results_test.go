@@ -19,6 +19,7 @@ type check struct {
 	Name         string `json:"name"`
 	Status       string `json:"status"` // SUCCESS, FAILURE, WARNING, INFO or SKIPPED
 	ErrorMessage string `json:"errorMessage"`
+	Description  string `json:"description"`
 }
 
 // scenario is the outcome of one scenario of one run.
@@ -65,7 +66,7 @@ func (s scenario) failures() string {
 	var b strings.Builder
 	for _, c := range s.Checks {
 		if c.Status == "FAILURE" {
-			fmt.Fprintf(&b, "\n    %s: %s", c.ID, c.ErrorMessage)
+			fmt.Fprintf(&b, "\n    %s: %s", c.ID, cmp.Or(c.ErrorMessage, c.Description))
 		}
 	}
 	return b.String()
@@ -79,14 +80,18 @@ type run map[string]scenario
 var resultDir = regexp.MustCompile(`^server-(.+)-\d{4}-\d{2}-\d{2}T[0-9-]+Z$`)
 
 // readRun reads the results the suite wrote to dir (its --output-dir).
-func readRun(dir string) (run, error) {
+func readRun(dir string) (run, error) { return readResults(dir, resultDir, "") }
+
+// readResults reads the checks.json of each directory in dir whose name
+// re matches, as the results of the scenario prefix+(re's first group).
+func readResults(dir string, re *regexp.Regexp, prefix string) (run, error) {
 	ents, err := os.ReadDir(dir)
 	if err != nil {
 		return nil, err
 	}
 	r := run{}
 	for _, e := range ents {
-		m := resultDir.FindStringSubmatch(e.Name())
+		m := re.FindStringSubmatch(e.Name())
 		if !e.IsDir() || m == nil {
 			continue
 		}
@@ -94,7 +99,7 @@ func readRun(dir string) (run, error) {
 		if err != nil {
 			return nil, err
 		}
-		s := scenario{Name: m[1]}
+		s := scenario{Name: prefix + m[1]}
 		if err := json.Unmarshal(b, &s.Checks); err != nil {
 			return nil, fmt.Errorf("%s: %w", e.Name(), err)
 		}

@@ -157,21 +157,31 @@ func startReference(t *testing.T, s suite, dir string) string {
 func runSuite(t *testing.T, s suite, url string) run {
 	t.Helper()
 	outDir := t.TempDir()
-	ctx, cancel := context.WithTimeout(t.Context(), suiteTimeout)
-	defer cancel()
-	cmd := s.command(ctx, outDir, s.script, "server", "--url", url, "--suite", "all", "--output-dir", outDir)
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
 	start := time.Now()
-	err := cmd.Run()
-	var exit *exec.ExitError
-	if err != nil && !(errors.As(err, &exit) && exit.ExitCode() == 1 && ctx.Err() == nil) {
-		t.Fatalf("conformance server --url %s: %v\n%s", url, err, out.String())
-	}
+	out := s.run(t, outDir, "server", "--url", url, "--suite", "all")
 	r, err := readRun(outDir)
 	if err != nil {
-		t.Fatalf("reading the suite's results for %s: %v\n%s", url, err, out.String())
+		t.Fatalf("reading the suite's results for %s: %v\n%s", url, err, out)
 	}
 	t.Logf("suite against %s: %d scenarios in %v", url, len(r), time.Since(start).Round(time.Millisecond))
 	return r
+}
+
+// run runs the suite with args, writing its results to outDir
+// (--output-dir), within suiteTimeout, and returns its output. The suite
+// exits 1 when a check fails; that is read from the results, not from
+// the exit code: any other failure fails the test.
+func (s suite) run(t *testing.T, outDir string, args ...string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), suiteTimeout)
+	defer cancel()
+	cmd := s.command(ctx, outDir, append(append([]string{s.script}, args...), "--output-dir", outDir)...)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	err := cmd.Run()
+	var exit *exec.ExitError
+	if err != nil && !(errors.As(err, &exit) && exit.ExitCode() == 1 && ctx.Err() == nil) {
+		t.Fatalf("conformance %s: %v\n%s", strings.Join(args, " "), err, out.String())
+	}
+	return out.String()
 }
