@@ -91,13 +91,16 @@ func Open(spec string) (Source, error) {
 }
 
 // checkValue turns an empty value into a *NotFoundError and refuses one
-// larger than MaxValue.
+// larger than MaxValue or holding NUL (it could be neither an environment
+// variable nor a header value).
 func checkValue(src Source, key, name, v string) (string, error) {
 	switch {
 	case v == "":
 		return "", &NotFoundError{Name: name, Where: src.Where(key, name), Detail: "the value is empty"}
 	case len(v) > MaxValue:
 		return "", fmt.Errorf("secret %q (%s): the value is larger than %d bytes", name, src.Where(key, name), MaxValue)
+	case strings.ContainsRune(v, 0):
+		return "", fmt.Errorf("secret %q (%s): the value contains NUL", name, src.Where(key, name))
 	}
 	return v, nil
 }

@@ -84,6 +84,7 @@ func TestDirSource(t *testing.T) {
 	write(alice.Key(), "jira-token", "alice-value\n")
 	write(ci.Key(), "jira-token", "ci-value\r\n")
 	write(alice.Key(), "empty", "\n")
+	write(alice.Key(), "nul", "a\x00b")
 	if err := os.MkdirAll(filepath.Join(root, secrets.DirEntry(alice.Key()), "adir"), 0o700); err != nil {
 		t.Fatal(err)
 	}
@@ -102,6 +103,9 @@ func TestDirSource(t *testing.T) {
 
 	if _, err := src.Lookup(t.Context(), alice.Key(), "empty"); !secrets.IsNotFound(err) {
 		t.Errorf("an empty file: %v, want not found", err)
+	}
+	if _, err := src.Lookup(t.Context(), alice.Key(), "nul"); err == nil || secrets.IsNotFound(err) || !strings.Contains(err.Error(), "NUL") {
+		t.Errorf("a value with NUL: %v, want an error", err)
 	}
 	if _, err := src.Lookup(t.Context(), alice.Key(), "adir"); err == nil || secrets.IsNotFound(err) {
 		t.Errorf("a directory: %v, want an error", err)

@@ -3,8 +3,10 @@ package upstream
 import (
 	"context"
 	"errors"
+	"fmt"
 	"maps"
 	"slices"
+	"strings"
 
 	"github.com/tsmcp/tsmcp/internal/audit"
 	"github.com/tsmcp/tsmcp/internal/identity"
@@ -58,11 +60,26 @@ func expandSecrets(m map[string]string, vals map[string]string) {
 	}
 }
 
-// callerSecrets looks up the upstream's secrets for the caller id.
+// callerSecrets looks up the upstream's secrets for the caller id. A
+// value with a line break cannot go in a header: that is an error too.
 func (u *upstream) callerSecrets(ctx context.Context, id *identity.Identity) (map[string]string, error) {
 	ctx, cancel := context.WithTimeout(ctx, u.setupTimeout)
 	defer cancel()
-	return secrets.Resolve(ctx, u.p.opts.Secrets, id, u.secretNames)
+	vals, err := secrets.Resolve(ctx, u.p.opts.Secrets, id, u.secretNames)
+	if err != nil {
+		return nil, err
+	}
+	for h, v := range u.headers {
+		names, _ := secrets.Refs(v)
+		for _, name := range names {
+			if strings.ContainsAny(vals[name], "\r\n") {
+				src := u.p.opts.Secrets
+				return nil, &secrets.Error{Name: name, Source: src.String(), Where: src.Where(id.Key(), name),
+					Err: fmt.Errorf("the value contains a line break, which header %s cannot carry", h)}
+			}
+		}
+	}
+	return vals, nil
 }
 
 // secretRefusal turns a failed lookup of the caller's secrets into the

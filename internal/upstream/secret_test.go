@@ -9,8 +9,11 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/mark3labs/mcp-go/mcp"
+
 	"github.com/tsmcp/tsmcp/internal/audit"
 	"github.com/tsmcp/tsmcp/internal/config"
+	"github.com/tsmcp/tsmcp/internal/identity"
 	"github.com/tsmcp/tsmcp/internal/secrets"
 	"github.com/tsmcp/tsmcp/internal/testutil"
 )
@@ -141,6 +144,7 @@ func TestPerIdentitySecretsInHeaders(t *testing.T) {
 	src := secretDir(t, map[string]map[string]string{
 		"user:alice@example.com": {"gh": aliceToken},
 		"user:bob@example.com":   {"gh": bobToken},
+		"user:dave@example.com":  {"gh": "two\nlines"},
 	})
 	u := config.Upstream{Name: "r", URL: srv.url(), Isolation: config.IsolationPerIdentity,
 		Headers: map[string]string{"Authorization": "Bearer ${secret:gh}"}}
@@ -154,6 +158,15 @@ func TestPerIdentitySecretsInHeaders(t *testing.T) {
 	res := h.call(ciNode(bg), "r__who", nil)
 	if !res.IsError || !strings.Contains(resultText(res), `secret "gh" is not set for you`) {
 		t.Fatalf("result = %q, want the missing secret", resultText(res))
+	}
+	// A value a header cannot carry is refused too, naming the secret.
+	dave := identity.NewContext(bg, &identity.Identity{LoginName: "dave@example.com", NodeName: "dave-laptop", NodeID: "n4"})
+	res = h.call(dave, "r__who", nil)
+	if !res.IsError || !strings.Contains(resultText(res), `secret "gh" could not be read`) {
+		t.Fatalf("result = %q, want the secret refused", resultText(res))
+	}
+	if !strings.Contains(h.logs.String(), "which header Authorization cannot carry") {
+		t.Errorf("the log does not say why dave's secret was refused")
 	}
 	if got := h.status("r").PerIdentity; got != 2 {
 		t.Errorf("per-identity sessions = %d, want 2", got)
@@ -181,5 +194,50 @@ func TestSecretRefs(t *testing.T) {
 	}
 	if _, err := secretRefs(3, map[string]string{"A": "${secret:a"}, nil); err == nil || !strings.Contains(err.Error(), "upstreams[3].env.A") {
 		t.Errorf("secretRefs(unclosed) = %v", err)
+	}
+}
+
+// TestPerIdentitySecretsConcurrentFirstCalls: callers' first calls at
+// once each start one child, with that caller's secret.
+func TestPerIdentitySecretsConcurrentFirstCalls(t *testing.T) {
+	src := secretDir(t, map[string]map[string]string{
+		"user:alice@example.com": {"jira-token": aliceToken},
+		"user:bob@example.com":   {"jira-token": bobToken},
+	})
+	u := perIdentityUpstream(t, "p")
+	u.Env["TSMCP_TEST_TOKEN"] = "${secret:jira-token}"
+	opts := testOptions()
+	opts.Secrets = src
+	h := newHarness(t, []config.Upstream{u}, opts)
+	bg := context.Background()
+	// The handler is called directly: t.Fatal is for this goroutine only.
+	tl := h.tool("p__env")
+	type got struct{ want, text string }
+	results := make(chan got, 16)
+	for i := range 16 {
+		ctx, want := alice(bg), aliceToken
+		if i%2 == 1 {
+			ctx, want = bob(bg), bobToken
+		}
+		go func() {
+			req := mcp.CallToolRequest{}
+			req.Params.Name = tl.Tool.Name
+			res, err := tl.Handler(ctx, req)
+			if err != nil || res == nil {
+				results <- got{want, fmt.Sprintf("handler error %v", err)}
+				return
+			}
+			results <- got{want, resultText(res)}
+		}()
+	}
+	for range 16 {
+		r := <-results
+		var env map[string]string
+		if err := json.Unmarshal([]byte(r.text), &env); err != nil || env["token"] != r.want {
+			t.Errorf("a call got %q, want a child with token %q", r.text, r.want)
+		}
+	}
+	if n := h.status("p").PerIdentity; n != 2 {
+		t.Errorf("per-identity children = %d, want 2", n)
 	}
 }
