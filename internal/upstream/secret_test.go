@@ -60,20 +60,26 @@ func childEnv(t *testing.T, h *harness, ctx context.Context, tool string) map[st
 	return env
 }
 
+// jiraHarness runs the per-identity upstream p, whose TSMCP_TEST_TOKEN is
+// tokenEnv, with a dir: source holding alice's and bob's jira-token.
+func jiraHarness(t *testing.T, tokenEnv string) *harness {
+	t.Helper()
+	u := perIdentityUpstream(t, "p")
+	u.Env["TSMCP_TEST_TOKEN"] = tokenEnv
+	opts := testOptions()
+	opts.Secrets = secretDir(t, map[string]map[string]string{
+		"user:alice@example.com": {"jira-token": aliceToken},
+		"user:bob@example.com":   {"jira-token": bobToken},
+	})
+	return newHarness(t, []config.Upstream{u}, opts)
+}
+
 // TestPerIdentitySecretsInEnv: each caller's child gets that caller's own
 // secret in its environment; a caller without one is refused with an
 // error naming the secret, and no child is started for them; the
 // discovery child has none; no value reaches the log.
 func TestPerIdentitySecretsInEnv(t *testing.T) {
-	src := secretDir(t, map[string]map[string]string{
-		"user:alice@example.com": {"jira-token": aliceToken},
-		"user:bob@example.com":   {"jira-token": bobToken},
-	})
-	u := perIdentityUpstream(t, "p")
-	u.Env["TSMCP_TEST_TOKEN"] = "Bearer ${secret:jira-token}"
-	opts := testOptions()
-	opts.Secrets = src
-	h := newHarness(t, []config.Upstream{u}, opts)
+	h := jiraHarness(t, "Bearer ${secret:jira-token}")
 	bg := context.Background()
 
 	h.tool("p__env")
@@ -200,15 +206,7 @@ func TestSecretRefs(t *testing.T) {
 // TestPerIdentitySecretsConcurrentFirstCalls: callers' first calls at
 // once each start one child, with that caller's secret.
 func TestPerIdentitySecretsConcurrentFirstCalls(t *testing.T) {
-	src := secretDir(t, map[string]map[string]string{
-		"user:alice@example.com": {"jira-token": aliceToken},
-		"user:bob@example.com":   {"jira-token": bobToken},
-	})
-	u := perIdentityUpstream(t, "p")
-	u.Env["TSMCP_TEST_TOKEN"] = "${secret:jira-token}"
-	opts := testOptions()
-	opts.Secrets = src
-	h := newHarness(t, []config.Upstream{u}, opts)
+	h := jiraHarness(t, "${secret:jira-token}")
 	bg := context.Background()
 	// The handler is called directly: t.Fatal is for this goroutine only.
 	tl := h.tool("p__env")
