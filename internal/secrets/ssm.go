@@ -34,8 +34,9 @@ type ssmSource struct {
 var ssmPathRE = regexp.MustCompile(`^(/[a-zA-Z0-9_.-]+){1,10}$`)
 
 // ValidSSMPath reports whether path can be the hierarchy of the ssm:
-// source.
-func ValidSSMPath(path string) bool { return len(path) <= 900 && ssmPathRE.MatchString(path) }
+// source: at most 800 bytes, so that with the identity's hash and a
+// secret's name a parameter name stays within SSM's 1011.
+func ValidSSMPath(path string) bool { return len(path) <= 800 && ssmPathRE.MatchString(path) }
 
 func newSSM(spec, path string) (*ssmSource, error) {
 	if !ValidSSMPath(path) {

@@ -290,7 +290,7 @@ func (x *httpTool) handle(ctx context.Context, req mcp.CallToolRequest) (*mcp.Ca
 		return refusedClosed(), nil
 	}
 	defer end()
-	secretVals, refused := x.callerSecrets(ctx)
+	secretVals, refused := x.callerSecrets(run) // bounded by the timeout, ended by Close
 	if refused != nil {
 		return refused, nil
 	}
