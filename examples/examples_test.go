@@ -23,7 +23,7 @@ func TestExamples(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []string{"contractors-read-only.yaml", "http-tool-secret.yaml", "per-identity-children.yaml", "team-filesystem-github.yaml"}
+	want := []string{"contractors-read-only.yaml", "http-tool-secret.yaml", "per-identity-children.yaml", "per-identity-secrets.yaml", "team-filesystem-github.yaml"}
 	if strings.Join(files, " ") != strings.Join(want, " ") {
 		t.Errorf("examples = %v, want %v (update this test with the examples)", files, want)
 	}

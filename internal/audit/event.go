@@ -72,6 +72,10 @@ type Event struct {
 	// CancelledOwn is how many of the caller's own requests with that id
 	// the cancel did cancel (Cancel).
 	CancelledOwn int
+	// Credentials are the credentials the request used on the caller's
+	// behalf (per-identity secrets, OAuth tokens), described, never their
+	// values; nil when it used none.
+	Credentials []Credential
 }
 
 // Action is what an Event decided on; its value is the audit line's msg.

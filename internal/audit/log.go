@@ -35,6 +35,8 @@ const (
 //   - shown (lists), shown_prompts and shown_resources (IdentityPage)
 //   - path, method, uris (Limit, when known; path for SessionHijack)
 //   - cancelled_own (Cancel)
+//   - credentials, when the request used any: a list of {upstream, kind,
+//     name, subject, expiry} (see Credential), never a value
 //
 // Every caller-chosen string is cut to MaxName bytes and has its control,
 // formatting and invalid characters shown as U+FFFD (safetext.Log).
@@ -54,7 +56,7 @@ func (s *Log) Record(ctx context.Context, e Event) {
 	if !s.l.Enabled(ctx, level) {
 		return
 	}
-	var buf [12]slog.Attr
+	var buf [13]slog.Attr
 	s.l.LogAttrs(ctx, level, string(e.Action), e.attrs(buf[:0])...)
 }
 
@@ -109,6 +111,15 @@ func (e *Event) attrs(a []slog.Attr) []slog.Attr {
 	}
 	if e.Action == Cancel {
 		a = append(a, slog.Int("cancelled_own", e.CancelledOwn))
+	}
+	if len(e.Credentials) > 0 {
+		cs := make([]Credential, len(e.Credentials))
+		for i, c := range e.Credentials {
+			// A subject comes from the upstream's authorization server.
+			c.Subject = bounded(c.Subject)
+			cs[i] = c
+		}
+		a = append(a, slog.Any("credentials", cs))
 	}
 	return a
 }

@@ -48,6 +48,16 @@ func TestLogLines(t *testing.T) {
 			want: `{"level":"INFO","msg":"tool_call","log":"audit",` + aliceAt + `,"tool":"whoami","decision":"allow","reason":"rule 1","duration_ms":1.5,"outcome":"ok"}`,
 		},
 		{
+			name: "tool call with credentials: named, never valued; a subject bounded",
+			e: Event{Action: ToolCall, Caller: alice, Kind: Tool, Name: "jira__search", Decision: Allow, Reason: "rule 1", Outcome: OK,
+				Credentials: []Credential{
+					{Upstream: "jira", Kind: CredentialSecret, Name: "jira-token"},
+					{Upstream: "gh", Kind: CredentialOAuth, Subject: "alice\n{\"x\":1}", Expiry: time.Date(2026, 12, 7, 18, 0, 0, 0, time.UTC)},
+				}},
+			want: `{"level":"INFO","msg":"tool_call","log":"audit",` + aliceAt + `,"tool":"jira__search","decision":"allow","reason":"rule 1","duration_ms":0,"outcome":"ok",` +
+				`"credentials":[{"upstream":"jira","kind":"secret","name":"jira-token"},{"upstream":"gh","kind":"oauth","subject":"alice�{\"x\":1}","expiry":"2026-12-07T18:00:00Z"}]}`,
+		},
+		{
 			name: "tool call refused, unidentified, unsafe name",
 			e:    Event{Action: ToolCall, Kind: Tool, Name: "who\x00ami\n{\"msg\":\"x\"}\x1b[31m\u202e", Decision: Deny, Reason: "no rule", Outcome: Refused},
 			want: `{"level":"INFO","msg":"tool_call","log":"audit",` + nobodyAt + `,"tool":"who�ami�{\"msg\":\"x\"}�[31m�","decision":"deny","reason":"no rule","duration_ms":0,"outcome":"refused"}`,

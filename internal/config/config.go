@@ -50,6 +50,28 @@ type Config struct {
 	// Data configures where tsmcp keeps files of its own (per-identity
 	// directories of upstream children).
 	Data Data `mapstructure:"data"`
+	// Secrets configures where per-identity secrets (${secret:NAME} in
+	// upstreams' env and headers and http tools' headers) come from. Its
+	// zero value has no source: any ${secret:NAME} is then an error.
+	Secrets Secrets `mapstructure:"secrets"`
+}
+
+// Secrets configures per-identity secrets: values stored for one tailnet
+// identity, named ${secret:NAME} in the env values and headers of
+// per-identity upstreams and in the headers of http tools, and resolved
+// for each caller from their own entry (see internal/secrets and
+// docs/credentials.md). A secret missing for a caller is an error for
+// that caller's call, never a shared or empty value.
+type Secrets struct {
+	// Source is where the values are stored: "dir:<absolute path>" (a
+	// directory per identity, <path>/<identity key, URL-path-escaped>/<NAME>),
+	// "kube:<prefix>" (a Kubernetes Secret per identity,
+	// <prefix><SHA-256 of the identity key>, keyed by NAME) or
+	// "ssm:<path>" (an AWS SSM SecureString parameter per identity and
+	// NAME, <path>/<SHA-256 of the identity key>/<NAME>).
+	// "secretsmanager:<prefix>" is not supported yet (an error). Empty
+	// means none: a ${secret:NAME} anywhere is an error.
+	Source string `mapstructure:"source"`
 }
 
 // Data configures where tsmcp keeps files of its own besides the node's
@@ -284,7 +306,9 @@ type HTTPTool struct {
 	// is invalid.
 	URL string `mapstructure:"url"`
 	// Headers are request headers, values being templates
-	// (e.g. 'Bearer {{env "TOKEN"}}'). Nil means none.
+	// (e.g. 'Bearer {{env "TOKEN"}}'); ${secret:NAME} in a value is the
+	// caller's own secret (see Secrets), looked up per call. Nil means
+	// none.
 	Headers map[string]string `mapstructure:"headers"`
 	// Body is a JSON request body template; params are inserted as JSON
 	// values ({{.count}} becomes 3 or "text", quoted and escaped), and
@@ -360,11 +384,13 @@ type Upstream struct {
 	Isolation string `mapstructure:"isolation"`
 	// Env holds extra environment variables for Command or Package. Nil
 	// means none. With per-identity isolation values may use
-	// ${identity.dir}; a HOME given here replaces the caller's directory
-	// as HOME (the working directory stays the caller's).
+	// ${identity.dir} and ${secret:NAME} (the caller's own secret, see
+	// Secrets); a HOME given here replaces the caller's directory as HOME
+	// (the working directory stays the caller's).
 	Env map[string]string `mapstructure:"env"`
-	// Headers are sent to a URL upstream; values may use {{env "NAME"}}.
-	// Nil means none.
+	// Headers are sent to a URL upstream; values may use {{env "NAME"}}
+	// and, with per-identity isolation (a session per caller),
+	// ${secret:NAME}. Nil means none.
 	Headers map[string]string `mapstructure:"headers"`
 	// Timeout bounds how long a forwarded tool call may go without news
 	// from the upstream: the time from the call's start, and from each

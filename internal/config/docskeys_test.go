@@ -23,7 +23,7 @@ var notConfigKeys = []string{
 // keyInCode matches a code span that starts with a config key of a plain
 // section, or a glob of keys ("mcp.limits.upstream_*"), followed by its
 // end, a colon or a space.
-var keyInCode = regexp.MustCompile("`((?:tailnet|mcp|health|log|data|acl)(?:\\.[a-z_*]+)+)(?:[:\\s][^`]*)?`")
+var keyInCode = regexp.MustCompile("`((?:tailnet|mcp|health|log|data|acl|secrets)(?:\\.[a-z_*]+)+)(?:[:\\s][^`]*)?`")
 
 // envInText matches a TSMCP_ variable, or a family of them ("TSMCP_CALLER_*").
 var envInText = regexp.MustCompile(`TSMCP_[A-Z0-9_]*[A-Z0-9]_?`)

@@ -49,6 +49,7 @@ var flagKeys = []struct{ name, key, usage string }{
 	{"acl-capability", "acl.capability", "app capability read from tailnet grants (acl.capability)"},
 	{"log-audit", "log.audit", "where audit lines go: stderr, stdout or an absolute file path (log.audit)"},
 	{"data-dir", "data.dir", "directory for per-identity upstream directories; default: tailnet.state's directory, or a temporary one (data.dir)"},
+	{"secrets-source", "secrets.source", "where per-identity secrets (${secret:NAME}) are stored: dir:<path>, kube:<prefix> or ssm:<path> (secrets.source)"},
 }
 
 // RegisterFlags adds a flag for every scalar config key to fs (see
@@ -98,6 +99,8 @@ func RegisterFlags(fs *pflag.FlagSet) {
 			fs.String(f.name, d.Log.Audit, f.usage)
 		case "data.dir":
 			fs.String(f.name, d.Data.Dir, f.usage)
+		case "secrets.source":
+			fs.String(f.name, d.Secrets.Source, f.usage)
 		}
 	}
 }

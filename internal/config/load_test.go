@@ -209,6 +209,7 @@ var envCases = []struct {
 	{"metrics off", "TSMCP_HEALTH_METRICS", "false", func(c *Config) bool { return !c.Health.Metrics }},
 	{"ready without upstreams", "TSMCP_HEALTH_WAIT_FOR_UPSTREAMS", "false", func(c *Config) bool { return !c.Health.WaitForUpstreams }},
 	{"data dir", "TSMCP_DATA_DIR", "/srv/tsmcp", func(c *Config) bool { return c.Data.Dir == "/srv/tsmcp" }},
+	{"secrets source", "TSMCP_SECRETS_SOURCE", "dir:/srv/secrets", func(c *Config) bool { return c.Secrets.Source == "dir:/srv/secrets" }},
 	{"audit log", "TSMCP_LOG_AUDIT", "/var/log/tsmcp-audit.jsonl", func(c *Config) bool { return c.Log.Audit == "/var/log/tsmcp-audit.jsonl" }},
 	{"tool annotations", "TSMCP_TOOLS", `[{"name":"du","exec":{"command":["du"]},"annotations":{"title":"Disk usage","read_only":true,"open_world":false}}]`, func(c *Config) bool {
 		a := c.Tools[0].Annotations

@@ -62,6 +62,7 @@ func (c *Config) Validate() error {
 		p = append(p, err)
 	}
 	validateTools(&p, c.Tools)
+	validateSecrets(&p, c)
 	switch a := c.Log.Audit; {
 	case a == "", a == "stderr", a == "stdout":
 	case !filepath.IsAbs(a):

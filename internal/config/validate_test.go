@@ -310,6 +310,62 @@ func TestValidate(t *testing.T) {
 		{name: "data dir with NUL", mutate: func(c *Config) { c.Data.Dir = "/srv/\x00" }, want: []string{"data.dir: must not contain NUL"}},
 		{name: "upstream bad env name", mutate: func(c *Config) { c.Upstreams[0].Env = map[string]string{"A-B": "1"} }, want: []string{`upstreams[0].env.A-B: "A-B" is not an environment variable name`}},
 		{name: "upstream bad header", mutate: func(c *Config) { c.Upstreams[1].Headers = map[string]string{"X:Y": "1"} }, want: []string{`upstreams[1].headers.X:Y: "X:Y" is not a valid header name`}},
+		// secrets.source
+		{name: "dir source", mutate: func(c *Config) { c.Secrets.Source = "dir:/var/lib/tsmcp/secrets" }},
+		{name: "kube source", mutate: func(c *Config) { c.Secrets.Source = "kube:tsmcp-secrets-" }},
+		{name: "ssm source", mutate: func(c *Config) { c.Secrets.Source = "ssm:/tsmcp/secrets" }},
+		{name: "relative dir", mutate: func(c *Config) { c.Secrets.Source = "dir:secrets" }, want: []string{`secrets.source: "dir:secrets": the directory must be an absolute path`}},
+		{name: "dir without path", mutate: func(c *Config) { c.Secrets.Source = "dir:" }, want: []string{"secrets.source: dir: needs a directory"}},
+		{name: "kube upper case", mutate: func(c *Config) { c.Secrets.Source = "kube:TSMCP" }, want: []string{`secrets.source: "kube:TSMCP": kube: needs a Secret name prefix`}},
+		{name: "ssm relative path", mutate: func(c *Config) { c.Secrets.Source = "ssm:tsmcp" }, want: []string{`secrets.source: "ssm:tsmcp": ssm: needs a parameter path`}},
+		{name: "secrets manager not yet", mutate: func(c *Config) { c.Secrets.Source = "secretsmanager:tsmcp/" }, want: []string{"secrets.source: secretsmanager: is not supported yet"}},
+		{name: "unknown kind", mutate: func(c *Config) { c.Secrets.Source = "vault:x" }, want: []string{`secrets.source: "vault:x" is not dir:<path>, kube:<prefix> or ssm:<path>`}},
+
+		// ${secret:NAME}: where a caller's own secret can go
+		{name: "per-identity env and headers", mutate: func(c *Config) {
+			perIdentitySecrets(c)
+			c.Secrets.Source = "dir:/s"
+			c.Upstreams[0].Env = map[string]string{"JIRA_TOKEN": "${secret:jira-token}"}
+			c.Upstreams[1].Headers = map[string]string{"Authorization": "Bearer ${secret:gh.token}"}
+			c.Tools[1].HTTP.Headers = map[string]string{"Authorization": "Bearer ${secret:svc_token}"}
+		}},
+		{name: "shared env", mutate: func(c *Config) {
+			c.Secrets.Source = "dir:/s"
+			c.Upstreams[0].Env = map[string]string{"JIRA_TOKEN": "${secret:jira-token}"}
+		}, want: []string{"upstreams[0].env.JIRA_TOKEN: ${secret:…} needs isolation: per-identity"}},
+		{name: "shared headers", mutate: func(c *Config) {
+			c.Secrets.Source = "dir:/s"
+			c.Upstreams[1].Headers = map[string]string{"Authorization": "Bearer ${secret:gh}"}
+		}, want: []string{"upstreams[1].headers.Authorization: ${secret:…} needs isolation: per-identity"}},
+		{name: "no source", mutate: func(c *Config) {
+			perIdentitySecrets(c)
+			c.Upstreams[0].Env = map[string]string{"JIRA_TOKEN": "${secret:jira-token}"}
+			c.Tools[1].HTTP.Headers = map[string]string{"Authorization": "${secret:t}"}
+		}, want: []string{
+			"upstreams[0].env.JIRA_TOKEN: uses ${secret:…}, which needs secrets.source",
+			"tools[1].http.headers.Authorization: uses ${secret:…}, which needs secrets.source",
+		}},
+		{name: "bad name", mutate: func(c *Config) {
+			perIdentitySecrets(c)
+			c.Secrets.Source = "dir:/s"
+			c.Upstreams[0].Env = map[string]string{"A": "${secret:../x}", "B": "${secret:x"}
+		}, want: []string{
+			"upstreams[0].env.A: ${secret:../x} is not a valid secret name",
+			"upstreams[0].env.B: ${secret:x is not closed",
+		}},
+		{name: "in a command, a url, a body, an exec tool", mutate: func(c *Config) {
+			perIdentitySecrets(c)
+			c.Secrets.Source = "dir:/s"
+			c.Upstreams[0].Command = []string{"server", "--token=${secret:t}"}
+			c.Upstreams[1].URL = "https://example.com/${secret:t}"
+			c.Tools[0].Exec.Env = map[string]string{"T": "${secret:t}"}
+			c.Tools[1].HTTP.URL = "https://example.com/?t=${secret:t}"
+		}, want: []string{
+			"upstreams[0].command[1]: ${secret:…} cannot be used in a command",
+			"upstreams[1].url: ${secret:…} cannot be used in a url",
+			"tools[0].exec.env.T: ${secret:…} is not supported in exec tools",
+			"tools[1].http.url: ${secret:…} can only be used in headers of an http tool",
+		}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			c := designExample()
@@ -378,4 +434,12 @@ func TestDataDir(t *testing.T) {
 			}
 		})
 	}
+}
+
+// perIdentitySecrets makes the design example's command and url
+// upstreams per-identity, as ${secret:NAME} in their env and headers
+// needs.
+func perIdentitySecrets(c *Config) {
+	c.Upstreams[0].Isolation = IsolationPerIdentity
+	c.Upstreams[1].Isolation = IsolationPerIdentity
 }

@@ -1,6 +1,10 @@
 package identity
 
-import "strings"
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"strings"
+)
 
 // Key is the caller's per-identity key, used to count what one caller
 // holds: a user by login (all of a user's devices together), a tagged
@@ -15,4 +19,14 @@ func (id *Identity) Key() string {
 		return "tags:" + strings.Join(id.Tags, ",") + "/node:" + node
 	}
 	return "user:" + id.LoginName
+}
+
+// KeyHash is the SHA-256, in hex, of the identity key key (see Key): how
+// tsmcp names an identity's entry where a login cannot appear (file names
+// of per-identity directories, Kubernetes Secret and SSM parameter names
+// of per-identity secrets). The same as
+// `printf %s 'user:alice@example.com' | sha256sum`.
+func KeyHash(key string) string {
+	sum := sha256.Sum256([]byte(key))
+	return hex.EncodeToString(sum[:])
 }

@@ -12,9 +12,11 @@ import (
 // spanSink is the audit.Sink of the traces: an audit event of a traced
 // request (its context holds the request's span, see traceRequests) gives
 // the span its decision and outcome (and error.type for an outcome that
-// is not ok), and a limit's refusal names the limit. Only those fixed
-// words are copied: never the caller, the reason, the name or the error
-// text. Events of a request without a recording span are ignored.
+// is not ok), a limit's refusal names the limit, and the credentials the
+// request used are named (tsmcp.credentials: kind:upstream:name, from the
+// config). Only those fixed words are copied: never the caller, the
+// reason, the name, the error text, nor a credential's value or subject.
+// Events of a request without a recording span are ignored.
 type spanSink struct{}
 
 // Record implements audit.Sink.
@@ -37,6 +39,15 @@ func annotate(rs *reqSpan, e *audit.Event) {
 	}
 	if e.Limit != "" {
 		rs.span.SetAttributes(attribute.String("tsmcp.limit", e.Limit))
+	}
+	if len(e.Credentials) > 0 {
+		// Which credentials, by kind and name: never a value, nor a
+		// subject (an identity).
+		cs := make([]string, len(e.Credentials))
+		for i, c := range e.Credentials {
+			cs[i] = c.Kind + ":" + c.Upstream + ":" + c.Name
+		}
+		rs.span.SetAttributes(attribute.StringSlice("tsmcp.credentials", cs))
 	}
 	if outcome == "" {
 		return

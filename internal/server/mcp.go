@@ -153,13 +153,14 @@ func (s *Server) auditCall(next server.ToolHandlerFunc) server.ToolHandlerFunc {
 		}
 		start := time.Now()
 		outcome, detail := audit.OK, ""
+		ctx, creds := audit.WithCredentials(ctx)
 		defer func() {
 			if p := recover(); p != nil {
 				outcome, detail = audit.Panic, fmt.Sprint(p)
 				res, err = nil, errToolFailed
 			}
 			s.audit.Record(ctx, audit.Event{Action: audit.ToolCall, Caller: audit.CallerOf(id), Kind: audit.Tool, Name: req.Params.Name,
-				Decision: audit.Allow, Reason: d.Reason, Duration: time.Since(start), Outcome: outcome, Err: detail})
+				Decision: audit.Allow, Reason: d.Reason, Duration: time.Since(start), Outcome: outcome, Err: detail, Credentials: creds()})
 		}()
 		res, err = next(ctx, req)
 		if res != nil {

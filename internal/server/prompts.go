@@ -156,13 +156,14 @@ func (s *Server) auditPrompt(next server.PromptHandlerFunc) server.PromptHandler
 		}
 		start := time.Now()
 		outcome, detail := audit.OK, ""
+		ctx, creds := audit.WithCredentials(ctx)
 		defer func() {
 			if p := recover(); p != nil {
 				outcome, detail = audit.Panic, fmt.Sprint(p)
 				res, err = nil, errPromptFailed
 			}
 			s.audit.Record(ctx, audit.Event{Action: audit.PromptGet, Caller: audit.CallerOf(id), Kind: audit.Prompt, Name: req.Params.Name,
-				Decision: audit.Allow, Reason: d.Reason, Duration: time.Since(start), Outcome: outcome, Err: detail})
+				Decision: audit.Allow, Reason: d.Reason, Duration: time.Since(start), Outcome: outcome, Err: detail, Credentials: creds()})
 		}()
 		res, err = next(ctx, req)
 		if err != nil {

@@ -253,9 +253,10 @@ func (s *Server) readResource(ctx context.Context, req mcp.ReadResourceRequest) 
 	start := time.Now()
 	d := s.policy.Load().DecideResource(id, uri)
 	outcome, detail := audit.OK, ""
+	ctx, creds := audit.WithCredentials(ctx)
 	defer func() {
 		s.audit.Record(ctx, audit.Event{Action: audit.ResourceRead, Caller: audit.CallerOf(id), Kind: audit.Resource, Name: uri,
-			Decision: decision(d), Reason: d.Reason, Duration: time.Since(start), Outcome: outcome, Err: detail})
+			Decision: decision(d), Reason: d.Reason, Duration: time.Since(start), Outcome: outcome, Err: detail, Credentials: creds()})
 	}()
 	if id == nil || !d.Allow {
 		outcome = audit.Refused

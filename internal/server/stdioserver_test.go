@@ -65,6 +65,7 @@ func runStdioServer() {
 			"tags":  os.Getenv("TSMCP_CALLER_TAGS"),
 			"home":  os.Getenv("HOME"),
 			"cwd":   cwd,
+			"token": os.Getenv("TSMCP_TEST_TOKEN"),
 		})
 		if err != nil {
 			return nil, err

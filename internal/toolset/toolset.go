@@ -21,6 +21,7 @@ import (
 
 	"github.com/tsmcp/tsmcp/internal/config"
 	"github.com/tsmcp/tsmcp/internal/metrics"
+	"github.com/tsmcp/tsmcp/internal/secrets"
 	"github.com/tsmcp/tsmcp/internal/tools"
 	"github.com/tsmcp/tsmcp/internal/tools/declared"
 	"github.com/tsmcp/tsmcp/internal/upstream"
@@ -30,6 +31,10 @@ import (
 // Start. Its methods are safe for concurrent use.
 type Set struct {
 	cfg *config.Config
+
+	// secrets is where ${secret:NAME} are looked up (secrets.source);
+	// nil when none is configured.
+	secrets secrets.Source
 
 	mu       sync.Mutex // guards the fields below
 	declared *declared.Provider
@@ -48,7 +53,7 @@ func New(cfg *config.Config, log *slog.Logger) (*Set, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	d, err := prepare(cfg, log.With(slog.String("log", "tools")))
+	d, src, err := prepare(cfg, log.With(slog.String("log", "tools")))
 	if err != nil {
 		return nil, err
 	}
@@ -56,32 +61,41 @@ func New(cfg *config.Config, log *slog.Logger) (*Set, error) {
 		d.Close()
 		return nil, err
 	}
-	return &Set{cfg: cfg, declared: d}, nil
+	return &Set{cfg: cfg, declared: d, secrets: src}, nil
 }
 
 // Check makes New's checks but creates nothing: `tsmcp check` calls it,
 // so that check and serve agree and both fail before the tailnet is
 // joined.
 func Check(cfg *config.Config) error {
-	d, err := prepare(cfg, nil)
+	d, _, err := prepare(cfg, nil)
 	if err != nil {
 		return err
 	}
 	return d.Close()
 }
 
-// prepare builds the declarative tools provider (which starts nothing
-// until a tool is called) and checks the upstreams' headers.
-func prepare(cfg *config.Config, log *slog.Logger) (*declared.Provider, error) {
-	d, err := declared.New(cfg.Tools, declared.Options{Logger: log})
+// prepare opens the secrets source (which reaches nothing until a
+// secret is looked up), builds the declarative tools provider (which
+// starts nothing until a tool is called) and checks the upstreams'
+// headers.
+func prepare(cfg *config.Config, log *slog.Logger) (*declared.Provider, secrets.Source, error) {
+	var src secrets.Source
+	if cfg.Secrets.Source != "" {
+		var err error
+		if src, err = secrets.Open(cfg.Secrets.Source); err != nil {
+			return nil, nil, err
+		}
+	}
+	d, err := declared.New(cfg.Tools, declared.Options{Logger: log, Secrets: src})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if err := upstream.Check(cfg.Upstreams, nil); err != nil {
 		d.Close()
-		return nil, err
+		return nil, nil, err
 	}
-	return d, nil
+	return d, src, nil
 }
 
 // Start returns the providers: the built-in tools, the declarative tools
@@ -117,6 +131,7 @@ func (s *Set) Start(log *slog.Logger, m *metrics.Metrics) ([]tools.Provider, err
 		InputWait:     s.cfg.MCP.Limits.InputWait,
 		IdentitiesDir: identitiesDir(s.cfg),
 		ReservedTools: tools.Names(own),
+		Secrets:       s.secrets,
 	}
 	if m != nil {
 		opts.Observer = m

@@ -133,9 +133,13 @@ func (u *upstream) call(ctx context.Context, tool string, req mcp.CallToolReques
 			u.log.Warn("upstream call refused: per-identity limit reached", "tool", tool, "limit", u.p.opts.MaxPerIdentity)
 			return mcp.NewToolResultError(u.describeTooMany()), nil
 		case err != nil:
+			if msg, ok := u.secretRefusal(ctx, "tools/call "+tool, err); ok {
+				return mcp.NewToolResultError(msg), nil
+			}
 			return u.unavailable(tool, err), nil
 		}
 		release, sup = rel, s
+		u.recordSecrets(ctx)
 	}
 	if server.IsModernRequest(ctx) {
 		return u.callStateless(ctx, sup, release, tool, req), nil

@@ -1,8 +1,6 @@
 package upstream
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -10,6 +8,7 @@ import (
 	"sync"
 
 	"github.com/tsmcp/tsmcp/internal/config"
+	"github.com/tsmcp/tsmcp/internal/identity"
 )
 
 // discoveryDirName is the directory, beside the identities' hashed ones,
@@ -86,11 +85,9 @@ func (d *identityDirs) removeTemp() error {
 }
 
 // identityDirName is the directory name of the identity with key (see
-// callerKey): its SHA-256 in hex, never the login or tags themselves.
-func identityDirName(key string) string {
-	sum := sha256.Sum256([]byte(key))
-	return hex.EncodeToString(sum[:])
-}
+// callerKey): its SHA-256 in hex (identity.KeyHash), never the login or
+// tags themselves.
+func identityDirName(key string) string { return identity.KeyHash(key) }
 
 // MakePrivateDir makes path a directory only its owner may use: it
 // creates it with mode 0700 (its parent must exist), or, when it exists,

@@ -22,21 +22,17 @@ type callerInfo struct {
 	login string
 	node  string
 	tags  string
+	// secrets are the caller's own values of the upstream's secretNames,
+	// by name, looked up before their child started; nil when the
+	// upstream uses none. Never logged.
+	secrets map[string]string
 }
 
-// callerKey is the per-identity key: a user by login (all of a user's
-// devices share one child), a tagged node, which has no user, by its tags
-// and its node.
-func callerKey(id *identity.Identity) string {
-	if id.IsTagged() {
-		node := string(id.NodeID)
-		if node == "" {
-			node = id.NodeName
-		}
-		return "tags:" + strings.Join(id.Tags, ",") + "/node:" + node
-	}
-	return "user:" + id.LoginName
-}
+// callerKey is the per-identity key (identity.Identity.Key): a user by
+// login (all of a user's devices share one child), a tagged node, which
+// has no user, by its tags and its node. Per-identity secrets are keyed
+// the same way (internal/secrets).
+func callerKey(id *identity.Identity) string { return id.Key() }
 
 func newCallerInfo(id *identity.Identity) *callerInfo {
 	c := &callerInfo{key: callerKey(id), node: id.NodeName, tags: strings.Join(id.Tags, ",")}
@@ -67,7 +63,22 @@ func (u *upstream) acquireChild(ctx context.Context) (*supervisor, func(), error
 		return nil, nil, errNoIdentity
 	}
 	caller := newCallerInfo(id)
-	u.mu.Lock()
+	for {
+		if u.secretNames != nil && caller.secrets == nil && !u.hasChild(caller.key) {
+			// Looked up without the lock: a source may be remote.
+			vals, err := u.callerSecrets(ctx, id)
+			if err != nil {
+				return nil, nil, err
+			}
+			caller.secrets = vals
+		}
+		u.mu.Lock()
+		if u.secretNames == nil || caller.secrets != nil || u.children[caller.key] != nil {
+			break // with u.mu held
+		}
+		// The child was reaped since hasChild: look the secrets up.
+		u.mu.Unlock()
+	}
 	defer u.mu.Unlock()
 	if u.closed {
 		return nil, nil, errStopped
@@ -100,6 +111,13 @@ func (u *upstream) acquireChild(ctx context.Context) (*supervisor, func(), error
 		}
 	}
 	return ch.sup, release, nil
+}
+
+// hasChild reports whether the caller with key has a child now.
+func (u *upstream) hasChild(key string) bool {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return u.children[key] != nil
 }
 
 // reap stops ch if it is still the caller's child and has been idle for

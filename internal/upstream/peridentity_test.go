@@ -31,15 +31,7 @@ func TestPerIdentitySeparation(t *testing.T) {
 	h.tool("p__count")
 	// The discovery child runs without caller variables or tsmcp's own
 	// environment.
-	kids := testutil.ChildPIDs(t)
-	if len(kids) != 1 {
-		t.Fatalf("child processes %v before any call, want the discovery child", kids)
-	}
-	environ, err := os.ReadFile(fmt.Sprintf("/proc/%d/environ", kids[0]))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, kv := range strings.Split(string(environ), "\x00") {
+	for _, kv := range discoveryEnviron(t) {
 		if strings.HasPrefix(kv, "TSMCP_CALLER_") || strings.HasPrefix(kv, "TSMCP_TEST_PARENT_SECRET") {
 			t.Errorf("discovery child has %s", kv)
 		}
@@ -89,6 +81,21 @@ func TestPerIdentitySeparation(t *testing.T) {
 		t.Errorf("child processes %v, want 4", kids)
 	}
 	wantError(t, h.call(bg, "p__count", nil), "upstream p needs an identified caller")
+}
+
+// discoveryEnviron returns the environment of the only child, the
+// discovery child of a per-identity upstream no caller has used yet.
+func discoveryEnviron(t *testing.T) []string {
+	t.Helper()
+	kids := testutil.ChildPIDs(t)
+	if len(kids) != 1 {
+		t.Fatalf("child processes %v before any call, want the discovery child", kids)
+	}
+	environ, err := os.ReadFile(fmt.Sprintf("/proc/%d/environ", kids[0]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.Split(string(environ), "\x00")
 }
 
 func TestPerIdentityIdleReaping(t *testing.T) {

@@ -38,6 +38,7 @@ import (
 	"github.com/mark3labs/mcp-go/mcp"
 
 	"github.com/tsmcp/tsmcp/internal/config"
+	"github.com/tsmcp/tsmcp/internal/secrets"
 	"github.com/tsmcp/tsmcp/internal/tools"
 	"github.com/tsmcp/tsmcp/internal/upstream/conn"
 )
@@ -118,6 +119,11 @@ type Options struct {
 	// and declared): an unprefixed upstream's tool of that name is
 	// dropped with a log line (see unprefixed.go). Nil means none.
 	ReservedTools []string
+	// Secrets is where the ${secret:NAME} of per-identity upstreams' env
+	// and headers are looked up, per caller (secrets.source). Nil means
+	// none: a per-identity child or session that needs a secret is then
+	// refused for every caller (the config check prevents it).
+	Secrets secrets.Source
 }
 
 func (o Options) withDefaults() Options {

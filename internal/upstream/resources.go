@@ -281,8 +281,12 @@ func (u *upstream) supervisorFor(ctx context.Context) (*supervisor, func(), erro
 	case errors.Is(err, errTooMany):
 		return nil, nil, errors.New(u.describeTooMany())
 	case err != nil:
+		if msg, ok := u.secretRefusal(ctx, "request", err); ok {
+			return nil, nil, errors.New(msg)
+		}
 		return nil, nil, fmt.Errorf("upstream %s: %w", u.name, err)
 	}
+	u.recordSecrets(ctx)
 	return sup, release, nil
 }
 

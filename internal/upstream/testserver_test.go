@@ -206,6 +206,7 @@ func (s *testServer) call(m rpcMsg) {
 			"home":   os.Getenv("HOME"),
 			"cwd":    cwd,
 			"file":   os.Getenv("TSMCP_TEST_FILE"),
+			"token":  os.Getenv("TSMCP_TEST_TOKEN"),
 			"args":   strings.Join(os.Args[1:], " "),
 		})
 		s.result(m.ID, text(string(b)))

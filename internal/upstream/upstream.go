@@ -49,6 +49,10 @@ type upstream struct {
 	// warns logs the lines an upstream can repeat at will (an item
 	// skipped or dropped per listing) without flooding the log.
 	warns *logx.Repeats
+	// secretNames are the ${secret:NAME} of a per-identity upstream's
+	// env values and resolved headers, looked up for each caller when
+	// their child or session starts (secret.go); nil when none.
+	secretNames []string
 
 	// lister serves tools/list and list_changed: the shared child or
 	// session, or the discovery one of a per-identity upstream (never
@@ -104,6 +108,11 @@ func newUpstream(p *Provider, i int, c config.Upstream) (*upstream, error) {
 		u.headers = h
 		u.remote = conn.NewRemote(c.URL, u.log, u.setupTimeout, callStream)
 	}
+	if u.perIdentity {
+		if u.secretNames, err = secretRefs(i, c.Env, u.headers); err != nil {
+			return nil, err
+		}
+	}
 	return u, nil
 }
 
@@ -118,9 +127,13 @@ func (u *upstream) start() {
 func (u *upstream) connect(ctx context.Context, caller *callerInfo, hooks conn.Hooks) (*conn.Session, error) {
 	if u.remote != nil {
 		h := u.headers
+		if caller == nil && u.secretNames != nil {
+			h = withoutSecrets(u.headers)
+		}
 		if caller != nil {
 			h = make(map[string]string, len(u.headers)+3)
 			maps.Copy(h, u.headers)
+			expandSecrets(h, caller.secrets)
 			h[headerCallerLogin] = caller.login
 			h[headerCallerNode] = caller.node
 			h[headerCallerTags] = caller.tags
@@ -140,6 +153,11 @@ func (u *upstream) connect(ctx context.Context, caller *callerInfo, hooks conn.H
 			return nil, fmt.Errorf("per-identity directory: %w", err)
 		}
 		argv, cfgEnv = identityCommand(u.cfg.Command, u.cfg.Env, dir)
+		if caller == nil {
+			cfgEnv = withoutSecrets(cfgEnv)
+		} else {
+			expandSecrets(cfgEnv, caller.secrets)
+		}
 	}
 	return conn.StartChild(ctx, conn.Child{
 		Argv:    argv,

@@ -33,10 +33,11 @@ var (
 	errRedirectScheme   = errors.New("redirect to a non-http(s) URL")
 )
 
-// header is one configured request header.
+// header is one configured request header: template pieces with, between
+// them, the caller's own secrets (${secret:NAME}, see secret.go).
 type header struct {
-	name string
-	t    *tmpl
+	name  string
+	parts []headerPart
 }
 
 // httpTool is one compiled http tool.
@@ -54,6 +55,9 @@ type httpTool struct {
 	maxResponse int
 	client      *http.Client
 	envNames    []string // every {{env}} the tool reads, for redaction
+	// secretNames are the ${secret:NAME} of the headers, looked up for
+	// the caller at each call; nil when none.
+	secretNames []string
 }
 
 func (p *Provider) newHTTPTool(key string, t config.Tool, lookupIP func(context.Context, string) ([]netip.Addr, error)) (tools.Tool, *http.Transport, error) {
@@ -86,16 +90,21 @@ func (p *Provider) newHTTPTool(key string, t config.Tool, lookupIP func(context.
 		if strings.EqualFold(name, "Host") {
 			return tools.Tool{}, nil, fmt.Errorf("%s: the Host header comes from the url", k)
 		}
-		tm, err := parseTemplate(k, h.Headers[name], envFunc(p.lookupEnv, nil))
+		hd, err := p.parseHeader(k, name, h.Headers[name], params)
 		if err != nil {
 			return tools.Tool{}, nil, err
 		}
-		if err := checkRefs(tm, params, k); err != nil {
-			return tools.Tool{}, nil, err
+		x.headers = append(x.headers, hd)
+		for _, part := range hd.parts {
+			if part.t != nil {
+				x.envNames = append(x.envNames, part.t.envNames...)
+			} else {
+				x.secretNames = append(x.secretNames, part.secret)
+			}
 		}
-		x.headers = append(x.headers, header{name: name, t: tm})
-		x.envNames = append(x.envNames, tm.envNames...)
 	}
+	slices.Sort(x.secretNames)
+	x.secretNames = slices.Compact(x.secretNames)
 	if h.Body != "" {
 		if x.method == http.MethodGet || x.method == http.MethodHead {
 			return tools.Tool{}, nil, fmt.Errorf("%s.body: a %s request has no body", hkey, x.method)
@@ -197,19 +206,17 @@ func (x *httpTool) secrets() redactor {
 	var r redactor
 	for _, n := range x.envNames {
 		if v, ok := x.p.lookupEnv(n); ok {
-			r = r.add(v)
-			r = r.add(url.PathEscape(v))
-			r = r.add(url.QueryEscape(v))
-			r = r.add(strings.Trim(jsonString(v), `"`))
+			r = r.addSecret(v)
 		}
 	}
 	return r
 }
 
-// request builds the request for validated values. On failure it
-// returns a message for the caller and an error with the detail for the
-// log (neither holds argument values or secrets).
-func (x *httpTool) request(ctx context.Context, vals map[string]value) (*http.Request, string, error) {
+// request builds the request for validated values and the caller's
+// secrets (by name). On failure it returns a message for the caller and
+// an error with the detail for the log (neither holds argument values or
+// secrets).
+func (x *httpTool) request(ctx context.Context, vals map[string]value, secretVals map[string]string) (*http.Request, string, error) {
 	u, err := x.url.render(x.params, vals)
 	if err != nil {
 		var ue *urlError
@@ -250,7 +257,7 @@ func (x *httpTool) request(ctx context.Context, vals map[string]value) (*http.Re
 		hdata[name] = vals[name].text
 	}
 	for _, h := range x.headers {
-		v, err := h.t.render(hdata)
+		v, err := h.render(hdata, secretVals)
 		if err != nil {
 			return nil, renderError(err), err
 		}
@@ -283,11 +290,19 @@ func (x *httpTool) handle(ctx context.Context, req mcp.CallToolRequest) (*mcp.Ca
 		return refusedClosed(), nil
 	}
 	defer end()
-	hreq, msg, err := x.request(run, vals)
+	secretVals, refused := x.callerSecrets(run) // bounded by the timeout, ended by Close
+	if refused != nil {
+		return refused, nil
+	}
+	hreq, msg, err := x.request(run, vals, secretVals)
 	if err != nil {
 		return x.p.failed(ctx, x.name, "request", msg, "error", err.Error()), nil
 	}
-	return x.do(run, hreq, x.secrets()), nil
+	r := x.secrets()
+	for _, v := range secretVals {
+		r = r.addSecret(v)
+	}
+	return x.do(run, hreq, r), nil
 }
 
 // do sends the request and turns the response into a result.

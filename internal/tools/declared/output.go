@@ -2,6 +2,7 @@ package declared
 
 import (
 	"fmt"
+	"net/url"
 	"slices"
 	"strings"
 )
@@ -83,6 +84,15 @@ func (r redactor) add(v string) redactor {
 	}
 	i, _ := slices.BinarySearchFunc(r, len(v), func(s string, n int) int { return n - len(s) })
 	return slices.Insert(r, i, v)
+}
+
+// addSecret returns r with the secret v as it may appear in a response:
+// as is, escaped for a URL path or query and as a JSON string's content.
+func (r redactor) addSecret(v string) redactor {
+	r = r.add(v)
+	r = r.add(url.PathEscape(v))
+	r = r.add(url.QueryEscape(v))
+	return r.add(strings.Trim(jsonString(v), `"`))
 }
 
 func (r redactor) apply(s string) string {

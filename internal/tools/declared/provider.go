@@ -29,6 +29,7 @@ import (
 	"github.com/mark3labs/mcp-go/mcp"
 
 	"github.com/tsmcp/tsmcp/internal/config"
+	"github.com/tsmcp/tsmcp/internal/secrets"
 	"github.com/tsmcp/tsmcp/internal/tools"
 )
 
@@ -46,6 +47,10 @@ type Options struct {
 	// then checked against the SSRF guard). Nil means
 	// net.DefaultResolver.LookupNetIP(ctx, "ip", host).
 	LookupIP func(ctx context.Context, host string) ([]netip.Addr, error)
+	// Secrets is where the ${secret:NAME} of http tools' headers are
+	// looked up, for the caller, at each call (secrets.source). Nil means
+	// none: a call of a tool that needs a secret is then refused.
+	Secrets secrets.Source
 }
 
 // Provider is the tools.Provider of the declarative tools. The zero
@@ -53,6 +58,7 @@ type Options struct {
 type Provider struct {
 	log       *slog.Logger
 	lookupEnv func(string) (string, bool)
+	secrets   secrets.Source
 	tools     []tools.Tool
 	// transports are the http tools' transports, one per tool (each
 	// with its own guard); Close closes their idle connections.
@@ -74,6 +80,7 @@ func New(cfg []config.Tool, opts Options) (*Provider, error) {
 	p := &Provider{
 		log:       opts.Logger,
 		lookupEnv: opts.LookupEnv,
+		secrets:   opts.Secrets,
 	}
 	if p.log == nil {
 		p.log = slog.New(slog.NewTextHandler(io.Discard, nil))
