@@ -188,7 +188,7 @@ func (f *fakeSSM) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var in struct {
-		Name, Value, Type, Tier string
+		Name, Value, Type, Tier   string
 		Overwrite, WithDecryption bool
 	}
 	json.NewDecoder(r.Body).Decode(&in)
