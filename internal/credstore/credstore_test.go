@@ -2,17 +2,12 @@ package credstore
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
-	"net/http"
-	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	"github.com/tsmcp/tsmcp/internal/statestore/fakekube"
+	"github.com/tsmcp/tsmcp/internal/testutil/fakessm"
 	"tailscale.com/ipn"
 )
 
@@ -65,7 +60,7 @@ func TestSharedByReplicas(t *testing.T) {
 			return "kube:tsmcp-credentials"
 		}},
 		{"ssm", func(t *testing.T) string {
-			useFakeSSM(t, newFakeSSM())
+			fakessm.Use(t, nil)
 			return "ssm:/tsmcp/credentials"
 		}},
 	}
@@ -156,81 +151,10 @@ func TestOpenErrors(t *testing.T) {
 		}
 	})
 	t.Run("ssm: access denied", func(t *testing.T) {
-		f := newFakeSSM()
-		f.deny = true
-		useFakeSSM(t, f)
+		fakessm.Use(t, nil).Deny()
 		_, err := Open(context.Background(), "ssm:/tsmcp/credentials")
 		if err == nil || !strings.Contains(err.Error(), "ssm:GetParameter") {
 			t.Fatalf("err = %v; want the missing permission named", err)
 		}
 	})
-}
-
-// fakeSSM serves the three SSM actions the store uses (AWS JSON 1.1).
-type fakeSSM struct {
-	mu     sync.Mutex // guards the fields below
-	params map[string]string
-	deny   bool
-}
-
-func newFakeSSM() *fakeSSM { return &fakeSSM{params: map[string]string{}} }
-
-func (f *fakeSSM) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	fail := func(code int, typ string) {
-		w.Header().Set("Content-Type", "application/x-amz-json-1.1")
-		w.WriteHeader(code)
-		json.NewEncoder(w).Encode(map[string]string{"__type": typ, "message": typ})
-	}
-	if f.deny {
-		fail(400, "AccessDeniedException")
-		return
-	}
-	var in struct {
-		Name, Value, Type, Tier   string
-		Overwrite, WithDecryption bool
-	}
-	json.NewDecoder(r.Body).Decode(&in)
-	var out any = map[string]any{}
-	switch strings.TrimPrefix(r.Header.Get("X-Amz-Target"), "AmazonSSM.") {
-	case "GetParameter":
-		v, ok := f.params[in.Name]
-		if !ok {
-			fail(400, "ParameterNotFound")
-			return
-		}
-		out = map[string]any{"Parameter": map[string]any{"Name": in.Name, "Value": v, "Type": "SecureString"}}
-	case "PutParameter":
-		if in.Type != "SecureString" || !in.Overwrite {
-			fail(400, "ValidationException")
-			return
-		}
-		f.params[in.Name] = in.Value
-		out = map[string]any{"Version": 1, "Tier": in.Tier}
-	case "DeleteParameter":
-		if _, ok := f.params[in.Name]; !ok {
-			fail(400, "ParameterNotFound")
-			return
-		}
-		delete(f.params, in.Name)
-	default:
-		fail(400, "InvalidAction")
-		return
-	}
-	w.Header().Set("Content-Type", "application/x-amz-json-1.1")
-	json.NewEncoder(w).Encode(out)
-}
-
-// useFakeSSM points the store's SSM client at f, with static credentials.
-func useFakeSSM(t *testing.T, f *fakeSSM) {
-	srv := httptest.NewServer(f)
-	t.Cleanup(srv.Close)
-	t.Setenv("AWS_ACCESS_KEY_ID", "AKIDTEST")
-	t.Setenv("AWS_SECRET_ACCESS_KEY", "secret")
-	t.Setenv("AWS_REGION", "eu-west-1")
-	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
-	old := ssmOptions
-	ssmOptions = []func(*ssm.Options){func(o *ssm.Options) { o.BaseEndpoint = aws.String(srv.URL) }}
-	t.Cleanup(func() { ssmOptions = old })
 }

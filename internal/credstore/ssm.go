@@ -32,10 +32,6 @@ type ssmStore struct {
 	path string
 }
 
-// ssmOptions are extra options for the SSM client; tests point it at a
-// fake endpoint.
-var ssmOptions []func(*ssm.Options)
-
 func openSSM(ctx context.Context, path string) (ipn.StateStore, error) {
 	prefix := "credential store ssm:" + path
 	cfg, err := awsconfig.LoadDefaultConfig(ctx)
@@ -45,7 +41,7 @@ func openSSM(ctx context.Context, path string) (ipn.StateStore, error) {
 	if _, err := cfg.Credentials.Retrieve(ctx); err != nil {
 		return nil, fmt.Errorf("%s: no AWS credentials found (on ECS give the task a task role; on EKS use IRSA or EKS Pod Identity): %w", prefix, err)
 	}
-	s := &ssmStore{api: ssm.NewFromConfig(cfg, ssmOptions...), path: path}
+	s := &ssmStore{api: ssm.NewFromConfig(cfg), path: path}
 	// A read of a key nobody writes tells a missing permission or
 	// endpoint now rather than at a caller's first Connect.
 	if _, err := s.ReadState("tsmcp-credential-store-check"); err != nil && !errors.Is(err, errNotExist) {

@@ -2,20 +2,16 @@ package secrets_test
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
-	"io"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/tsmcp/tsmcp/internal/identity"
 	"github.com/tsmcp/tsmcp/internal/secrets"
 	"github.com/tsmcp/tsmcp/internal/statestore/fakekube"
+	"github.com/tsmcp/tsmcp/internal/testutil/fakessm"
 )
 
 var (
@@ -156,54 +152,11 @@ func TestKubeSourceNotInPod(t *testing.T) {
 	}
 }
 
-// fakeSSM serves GetParameter of the AWS JSON 1.1 protocol.
-type fakeSSM struct {
-	mu     sync.Mutex
-	params map[string]string
-	asked  []string
-}
-
-func (f *fakeSSM) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if !strings.HasPrefix(r.Header.Get("Authorization"), "AWS4-HMAC-SHA256 ") || r.Header.Get("X-Amz-Target") != "AmazonSSM.GetParameter" {
-		http.Error(w, "unsigned or unknown", http.StatusForbidden)
-		return
-	}
-	body, _ := io.ReadAll(r.Body)
-	var in struct {
-		Name           string
-		WithDecryption bool
-	}
-	json.Unmarshal(body, &in)
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.asked = append(f.asked, in.Name)
-	w.Header().Set("Content-Type", "application/x-amz-json-1.1")
-	v, ok := f.params[in.Name]
-	if !ok || !in.WithDecryption {
-		w.WriteHeader(http.StatusBadRequest)
-		json.NewEncoder(w).Encode(map[string]string{"__type": "ParameterNotFound", "message": "not found"})
-		return
-	}
-	json.NewEncoder(w).Encode(map[string]any{"Parameter": map[string]any{"Name": in.Name, "Type": "SecureString", "Value": v}})
-}
-
 func TestSSMSource(t *testing.T) {
-	f := &fakeSSM{params: map[string]string{
+	fakessm.Use(t, map[string]string{
 		"/tsmcp/secrets/" + identity.KeyHash(alice.Key()) + "/jira-token": "alice-value",
 		"/tsmcp/secrets/" + identity.KeyHash(ci.Key()) + "/jira-token":    "ci-value",
-	}}
-	srv := httptest.NewServer(f)
-	t.Cleanup(srv.Close)
-	home := t.TempDir()
-	t.Setenv("HOME", home)
-	t.Setenv("AWS_CONFIG_FILE", filepath.Join(home, "none"))
-	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", filepath.Join(home, "none"))
-	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
-	t.Setenv("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE")
-	t.Setenv("AWS_SECRET_ACCESS_KEY", "fake-secret")
-	t.Setenv("AWS_REGION", "eu-west-1")
-	t.Setenv("AWS_ENDPOINT_URL_SSM", srv.URL)
-	t.Setenv("AWS_MAX_ATTEMPTS", "1")
+	})
 	src, err := secrets.Open("ssm:/tsmcp/secrets")
 	if err != nil {
 		t.Fatal(err)
