@@ -48,6 +48,7 @@ func TestFilterStdout(t *testing.T) {
 // forwardLine appends the newline in the line's own buffer: forwarding a
 // message allocates nothing.
 func TestForwardLineDoesNotAllocate(t *testing.T) {
+	testutil.SkipAllocsUnderRace(t)
 	lim := NewLogLimiter(slog.New(slog.NewTextHandler(io.Discard, nil)), "stdout")
 	line := []byte("{\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{}}\r\n")
 	var out bytes.Buffer
