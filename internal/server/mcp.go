@@ -50,6 +50,7 @@ func (s *Server) newMCPServer(ts []tools.Tool) *server.MCPServer {
 		server.WithLogging(), // bridged upstreams' log messages, see logLevels
 		server.WithHooks(hooks),
 		server.WithToolFilter(s.filterTools),
+		server.WithToolFilter(s.hideTaskOnly), // tasks.go
 		server.WithToolHandlerMiddleware(s.auditCall),
 		server.WithInstructions("Tools on this tailnet host. You see only the tools your tailnet identity may call; whoami shows how the host sees you."),
 	}

@@ -524,6 +524,20 @@ func (s *Server) advertiseTasks(ctx context.Context, _ any, _ *mcp.InitializeReq
 	res.Capabilities.Tasks = mcp.NewTasksCapability()
 }
 
+// hideTaskOnly is a tool filter: where the host serves no tasks (the
+// legacy SSE transport, the stateless protocol), a tool that runs only as
+// a task (execution.taskSupport "required") could never be called, so it
+// is not offered there; a call of it is then "not found", as its listing
+// says.
+func (s *Server) hideTaskOnly(ctx context.Context, in []mcp.Tool) []mcp.Tool {
+	if ctx.Value(tasksServedKey{}) != nil && !server.IsModernRequest(ctx) {
+		return in
+	}
+	return slices.DeleteFunc(slices.Clone(in), func(t mcp.Tool) bool {
+		return t.Execution != nil && t.Execution.TaskSupport == mcp.TaskSupportRequired
+	})
+}
+
 // dropTaskParam is a tools/call hook: a call mcp-go serves never runs as
 // mcp-go's own task (see the comment at the top).
 func dropTaskParam(_ context.Context, _ any, req *mcp.CallToolRequest) {
