@@ -23,7 +23,8 @@ import (
 )
 
 // taskUpstream is an upstream built with mcp-go's server, whose own task
-// runtime runs "research" (task support required) as a task: it answers
+// runtime runs "research" (task support required) and "quick" (optional)
+// as tasks: "quick" answers "quick answer" at once; "research" answers
 // "report on <topic>" at once, or, with hold, once release is closed (a
 // tasks/cancel marks the task cancelled without waiting for it; the
 // handler cannot wait for its context: mcp-go's task runtime derives it
@@ -39,6 +40,9 @@ func taskUpstream(t *testing.T, release <-chan struct{}) string {
 			<-release
 		}
 		return mcp.NewToolResultText("report on " + req.GetString("topic", "")), nil
+	})
+	s.AddTool(mcp.NewTool("quick", mcp.WithTaskSupport(mcp.TaskSupportOptional)), func(context.Context, mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+		return mcp.NewToolResultText("quick answer"), nil
 	})
 	hs := httptest.NewServer(mcpserver.NewStreamableHTTPServer(s))
 	t.Cleanup(hs.Close)
@@ -78,8 +82,9 @@ func tasksClient(ctx context.Context, t *testing.T, endpoint string, c caller, n
 	})
 }
 
-// createTask calls tool as a task and returns the task the host created.
-func createTask(ctx context.Context, t *testing.T, cl *mcpgoclient.Client, tool string, args map[string]any) mcp.Task {
+// callAsTask sends a tools/call of tool with a task parameter and returns
+// the raw answer.
+func callAsTask(ctx context.Context, t *testing.T, cl *mcpgoclient.Client, tool string, args map[string]any) *transport.JSONRPCResponse {
 	t.Helper()
 	resp, err := cl.GetTransport().SendRequest(ctx, transport.JSONRPCRequest{
 		JSONRPC: mcp.JSONRPC_VERSION, ID: mcp.NewRequestId(fmt.Sprintf("create-%d", time.Now().UnixNano())),
@@ -89,6 +94,13 @@ func createTask(ctx context.Context, t *testing.T, cl *mcpgoclient.Client, tool 
 	if err != nil {
 		t.Fatal(err)
 	}
+	return resp
+}
+
+// createTask calls tool as a task and returns the task the host created.
+func createTask(ctx context.Context, t *testing.T, cl *mcpgoclient.Client, tool string, args map[string]any) mcp.Task {
+	t.Helper()
+	resp := callAsTask(ctx, t, cl, tool, args)
 	if resp.Error != nil {
 		t.Fatalf("tools/call %s as a task: %v", tool, resp.Error.AsError())
 	}
@@ -315,6 +327,51 @@ func TestTasksPerCaller(t *testing.T) {
 		res, err := ac.TaskResult(ctx, mcp.TaskResultRequest{Params: mcp.TaskResultParams{TaskId: tk.TaskId}})
 		if err != nil || resultText(res) != "report on revoked" {
 			t.Fatalf("tasks/result with the grant back = %v, %v", res, err)
+		}
+	})
+
+	t.Run("where the host serves no tasks, no call runs as a task", func(t *testing.T) {
+		// The legacy SSE transport: the task-only tool is not offered,
+		// and the task parameter of a call is dropped, so mcp-go's own
+		// task runtime (which would tell every session) never runs one.
+		cl, err := mcpgoclient.NewSSEMCPClient("http://"+host.TailnetIP().String()+"/sse", transport.WithHTTPClient(alice.httpClient()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { cl.Close() })
+		if err := cl.Start(ctx); err != nil {
+			t.Fatal(err)
+		}
+		init := mcp.InitializeRequest{}
+		init.Params.ProtocolVersion = mcp.LATEST_LEGACY_PROTOCOL_VERSION
+		init.Params.ClientInfo = mcp.Implementation{Name: "tasks-test-sse", Version: "1"}
+		res, err := cl.Initialize(ctx, init)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Capabilities.Tasks != nil {
+			t.Errorf("the SSE transport advertises tasks: %+v", res.Capabilities.Tasks)
+		}
+		tools, err := cl.ListTools(ctx, mcp.ListToolsRequest{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var names []string
+		for _, tl := range tools.Tools {
+			names = append(names, tl.Name)
+		}
+		if slices.Contains(names, "jobs__research") || !slices.Contains(names, "jobs__quick") {
+			t.Errorf("over SSE the tools are %v; want jobs__quick without jobs__research", names)
+		}
+		if resp := callAsTask(ctx, t, cl, "jobs__research", map[string]any{"topic": "sse"}); resp.Error == nil {
+			t.Errorf("over SSE, jobs__research as a task = %s; want an unknown tool", resp.Result)
+		}
+		resp := callAsTask(ctx, t, cl, "jobs__quick", nil)
+		if resp.Error != nil || strings.Contains(string(resp.Result), `"task"`) || !strings.Contains(string(resp.Result), "quick answer") {
+			t.Errorf("over SSE, jobs__quick with a task parameter = %s, %v; want its answer, no task", resp.Result, resp.Error)
+		}
+		if resp := callAsTask(ctx, t, ac, "jobs__quick", nil); resp.Error != nil || !strings.Contains(string(resp.Result), `"task"`) {
+			t.Errorf("on a session, jobs__quick as a task = %s, %v; want a task", resp.Result, resp.Error)
 		}
 	})
 }
