@@ -304,6 +304,10 @@ func (s *Server) createTask(ctx context.Context, caller *identity.Identity, sid 
 			if res.IsError {
 				ev.Outcome = audit.ToolError
 			}
+			if err := s.holdAnswer(ctx, toolResultSize(res), audit.Event{Kind: audit.Tool, Name: params.Name}); err != nil {
+				ev.Outcome, ev.Err = audit.Error, answerRefused
+				return nil, rpcError(mcp.INTERNAL_ERROR, err.Error()), true
+			}
 			return res, nil, true
 		}
 		ref := taskRef{upstream: up, tool: params.Name, id: created.TaskId}
@@ -432,10 +436,15 @@ func (s *Server) taskRequest(ctx context.Context, caller *identity.Identity, met
 		if method == string(mcp.MethodTasksResult) {
 			var r *mcp.CallToolResult
 			if r, err = tp.TaskResult(ctx, ref.upstream, ref.id); err == nil {
-				res = s.taskResult(ctx, caller, ref, params.TaskID, r)
+				out := s.taskResult(ctx, caller, ref, params.TaskID, r)
 				if r.IsError {
 					ev.Outcome = audit.ToolError
 				}
+				if err := s.holdAnswer(ctx, toolResultSize(out), audit.Event{Kind: audit.Tool, Name: ref.tool}); err != nil {
+					ev.Outcome, ev.Err = audit.Error, answerRefused
+					return nil, rpcError(mcp.INTERNAL_ERROR, err.Error())
+				}
+				res = out
 			}
 		} else {
 			var t mcp.Task
