@@ -188,7 +188,8 @@ func TestTasksPerCaller(t *testing.T) {
 	var cfg config.Config
 	host, err := startHost(ctx, tn.net, "tasks", logs, func(c *config.Config, _ *server.Options) {
 		c.ACL = acl.Config{Rules: []acl.Rule{{Src: []string{"*"}, Tools: []string{"*"}}}}
-		c.Upstreams = []config.Upstream{{Name: "jobs", URL: url}}
+		c.Upstreams = []config.Upstream{{Name: "jobs", URL: url},
+			{Name: "jobsp", URL: url, Isolation: config.IsolationPerIdentity, IdleTimeout: 300 * time.Millisecond}}
 		c.MCP.SessionKey = base64.StdEncoding.EncodeToString([]byte("tasks-test-session-key-32-bytes!"))
 		cfg = *c
 	})
@@ -373,5 +374,42 @@ func TestTasksPerCaller(t *testing.T) {
 		if resp := callAsTask(ctx, t, ac, "jobs__quick", nil); resp.Error != nil || !strings.Contains(string(resp.Result), `"task"`) {
 			t.Errorf("on a session, jobs__quick as a task = %s, %v; want a task", resp.Result, resp.Error)
 		}
+	})
+
+	t.Run("a per-identity child is held while its caller's task runs", func(t *testing.T) {
+		stopped := func(c caller) bool {
+			for _, l := range strings.Split(logs.String(), "\n") {
+				if strings.Contains(l, "per-identity child idle, stopping") && strings.Contains(l, `"upstream":"jobsp"`) &&
+					strings.Contains(l, `"caller":"user:`+c.login+`"`) {
+					return true
+				}
+			}
+			return false
+		}
+		waitStopped := func(c caller) {
+			t.Helper()
+			for !stopped(c) {
+				select {
+				case <-ctx.Done():
+					t.Fatalf("%s's jobsp child was never stopped", c.name)
+				case <-time.After(20 * time.Millisecond):
+				}
+			}
+		}
+		tk := createTask(ctx, t, ac, "jobsp__research", map[string]any{"topic": "held", "hold": true})
+		// Bob's child is used after alice's: once it is reaped as idle,
+		// alice's would have been too, were it not held for her task.
+		if _, err := bc.CallTool(ctx, mcp.CallToolRequest{Params: mcp.CallToolParams{Name: "jobsp__quick"}}); err != nil {
+			t.Fatal(err)
+		}
+		waitStopped(bob)
+		if stopped(alice) {
+			t.Fatal("alice's child was reaped while her task ran")
+		}
+		waitTask(ctx, t, ac, tk.TaskId, mcp.TaskStatusWorking)
+		if _, err := ac.CancelTask(ctx, mcp.CancelTaskRequest{Params: mcp.CancelTaskParams{TaskId: tk.TaskId}}); err != nil {
+			t.Fatal(err)
+		}
+		waitStopped(alice) // released once her task ended
 	})
 }

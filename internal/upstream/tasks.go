@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 	"unicode/utf8"
 
 	"github.com/mark3labs/mcp-go/client/transport"
@@ -84,13 +85,42 @@ func (p *Provider) CreateTask(ctx context.Context, name string, args, task json.
 		}
 		t := boundTask(*answer.Task)
 		created = &t
-		sess.tasks.add(t.TaskId, status)
+		sess.tasks.add(t.TaskId, status, u.holdForTask(ctx, t))
 		return nil
 	})
 	if err != nil {
 		return "", nil, nil, fmt.Errorf("upstream %s: tools/call %s as a task: %w", u.name, orig, err)
 	}
 	return u.name, created, res, nil
+}
+
+// maxTaskHold bounds how long a per-identity child is held for a task
+// without a TTL, or whose TTL is longer.
+const maxTaskHold = time.Hour
+
+// holdForTask keeps the caller's per-identity child (the one serving ctx)
+// from being reaped as idle while task t runs on it: until the task is
+// seen ended (a status notification, or a tasks/get, tasks/cancel or
+// tasks/result answer) or its TTL (at most maxTaskHold) passed. It returns
+// the release, idempotent; nil for a shared upstream.
+func (u *upstream) holdForTask(ctx context.Context, t mcp.Task) (release func()) {
+	if !u.perIdentity {
+		return nil
+	}
+	_, rel, err := u.acquireChild(ctx)
+	if err != nil {
+		return nil // the child was just used: it is not reaped before idle_timeout
+	}
+	hold := maxTaskHold
+	if t.TTL != nil && *t.TTL > 0 && time.Duration(*t.TTL)*time.Millisecond < hold {
+		hold = time.Duration(*t.TTL) * time.Millisecond
+	}
+	var once sync.Once
+	timer := time.AfterFunc(hold, func() { once.Do(rel) })
+	return func() {
+		timer.Stop()
+		once.Do(rel)
+	}
 }
 
 // TaskStatus forwards tasks/get or tasks/cancel (method) of the upstream's
@@ -113,6 +143,9 @@ func (p *Provider) TaskStatus(ctx context.Context, up, method, id string) (mcp.T
 			return errors.New("the upstream answered for another task")
 		}
 		t = boundTask(t)
+		if t.Status.IsTerminal() {
+			sess.tasks.ended(id)
+		}
 		return nil
 	})
 	return t, err
@@ -135,6 +168,7 @@ func (p *Provider) TaskResult(ctx context.Context, up, id string) (*mcp.CallTool
 			return fmt.Errorf("decoding the result: %w", err)
 		}
 		res = u.rewriteToolResult(r)
+		sess.tasks.ended(id) // tasks/result answers once the task ended
 		return nil
 	})
 	return res, err
@@ -232,17 +266,25 @@ func boundTask(t mcp.Task) mcp.Task {
 }
 
 // taskRoutes take an upstream session's notifications/tasks/status to
-// the callback of the task they name (see CreateTask). A notification
-// that arrives before its task's route (the upstream may report a quick
-// task's progress before the tools/call that created it is answered) is
-// kept, a bounded number of them, and handed over when the route is added.
+// the callback of the task they name (see CreateTask), and release what
+// is held for the task once it ends. A notification that arrives before
+// its task's route (the upstream may report a quick task's progress
+// before the tools/call that created it is answered) is kept, a bounded
+// number of them, and handed over when the route is added.
 type taskRoutes struct {
 	mu    sync.Mutex // guards the fields below
-	byID  map[string]func(mcp.Task)
+	byID  map[string]*taskRoute
 	order []string // IDs in the order they were added, for the bound
 	early map[string][]mcp.Task
 	// earlyOrder are the IDs of early, oldest first, for its bound.
 	earlyOrder []string
+}
+
+// taskRoute is one task's: its status callback, and the release of what
+// is held while it runs (nil: nothing).
+type taskRoute struct {
+	notify  func(mcp.Task)
+	release func()
 }
 
 // maxEarlyTasks bounds the tasks whose notifications are kept for a route
@@ -252,29 +294,46 @@ const (
 	maxEarlyNotes = 8
 )
 
-// add routes the notifications about task id to f until the task ends,
-// first those that came before.
-func (r *taskRoutes) add(id string, f func(mcp.Task)) {
-	if f == nil {
-		return
-	}
+// add routes the notifications about task id to notify until the task
+// ends, first those that came before; release (nil: none) is called once
+// it ended.
+func (r *taskRoutes) add(id string, notify func(mcp.Task), release func()) {
 	r.mu.Lock()
 	if r.byID == nil {
-		r.byID = map[string]func(mcp.Task){}
+		r.byID = map[string]*taskRoute{}
 	}
 	if _, ok := r.byID[id]; !ok {
 		r.order = append(r.order, id)
 	}
-	r.byID[id] = f
+	r.byID[id] = &taskRoute{notify: notify, release: release}
+	var dropped []*taskRoute
 	for len(r.byID) > maxTaskRoutes && len(r.order) > 0 {
+		dropped = append(dropped, r.byID[r.order[0]])
 		delete(r.byID, r.order[0])
 		r.order = r.order[1:]
 	}
 	early := r.early[id]
 	delete(r.early, id)
 	r.mu.Unlock()
+	for _, d := range dropped {
+		if d != nil && d.release != nil {
+			d.release()
+		}
+	}
 	for _, t := range early {
 		r.route(t)
+	}
+}
+
+// ended releases what is held for task id, which its upstream reported
+// ended in an answer; its route stays for the notification that may
+// still come.
+func (r *taskRoutes) ended(id string) {
+	r.mu.Lock()
+	rt := r.byID[id]
+	r.mu.Unlock()
+	if rt != nil && rt.release != nil {
+		rt.release()
 	}
 }
 
@@ -293,13 +352,13 @@ func (r *taskRoutes) deliver(params map[string]any) bool {
 	return r.route(boundTask(t))
 }
 
-// route calls t's callback; a terminal status ends the route. Without a
-// route t is kept as early news.
+// route calls t's callback; a terminal status ends the route and releases
+// what is held. Without a route t is kept as early news.
 func (r *taskRoutes) route(t mcp.Task) bool {
 	r.mu.Lock()
-	f := r.byID[t.TaskId]
+	rt := r.byID[t.TaskId]
 	switch {
-	case f == nil:
+	case rt == nil:
 		r.keepEarly(t)
 	case t.Status.IsTerminal():
 		delete(r.byID, t.TaskId)
@@ -308,10 +367,15 @@ func (r *taskRoutes) route(t mcp.Task) bool {
 		}
 	}
 	r.mu.Unlock()
-	if f == nil {
+	if rt == nil {
 		return false
 	}
-	f(t)
+	if t.Status.IsTerminal() && rt.release != nil {
+		rt.release()
+	}
+	if rt.notify != nil {
+		rt.notify(t)
+	}
 	return true
 }
 
