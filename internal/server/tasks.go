@@ -57,7 +57,7 @@ type TaskProvider interface {
 	// task and the task, or the call's result when the upstream answered
 	// at once. status gets the upstream's status notifications of the
 	// task. tools.ErrNotFound when name is not the provider's.
-	CreateTask(ctx context.Context, name string, args, task json.RawMessage, status func(mcp.Task)) (up string, created *mcp.Task, res *mcp.CallToolResult, err error)
+	CreateTask(ctx context.Context, name string, args json.RawMessage, task mcp.TaskParams, status func(mcp.Task)) (up string, created *mcp.Task, res *mcp.CallToolResult, err error)
 	// TaskStatus forwards tasks/get or tasks/cancel (method) of task id
 	// held by upstream up; ErrTaskNotFound-like errors are reported by
 	// IsTaskNotFound.
@@ -204,10 +204,15 @@ func (s *Server) serveTasks(next http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 			return
 		}
+		body := bufferedBody(r)
+		if method == string(mcp.MethodToolsCall) && !bytes.Contains(body, []byte(`"task"`)) {
+			next.ServeHTTP(w, r) // a plain call: no need to decode it here
+			return
+		}
 		var req struct {
 			Params json.RawMessage `json:"params"`
 		}
-		if json.Unmarshal(bufferedBody(r), &req) != nil {
+		if json.Unmarshal(body, &req) != nil {
 			next.ServeHTTP(w, r) // mcp-go answers what does not decode
 			return
 		}
@@ -262,16 +267,17 @@ var errTaskNotFound = rpcError(mcp.INVALID_PARAMS, taskNotFound)
 // createTask serves a tools/call that carries a task parameter: for a
 // bridged tool the caller may call, the upstream runs it as a task.
 // handled is false when mcp-go should answer the call as any other: no
-// task parameter, a tool the policy refuses (refused as any call is, with
+// task parameter (or one that does not decode), a tool the policy refuses (refused as any call is, with
 // the same audit line) or that no TaskProvider serves.
 func (s *Server) createTask(ctx context.Context, caller *identity.Identity, sid string, raw json.RawMessage) (result any, rpcErr *mcp.JSONRPCErrorDetails, handled bool) {
 	var params struct {
 		Name      string          `json:"name"`
 		Arguments json.RawMessage `json:"arguments"`
-		Task      json.RawMessage `json:"task"`
+		// Task is forwarded as decoded: only what the spec defines.
+		Task *mcp.TaskParams `json:"task"`
 	}
-	if json.Unmarshal(raw, &params) != nil || len(params.Task) == 0 || bytes.Equal(params.Task, []byte("null")) {
-		return nil, nil, false
+	if json.Unmarshal(raw, &params) != nil || params.Task == nil {
+		return nil, nil, false // mcp-go answers it (and drops the task)
 	}
 	d := s.policy.Load().Decide(caller, params.Name)
 	if !d.Allow {
@@ -288,7 +294,7 @@ func (s *Server) createTask(ctx context.Context, caller *identity.Identity, sid 
 	}()
 	news := &taskNews{send: func(ot ownedTask, t mcp.Task) { s.taskStatus(caller, sid, ot, t) }}
 	for _, tp := range s.taskProviders() {
-		up, created, res, err := tp.CreateTask(ctx, params.Name, params.Arguments, params.Task, news.status)
+		up, created, res, err := tp.CreateTask(ctx, params.Name, params.Arguments, *params.Task, news.status)
 		switch {
 		case errors.Is(err, tools.ErrNotFound):
 			continue

@@ -44,15 +44,15 @@ const maxStatusMessage = 1024
 var taskRequests atomic.Int64
 
 // CreateTask forwards a task-augmented call of the tool clients know as
-// name, with the caller's arguments and task parameters (raw, as the
-// caller sent them), to the session that serves the caller in ctx. It
+// name, with the caller's arguments (raw, as the caller sent them) and
+// task parameters, to the session that serves the caller in ctx. It
 // returns the upstream's name and either the task it created (its ID the
 // upstream's own) or, when the upstream answered the call at once (as it
 // may for a tool whose task support is optional), the call's result with
 // its resource URIs rewritten as for a call. status is called, from the
 // session's reader, with each notifications/tasks/status the upstream
 // sends about the task. tools.ErrNotFound when no upstream serves name.
-func (p *Provider) CreateTask(ctx context.Context, name string, args, task json.RawMessage, status func(mcp.Task)) (up string, created *mcp.Task, res *mcp.CallToolResult, err error) {
+func (p *Provider) CreateTask(ctx context.Context, name string, args json.RawMessage, task mcp.TaskParams, status func(mcp.Task)) (up string, created *mcp.Task, res *mcp.CallToolResult, err error) {
 	u, orig := p.toolOwner(name)
 	if u == nil {
 		return "", nil, nil, tools.ErrNotFound
