@@ -530,22 +530,28 @@ func (s *Server) listTasks(ctx context.Context, caller *identity.Identity) mcp.L
 }
 
 // advertiseTasks declares the tasks capability in the answer to an
-// initialize on /mcp (where serveTasks answers the task methods) when a
-// provider's tools can run as tasks.
+// initialize on /mcp (where serveTasks answers the task methods) that
+// settled on 2025-11-25, when a provider's tools can run as tasks.
 func (s *Server) advertiseTasks(ctx context.Context, _ any, _ *mcp.InitializeRequest, res *mcp.InitializeResult) {
-	if res == nil || ctx.Value(tasksServedKey{}) == nil || len(s.taskProviders()) == 0 {
+	if res == nil || ctx.Value(tasksServedKey{}) == nil || !tasksProtocol(res.ProtocolVersion) || len(s.taskProviders()) == 0 {
 		return
 	}
 	res.Capabilities.Tasks = mcp.NewTasksCapability()
 }
 
+// tasksProtocol reports whether protocol version v has the tasks utility
+// the host serves: 2025-11-25 (earlier versions have no tasks; 2026-07-28
+// replaced it with the Tasks extension).
+func tasksProtocol(v string) bool { return v == mcp.ProtocolVersion20251125 }
+
 // hideTaskOnly is a tool filter: where the host serves no tasks (the
-// legacy SSE transport, the stateless protocol), a tool that runs only as
+// legacy SSE transport, the stateless protocol, a session of a version
+// before 2025-11-25), a tool that runs only as
 // a task (execution.taskSupport "required") could never be called, so it
 // is not offered there; a call of it is then "not found", as its listing
 // says.
 func (s *Server) hideTaskOnly(ctx context.Context, in []mcp.Tool) []mcp.Tool {
-	if ctx.Value(tasksServedKey{}) != nil && !server.IsModernRequest(ctx) {
+	if ctx.Value(tasksServedKey{}) != nil && tasksProtocol(server.RequestProtocolVersion(ctx)) {
 		return in
 	}
 	return slices.DeleteFunc(slices.Clone(in), func(t mcp.Tool) bool {
