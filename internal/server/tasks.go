@@ -545,13 +545,14 @@ func (s *Server) advertiseTasks(ctx context.Context, _ any, _ *mcp.InitializeReq
 func tasksProtocol(v string) bool { return v == mcp.ProtocolVersion20251125 }
 
 // hideTaskOnly is a tool filter: where the host serves no tasks (the
-// legacy SSE transport, the stateless protocol, a session of a version
-// before 2025-11-25), a tool that runs only as
+// legacy SSE transport, the stateless protocol), a tool that runs only as
 // a task (execution.taskSupport "required") could never be called, so it
 // is not offered there; a call of it is then "not found", as its listing
-// says.
+// says. (A Streamable HTTP session of a version before 2025-11-25 is
+// offered it as the upstream offers it to such a client: its call fails
+// as the upstream's would.)
 func (s *Server) hideTaskOnly(ctx context.Context, in []mcp.Tool) []mcp.Tool {
-	if ctx.Value(tasksServedKey{}) != nil && tasksProtocol(server.RequestProtocolVersion(ctx)) {
+	if ctx.Value(tasksServedKey{}) != nil && !server.IsModernRequest(ctx) {
 		return in
 	}
 	return slices.DeleteFunc(slices.Clone(in), func(t mcp.Tool) bool {
