@@ -120,6 +120,20 @@ const (
 	// Cancel is a cancel of another identity's request, refused (Decision
 	// Deny).
 	Cancel Action = "cancel"
+	// TaskCreate is a task-augmented tools/call (MCP Tasks) of a bridged
+	// tool (Kind Tool, Name): allowed and the task created, or answered at
+	// once, or failed (Outcome). Refused ones are ToolCall events, as for
+	// any call.
+	TaskCreate Action = "task_create"
+	// TaskGet, TaskResult and TaskCancel are a tasks/get, tasks/result
+	// or tasks/cancel (Kind Tool, Name the task's tool; empty when the
+	// task ID is not one the caller may present, Decision Deny).
+	TaskGet    Action = "task_get"
+	TaskResult Action = "task_result"
+	TaskCancel Action = "task_cancel"
+	// TasksList is a tasks/list (Decision Filter, Shown: the caller's
+	// own tasks the policy still allows).
+	TasksList Action = "tasks_list"
 )
 
 // Timed reports whether events of action a are of a request that runs, and

@@ -19,6 +19,11 @@ var upstreamMethods = map[string]bool{
 	string(mcp.MethodPromptsGet):         true,
 	string(mcp.MethodCompletionComplete): true,
 	string(mcp.MethodResourcesSubscribe): true,
+	// The task methods (tasks.go); tasks/result waits for its task.
+	string(mcp.MethodTasksGet):    true,
+	string(mcp.MethodTasksResult): true,
+	string(mcp.MethodTasksCancel): true,
+	string(mcp.MethodTasksList):   true,
 }
 
 // errAnswerTooLarge is what a client sees for an answer that would pass

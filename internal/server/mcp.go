@@ -34,7 +34,9 @@ func (s *Server) newMCPServer(ts []tools.Tool) *server.MCPServer {
 	hooks := &server.Hooks{}
 	hooks.AddBeforeCallTool(s.auditDeniedCall)
 	hooks.AddBeforeCallTool(hideInvalidName) // after the audit, which logs the name bounded
+	hooks.AddBeforeCallTool(dropTaskParam)   // tasks are the host's (tasks.go)
 	hooks.AddBeforeCallTool(s.routeNotUp)    // last: a tool not there yet (notup.go)
+	hooks.AddAfterInitialize(s.advertiseTasks)
 	hooks.AddAfterListTools(s.auditList)
 	levels := newLogLevels(s.providers)
 	hooks.AddAfterSetLevel(levels.set)
@@ -48,6 +50,7 @@ func (s *Server) newMCPServer(ts []tools.Tool) *server.MCPServer {
 		server.WithLogging(), // bridged upstreams' log messages, see logLevels
 		server.WithHooks(hooks),
 		server.WithToolFilter(s.filterTools),
+		server.WithToolFilter(s.hideTaskOnly), // tasks.go
 		server.WithToolHandlerMiddleware(s.auditCall),
 		server.WithInstructions("Tools on this tailnet host. You see only the tools your tailnet identity may call; whoami shows how the host sees you."),
 	}
@@ -236,7 +239,7 @@ func (s *Server) newSSE(m *server.MCPServer) *server.SSEServer {
 // identified first; nothing else is served.
 func (s *Server) tailnetHandler() http.Handler {
 	mux := http.NewServeMux()
-	streamable := s.checkVersionHeader(s.reconcileVersion(s.requireSession(s.scopeCancels(s.streamable))))
+	streamable := s.checkVersionHeader(s.reconcileVersion(s.requireSession(s.serveTasks(s.scopeCancels(s.streamable)))))
 	for _, m := range []string{"POST", "DELETE"} {
 		mux.Handle(m+" /mcp", streamable)
 	}

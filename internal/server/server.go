@@ -101,7 +101,9 @@ type Server struct {
 	// see notifyLists.
 	listsDirty chan struct{}
 	sessions   *sessionStore
-	inflight   *inflight
+	// tasks seal task IDs and remember callers' tasks (tasks.go).
+	tasks    *taskHost
+	inflight *inflight
 	// metrics are the host's Prometheus metrics; nil when
 	// health.metrics is off.
 	metrics *metrics.Metrics
@@ -211,6 +213,7 @@ func New(opts Options) (*Server, error) {
 		toolsDirty:    make(chan struct{}, 1),
 		listsDirty:    make(chan struct{}, 1),
 		sessions:      newSessionStore(sessionKey, opts.Config.MCP.SessionMaxAge, opts.clock),
+		tasks:         newTaskHost(sessionKey),
 		inflight:      newInflight(),
 		stateless:     newStatelessCalls(),
 		limits:        newLimits(opts.Config.MCP.Limits),

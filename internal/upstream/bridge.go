@@ -39,6 +39,7 @@ type wireTool struct {
 	Annotations  *mcp.ToolAnnotation `json:"annotations"`
 	Meta         *mcp.Meta           `json:"_meta"`
 	Icons        []mcp.Icon          `json:"icons"`
+	Execution    *mcp.ToolExecution  `json:"execution"`
 }
 
 // bridge turns an upstream's raw tool list into tsmcp tools named
@@ -91,6 +92,7 @@ func (u *upstream) bridge(raws []json.RawMessage, more bool) []tools.Tool {
 		}
 		t.Meta = meta
 		t.Icons = w.Icons
+		t.Execution = w.Execution // task support; calls as tasks: tasks.go
 		if !bd.sizeOK(t, w.Name) {
 			continue
 		}

@@ -35,6 +35,10 @@ func (s *session) routeCalls(log *slog.Logger, poke func()) conn.Handlers {
 				s.logMessage(n.Params.AdditionalFields, logs)
 			case string(mcp.MethodNotificationElicitationComplete):
 				s.elicits.complete(n.Params.AdditionalFields, logs)
+			case mcp.MethodNotificationTasksStatus:
+				if !s.tasks.deliver(n.Params.AdditionalFields) {
+					log.Debug("task status of a task not (yet) created through tsmcp held back")
+				}
 			case string(mcp.MethodNotificationProgress):
 				if f := s.routes.byProgressToken(n.Params.AdditionalFields["progressToken"]); f != nil {
 					f.progress(n.Params.AdditionalFields)

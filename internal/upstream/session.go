@@ -42,6 +42,8 @@ type session struct {
 	// roots answer the upstream's roots/list outside calls (roots.go);
 	// nil: the upstream is shared and not offered roots.
 	roots *rootsLane
+	// tasks route the upstream's task status notifications (tasks.go).
+	tasks taskRoutes
 
 	mu    sync.Mutex        // guards the fields below
 	tools []json.RawMessage // raw tool objects of the last tools/list
