@@ -1,6 +1,9 @@
 package identity
 
-import "strings"
+import (
+	"fmt"
+	"strings"
+)
 
 // Key is the caller's per-identity key, used to count what one caller
 // holds: a user by login (all of a user's devices together), a tagged
@@ -15,4 +18,26 @@ func (id *Identity) Key() string {
 		return "tags:" + strings.Join(id.Tags, ",") + "/node:" + node
 	}
 	return "user:" + id.LoginName
+}
+
+// CredentialKey names the identity that holds credentials of its own
+// (upstream tokens): a user by its stable user ID ("user:<id>", the same
+// on all of the user's devices), a tagged node, which has no user, by its
+// stable node ID ("node:<id>"). An identity without those IDs (not built
+// from WhoIs) falls back to the login ("login:<login>"). Empty for nil.
+func (id *Identity) CredentialKey() string {
+	switch {
+	case id == nil:
+		return ""
+	case id.IsTagged():
+		if id.NodeID == "" {
+			return ""
+		}
+		return "node:" + string(id.NodeID)
+	case id.UserID != 0:
+		return fmt.Sprintf("user:%d", id.UserID)
+	case id.LoginName != "":
+		return "login:" + id.LoginName
+	}
+	return ""
 }
