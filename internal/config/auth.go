@@ -89,6 +89,9 @@ func validateAuth(p *problems, credentialKey string, ups []Upstream) {
 		if u.URL == "" {
 			p.addf(key, "only applies to a url upstream (a stdio server gets per-caller secrets through env)")
 		}
+		if !u.Prefixed() {
+			p.addf(fmt.Sprintf("upstreams[%d].prefix", i), "false is not supported with auth yet: who may connect is decided on the %s__ prefix before any tool is known", u.Name)
+		}
 		if u.Isolation == IsolationShared {
 			p.addf(fmt.Sprintf("upstreams[%d].isolation", i), "must not be %q with auth: each caller's token is only sent on that caller's own session (leave it empty or per-identity)", IsolationShared)
 		}

@@ -55,6 +55,8 @@ func TestValidateAuth(t *testing.T) {
 			want: []string{`upstreams[1].auth.scopes[0]: "read write" is not a scope`}},
 		{name: "empty scope", mutate: func(c *Config) { withAuth(c).Auth.Scopes = []string{""} },
 			want: []string{`upstreams[1].auth.scopes[0]: "" is not a scope`}},
+		{name: "unprefixed", mutate: func(c *Config) { f := false; withAuth(c).Prefix = &f },
+			want: []string{"upstreams[1].prefix: false is not supported with auth yet"}},
 		{name: "authorization header", mutate: func(c *Config) {
 			withAuth(c).Headers = map[string]string{"authorization": "Bearer shared"}
 		}, want: []string{"upstreams[1].headers.authorization: must not be set with auth"}},

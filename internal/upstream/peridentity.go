@@ -19,6 +19,9 @@ const (
 // callerInfo is what a per-identity child (or session) knows of its caller.
 type callerInfo struct {
 	key   string // identity key, see callerKey
+	// authKey is the identity's credential key
+	// (identity.CredentialKey): whose token an upstream with auth sends.
+	authKey string
 	login string
 	node  string
 	tags  string
@@ -39,7 +42,7 @@ func callerKey(id *identity.Identity) string {
 }
 
 func newCallerInfo(id *identity.Identity) *callerInfo {
-	c := &callerInfo{key: callerKey(id), node: id.NodeName, tags: strings.Join(id.Tags, ",")}
+	c := &callerInfo{key: callerKey(id), authKey: id.CredentialKey(), node: id.NodeName, tags: strings.Join(id.Tags, ",")}
 	if !id.IsTagged() {
 		c.login = id.LoginName
 	}
@@ -67,19 +70,33 @@ func (u *upstream) acquireChild(ctx context.Context) (*supervisor, func(), error
 		return nil, nil, errNoIdentity
 	}
 	caller := newCallerInfo(id)
+	key := caller.key
+	if u.auth != nil {
+		// Only a caller holding a token gets a session (auth.go); one
+		// session per token holder.
+		if err := u.needsConnect(caller); err != nil {
+			return nil, nil, err
+		}
+		key += childKeySep + caller.authKey
+	}
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	if u.closed {
 		return nil, nil, errStopped
 	}
-	ch := u.children[caller.key]
+	ch := u.children[key]
+	if ch != nil && ch.sup.Context().Err() != nil {
+		// Stopped (its token stopped working): a new one.
+		delete(u.children, key)
+		ch = nil
+	}
 	if ch == nil {
 		if len(u.children) >= u.p.opts.MaxPerIdentity {
 			return nil, nil, errTooMany
 		}
 		sup := u.newSupervisor(caller, false)
 		ch = &child{sup: sup}
-		u.children[caller.key] = ch
+		u.children[key] = ch
 		u.log.Info("per-identity child started", "caller", caller.key)
 		// Under u.mu with u.closed false: Provider.Close has not reached
 		// its Wait yet.
@@ -96,7 +113,7 @@ func (u *upstream) acquireChild(ctx context.Context) (*supervisor, func(), error
 		ch.inflight--
 		ch.lastUsed = time.Now()
 		if ch.inflight == 0 && !u.closed {
-			ch.timer = time.AfterFunc(u.idle, func() { u.reap(caller.key, ch) })
+			ch.timer = time.AfterFunc(u.idle, func() { u.reap(key, ch) })
 		}
 	}
 	return ch.sup, release, nil

@@ -36,8 +36,10 @@ import (
 	"time"
 
 	"github.com/mark3labs/mcp-go/mcp"
+	"tailscale.com/ipn"
 
 	"github.com/tsmcp/tsmcp/internal/config"
+	"github.com/tsmcp/tsmcp/internal/oauth"
 	"github.com/tsmcp/tsmcp/internal/tools"
 	"github.com/tsmcp/tsmcp/internal/upstream/conn"
 )
@@ -118,6 +120,14 @@ type Options struct {
 	// and declared): an unprefixed upstream's tool of that name is
 	// dropped with a log line (see unprefixed.go). Nil means none.
 	ReservedTools []string
+	// OAuth keeps the callers' tokens of upstreams with auth and sends
+	// each caller's requests with its own (see auth.go). Nil: an
+	// upstream with auth is an error at New.
+	OAuth *oauth.Manager
+	// State keeps which connected identity lists each upstream with auth
+	// (see auth.go), so the list is back after a restart: the node's
+	// state store. Nil: kept in memory only.
+	State ipn.StateStore
 }
 
 func (o Options) withDefaults() Options {
