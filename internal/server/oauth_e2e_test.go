@@ -300,7 +300,7 @@ func TestActAsTheCaller(t *testing.T) {
 	tn := startTailnet(t)
 	cs := tn.callers()
 	alice, bob, carol := cs[0], cs[1], tn.carolCaller()
-	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 
 	as := listenProvider(t)
@@ -473,8 +473,32 @@ func TestActAsTheCaller(t *testing.T) {
 		if text, _, err := callText(ctx, aliceMCP, "gh__whoami"); err != nil || text != "subject as-alice" {
 			t.Fatalf("after a foreign disconnect alice's gh__whoami = %q (%v); want still connected", text, err)
 		}
-		if code := disconnect(t, base); code != http.StatusSeeOther {
-			t.Fatalf("alice's disconnect: %d, want 303", code)
+		// Alice presses Disconnect on her identity page in Chromium (the
+		// page's CSP must let its form post to the host).
+		b := startCDPBrowser(t, chromium, base+"/", "--proxy-server=http://"+proxyThrough(t, alice))
+		page, err := b.attach(ctx, func(ti cdpTarget) bool { return ti.Type == "page" })
+		if err != nil {
+			t.Fatal(err)
+		}
+		var state string
+		const connState = `document.querySelector('tr.connection[data-upstream="gh"] .state')?.textContent ?? ""`
+		if err := b.poll(ctx, page, connState, &state, func() bool { return state != "" }); err != nil || state != "connected" {
+			t.Fatalf("alice's identity page shows gh %q (%v), want connected", state, err)
+		}
+		if err := b.eval(ctx, page, `document.querySelector("button.disconnect").click(); true`, new(any)); err != nil {
+			t.Fatal(err)
+		}
+		for state != "not connected" {
+			if err := b.eval(ctx, page, connState, &state); err != nil {
+				state = "" // the page is navigating
+			}
+			select {
+			case <-ctx.Done():
+				var body string
+				b.eval(context.Background(), page, `location.href + " " + document.body.innerText`, &body)
+				t.Fatalf("after Disconnect the page shows gh %q: %s", state, body)
+			case <-time.After(50 * time.Millisecond):
+			}
 		}
 		if p := pageOf(t, alice, hostURL); len(p.Connections) != 1 || p.Connections[0].Connected {
 			t.Errorf("alice's connections after Disconnect: %+v", p.Connections)

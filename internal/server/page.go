@@ -148,7 +148,10 @@ func (s *Server) servePage(w http.ResponseWriter, r *http.Request) {
 	h := w.Header()
 	h.Set("Cache-Control", "no-store") // it is about one caller
 	h.Set("X-Content-Type-Options", "nosniff")
-	h.Set("Referrer-Policy", "no-referrer")
+	// same-origin, not no-referrer: under no-referrer a browser sends
+	// the Disconnect form's POST with "Origin: null", which checkHost
+	// refuses as foreign; other sites still get no Referer.
+	h.Set("Referrer-Policy", "same-origin")
 	h.Set("X-Frame-Options", "DENY")
 	h.Set("Vary", "Accept")
 	if wantsJSON(r) {
