@@ -114,8 +114,21 @@ type bearerRequest struct{ caller, subject string }
 type protectedMCP struct {
 	url string
 
-	mu   sync.Mutex // guards the field below
+	mu   sync.Mutex // guards the fields below
 	seen []bearerRequest
+	// revoked are subjects whose tokens the server refuses (401), as
+	// after a revoked grant.
+	revoked map[string]bool
+}
+
+// revoke makes the server refuse sub's tokens (or accept them again).
+func (pm *protectedMCP) revoke(sub string, revoked bool) {
+	pm.mu.Lock()
+	defer pm.mu.Unlock()
+	if pm.revoked == nil {
+		pm.revoked = map[string]bool{}
+	}
+	pm.revoked[sub] = revoked
 }
 
 func startProtectedMCP(t *testing.T, as *oidcProvider) *protectedMCP {
@@ -134,9 +147,13 @@ func startProtectedMCP(t *testing.T, as *oidcProvider) *protectedMCP {
 		sub, err := as.subjectOf(ctx, tok)
 		pm.mu.Lock()
 		pm.seen = append(pm.seen, bearerRequest{caller: r.Header.Get("X-Tsmcp-Caller-Login"), subject: sub})
+		revoked := pm.revoked[sub]
 		pm.mu.Unlock()
 		if err != nil {
 			return nil, err
+		}
+		if revoked {
+			return nil, fmt.Errorf("%w: revoked", auth.ErrInvalidToken)
 		}
 		return &auth.TokenInfo{UserID: sub, Expiration: time.Now().Add(time.Hour)}, nil
 	}
@@ -509,7 +526,7 @@ func TestActAsTheCaller(t *testing.T) {
 		}
 	})
 
-	t.Run("tokens outlive a restart of the host", func(t *testing.T) {
+	connectAlice := func(t *testing.T) {
 		cb := aliceFlow(t)
 		resp, err := browserOf(t, alice, nil).Get(cb)
 		if err != nil {
@@ -519,6 +536,30 @@ func TestActAsTheCaller(t *testing.T) {
 		if resp.StatusCode != http.StatusOK {
 			t.Fatalf("alice's callback: %d", resp.StatusCode)
 		}
+	}
+
+	t.Run("a token the upstream refuses (a revoked grant) is dropped; the caller is asked to connect again", func(t *testing.T) {
+		connectAlice(t)
+		if text, isErr, err := callText(ctx, aliceMCP, "gh__whoami"); err != nil || isErr || text != "subject as-alice" {
+			t.Fatalf("alice's gh__whoami after connecting again = %q (error %v, %v)", text, isErr, err)
+		}
+		pm.revoke(asAlice.id, true)
+		defer pm.revoke(asAlice.id, false)
+		text, isErr, err := callText(ctx, aliceMCP, "gh__whoami")
+		if err != nil || !isErr || !strings.Contains(text, connectURL) || strings.Contains(text, "subject") {
+			t.Fatalf("alice's gh__whoami with a revoked grant = %q (error %v, %v); want the connect link", text, isErr, err)
+		}
+		if p := pageOf(t, alice, hostURL); len(p.Connections) != 1 || p.Connections[0].Connected {
+			t.Errorf("alice's connections after the upstream refused her token: %+v", p.Connections)
+		}
+		text, isErr, err = callText(ctx, aliceMCP, "gh__whoami")
+		if err != nil || !isErr || !strings.Contains(text, connectURL) {
+			t.Fatalf("alice's next gh__whoami = %q (error %v, %v); want the connect link", text, isErr, err)
+		}
+	})
+
+	t.Run("tokens outlive a restart of the host", func(t *testing.T) {
+		connectAlice(t)
 		host.Close()
 		alice.httpClient().CloseIdleConnections()
 		host2 := startAuthHost(ctx, t, tn, "oauth-host", state, pm, &logBuffer{})
