@@ -18,13 +18,13 @@ const (
 
 // callerInfo is what a per-identity child (or session) knows of its caller.
 type callerInfo struct {
-	key   string // identity key, see callerKey
+	key string // identity key, see callerKey
 	// authKey is the identity's credential key
 	// (identity.CredentialKey): whose token an upstream with auth sends.
 	authKey string
-	login string
-	node  string
-	tags  string
+	login   string
+	node    string
+	tags    string
 }
 
 // callerKey is the per-identity key: a user by login (all of a user's

@@ -50,7 +50,7 @@ type upstream struct {
 	// carries that caller's token (auth.go); nil otherwise.
 	auth    *oauth.Upstream
 	catalog *catalog // which identity lists an upstream with auth
-	log          *slog.Logger
+	log     *slog.Logger
 	// warns logs the lines an upstream can repeat at will (an item
 	// skipped or dropped per listing) without flooding the log.
 	warns *logx.Repeats
