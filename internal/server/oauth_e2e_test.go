@@ -470,11 +470,9 @@ func TestActAsTheCaller(t *testing.T) {
 		}
 	})
 
-	disconnect := func(t *testing.T, origin string) int {
+	disconnect := func(t *testing.T, header, value string) int {
 		req, _ := http.NewRequest(http.MethodPost, connectURL+"?disconnect", nil)
-		if origin != "" {
-			req.Header.Set("Origin", origin)
-		}
+		req.Header.Set(header, value)
 		resp, err := browserOf(t, alice, func(*url.URL) bool { return true }).Do(req)
 		if err != nil {
 			t.Fatal(err)
@@ -484,8 +482,11 @@ func TestActAsTheCaller(t *testing.T) {
 	}
 
 	t.Run("a foreign page cannot disconnect alice; Disconnect deletes her token", func(t *testing.T) {
-		if code := disconnect(t, "https://evil.example"); code != http.StatusForbidden {
+		if code := disconnect(t, "Origin", "https://evil.example"); code != http.StatusForbidden {
 			t.Errorf("a disconnect from a foreign origin: %d, want 403", code)
+		}
+		if code := disconnect(t, "Sec-Fetch-Site", "cross-site"); code != http.StatusForbidden {
+			t.Errorf("a cross-site disconnect without an Origin: %d, want 403", code)
 		}
 		if text, _, err := callText(ctx, aliceMCP, "gh__whoami"); err != nil || text != "subject as-alice" {
 			t.Fatalf("after a foreign disconnect alice's gh__whoami = %q (%v); want still connected", text, err)
