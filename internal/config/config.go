@@ -204,6 +204,13 @@ type MCP struct {
 	// never logged or printed (Redacted). Empty (the default) means a
 	// random key per process: sessions end with the process.
 	SessionKey string `mapstructure:"session_key"`
+	// CredentialKey is the key (32 bytes: 64 hex digits or base64, see
+	// oauth.ParseKey) callers' upstream tokens are sealed with
+	// (AES-256-GCM) in the node's state. Required when an upstream has
+	// auth; every replica needs the same. A secret: never logged or
+	// printed (Redacted). Empty (the default) means no upstream may have
+	// auth.
+	CredentialKey string `mapstructure:"credential_key"`
 	// SessionMaxAge is how long a Streamable HTTP session lives from the
 	// minting of its ID, however busy: every ID carries its issue time
 	// (signed), and no replica serves or adopts an older one (404; the
@@ -403,6 +410,12 @@ type Upstream struct {
 	// unused before it is stopped. Zero means DefaultIdleTimeout. Shared
 	// upstreams are never reaped.
 	IdleTimeout time.Duration `mapstructure:"idle_timeout"`
+	// Auth makes a url upstream act as each caller: tsmcp is an OAuth
+	// client of the upstream per tailnet identity and sends each caller's
+	// requests with that caller's own token (see UpstreamAuth). It
+	// implies per-identity isolation. Nil means every caller shares the
+	// upstream's session and headers.
+	Auth *UpstreamAuth `mapstructure:"auth"`
 }
 
 // Prefixed reports whether the upstream's names and URIs are served with

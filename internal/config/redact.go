@@ -40,6 +40,9 @@ func (c *Config) Redacted() *Config {
 	if r.MCP.SessionKey != "" {
 		r.MCP.SessionKey = redacted
 	}
+	if r.MCP.CredentialKey != "" {
+		r.MCP.CredentialKey = redacted
+	}
 
 	r.ACL.Groups = make(map[string][]string, len(c.ACL.Groups))
 	for k, v := range c.ACL.Groups {
@@ -89,6 +92,7 @@ func (c *Config) Redacted() *Config {
 		u.URL = redactURL(u.URL)
 		u.Env = redactMap(u.Env)
 		u.Headers = redactMap(u.Headers)
+		u.Auth = u.Auth.redacted()
 		r.Upstreams = append(r.Upstreams, u)
 	}
 	return &r

@@ -69,6 +69,7 @@ func (c *Config) Validate() error {
 		p.addf("log.audit", "%q is not stderr, stdout or an absolute file path", a)
 	}
 	validateUpstreams(&p, c.Upstreams)
+	validateAuth(&p, c.MCP.CredentialKey, c.Upstreams)
 	switch d := c.Data.Dir; {
 	case d == "":
 	case strings.ContainsRune(d, 0):
@@ -487,7 +488,7 @@ func validateUpstreams(p *problems, ups []Upstream) {
 			p.addf(key+".timeout", "must not be negative (0 means no limit)")
 		}
 		checkTimeout(p, key+".idle_timeout", u.IdleTimeout)
-		if u.IdleTimeout != 0 && u.Isolation != IsolationPerIdentity {
+		if u.IdleTimeout != 0 && !u.IsPerIdentity() {
 			p.addf(key+".idle_timeout", "only applies with isolation: %s", IsolationPerIdentity)
 		}
 		if len(u.Headers) > 0 && u.URL == "" {

@@ -24,6 +24,10 @@ type Identity struct {
 	// for tagged nodes: a tagged node has no user and is known only by its
 	// tags.
 	LoginName string
+	// UserID is the user's stable ID in the tailnet (a login can be
+	// renamed or reused; the ID cannot). Zero for tagged nodes, and for
+	// identities not built from WhoIs.
+	UserID tailcfg.UserID
 	// DisplayName is the user's display name; empty for tagged nodes.
 	DisplayName string
 	// NodeName is the caller's node name (its MagicDNS FQDN without the
@@ -109,6 +113,7 @@ func FromWhoIs(w *apitype.WhoIsResponse, addr netip.Addr, tailnetSuffix string) 
 		return nil, ErrIncomplete
 	}
 	id.LoginName = w.UserProfile.LoginName
+	id.UserID = w.UserProfile.ID
 	id.DisplayName = w.UserProfile.DisplayName
 	return id, nil
 }

@@ -13,7 +13,7 @@ import (
 
 func TestFromWhoIs(t *testing.T) {
 	ip := netip.MustParseAddr("100.64.0.7")
-	user := &tailcfg.UserProfile{LoginName: "alice@example.com", DisplayName: "Alice"}
+	user := &tailcfg.UserProfile{ID: 7, LoginName: "alice@example.com", DisplayName: "Alice"}
 	tests := []struct {
 		name    string
 		w       *apitype.WhoIsResponse
@@ -23,7 +23,7 @@ func TestFromWhoIs(t *testing.T) {
 		{
 			name: "user node",
 			w:    &apitype.WhoIsResponse{Node: &tailcfg.Node{Name: "laptop.example.ts.net.", StableID: "n1"}, UserProfile: user},
-			want: &Identity{LoginName: "alice@example.com", DisplayName: "Alice", NodeName: "laptop.example.ts.net", NodeID: "n1", TailnetIP: ip},
+			want: &Identity{LoginName: "alice@example.com", UserID: 7, DisplayName: "Alice", NodeName: "laptop.example.ts.net", NodeID: "n1", TailnetIP: ip},
 		},
 		{
 			name: "tagged node ignores its user profile",
@@ -36,22 +36,22 @@ func TestFromWhoIs(t *testing.T) {
 		{
 			name: "shared-in node",
 			w:    &apitype.WhoIsResponse{Node: &tailcfg.Node{Name: "x.example.ts.net.", StableID: "n3", Sharer: 9}, UserProfile: user},
-			want: &Identity{LoginName: "alice@example.com", DisplayName: "Alice", NodeName: "x.example.ts.net", NodeID: "n3", TailnetIP: ip, Shared: true},
+			want: &Identity{LoginName: "alice@example.com", UserID: 7, DisplayName: "Alice", NodeName: "x.example.ts.net", NodeID: "n3", TailnetIP: ip, Shared: true},
 		},
 		{
 			name: "node of another tailnet",
 			w:    &apitype.WhoIsResponse{Node: &tailcfg.Node{Name: "laptop.other.ts.net.", StableID: "n4"}, UserProfile: user},
-			want: &Identity{LoginName: "alice@example.com", DisplayName: "Alice", NodeName: "laptop.other.ts.net", NodeID: "n4", TailnetIP: ip, Shared: true},
+			want: &Identity{LoginName: "alice@example.com", UserID: 7, DisplayName: "Alice", NodeName: "laptop.other.ts.net", NodeID: "n4", TailnetIP: ip, Shared: true},
 		},
 		{
 			name: "suffix must match whole labels",
 			w:    &apitype.WhoIsResponse{Node: &tailcfg.Node{Name: "laptop.notexample.ts.net.", StableID: "n5"}, UserProfile: user},
-			want: &Identity{LoginName: "alice@example.com", DisplayName: "Alice", NodeName: "laptop.notexample.ts.net", NodeID: "n5", TailnetIP: ip, Shared: true},
+			want: &Identity{LoginName: "alice@example.com", UserID: 7, DisplayName: "Alice", NodeName: "laptop.notexample.ts.net", NodeID: "n5", TailnetIP: ip, Shared: true},
 		},
 		{
 			name: "node name case differs",
 			w:    &apitype.WhoIsResponse{Node: &tailcfg.Node{Name: "Laptop.EXAMPLE.ts.net.", StableID: "n6"}, UserProfile: user},
-			want: &Identity{LoginName: "alice@example.com", DisplayName: "Alice", NodeName: "Laptop.EXAMPLE.ts.net", NodeID: "n6", TailnetIP: ip},
+			want: &Identity{LoginName: "alice@example.com", UserID: 7, DisplayName: "Alice", NodeName: "Laptop.EXAMPLE.ts.net", NodeID: "n6", TailnetIP: ip},
 		},
 		{name: "nil answer", w: nil, wantErr: ErrIncomplete},
 		{name: "no node", w: &apitype.WhoIsResponse{UserProfile: user}, wantErr: ErrIncomplete},

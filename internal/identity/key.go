@@ -3,6 +3,7 @@ package identity
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"strings"
 )
 
@@ -29,4 +30,26 @@ func (id *Identity) Key() string {
 func KeyHash(key string) string {
 	sum := sha256.Sum256([]byte(key))
 	return hex.EncodeToString(sum[:])
+}
+
+// CredentialKey names the identity that holds credentials of its own
+// (upstream tokens): a user by its stable user ID ("user:<id>", the same
+// on all of the user's devices), a tagged node, which has no user, by its
+// stable node ID ("node:<id>"). An identity without those IDs (not built
+// from WhoIs) falls back to the login ("login:<login>"). Empty for nil.
+func (id *Identity) CredentialKey() string {
+	switch {
+	case id == nil:
+		return ""
+	case id.IsTagged():
+		if id.NodeID == "" {
+			return ""
+		}
+		return "node:" + string(id.NodeID)
+	case id.UserID != 0:
+		return fmt.Sprintf("user:%d", id.UserID)
+	case id.LoginName != "":
+		return "login:" + id.LoginName
+	}
+	return ""
 }

@@ -176,6 +176,15 @@ func (m *Manager) ClientMetadataDocument() map[string]any {
 	}
 }
 
+// ConnectURL is the host's page starting the authorization to upstream
+// (Config.ConnectURL); empty when not configured.
+func (m *Manager) ConnectURL(upstream string) string {
+	if m.cfg.ConnectURL == nil {
+		return ""
+	}
+	return m.cfg.ConnectURL(upstream)
+}
+
 // checkUpstream refuses an Upstream without a name or URL.
 func checkUpstream(identity string, up *Upstream) error {
 	switch {

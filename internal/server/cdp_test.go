@@ -39,9 +39,9 @@ type cdpAnswer struct {
 }
 
 // startCDPBrowser starts chromium (headless, no sandbox, GPU or
-// background networking, a fresh profile) on url. It is closed, and
-// waited for, when the test ends.
-func startCDPBrowser(t *testing.T, chromium, url string) *cdpBrowser {
+// background networking, a fresh profile) on url, with extra flags. It
+// is closed, and waited for, when the test ends.
+func startCDPBrowser(t *testing.T, chromium, url string, extra ...string) *cdpBrowser {
 	t.Helper()
 	cmdR, cmdW, err := os.Pipe()
 	if err != nil {
@@ -52,15 +52,15 @@ func startCDPBrowser(t *testing.T, chromium, url string) *cdpBrowser {
 		t.Fatal(err)
 	}
 	b := &cdpBrowser{in: cmdW, waiting: map[int]chan cdpAnswer{}, readDone: make(chan struct{})}
-	b.cmd = exec.Command(chromium,
+	b.cmd = exec.Command(chromium, append([]string{
 		"--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
 		"--disable-background-networking", "--disable-component-update", "--disable-sync",
 		"--disable-default-apps", "--no-first-run", "--no-default-browser-check",
-		"--user-data-dir="+t.TempDir(), "--window-size=900,900",
+		"--user-data-dir=" + t.TempDir(), "--window-size=900,900",
 		// A sandboxed iframe (the Apps view) in its own process, as a
 		// target of its own: the same in every Chromium build.
 		"--enable-features=IsolateSandboxedIframes",
-		"--remote-debugging-pipe", url)
+		"--remote-debugging-pipe"}, append(extra, url)...)...)
 	b.cmd.ExtraFiles = []*os.File{cmdR, outW} // fds 3 and 4
 	b.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := b.cmd.Start(); err != nil {

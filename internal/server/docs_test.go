@@ -332,6 +332,8 @@ func documentedPath(pattern string) (string, bool) {
 	if _, p, ok := strings.Cut(pattern, " "); ok {
 		pattern = p // drop the method
 	}
+	// A wildcard "{name}" is written "<name>".
+	pattern = regexp.MustCompile(`\{(\w+)\}`).ReplaceAllString(pattern, "<$1>")
 	switch {
 	case pattern == "/":
 		return "", false

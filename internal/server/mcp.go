@@ -246,6 +246,9 @@ func (s *Server) tailnetHandler() http.Handler {
 	mux.Handle("GET /mcp", browserToPage(streamable)) // GET includes HEAD
 	mux.HandleFunc("GET /{$}", s.servePage)
 	mux.HandleFunc("/.well-known/", serveWellKnown)
+	mux.HandleFunc("GET /connect/{upstream}", s.serveConnect) // connect.go
+	mux.HandleFunc("POST /connect/{upstream}", s.serveDisconnect)
+	mux.HandleFunc("GET /oauth/callback", s.serveCallback)
 	mux.Handle("GET /sse", s.sessions.sse.wrapStream(s.sse.SSEHandler()))
 	mux.Handle("POST /message", s.sessions.sse.wrapMessage(s.limits.cfg.QueuePerSession, s.queueFull, s.sse.MessageHandler()))
 	for path, allow := range map[string]string{"/mcp": "GET, POST, DELETE", "/sse": "GET", "/message": "POST"} {

@@ -60,6 +60,9 @@ type pageView struct {
 	SSEURL  string `json:"sse_url"`
 	// Clients are copy-paste settings, one per client.
 	Clients []clientSetting `json:"clients"`
+	// Connections are the upstreams with auth the caller may use, and
+	// whether the caller connected each (connect.go).
+	Connections []pageConnection `json:"connections"`
 }
 
 // pageItem is one tool, prompt or resource as the page lists it.
@@ -90,7 +93,7 @@ code{padding:0 .2rem}pre{padding:.5rem;overflow-x:auto;white-space:pre-wrap;over
 var pageCSP = func() string {
 	sum := sha256.Sum256([]byte(pageCSS))
 	return "default-src 'none'; style-src 'sha256-" + base64.StdEncoding.EncodeToString(sum[:]) + "'; " +
-		"base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+		"base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 }()
 
 var pageTmpl = template.Must(template.New("page").Parse(`<!doctype html>
@@ -114,6 +117,14 @@ var pageTmpl = template.Must(template.New("page").Parse(`<!doctype html>
 {{template "items" .V.Prompts}}{{template "more" .V.MorePrompts}}
 <h2>Resources you may read</h2>
 {{template "items" .V.Resources}}{{template "more" .V.MoreResources}}
+{{if .V.Connections}}<h2 id="connections">Connections</h2>
+<p class="none">These upstreams act as you: each needs your own authorization, kept for you alone.</p>
+<table id="connection-list">
+{{range .V.Connections}}<tr class="connection" data-upstream="{{.Upstream}}"><td><strong>{{.Upstream}}</strong>
+{{if .Connected}}<span class="state">connected</span>{{with .Subject}} as <code class="subject">{{.}}</code>{{end}}{{with .Expiry}} <span class="none expiry">token until {{.}}</span>{{end}}{{if .Refreshable}} <span class="none">(renewed on use)</span>{{end}}
+<form method="post" action="{{.URL}}?disconnect"><button type="submit" class="disconnect">Disconnect</button></form>
+{{else}}<span class="state">not connected</span> <a class="connect" href="{{.URL}}">Connect</a>{{end}}</td></tr>
+{{end}}</table>{{end}}
 <h2>Connect</h2>
 <p>Streamable HTTP: <code id="url">{{.V.URL}}</code>{{with .V.FullURL}} (or <code>{{.}}</code>){{end}}. Legacy SSE: <code>{{.V.SSEURL}}</code>.</p>
 <table id="clients">
@@ -137,7 +148,10 @@ func (s *Server) servePage(w http.ResponseWriter, r *http.Request) {
 	h := w.Header()
 	h.Set("Cache-Control", "no-store") // it is about one caller
 	h.Set("X-Content-Type-Options", "nosniff")
-	h.Set("Referrer-Policy", "no-referrer")
+	// same-origin, not no-referrer: under no-referrer a browser sends
+	// the Disconnect form's POST with "Origin: null", which checkHost
+	// refuses as foreign; other sites still get no Referer.
+	h.Set("Referrer-Policy", "same-origin")
 	h.Set("X-Frame-Options", "DENY")
 	h.Set("Vary", "Accept")
 	if wantsJSON(r) {
@@ -221,6 +235,7 @@ func (s *Server) pageFor(r *http.Request, id *identity.Identity) pageView {
 	ep, fullURL := s.endpointFor(r, id) // in `tsmcp dev`, the caller's loopback endpoint
 	v.URL, v.SSEURL, v.FullURL = ep.Base+"/mcp", ep.Base+"/sse", fullURL
 	v.Clients = clientSettings(ep.Name, v.URL, ep.Connect)
+	v.Connections = s.connectionsFor(id)
 	return v
 }
 

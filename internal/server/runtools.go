@@ -22,6 +22,7 @@ func (s *Server) loadTools(ctx context.Context, cleanup *cleanups) ([]tools.Tool
 		cleanup.add("tools from "+p.Name(), p.Close)
 	}
 	s.watchProviders()
+	s.findCredentialed()
 	ts, err := tools.Collect(ctx, s.providers)
 	if err != nil {
 		return nil, err

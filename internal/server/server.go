@@ -121,6 +121,9 @@ type Server struct {
 	// them). Both set by newMCPServer; see resources.go, prompts.go.
 	res          *resourceHost
 	promptsDirty chan struct{}
+	// creds is the host's side of upstreams with auth (credentials.go);
+	// nil when none is configured. Set by Run before ready.
+	creds *credentials
 	// notUp hands calls of tools whose upstream never came up from the
 	// call hook to the tool filter (notup.go).
 	notUp notUpCalls
@@ -305,6 +308,9 @@ func (s *Server) Run(ctx context.Context) (err error) {
 	}
 	lc, err := s.startIdentification(ctx, node, &cleanup)
 	if err != nil {
+		return err
+	}
+	if err := s.startCredentials(node); err != nil {
 		return err
 	}
 	ts, err := s.loadTools(ctx, &cleanup)

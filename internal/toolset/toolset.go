@@ -19,8 +19,11 @@ import (
 	"slices"
 	"sync"
 
+	"tailscale.com/ipn"
+
 	"github.com/tsmcp/tsmcp/internal/config"
 	"github.com/tsmcp/tsmcp/internal/metrics"
+	"github.com/tsmcp/tsmcp/internal/oauth"
 	"github.com/tsmcp/tsmcp/internal/secrets"
 	"github.com/tsmcp/tsmcp/internal/tools"
 	"github.com/tsmcp/tsmcp/internal/tools/declared"
@@ -38,8 +41,12 @@ type Set struct {
 
 	mu       sync.Mutex // guards the fields below
 	declared *declared.Provider
-	started  bool // Start ran: the providers belong to its caller
-	closed   bool
+	// oauth and state are the host's token store for upstreams with
+	// auth (UseOAuth); nil: none.
+	oauth   *oauth.Manager
+	state   ipn.StateStore
+	started bool // Start ran: the providers belong to its caller
+	closed  bool
 }
 
 // New compiles the declarative tools (templates, patterns, schemas),
@@ -132,6 +139,8 @@ func (s *Set) Start(log *slog.Logger, m *metrics.Metrics) ([]tools.Provider, err
 		IdentitiesDir: identitiesDir(s.cfg),
 		ReservedTools: tools.Names(own),
 		Secrets:       s.secrets,
+		OAuth:         s.oauth,
+		State:         s.state,
 	}
 	if m != nil {
 		opts.Observer = m
@@ -142,6 +151,16 @@ func (s *Set) Start(log *slog.Logger, m *metrics.Metrics) ([]tools.Provider, err
 		return nil, err
 	}
 	return append(ps, u), nil
+}
+
+// UseOAuth hands the set the host's token manager and the state store
+// that keeps which identity lists each upstream with auth, for Start to
+// give the upstreams (upstream.Options.OAuth and State). The host calls
+// it, once its node has joined, before Start.
+func (s *Set) UseOAuth(m *oauth.Manager, st ipn.StateStore) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.oauth, s.state = m, st
 }
 
 // Close releases what New prepared when Start never ran (after Start, the

@@ -127,6 +127,13 @@ func (u *upstream) call(ctx context.Context, tool string, req mcp.CallToolReques
 	release := func() {}
 	if u.perIdentity {
 		s, rel, err := u.acquireChild(ctx)
+		if are := authRequired(err, nil); are != nil {
+			res, urlErr := u.connectRequired(ctx, tool, are)
+			if urlErr != nil {
+				return nil, *urlErr
+			}
+			return res, nil
+		}
 		switch {
 		case errors.Is(err, errNoIdentity):
 			u.log.Warn("upstream call refused: no caller identity", "tool", tool)
@@ -173,6 +180,9 @@ func (u *upstream) run(ctx context.Context, caller *callerRef, sup *supervisor, 
 		if ctx.Err() != nil {
 			return u.ended(ctx, tool), nil
 		}
+		if are := authRequired(err, sup); are != nil {
+			return u.connectRequired(ctx, tool, are)
+		}
 		return u.unavailable(tool, err), nil
 	}
 	var token mcp.ProgressToken
@@ -209,6 +219,13 @@ func (u *upstream) run(ctx context.Context, caller *callerRef, sup *supervisor, 
 			return u.unavailable(tool, errors.New("empty result")), nil
 		}
 		return u.rewriteToolResult(res), nil
+	}
+	if are := authRequired(err, nil); are != nil && u.auth != nil && sess.perIdentity {
+		// The caller's token stopped working (revoked, refused): the
+		// session is no use until the caller connects again.
+		sup.authErr.Store(are)
+		sup.Stop()
+		return u.connectRequired(ctx, tool, are)
 	}
 	select {
 	case <-sess.Context().Done():

@@ -74,6 +74,9 @@ func Check(cfg []config.Upstream, lookupEnv func(string) (string, bool)) error {
 		if _, err := resolveHeaders(i, c.Headers, lookupEnv); err != nil {
 			errs = append(errs, err)
 		}
+		if err := checkAuth(i, c, lookupEnv); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	return errors.Join(errs...)
 }

@@ -56,8 +56,14 @@ func (u *upstream) liveSessions() []*session {
 // discovery, without caller variables), wired to route what the upstream
 // sends (sup.Poke on list_changed), and sends it the log level asked for.
 func (u *upstream) dial(ctx context.Context, caller *callerInfo, sup *supervisor) (*session, error) {
+	return u.dialAs(ctx, caller, "", sup)
+}
+
+// dialAs is dial sending as the identity of credential key authKey (an
+// upstream with auth; "" otherwise).
+func (u *upstream) dialAs(ctx context.Context, caller *callerInfo, authKey string, sup *supervisor) (*session, error) {
 	s := &session{perIdentity: caller != nil, roots: sup.roots}
-	c, err := u.connect(ctx, caller, s.hooks(sup.Poke))
+	c, err := u.connect(ctx, caller, authKey, s.hooks(sup.Poke))
 	if err != nil {
 		return nil, err
 	}

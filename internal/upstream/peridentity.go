@@ -18,10 +18,13 @@ const (
 
 // callerInfo is what a per-identity child (or session) knows of its caller.
 type callerInfo struct {
-	key   string // identity key, see callerKey
-	login string
-	node  string
-	tags  string
+	key string // identity key, see callerKey
+	// authKey is the identity's credential key
+	// (identity.CredentialKey): whose token an upstream with auth sends.
+	authKey string
+	login   string
+	node    string
+	tags    string
 	// secrets are the caller's own values of the upstream's secretNames,
 	// by name, looked up before their child started; nil when the
 	// upstream uses none. Never logged.
@@ -35,7 +38,7 @@ type callerInfo struct {
 func callerKey(id *identity.Identity) string { return id.Key() }
 
 func newCallerInfo(id *identity.Identity) *callerInfo {
-	c := &callerInfo{key: callerKey(id), node: id.NodeName, tags: strings.Join(id.Tags, ",")}
+	c := &callerInfo{key: callerKey(id), authKey: id.CredentialKey(), node: id.NodeName, tags: strings.Join(id.Tags, ",")}
 	if !id.IsTagged() {
 		c.login = id.LoginName
 	}
@@ -63,8 +66,17 @@ func (u *upstream) acquireChild(ctx context.Context) (*supervisor, func(), error
 		return nil, nil, errNoIdentity
 	}
 	caller := newCallerInfo(id)
+	key := caller.key
+	if u.auth != nil {
+		// Only a caller holding a token gets a session (auth.go); one
+		// session per token holder.
+		if err := u.needsConnect(caller); err != nil {
+			return nil, nil, err
+		}
+		key += childKeySep + caller.authKey
+	}
 	for {
-		if u.secretNames != nil && caller.secrets == nil && !u.hasChild(caller.key) {
+		if u.secretNames != nil && caller.secrets == nil && !u.hasChild(key) {
 			// Looked up without the lock: a source may be remote.
 			vals, err := u.callerSecrets(ctx, id)
 			if err != nil {
@@ -73,7 +85,7 @@ func (u *upstream) acquireChild(ctx context.Context) (*supervisor, func(), error
 			caller.secrets = vals
 		}
 		u.mu.Lock()
-		if u.secretNames == nil || caller.secrets != nil || u.children[caller.key] != nil {
+		if u.secretNames == nil || caller.secrets != nil || u.children[key] != nil {
 			break // with u.mu held
 		}
 		// The child was reaped since hasChild: look the secrets up.
@@ -83,14 +95,19 @@ func (u *upstream) acquireChild(ctx context.Context) (*supervisor, func(), error
 	if u.closed {
 		return nil, nil, errStopped
 	}
-	ch := u.children[caller.key]
+	ch := u.children[key]
+	if ch != nil && ch.sup.Context().Err() != nil {
+		// Stopped (its token stopped working): a new one.
+		delete(u.children, key)
+		ch = nil
+	}
 	if ch == nil {
 		if len(u.children) >= u.p.opts.MaxPerIdentity {
 			return nil, nil, errTooMany
 		}
 		sup := u.newSupervisor(caller, false)
 		ch = &child{sup: sup}
-		u.children[caller.key] = ch
+		u.children[key] = ch
 		u.log.Info("per-identity child started", "caller", caller.key)
 		// Under u.mu with u.closed false: Provider.Close has not reached
 		// its Wait yet.
@@ -107,7 +124,7 @@ func (u *upstream) acquireChild(ctx context.Context) (*supervisor, func(), error
 		ch.inflight--
 		ch.lastUsed = time.Now()
 		if ch.inflight == 0 && !u.closed {
-			ch.timer = time.AfterFunc(u.idle, func() { u.reap(caller.key, ch) })
+			ch.timer = time.AfterFunc(u.idle, func() { u.reap(key, ch) })
 		}
 	}
 	return ch.sup, release, nil

@@ -36,8 +36,10 @@ import (
 	"time"
 
 	"github.com/mark3labs/mcp-go/mcp"
+	"tailscale.com/ipn"
 
 	"github.com/tsmcp/tsmcp/internal/config"
+	"github.com/tsmcp/tsmcp/internal/oauth"
 	"github.com/tsmcp/tsmcp/internal/secrets"
 	"github.com/tsmcp/tsmcp/internal/tools"
 	"github.com/tsmcp/tsmcp/internal/upstream/conn"
@@ -124,6 +126,14 @@ type Options struct {
 	// none: a per-identity child or session that needs a secret is then
 	// refused for every caller (the config check prevents it).
 	Secrets secrets.Source
+	// OAuth keeps the callers' tokens of upstreams with auth and sends
+	// each caller's requests with its own (see auth.go). Nil: an
+	// upstream with auth is an error at New.
+	OAuth *oauth.Manager
+	// State keeps which connected identity lists each upstream with auth
+	// (see auth.go), so the list is back after a restart: the node's
+	// state store. Nil: kept in memory only.
+	State ipn.StateStore
 }
 
 func (o Options) withDefaults() Options {

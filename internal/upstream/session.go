@@ -72,6 +72,9 @@ type supervisor struct {
 	// roots answer its sessions' roots/list outside calls (roots.go);
 	// nil for a shared upstream, which is not offered roots.
 	roots *rootsLane
+	// authErr is why a caller's session of an upstream with auth was
+	// stopped: the caller must connect (auth.go); nil otherwise.
+	authErr authErrBox
 }
 
 // newSupervisor returns the supervisor of caller's child or session
@@ -91,6 +94,9 @@ func (u *upstream) newSupervisor(caller *callerInfo, lister bool) *supervisor {
 	cfg := conn.Config[*session]{
 		Log: log,
 		Dial: func(ctx context.Context) (*session, error) {
+			if u.auth != nil {
+				return u.dialAuth(ctx, caller, sup)
+			}
 			return u.dial(ctx, caller, sup)
 		},
 		Attach:       sup.watchFeatures,

@@ -12,6 +12,7 @@ import (
 
 	"github.com/tsmcp/tsmcp/internal/config"
 	"github.com/tsmcp/tsmcp/internal/logx"
+	"github.com/tsmcp/tsmcp/internal/oauth"
 	"github.com/tsmcp/tsmcp/internal/safetext"
 	"github.com/tsmcp/tsmcp/internal/tools"
 	"github.com/tsmcp/tsmcp/internal/upstream/conn"
@@ -45,7 +46,11 @@ type upstream struct {
 	perIdentity  bool
 	headers      map[string]string // resolved; secrets: never logged
 	remote       *conn.Remote      // nil for stdio upstreams
-	log          *slog.Logger
+	// auth is set for an upstream with auth: each caller's session
+	// carries that caller's token (auth.go); nil otherwise.
+	auth    *oauth.Upstream
+	catalog *catalog // which identity lists an upstream with auth
+	log     *slog.Logger
 	// warns logs the lines an upstream can repeat at will (an item
 	// skipped or dropped per listing) without flooding the log.
 	warns *logx.Repeats
@@ -82,7 +87,7 @@ func newUpstream(p *Provider, i int, c config.Upstream) (*upstream, error) {
 		cfg:          c,
 		timeout:      c.Timeout,
 		idle:         c.IdleTimeout,
-		perIdentity:  c.Isolation == config.IsolationPerIdentity,
+		perIdentity:  c.IsPerIdentity(),
 		log:          p.opts.Logger.With("upstream", c.Name),
 		firstListing: make(chan struct{}),
 		children:     map[string]*child{},
@@ -107,6 +112,12 @@ func newUpstream(p *Provider, i int, c config.Upstream) (*upstream, error) {
 		}
 		u.headers = h
 		u.remote = conn.NewRemote(c.URL, u.log, u.setupTimeout, callStream)
+		if c.Auth != nil {
+			if u.auth, err = newAuth(i, c, p.opts); err != nil {
+				return nil, err
+			}
+			u.catalog = newCatalog(p.opts.State, c.Name)
+		}
 	}
 	if u.perIdentity {
 		if u.secretNames, err = secretRefs(i, c.Env, u.headers); err != nil {
@@ -119,13 +130,23 @@ func newUpstream(p *Provider, i int, c config.Upstream) (*upstream, error) {
 // start launches the lister in the background.
 func (u *upstream) start() {
 	u.lister = u.newSupervisor(nil, true)
+	if u.auth != nil {
+		// Nothing to wait for: the catalog session waits for a
+		// connected identity (auth.go).
+		u.firstOnce.Do(func() { close(u.firstListing) })
+	}
 	u.p.goFunc(u.lister.Run)
 }
 
 // connect starts a child or opens a session, for caller (nil: shared or
-// discovery, without caller variables).
-func (u *upstream) connect(ctx context.Context, caller *callerInfo, hooks conn.Hooks) (*conn.Session, error) {
+// discovery, without caller variables); a session of an upstream with
+// auth sends as the identity of credential key authKey.
+func (u *upstream) connect(ctx context.Context, caller *callerInfo, authKey string, hooks conn.Hooks) (*conn.Session, error) {
 	if u.remote != nil {
+		remote := u.remote
+		if u.auth != nil {
+			remote = u.remoteAs(authKey)
+		}
 		h := u.headers
 		if caller == nil && u.secretNames != nil {
 			h = withoutSecrets(u.headers)
@@ -138,7 +159,7 @@ func (u *upstream) connect(ctx context.Context, caller *callerInfo, hooks conn.H
 			h[headerCallerNode] = caller.node
 			h[headerCallerTags] = caller.tags
 		}
-		return u.remote.Dial(ctx, h, hooks)
+		return remote.Dial(ctx, h, hooks)
 	}
 	var extra map[string]string
 	log := u.log
@@ -221,6 +242,9 @@ func (u *upstream) status() tools.Status {
 	// written for people (/readyz, tsmcp check).
 	everUp, starting := u.lister.History()
 	st := tools.Status{Name: u.name, Up: up, Detail: safetext.Show(detail, maxDetailBytes), EverUp: everUp, Starting: starting}
+	if u.auth != nil {
+		st = u.authStatus(st)
+	}
 	if u.perIdentity {
 		u.mu.Lock()
 		st.PerIdentity = len(u.children)

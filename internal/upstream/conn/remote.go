@@ -30,6 +30,8 @@ type Tap func(ctx context.Context) func(data []byte) bool
 type Remote struct {
 	url     string
 	hc      *http.Client
+	base    http.RoundTripper // the keep-alive pool, shared with As
+	tap     Tap
 	log     *slog.Logger
 	timeout time.Duration
 	sseOnly atomic.Bool
@@ -41,15 +43,31 @@ type Remote struct {
 func NewRemote(url string, log *slog.Logger, timeout time.Duration, tap Tap) *Remote {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	return &Remote{
-		url: url,
-		// No Client.Timeout: it would cut the long-lived streams.
-		// tracing.Transport adds the call's traceparent; streamTap
-		// hands the events of a request's own stream to tap (see
-		// streamtap.go).
-		hc:      &http.Client{Transport: streamTap{next: tracing.Transport(tr), tap: tap}},
+		url:     url,
+		hc:      newRemoteClient(tr, tap),
+		base:    tr,
+		tap:     tap,
 		log:     log,
 		timeout: timeout,
 	}
+}
+
+// newRemoteClient is the HTTP client of sessions sending through rt.
+// No Client.Timeout: it would cut the long-lived streams.
+// tracing.Transport adds the call's traceparent; streamTap hands the
+// events of a request's own stream to tap (see streamtap.go).
+func newRemoteClient(rt http.RoundTripper, tap Tap) *http.Client {
+	return &http.Client{Transport: streamTap{next: tracing.Transport(rt), tap: tap}}
+}
+
+// As returns a dialer of the same upstream whose requests go through
+// wrap(base), base being r's connection pool: for sessions that carry one
+// caller's credentials (wrap adds them to each request). It starts with
+// what r learned (SSE only), and learns on its own.
+func (r *Remote) As(wrap func(base http.RoundTripper) http.RoundTripper) *Remote {
+	a := &Remote{url: r.url, hc: newRemoteClient(wrap(r.base), r.tap), base: r.base, tap: r.tap, log: r.log, timeout: r.timeout}
+	a.sseOnly.Store(r.sseOnly.Load())
+	return a
 }
 
 // URL is the upstream's URL.
