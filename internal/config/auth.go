@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/tsmcp/tsmcp/internal/credstore"
 	"github.com/tsmcp/tsmcp/internal/oauth"
 )
 
@@ -68,7 +69,7 @@ func (u Upstream) IsPerIdentity() bool {
 // auth only on url upstreams, never with isolation shared, and a valid
 // credential key whenever an upstream has auth. The key's value never
 // appears in an error.
-func validateAuth(p *problems, credentialKey string, ups []Upstream) {
+func validateAuth(p *problems, credentialKey, credentialStore, service string, ups []Upstream) {
 	withAuth := -1
 	for i, u := range ups {
 		if u.Auth == nil {
@@ -125,5 +126,13 @@ func validateAuth(p *problems, credentialKey string, ups []Upstream) {
 		if _, err := oauth.ParseKey(credentialKey); err != nil {
 			p.addf("mcp.credential_key", "%v", err)
 		}
+	}
+	switch {
+	case credentialStore != "":
+		if _, err := credstore.Parse(credentialStore); err != nil {
+			p.addf("mcp.credential_store", "%v", err)
+		}
+	case withAuth >= 0 && service != "":
+		p.addf("mcp.credential_store", "required with tailnet.service when an upstream has auth (upstreams[%d]): replicas share callers' tokens only through it (dir:<shared path>, kube:<secret> or ssm:<path>)", withAuth)
 	}
 }

@@ -36,6 +36,21 @@ func TestValidateAuth(t *testing.T) {
 			want: []string{"mcp.credential_key: the credential key is neither"}},
 		{name: "credential key of 16 bytes", mutate: func(c *Config) { withAuth(c); c.MCP.CredentialKey = "AAECAwQFBgcICQoLDA0ODw==" },
 			want: []string{"mcp.credential_key: the credential key is 16 bytes; it must be 32"}},
+		{name: "credential store", mutate: func(c *Config) { withAuth(c); c.MCP.CredentialStore = "kube:tsmcp-credentials" }},
+		{name: "replicas with a credential store", mutate: func(c *Config) {
+			withAuth(c)
+			c.Tailnet.Service = "svc:mcp"
+			c.MCP.SessionKey = testCredentialKey
+			c.MCP.CredentialStore = "ssm:/tsmcp/credentials"
+		}},
+		{name: "replicas without a credential store", mutate: func(c *Config) {
+			withAuth(c)
+			c.Tailnet.Service = "svc:mcp"
+			c.MCP.SessionKey = testCredentialKey
+		},
+			want: []string{"mcp.credential_store: required with tailnet.service when an upstream has auth (upstreams[1])"}},
+		{name: "bad credential store", mutate: func(c *Config) { withAuth(c); c.MCP.CredentialStore = "mem:" },
+			want: []string{`mcp.credential_store: "mem:": not a credential store`}},
 		{name: "shared isolation", mutate: func(c *Config) { withAuth(c).Isolation = IsolationShared },
 			want: []string{`upstreams[1].isolation: must not be "shared" with auth`}},
 		{name: "no type", mutate: func(c *Config) { withAuth(c).Auth.Type = "" },

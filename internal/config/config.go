@@ -211,6 +211,16 @@ type MCP struct {
 	// printed (Redacted). Empty (the default) means no upstream may have
 	// auth.
 	CredentialKey string `mapstructure:"credential_key"`
+	// CredentialStore is where the sealed tokens of upstreams with auth
+	// are kept, read through on every use so that replicas share them
+	// (internal/credstore): "dir:<path>" (a volume the replicas share),
+	// "kube:<secret>" (one Kubernetes Secret, created beforehand) or
+	// "ssm:<path>" (one SSM SecureString parameter per token). Required
+	// with tailnet.service and an upstream with auth. Empty (the default)
+	// means the node's own state: a directory's state file, or, with
+	// kube: or SSM node state (cached per replica), a file in data.dir;
+	// either is this replica's alone.
+	CredentialStore string `mapstructure:"credential_store"`
 	// SessionMaxAge is how long a Streamable HTTP session lives from the
 	// minting of its ID, however busy: every ID carries its issue time
 	// (signed), and no replica serves or adopts an older one (404; the

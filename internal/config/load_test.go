@@ -161,6 +161,7 @@ var envCases = []struct {
 	{"keepalive", "TSMCP_MCP_KEEPALIVE", "0", func(c *Config) bool { return c.MCP.Keepalive == 0 }},
 	{"max body", "TSMCP_MCP_MAX_BODY", "512KiB", func(c *Config) bool { return c.MCP.MaxBody == 512*KiB }},
 	{"credential key", "TSMCP_MCP_CREDENTIAL_KEY", strings.Repeat("ef", 32), func(c *Config) bool { return c.MCP.CredentialKey == strings.Repeat("ef", 32) }},
+	{"credential store", "TSMCP_MCP_CREDENTIAL_STORE", "kube:tsmcp-credentials", func(c *Config) bool { return c.MCP.CredentialStore == "kube:tsmcp-credentials" }},
 	{"session key", "TSMCP_MCP_SESSION_KEY", strings.Repeat("ab", 32), func(c *Config) bool { return c.MCP.SessionKey == strings.Repeat("ab", 32) }},
 	{"shutdown grace", "TSMCP_MCP_SHUTDOWN_GRACE", "5s", func(c *Config) bool { return c.MCP.ShutdownGrace == 5*time.Second }},
 	{"session max age", "TSMCP_MCP_SESSION_MAX_AGE", "2h", func(c *Config) bool { return c.MCP.SessionMaxAge == 2*time.Hour }},

@@ -69,7 +69,7 @@ func (c *Config) Validate() error {
 		p.addf("log.audit", "%q is not stderr, stdout or an absolute file path", a)
 	}
 	validateUpstreams(&p, c.Upstreams)
-	validateAuth(&p, c.MCP.CredentialKey, c.Upstreams)
+	validateAuth(&p, c.MCP.CredentialKey, c.MCP.CredentialStore, c.Tailnet.Service, c.Upstreams)
 	switch d := c.Data.Dir; {
 	case d == "":
 	case strings.ContainsRune(d, 0):

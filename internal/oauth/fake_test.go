@@ -86,6 +86,9 @@ type fakeAS struct {
 	registrations int
 	// clients are the registered clients' secrets by ID.
 	clients map[string]string
+	// onRefresh, when set, runs once before the next refresh_token
+	// request is handled (outside the lock).
+	onRefresh func()
 }
 
 func newFakeAS(t *testing.T) *fakeAS {
@@ -168,9 +171,18 @@ func (f *fakeAS) authorize(w http.ResponseWriter, r *http.Request) {
 }
 
 func (f *fakeAS) token(w http.ResponseWriter, r *http.Request) {
+	r.ParseForm()
+	if r.PostForm.Get("grant_type") == "refresh_token" {
+		f.mu.Lock()
+		hook := f.onRefresh
+		f.onRefresh = nil
+		f.mu.Unlock()
+		if hook != nil {
+			hook()
+		}
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	r.ParseForm()
 	method := authNone
 	id := r.PostForm.Get("client_id")
 	if u, p, ok := r.BasicAuth(); ok {
@@ -406,6 +418,17 @@ func (e *env) connect(t *testing.T, identity string) *Connection {
 }
 
 // get sends a request to the resource as identity through the Transport.
+// replica returns an env with a Manager of its own on the same store and
+// authorization server: another replica of the host.
+func (e *env) replica(t *testing.T) *env {
+	r := &env{st: e.st, store: e.store, logs: e.logs, as: e.as, up: e.up}
+	var err error
+	if r.m, err = NewManager(Config{Store: e.store, RedirectURL: redirectURL, Logger: e.m.log, Now: e.clock}); err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
 func (e *env) get(identity string) (string, error) {
 	hc := &http.Client{Transport: e.m.Transport(identity, e.up, nil)}
 	resp, err := hc.Post(e.up.URL, "application/json", bytes.NewReader([]byte(`{}`)))

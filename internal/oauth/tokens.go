@@ -201,6 +201,14 @@ func (m *Manager) refresh(ctx context.Context, identity string, up *Upstream, st
 	if err != nil {
 		var ee *EndpointError
 		if errors.As(err, &ee) && ee.Status >= 400 && ee.Status < 500 {
+			// Another replica sharing the store may have refreshed
+			// first with the same refresh token, which rotation then
+			// made ours invalid: its token is good, and the grant lives.
+			var now record
+			if err := m.cfg.Store.get(o, &now); err == nil && now.RefreshToken != rec.RefreshToken && !now.expired(m.cfg.Now()) {
+				m.log.Info("oauth: refresh refused, but another replica refreshed the token meanwhile", "upstream", up.Name)
+				return &now, nil
+			}
 			// invalid_grant (revoked, expired) and the like: the grant is
 			// gone; the identity must authorize again.
 			m.log.Info("oauth: refresh refused; the identity must authorize again", "upstream", up.Name, "status", ee.Status, "error", ee.Code)

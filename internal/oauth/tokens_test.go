@@ -45,6 +45,31 @@ func TestRefreshRotates(t *testing.T) {
 	}
 }
 
+// TestReplicaRefreshedFirst: two replicas share the store; while one
+// sends its refresh, the other refreshes the same token first, so the
+// rotated-away refresh token is refused. The loser uses the winner's
+// token: the grant is not deleted.
+func TestReplicaRefreshedFirst(t *testing.T) {
+	e := newEnv(t)
+	e.as.set(func(f *fakeAS) { f.expiresIn = 60 })
+	e.connect(t, "alice")
+	other := e.replica(t)
+	e.advance(2 * time.Minute)
+	e.as.set(func(f *fakeAS) {
+		f.onRefresh = func() {
+			if got, err := other.get("alice"); err != nil || got != "hello alice-upstream" {
+				t.Errorf("the other replica: %q, %v", got, err)
+			}
+		}
+	})
+	if got, err := e.get("alice"); err != nil || got != "hello alice-upstream" {
+		t.Fatalf("the replica that lost the refresh race: %q, %v; want the other's token used", got, err)
+	}
+	if c, err := e.m.Connection("alice", e.up.Name); err != nil || !c.Connected {
+		t.Fatalf("after the race alice is not connected (%v): the grant was deleted", err)
+	}
+}
+
 // TestConcurrentRefreshOnce: callers racing on an expired token refresh it
 // once (a second refresh would use the rotated-away refresh token and
 // lose the grant).

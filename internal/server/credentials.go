@@ -1,17 +1,20 @@
 package server
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
 	"path/filepath"
+	"time"
 
 	"tailscale.com/ipn"
 	"tailscale.com/ipn/store"
 	"tailscale.com/tsnet"
 
 	"github.com/tsmcp/tsmcp/internal/config"
+	"github.com/tsmcp/tsmcp/internal/credstore"
 	"github.com/tsmcp/tsmcp/internal/identity"
 	"github.com/tsmcp/tsmcp/internal/oauth"
 	"github.com/tsmcp/tsmcp/internal/statestore"
@@ -68,12 +71,17 @@ func hasAuth(cfg *config.Config) bool {
 	return false
 }
 
+// credentialStoreWait bounds opening mcp.credential_store (a Kubernetes
+// Secret or SSM must answer).
+const credentialStoreWait = 30 * time.Second
+
 // startCredentials builds the OAuth manager when an upstream has auth,
 // once the node has joined (the redirect and connect URLs carry its
-// MagicDNS name): tokens go to the node's state store (a directory, by
-// default, or mem: in tests; with kube: or SSM state, which a replica
-// caches per process and SSM bounds to 8 KB, to a file in data.dir
-// instead), and the tool source gets the manager.
+// MagicDNS name): tokens go to mcp.credential_store, which replicas
+// share, or else to the node's state store (a directory, by default, or
+// mem: in tests; with kube: or SSM state, which a replica caches per
+// process and SSM bounds to 8 KB, to a file in data.dir instead), and the
+// tool source gets the manager.
 func (s *Server) startCredentials(node *tsnet.Server) error {
 	if !hasAuth(s.cfg) {
 		return nil
@@ -83,8 +91,14 @@ func (s *Server) startCredentials(node *tsnet.Server) error {
 		return fmt.Errorf("mcp.credential_key: %v", err)
 	}
 	st := node.Store
-	switch statestore.KindOf(s.cfg.Tailnet.State) {
-	case statestore.Kube, statestore.SSM:
+	switch {
+	case s.cfg.MCP.CredentialStore != "":
+		ctx, cancel := context.WithTimeout(context.Background(), credentialStoreWait)
+		defer cancel()
+		if st, err = credstore.Open(ctx, s.cfg.MCP.CredentialStore); err != nil {
+			return fmt.Errorf("mcp.credential_store: %w", err)
+		}
+	case statestore.KindOf(s.cfg.Tailnet.State) == statestore.Kube, statestore.KindOf(s.cfg.Tailnet.State) == statestore.SSM:
 		dir := s.cfg.DataDir()
 		if dir == "" {
 			return errors.New("upstreams with auth need data.dir with kube: or SSM state (tokens are kept in a file there)")
@@ -92,7 +106,7 @@ func (s *Server) startCredentials(node *tsnet.Server) error {
 		if st, err = store.New(func(format string, args ...any) { s.log.Info(fmt.Sprintf(format, args...), "log", "oauth-store") }, filepath.Join(dir, "oauth-tokens.state")); err != nil {
 			return fmt.Errorf("data.dir: the token store: %w", err)
 		}
-		s.log.Warn("with kube: or SSM node state, upstream tokens are kept in data.dir, on this replica only")
+		s.log.Warn("with kube: or SSM node state and no mcp.credential_store, upstream tokens are kept in data.dir, on this replica only")
 	}
 	if st == nil {
 		return errors.New("upstreams with auth: the node has no state store")

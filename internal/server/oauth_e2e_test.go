@@ -226,14 +226,16 @@ func signIn(ctx context.Context, t *testing.T, hc *http.Client, authURL string, 
 
 // startAuthHost starts a host on the shared tailnet bridging pm as
 // upstream "gh" with auth, for alice and bob (not carol), keeping its
-// state (and tokens) in state.
-func startAuthHost(ctx context.Context, t *testing.T, tn *tailnet, name, state string, pm *protectedMCP, logs *logBuffer) *server.Server {
+// node state in state and the tokens in the credential store creds
+// (mcp.credential_store), which replicas share.
+func startAuthHost(ctx context.Context, t *testing.T, tn *tailnet, name, state, creds string, pm *protectedMCP, logs *logBuffer) *server.Server {
 	t.Helper()
 	cs := tn.callers()
 	host, err := startHost(ctx, tn.net, name, logs, func(c *config.Config, _ *server.Options) {
 		c.Tailnet.State = state
 		c.Tailnet.Ephemeral = false
 		c.MCP.CredentialKey = strings.Repeat("c3", 32)
+		c.MCP.CredentialStore = creds
 		c.Upstreams = []config.Upstream{{Name: "gh", URL: pm.url, Timeout: 30 * time.Second,
 			Auth: &config.UpstreamAuth{Type: "oauth", ClientID: "tsmcp", ClientSecret: "tsmcp-secret", Scopes: []string{"openid", "profile", "offline_access"}}}}
 		c.ACL = acl.Config{Capability: acl.DefaultCapability, Rules: []acl.Rule{
@@ -322,9 +324,9 @@ func TestActAsTheCaller(t *testing.T) {
 
 	as := listenProvider(t)
 	pm := startProtectedMCP(t, as)
-	state := t.TempDir()
+	state, creds := t.TempDir(), "dir:"+t.TempDir()
 	logs := &logBuffer{}
-	host := startAuthHost(ctx, t, tn, "oauth-host", state, pm, logs)
+	host := startAuthHost(ctx, t, tn, "oauth-host", state, creds, pm, logs)
 	hostURL := "http://" + host.TailnetIP().String()
 	fullURL := pageOf(t, alice, hostURL).FullURL
 	if fullURL == "" {
@@ -393,6 +395,18 @@ func TestActAsTheCaller(t *testing.T) {
 		text, isErr, err := callText(ctx, aliceMCP, "gh__whoami")
 		if err != nil || isErr || text != "subject as-alice" {
 			t.Fatalf("alice's gh__whoami = %q (error %v, %v)", text, isErr, err)
+		}
+		// Her call's audit line names the token it went with: upstream,
+		// kind, subject (never the token).
+		var audited bool
+		for _, l := range strings.Split(logs.String(), "\n") {
+			if strings.Contains(l, `"log":"audit"`) && strings.Contains(l, `"tool":"gh__whoami"`) &&
+				strings.Contains(l, `"credentials":[{"upstream":"gh","kind":"oauth","subject":"as-alice","expiry":`) {
+				audited = true
+			}
+		}
+		if !audited {
+			t.Errorf("no audit line of alice's gh__whoami names her OAuth credential:\n%s", logs.String())
 		}
 		p := pageOf(t, alice, hostURL)
 		if len(p.Connections) != 1 || !p.Connections[0].Connected || p.Connections[0].Subject != "as-alice" {
@@ -563,7 +577,7 @@ func TestActAsTheCaller(t *testing.T) {
 		connectAlice(t)
 		host.Close()
 		alice.httpClient().CloseIdleConnections()
-		host2 := startAuthHost(ctx, t, tn, "oauth-host", state, pm, &logBuffer{})
+		host2 := startAuthHost(ctx, t, tn, "oauth-host", state, creds, pm, &logBuffer{})
 		if got := "http://" + host2.TailnetIP().String(); got != hostURL {
 			t.Fatalf("the restarted host is at %s, want %s", got, hostURL)
 		}
@@ -572,6 +586,27 @@ func TestActAsTheCaller(t *testing.T) {
 		text, isErr, err := callText(ctx, s, "gh__whoami")
 		if err != nil || isErr || text != "subject as-alice" {
 			t.Fatalf("alice's gh__whoami after the restart = %q (error %v, %v)", text, isErr, err)
+		}
+	})
+
+	t.Run("a second replica uses the same tokens", func(t *testing.T) {
+		// Its own node and state; only the credential store is shared.
+		replica := startAuthHost(ctx, t, tn, "oauth-replica", t.TempDir(), creds, pm, &logBuffer{})
+		replicaURL := "http://" + replica.TailnetIP().String()
+		s := streamableSession(ctx, t, replicaURL+"/mcp", alice)
+		waitTool(ctx, t, s, "gh__whoami")
+		text, isErr, err := callText(ctx, s, "gh__whoami")
+		if err != nil || isErr || text != "subject as-alice" {
+			t.Fatalf("alice's gh__whoami on the replica = %q (error %v, %v)", text, isErr, err)
+		}
+		bobs := streamableSession(ctx, t, replicaURL+"/mcp", bob)
+		text, isErr, err = callText(ctx, bobs, "gh__whoami")
+		if err != nil || !isErr || !strings.Contains(text, "/connect/gh") || strings.Contains(text, "as-alice") {
+			t.Fatalf("bob's gh__whoami on the replica = %q (error %v, %v); want the connect link", text, isErr, err)
+		}
+		// The replica's identity page shows her connection too.
+		if p := pageOf(t, alice, replicaURL); len(p.Connections) != 1 || !p.Connections[0].Connected {
+			t.Fatalf("alice's connections on the replica: %+v", p.Connections)
 		}
 	})
 	for _, l := range strings.Split(logs.String(), "\n") {

@@ -16,6 +16,7 @@ import (
 	"github.com/mark3labs/mcp-go/server"
 	"tailscale.com/ipn"
 
+	"github.com/tsmcp/tsmcp/internal/audit"
 	"github.com/tsmcp/tsmcp/internal/config"
 	"github.com/tsmcp/tsmcp/internal/oauth"
 	"github.com/tsmcp/tsmcp/internal/tools"
@@ -180,8 +181,9 @@ func (u *upstream) remoteAs(key string) *conn.Remote {
 }
 
 // needsConnect returns, for an upstream with auth, the error asking the
-// caller to connect when it holds no token; nil when it does.
-func (u *upstream) needsConnect(caller *callerInfo) error {
+// caller to connect when it holds no token; nil when it does, and then it
+// notes the token (subject and expiry) in ctx's audit credentials.
+func (u *upstream) needsConnect(ctx context.Context, caller *callerInfo) error {
 	if caller.authKey == "" {
 		return errNoIdentity
 	}
@@ -192,6 +194,9 @@ func (u *upstream) needsConnect(caller *callerInfo) error {
 	if !c.Connected {
 		return &oauth.AuthorizationRequiredError{Upstream: u.name, Reason: oauth.ReasonNotConnected, ConnectURL: u.p.opts.OAuth.ConnectURL(u.name)}
 	}
+	// The audit line of the caller's request names the token it goes
+	// with: whose (the subject) and until when, never the token.
+	audit.RecordCredential(ctx, audit.Credential{Upstream: u.name, Kind: audit.CredentialOAuth, Subject: c.Subject, Expiry: c.Expiry})
 	return nil
 }
 

@@ -70,7 +70,7 @@ func (u *upstream) acquireChild(ctx context.Context) (*supervisor, func(), error
 	if u.auth != nil {
 		// Only a caller holding a token gets a session (auth.go); one
 		// session per token holder.
-		if err := u.needsConnect(caller); err != nil {
+		if err := u.needsConnect(ctx, caller); err != nil {
 			return nil, nil, err
 		}
 		key += childKeySep + caller.authKey
