@@ -118,6 +118,23 @@ func isURLRequired(err error) bool {
 	return errors.As(err, &ur)
 }
 
+// connectAnswer is what a client gets for err, a provider's error of a
+// prompt, resource read or completion, when a bridged upstream needs the
+// caller to connect it to their account first (an upstream with auth):
+// -32042 as it is, for the client to open the connect page and retry, or
+// an error naming that page (only the host's own URL). ok is false for
+// any other error, which the client gets as a generic one.
+func connectAnswer(err error) (answer error, ok bool) {
+	var cr *tools.ConnectRequiredError
+	switch {
+	case isURLRequired(err):
+		return err, true
+	case errors.As(err, &cr):
+		return cr, true
+	}
+	return nil, false
+}
+
 // errToolFailed is what a client sees when a handler fails or panics; the
 // details go to the audit log.
 var errToolFailed = errors.New("tool failed; details are in the host's log")

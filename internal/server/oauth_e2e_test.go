@@ -143,6 +143,10 @@ func startProtectedMCP(t *testing.T, as *oidcProvider) *protectedMCP {
 		func(_ context.Context, req *sdk.CallToolRequest, _ struct{}) (*sdk.CallToolResult, any, error) {
 			return &sdk.CallToolResult{Content: []sdk.Content{&sdk.TextContent{Text: "subject " + req.Extra.TokenInfo.UserID}}}, nil, nil
 		})
+	srv.AddPrompt(&sdk.Prompt{Name: "greeting", Description: "greets the token's subject"},
+		func(_ context.Context, req *sdk.GetPromptRequest) (*sdk.GetPromptResult, error) {
+			return &sdk.GetPromptResult{Messages: []*sdk.PromptMessage{{Role: "user", Content: &sdk.TextContent{Text: "hello " + req.Extra.TokenInfo.UserID}}}}, nil
+		})
 	verify := func(ctx context.Context, tok string, r *http.Request) (*auth.TokenInfo, error) {
 		sub, err := as.subjectOf(ctx, tok)
 		pm.mu.Lock()
@@ -239,7 +243,7 @@ func startAuthHost(ctx context.Context, t *testing.T, tn *tailnet, name, state, 
 		c.Upstreams = []config.Upstream{{Name: "gh", URL: pm.url, Timeout: 30 * time.Second,
 			Auth: &config.UpstreamAuth{Type: "oauth", ClientID: "tsmcp", ClientSecret: "tsmcp-secret", Scopes: []string{"openid", "profile", "offline_access"}}}}
 		c.ACL = acl.Config{Capability: acl.DefaultCapability, Rules: []acl.Rule{
-			{Src: []string{cs[0].login, cs[1].login}, Tools: []string{"gh__*"}},
+			{Src: []string{cs[0].login, cs[1].login}, Tools: []string{"gh__*"}, Prompts: []string{"gh__*"}},
 			{Src: []string{"*"}, Tools: []string{"whoami"}},
 		}}
 	})
@@ -430,10 +434,19 @@ func TestActAsTheCaller(t *testing.T) {
 			t.Fatalf("error data %s (%v); want the connect URL %s", rpcErr.Data, err, connectURL)
 		}
 
+		// A prompt of the upstream: the same -32042.
+		_, err = bobURL.GetPrompt(ctx, &sdk.GetPromptParams{Name: "gh__greeting"})
+		if !errors.As(err, &rpcErr) || rpcErr.Code != sdk.CodeURLElicitationRequired || !strings.Contains(string(rpcErr.Data), connectURL) {
+			t.Fatalf("bob's prompts/get gh__greeting = %v; want a JSON-RPC error %d with the connect URL", err, sdk.CodeURLElicitationRequired)
+		}
+
 		plain := streamableSession(ctx, t, hostURL+"/mcp", bob) // no URL-mode elicitation
 		text, isErr, err := callText(ctx, plain, "gh__whoami")
 		if err != nil || !isErr || !strings.Contains(text, connectURL) || strings.Contains(text, "as-alice") {
 			t.Fatalf("bob's gh__whoami without URL elicitation = %q (error %v, %v); want a tool error with the link", text, isErr, err)
+		}
+		if _, err := plain.GetPrompt(ctx, &sdk.GetPromptParams{Name: "gh__greeting"}); err == nil || !strings.Contains(err.Error(), connectURL) || strings.Contains(err.Error(), "as-alice") {
+			t.Fatalf("bob's prompts/get gh__greeting without URL elicitation = %v; want an error with the link", err)
 		}
 		for _, r := range pm.requests() {
 			if r.caller == bob.login {

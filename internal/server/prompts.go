@@ -166,7 +166,10 @@ func (s *Server) auditPrompt(next server.PromptHandlerFunc) server.PromptHandler
 				Decision: audit.Allow, Reason: d.Reason, Duration: time.Since(start), Outcome: outcome, Err: detail, Credentials: creds()})
 		}()
 		res, err = next(ctx, req)
-		if err != nil {
+		if answer, ok := connectAnswer(err); ok {
+			outcome, detail = audit.URLRequired, err.Error()
+			err = answer
+		} else if err != nil {
 			outcome, detail = audit.Error, err.Error()
 			err = errPromptFailed
 		} else if err = s.holdAnswer(ctx, promptResultSize(res), audit.Event{Kind: audit.Prompt, Name: req.Params.Name}); err != nil {

@@ -268,6 +268,10 @@ func (s *Server) readResource(ctx context.Context, req mcp.ReadResourceRequest) 
 		case errors.Is(err, tools.ErrNotFound):
 			continue
 		case err != nil:
+			if answer, ok := connectAnswer(err); ok {
+				outcome, detail = audit.URLRequired, err.Error()
+				return nil, answer
+			}
 			outcome, detail = audit.Error, err.Error()
 			return nil, errResourceFailed
 		}

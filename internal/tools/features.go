@@ -56,3 +56,19 @@ type PromptProvider interface {
 	// the provider's prompts changed.
 	OnPromptsChanged(fn func())
 }
+
+// ConnectRequiredError is a provider's answer to a request of a caller
+// who must first connect an upstream to their account (an upstream with
+// auth, and no token of the caller's): the host tells the caller where.
+// For a client that declared URL-mode elicitation the provider answers
+// mcp.URLElicitationRequiredError instead.
+type ConnectRequiredError struct {
+	// Upstream is the upstream's name.
+	Upstream string
+	// URL is the host's connect page for it.
+	URL string
+}
+
+func (e *ConnectRequiredError) Error() string {
+	return "upstream " + e.Upstream + " needs your authorization: connect at " + e.URL
+}

@@ -254,20 +254,50 @@ func (u *upstream) connectRequired(ctx context.Context, tool string, are *oauth.
 	if are.ConnectURL == "" {
 		return mcp.NewToolResultError("upstream " + u.name + " needs your authorization, and the host has no connect page"), nil
 	}
+	ur, urlMode := u.connectElicitation(ctx, are)
+	res = u.urlRequiredResult(ur)
+	if urlMode {
+		return res, &ur
+	}
+	return res, nil
+}
+
+// connectElicitation is the URL elicitation that sends the caller to the
+// connect page, and whether the caller may be answered with it as
+// URLElicitationRequiredError (-32042): a session-era client that
+// declared URL-mode elicitation.
+func (u *upstream) connectElicitation(ctx context.Context, are *oauth.AuthorizationRequiredError) (mcp.URLElicitationRequiredError, bool) {
 	ur := mcp.URLElicitationRequiredError{Elicitations: []mcp.ElicitationParams{{
 		Mode:          mcp.ElicitationModeURL,
 		ElicitationID: "tsmcp-connect-" + randomID(),
 		URL:           are.ConnectURL,
 		Message:       "Connect " + u.name + " to your account (" + are.Reason + ")",
 	}}}
-	res = u.urlRequiredResult(ur)
 	if server.IsModernRequest(ctx) {
-		return res, nil
+		return ur, false
 	}
-	if caps := callerCaps(ctx); caps != nil && caps.Elicitation != nil && caps.Elicitation.URL != nil {
-		return res, &ur
+	caps := callerCaps(ctx)
+	return ur, caps != nil && caps.Elicitation != nil && caps.Elicitation.URL != nil
+}
+
+// connectError is the error of a request other than a tool call (a
+// prompt, a resource read, a completion) of a caller who must connect
+// first: -32042 for a client that declared URL-mode elicitation, else a
+// *tools.ConnectRequiredError carrying the link; nil when err is not
+// about the caller's authorization.
+func (u *upstream) connectError(ctx context.Context, err error, sup *supervisor) error {
+	are := authRequired(err, sup)
+	if are == nil {
+		return nil
 	}
-	return res, nil
+	u.log.Info("upstream request needs the caller to connect", "reason", are.Reason)
+	if are.ConnectURL == "" {
+		return fmt.Errorf("upstream %s needs the caller's authorization, and the host has no connect page: %w", u.name, err)
+	}
+	if ur, urlMode := u.connectElicitation(ctx, are); urlMode {
+		return ur
+	}
+	return &tools.ConnectRequiredError{Upstream: u.name, URL: are.ConnectURL}
 }
 
 // randomID is 16 random bytes in hex.

@@ -318,14 +318,24 @@ func (u *upstream) complete(ctx context.Context, ref any, arg mcp.CompleteArgume
 func (u *upstream) onSession(ctx context.Context, f func(context.Context, *session) error) error {
 	sup, release, err := u.supervisorFor(ctx)
 	if err != nil {
+		if cerr := u.connectError(ctx, err, nil); cerr != nil {
+			return cerr
+		}
 		return err
 	}
 	defer release()
 	ctx, cancel := u.requestContext(ctx)
 	defer cancel()
 	sess, err := sup.Session(ctx)
-	if err != nil {
-		return fmt.Errorf("upstream %s: %w", u.name, err)
+	if err == nil {
+		err = f(ctx, sess)
+	} else {
+		err = fmt.Errorf("upstream %s: %w", u.name, err)
 	}
-	return f(ctx, sess)
+	if err != nil {
+		if cerr := u.connectError(ctx, err, sup); cerr != nil {
+			return cerr
+		}
+	}
+	return err
 }
