@@ -87,6 +87,10 @@ func (s *Server) complete(ctx context.Context, kind audit.Kind, name string, d a
 		case errors.Is(err, tools.ErrNotFound):
 			continue
 		case err != nil:
+			if answer, ok := connectAnswer(err); ok {
+				outcome, detail = audit.URLRequired, err.Error()
+				return nil, answer
+			}
 			outcome, detail = audit.Error, err.Error()
 			return nil, errCompletionFailed
 		}
