@@ -16,11 +16,12 @@ import (
 // state-store keys are HMACs, so the store cannot be enumerated per
 // upstream, and replicas sharing the store must agree on one count. The
 // index is updated after every connect, disconnect and deletion of a
-// refused or expired grant; every update also drops the identities whose
-// token is gone, and a successful refresh adds its identity when missing,
-// so an update lost to two replicas writing the index at the same
-// instant (the state store has no compare-and-swap) heals at the next
-// update or refresh.
+// token (refresh refused or impossible, token rejected by the upstream):
+// an identity is listed when its token exists at that moment; every
+// update also drops (a bounded number of) identities whose token is gone,
+// and a successful refresh adds its identity when missing, so an update
+// lost to two replicas writing the index at the same instant (the state
+// store has no compare-and-swap) heals at later updates or refreshes.
 
 // EventKind is what happened to an identity's authorization to an
 // upstream.
@@ -94,12 +95,10 @@ type Event struct {
 // of m held.
 func (m *Manager) done(identity string, e Event) {
 	switch {
-	case e.Kind == EventConnected:
-		m.indexUpdate(e.Upstream, identity, true, false)
+	case e.Kind == EventConnected, e.Kind == EventDisconnected, e.Kind == EventRefreshFailed && e.Reason != RefreshError:
+		m.indexUpdate(e.Upstream, identity, false)
 	case e.Kind == EventRefreshed:
-		m.indexUpdate(e.Upstream, identity, true, true)
-	case e.Kind == EventDisconnected, e.Kind == EventRefreshFailed && e.Reason != RefreshError:
-		m.indexUpdate(e.Upstream, identity, false, false)
+		m.indexUpdate(e.Upstream, identity, true)
 	}
 	if m.cfg.Observe != nil {
 		m.cfg.Observe(e)
@@ -118,11 +117,19 @@ type index struct {
 	Identities []string `json:"identities"`
 }
 
-// indexUpdate adds identity to (add) or removes it from upstream's index.
-// With heal, an identity already listed leaves the index untouched (one
-// read); otherwise the identities whose token is gone are dropped as well.
-// Failures are logged: the index is a count, never a reason to refuse.
-func (m *Manager) indexUpdate(upstream, identity string, add, heal bool) {
+// indexPruneChecks bounds the other identities one index update checks
+// for a token (a state-store read each: with a Kubernetes Secret or SSM,
+// an API call); those checked go to the end of the list, so successive
+// updates check them all in turn.
+const indexPruneChecks = 16
+
+// indexUpdate makes identity's place in upstream's index follow whether
+// it holds a token now (so an update racing another of the same identity
+// cannot leave it wrong), and drops up to indexPruneChecks other
+// identities whose token is gone. With heal (after a refresh), an
+// identity already listed leaves the index untouched. Failures are
+// logged: the index is a count, never a reason to refuse.
+func (m *Manager) indexUpdate(upstream, identity string, heal bool) {
 	if upstream == "" || identity == "" {
 		return
 	}
@@ -134,16 +141,24 @@ func (m *Manager) indexUpdate(upstream, identity string, add, heal bool) {
 		m.log.Warn("oauth: the index of connected identities is unreadable; rebuilding it", "upstream", upstream, "err", err)
 		ix = index{}
 	}
-	if heal && slices.Contains(ix.Identities, identity) {
+	has := m.cfg.Store.exists(tokenOwner(identity, upstream))
+	if heal && has && slices.Contains(ix.Identities, identity) {
 		return
 	}
-	var keep []string
+	var others []string
 	for _, id := range ix.Identities {
-		if id != identity && !slices.Contains(keep, id) && m.cfg.Store.exists(tokenOwner(id, upstream)) {
+		if id != identity && !slices.Contains(others, id) {
+			others = append(others, id)
+		}
+	}
+	n := min(len(others), indexPruneChecks)
+	keep := slices.Clone(others[n:])
+	for _, id := range others[:n] {
+		if m.cfg.Store.exists(tokenOwner(id, upstream)) {
 			keep = append(keep, id)
 		}
 	}
-	if add {
+	if has {
 		keep = append(keep, identity)
 	}
 	if slices.Equal(keep, ix.Identities) {

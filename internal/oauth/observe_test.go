@@ -164,6 +164,14 @@ func TestConnectedIdentitiesShared(t *testing.T) {
 		t.Errorf("an upstream nobody connected counts %d", n)
 	}
 
+	// A removal that arrives after the identity connected again (a
+	// refused refresh racing a new connect) leaves it listed: the index
+	// follows the token, not the event.
+	e.m.done("alice", Event{Kind: EventRefreshFailed, Upstream: "files", Reason: RefreshRefused})
+	if n := count(e.m); n != 2 {
+		t.Fatalf("after a late removal of connected alice: %d, want 2", n)
+	}
+
 	// A lost removal: the index still names an identity whose token is
 	// gone; the next update drops it.
 	if err := e.store.put(indexOwner("files"), index{Identities: []string{"alice", "bob", "ghost"}}); err != nil {
@@ -185,5 +193,23 @@ func TestConnectedIdentitiesShared(t *testing.T) {
 	}
 	if n := count(e.m); n != 1 {
 		t.Fatalf("after bob's refresh: %d, want 1 (bob added back)", n)
+	}
+
+	// Many departed identities: each update checks a bounded number,
+	// the next ones in turn.
+	ghosts := []string{"bob"}
+	for i := range indexPruneChecks + 4 {
+		ghosts = append(ghosts, fmt.Sprintf("ghost%d", i))
+	}
+	if err := e.store.put(indexOwner("files"), index{Identities: ghosts}); err != nil {
+		t.Fatal(err)
+	}
+	for round, want := range []int{6, 1} { // 5 unchecked ghosts and bob, then bob
+		if err := e.m.Disconnect("carol", "files"); err != nil {
+			t.Fatal(err)
+		}
+		if n := count(e.m); n != want {
+			t.Fatalf("after update %d: %d, want %d", round+1, n, want)
+		}
 	}
 }
