@@ -29,7 +29,7 @@ func newOAuthMetrics(m *Metrics) oauthMetrics {
 		}, []string{"upstream", "outcome"}),
 		authorizations: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "tsmcp_oauth_authorizations_total",
-			Help: "Authorization callbacks (a caller connecting an upstream with auth), by upstream and outcome (ok, or why it was refused).",
+			Help: "Authorizations of callers to an upstream with auth (a connect that could not begin, or a callback), by upstream and outcome (ok, or why it failed).",
 		}, []string{"upstream", "outcome"}),
 		connected: &connectedCollector{m: m},
 	}
@@ -96,9 +96,9 @@ func (m *Metrics) OAuthRefresh(upstream, outcome string) {
 	}
 }
 
-// OAuthAuthorization counts an authorization callback for upstream ("":
-// unknown, for a callback naming no started authorization) with outcome
-// (ok, or the manager's refusal reason).
+// OAuthAuthorization counts an authorization (a connect that could not
+// begin, or a callback) for upstream ("": unknown, for a callback naming
+// no started authorization) with outcome (ok, or the manager's reason).
 func (m *Metrics) OAuthAuthorization(upstream, outcome string) {
 	if m != nil {
 		m.oauth.authorizations.WithLabelValues(m.Name(upstreamKind, upstream), outcome).Inc()

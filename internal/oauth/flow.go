@@ -57,6 +57,15 @@ func (m *Manager) Start(ctx context.Context, identity string, up *Upstream) (*Au
 	if err := checkUpstream(identity, up); err != nil {
 		return nil, err
 	}
+	a, err := m.start(ctx, identity, up)
+	if err != nil {
+		m.done(identity, Event{Kind: EventAuthorizationFailed, Upstream: up.Name, Reason: AuthStartError})
+	}
+	return a, err
+}
+
+// start is Start once the arguments are checked.
+func (m *Manager) start(ctx context.Context, identity string, up *Upstream) (*Authorization, error) {
 	k := connKey{identity, up.Name}
 	m.mu.Lock()
 	ch := m.challenges[k]

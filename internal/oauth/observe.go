@@ -6,7 +6,7 @@ import (
 )
 
 // Observing: Config.Observe gets an Event for each token refresh, each
-// finished or refused authorization and each disconnection, so the host
+// finished, refused or failed authorization and each disconnection, so the host
 // can count them (metrics). An Event names the upstream and a reason from
 // a fixed set, never an identity, a token or anything the caller or the
 // authorization server wrote.
@@ -38,8 +38,9 @@ const (
 	EventConnected EventKind = "connected"
 	// EventDisconnected: Disconnect deleted the identity's token.
 	EventDisconnected EventKind = "disconnected"
-	// EventAuthorizationFailed: Finish refused a callback or could not
-	// get a token; Reason is one of the Authorization reasons.
+	// EventAuthorizationFailed: Start could not begin, or Finish refused
+	// a callback or could not get a token; Reason is one of the Auth
+	// reasons.
 	EventAuthorizationFailed EventKind = "authorization_failed"
 )
 
@@ -59,6 +60,10 @@ const (
 
 // Reasons of EventAuthorizationFailed.
 const (
+	// AuthStartError: Start could not begin the authorization (the
+	// discovery of the authorization server or the client registration
+	// failed).
+	AuthStartError = "start_error"
 	// AuthUnknownState: the callback's state belongs to no started
 	// authorization (forged, replayed or finished); Event.Upstream is "".
 	AuthUnknownState = "unknown_state"

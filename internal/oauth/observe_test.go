@@ -97,6 +97,12 @@ func TestObserveEvents(t *testing.T) {
 				t.Fatal("Finish accepted a made-up code")
 			}
 		}, want: []string{"authorization_failed files token_error n=2"}},
+		{name: "the upstream's authorization server cannot be discovered", do: func(t *testing.T) {
+			gone := Upstream{Name: "files", URL: "http://127.0.0.1:9/mcp"}
+			if _, err := e.m.Start(ctx, "carol", &gone); err == nil {
+				t.Fatal("Start succeeded without an authorization server")
+			}
+		}, want: []string{"authorization_failed files start_error n=2"}},
 		{name: "both tokens expire and are refreshed", do: func(t *testing.T) {
 			e.advance(2 * time.Minute)
 			for _, id := range []string{"alice", "bob"} {
