@@ -102,6 +102,7 @@ var exported = map[string]bool{
 	"tsmcp_sessions_open": true, "tsmcp_whois_failures_total": true, "tsmcp_whois_cache_total": true,
 	"tsmcp_limit_refusals_total": true, "tsmcp_upstream_up": true, "tsmcp_ready": true, "tsmcp_tailnet_state": true,
 	"tsmcp_upstream_restarts_total": true, "tsmcp_upstream_children": true,
+	"tsmcp_oauth_token_refreshes_total": true, "tsmcp_oauth_authorizations_total": true, "tsmcp_oauth_connected_identities": true,
 }
 
 // TestMonitoringOverlayBuilds: the base with the monitoring component

@@ -49,6 +49,7 @@ type Metrics struct {
 	whoisCache      *prometheus.CounterVec
 	refusals        *prometheus.CounterVec
 	upstreams       upstreamMetrics // restarts and children; see upstreams.go
+	oauth           oauthMetrics    // upstreams with auth; see oauth.go
 
 	mu    sync.RWMutex // guards the field below
 	known map[string]map[string]bool
@@ -114,7 +115,9 @@ func New(bi BuildInfo) *Metrics {
 	reg.MustRegister(m.requests, m.requestDuration, m.decisions, m.calls, m.callDuration,
 		m.whoisFailures, m.whoisCache, m.refusals, build,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m.oauth = newOAuthMetrics(m)
 	reg.MustRegister(m.upstreams.collectors()...)
+	reg.MustRegister(m.oauth.collectors()...)
 	return m
 }
 

@@ -57,6 +57,15 @@ func (m *Manager) Start(ctx context.Context, identity string, up *Upstream) (*Au
 	if err := checkUpstream(identity, up); err != nil {
 		return nil, err
 	}
+	a, err := m.start(ctx, identity, up)
+	if err != nil {
+		m.done(identity, Event{Kind: EventAuthorizationFailed, Upstream: up.Name, Reason: AuthStartError})
+	}
+	return a, err
+}
+
+// start is Start once the arguments are checked.
+func (m *Manager) start(ctx context.Context, identity string, up *Upstream) (*Authorization, error) {
 	k := connKey{identity, up.Name}
 	m.mu.Lock()
 	ch := m.challenges[k]
@@ -216,8 +225,20 @@ var (
 // exchanges the code (with the PKCE verifier and the resource) for a
 // token, stores it and returns what is now connected.
 func (m *Manager) Finish(ctx context.Context, identity string, cb Callback) (*Connection, error) {
+	c, upstream, reason, err := m.finish(ctx, identity, cb)
+	if err != nil {
+		m.done(identity, Event{Kind: EventAuthorizationFailed, Upstream: upstream, Reason: reason})
+		return nil, err
+	}
+	m.done(identity, Event{Kind: EventConnected, Upstream: c.Upstream})
+	return c, nil
+}
+
+// finish is Finish; a failure also returns the upstream ("" when unknown)
+// and the reason (an Auth constant).
+func (m *Manager) finish(ctx context.Context, identity string, cb Callback) (*Connection, string, string, error) {
 	if cb.State == "" {
-		return nil, fmt.Errorf("%w: the callback has no state", ErrUnknownState)
+		return nil, "", AuthUnknownState, fmt.Errorf("%w: the callback has no state", ErrUnknownState)
 	}
 	h := sha256.Sum256([]byte(cb.State))
 	now := m.cfg.Now()
@@ -228,18 +249,18 @@ func (m *Manager) Finish(ctx context.Context, identity string, cb Callback) (*Co
 	switch {
 	case !ok:
 		m.log.Warn("oauth: refused a callback with an unknown state")
-		return nil, ErrUnknownState
+		return nil, "", AuthUnknownState, ErrUnknownState
 	case p.identity != identity:
 		m.log.Warn("oauth: refused a callback from another identity than the one that started it", "upstream", p.upstream)
-		return nil, fmt.Errorf("%w (upstream %q)", ErrWrongIdentity, p.upstream)
+		return nil, p.upstream, AuthWrongIdentity, fmt.Errorf("%w (upstream %q)", ErrWrongIdentity, p.upstream)
 	case now.After(p.expires):
-		return nil, fmt.Errorf("%w (upstream %q)", ErrStateExpired, p.upstream)
+		return nil, p.upstream, AuthExpiredState, fmt.Errorf("%w (upstream %q)", ErrStateExpired, p.upstream)
 	}
 	as := &p.disc.as
 	if cb.Iss != "" || as.IssParameterSupported {
 		if cb.Iss != as.Issuer {
 			m.log.Warn("oauth: refused a callback naming another issuer", "upstream", p.upstream, "issuer", as.Issuer)
-			return nil, fmt.Errorf("%w (upstream %q, expected %s)", ErrIssuerMismatch, p.upstream, as.Issuer)
+			return nil, p.upstream, AuthIssuerMismatch, fmt.Errorf("%w (upstream %q, expected %s)", ErrIssuerMismatch, p.upstream, as.Issuer)
 		}
 	}
 	if cb.Error != "" {
@@ -247,10 +268,10 @@ func (m *Manager) Finish(ctx context.Context, identity string, cb Callback) (*Co
 		if len(d) > 200 {
 			d = d[:200] + "…"
 		}
-		return nil, fmt.Errorf("oauth: the authorization server refused the authorization for upstream %q: %s %s", p.upstream, cb.Error, d)
+		return nil, p.upstream, AuthDenied, fmt.Errorf("oauth: the authorization server refused the authorization for upstream %q: %s %s", p.upstream, cb.Error, d)
 	}
 	if cb.Code == "" {
-		return nil, fmt.Errorf("oauth: the callback for upstream %q has no code", p.upstream)
+		return nil, p.upstream, AuthDenied, fmt.Errorf("oauth: the callback for upstream %q has no code", p.upstream)
 	}
 	tr, err := m.tokenRequest(ctx, as.TokenEndpoint, p.client, url.Values{
 		"grant_type":    {"authorization_code"},
@@ -260,7 +281,7 @@ func (m *Manager) Finish(ctx context.Context, identity string, cb Callback) (*Co
 		"resource":      {p.disc.resource},
 	})
 	if err != nil {
-		return nil, err
+		return nil, p.upstream, AuthTokenError, err
 	}
 	rec := record{
 		Issuer:        as.Issuer,
@@ -271,7 +292,7 @@ func (m *Manager) Finish(ctx context.Context, identity string, cb Callback) (*Co
 	}
 	rec.apply(tr, p.scopes, now)
 	if err := m.cfg.Store.put(tokenOwner(identity, p.upstream), rec); err != nil {
-		return nil, err
+		return nil, p.upstream, AuthTokenError, err
 	}
 	k := connKey{identity, p.upstream}
 	m.mu.Lock()
@@ -279,5 +300,5 @@ func (m *Manager) Finish(ctx context.Context, identity string, cb Callback) (*Co
 	m.mu.Unlock()
 	m.log.Info("oauth: connected", "upstream", p.upstream, "scopes", strings.Join(rec.Scopes, " "), "expiry", rec.Expiry, "refreshable", rec.RefreshToken != "")
 	c := rec.connection(p.upstream)
-	return &c, nil
+	return &c, "", "", nil
 }

@@ -75,6 +75,10 @@ type Config struct {
 	Logger *slog.Logger
 	// Now is the clock. Nil: time.Now.
 	Now func() time.Time
+	// Observe gets an Event for each refresh, finished or refused
+	// authorization and disconnection (see Event), called synchronously
+	// with no lock of the Manager held; it must not block. Nil: none.
+	Observe func(Event)
 }
 
 // Upstream is a remote MCP server whose callers authorize per identity.
@@ -112,6 +116,8 @@ type Manager struct {
 	stepUps map[connKey]int
 	// locks serialize the token refreshes of each identity and upstream.
 	locks map[connKey]*sync.Mutex
+
+	indexMu sync.Mutex // serializes this process's updates of the index records
 
 	regMu sync.Mutex // guards the field below
 	// registrations are the dynamic registrations by issuer.

@@ -167,6 +167,13 @@ func (s *Store) get(o owner, v any) error {
 	return nil
 }
 
+// exists reports whether o has a record (not opened: unreadable is
+// absent).
+func (s *Store) exists(o owner) bool {
+	b, err := s.st.ReadState(s.key(o))
+	return err == nil && len(b) > 0
+}
+
 // del deletes o's record (no error when there is none).
 func (s *Store) del(o owner) error {
 	if err := s.st.WriteState(s.key(o), nil); err != nil {

@@ -73,8 +73,8 @@ func TestStoreSealed(t *testing.T) {
 	e.connect(t, "alice@example.com")
 	rec := e.storedRecord(t, "alice@example.com")
 	vals := stateValues(t, e.st)
-	if len(vals) != 2 { // the token and the dynamic registration
-		t.Fatalf("%d records, want 2", len(vals))
+	if len(vals) != 3 { // the token, the dynamic registration and the index of connected identities
+		t.Fatalf("%d records, want 3", len(vals))
 	}
 	for k, v := range vals {
 		for _, s := range []string{"alice", "files", rec.AccessToken, rec.RefreshToken, rec.Client.Secret, rec.Client.ID} {

@@ -127,6 +127,15 @@ func (m *Manager) Connection(identity, upstream string) (Connection, error) {
 // Disconnect deletes identity's token for upstream and forgets its
 // pending challenge and step-up count.
 func (m *Manager) Disconnect(identity, upstream string) error {
+	if err := m.disconnect(identity, upstream); err != nil {
+		return err
+	}
+	m.done(identity, Event{Kind: EventDisconnected, Upstream: upstream})
+	return nil
+}
+
+// disconnect is Disconnect but for its Event.
+func (m *Manager) disconnect(identity, upstream string) error {
 	k := connKey{identity, upstream}
 	l := m.lock(k)
 	l.Lock()
@@ -173,6 +182,20 @@ func (m *Manager) token(ctx context.Context, identity string, up *Upstream) (*re
 // replaced the access token stale. A refresh the server refuses (or no
 // refresh token) deletes the token and is an *AuthorizationRequiredError.
 func (m *Manager) refresh(ctx context.Context, identity string, up *Upstream, stale string) (*record, error) {
+	rec, e, err := m.refreshLocked(ctx, identity, up, stale)
+	if e.Kind != "" {
+		m.done(identity, e)
+	}
+	return rec, err
+}
+
+// refreshLocked is refresh under the connection's lock; it returns the
+// Event to record once the lock is released (Kind "" for none: the token
+// was refreshed meanwhile, here or by another replica).
+func (m *Manager) refreshLocked(ctx context.Context, identity string, up *Upstream, stale string) (*record, Event, error) {
+	failed := func(reason string) Event {
+		return Event{Kind: EventRefreshFailed, Upstream: up.Name, Reason: reason}
+	}
 	k := connKey{identity, up.Name}
 	l := m.lock(k)
 	l.Lock()
@@ -180,18 +203,18 @@ func (m *Manager) refresh(ctx context.Context, identity string, up *Upstream, st
 	o := tokenOwner(identity, up.Name)
 	var rec record
 	if err := m.cfg.Store.get(o, &rec); err != nil {
-		return nil, m.authRequired(up, ReasonNotConnected, nil)
+		return nil, Event{}, m.authRequired(up, ReasonNotConnected, nil)
 	}
 	now := m.cfg.Now()
 	if rec.AccessToken != stale && !rec.expired(now) {
-		return &rec, nil // refreshed meanwhile
+		return &rec, Event{}, nil // refreshed meanwhile
 	}
 	if rec.RefreshToken == "" {
 		m.cfg.Store.del(o)
-		return nil, m.authRequired(up, ReasonExpired, rec.Scopes)
+		return nil, failed(RefreshExpired), m.authRequired(up, ReasonExpired, rec.Scopes)
 	}
 	if err := m.checkURL(rec.TokenEndpoint, "token endpoint"); err != nil {
-		return nil, err
+		return nil, failed(RefreshError), err
 	}
 	tr, err := m.tokenRequest(ctx, rec.TokenEndpoint, rec.Client, url.Values{
 		"grant_type":    {"refresh_token"},
@@ -207,22 +230,22 @@ func (m *Manager) refresh(ctx context.Context, identity string, up *Upstream, st
 			var now record
 			if err := m.cfg.Store.get(o, &now); err == nil && now.RefreshToken != rec.RefreshToken && !now.expired(m.cfg.Now()) {
 				m.log.Info("oauth: refresh refused, but another replica refreshed the token meanwhile", "upstream", up.Name)
-				return &now, nil
+				return &now, Event{}, nil
 			}
 			// invalid_grant (revoked, expired) and the like: the grant is
 			// gone; the identity must authorize again.
 			m.log.Info("oauth: refresh refused; the identity must authorize again", "upstream", up.Name, "status", ee.Status, "error", ee.Code)
 			m.cfg.Store.del(o)
-			return nil, m.authRequired(up, ReasonRefreshRefused, rec.Scopes)
+			return nil, failed(RefreshRefused), m.authRequired(up, ReasonRefreshRefused, rec.Scopes)
 		}
-		return nil, err
+		return nil, failed(RefreshError), err
 	}
 	rec.apply(tr, rec.Scopes, now)
 	if err := m.cfg.Store.put(o, rec); err != nil {
-		return nil, err
+		return nil, failed(RefreshError), err
 	}
 	m.log.Info("oauth: token refreshed", "upstream", up.Name, "expiry", rec.Expiry, "rotated", tr.RefreshToken != "")
-	return &rec, nil
+	return &rec, Event{Kind: EventRefreshed, Upstream: up.Name}, nil
 }
 
 // Reasons an identity must authorize (AuthorizationRequiredError.Reason).

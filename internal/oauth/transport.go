@@ -143,6 +143,7 @@ func (t *transport) rejected(ch Challenge) error {
 	if err := t.m.cfg.Store.del(tokenOwner(t.identity, t.up.Name)); err != nil {
 		t.m.log.Warn("oauth: deleting a rejected token", "upstream", t.up.Name, "err", err)
 	}
+	t.m.indexUpdate(t.up.Name, t.identity, false)
 	t.m.log.Info("oauth: the upstream rejected the token; the identity must authorize again", "upstream", t.up.Name)
 	return t.m.authRequired(&t.up, ReasonRejected, ch.Scopes)
 }

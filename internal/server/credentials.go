@@ -126,6 +126,7 @@ func (s *Server) startCredentials(node *tsnet.Server) error {
 		AllowHTTPRedirect: true,
 		ConnectURL:        func(up string) string { return base + connectPrefix + url.PathEscape(up) },
 		Logger:            s.log.With("log", "oauth"),
+		Observe:           s.observeOAuth,
 	})
 	if err != nil {
 		return err

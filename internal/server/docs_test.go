@@ -119,8 +119,8 @@ func servedFamilies(t *testing.T) map[string][]string {
 }
 
 // exerciseMetrics calls every exported method of m once with placeholder
-// arguments ("x", {"x"}, true, 1, nil), so that every labelled family
-// has a series.
+// arguments ("x", {"x"}, true, 1, a function answering zero values), so
+// that every labelled family has a series.
 func exerciseMetrics(t *testing.T, m *metrics.Metrics) {
 	t.Helper()
 	v := reflect.ValueOf(m)
@@ -144,6 +144,15 @@ func exerciseMetrics(t *testing.T, m *metrics.Metrics) {
 				if in.Elem().Kind() == reflect.String {
 					a = reflect.ValueOf([]string{"x"}).Convert(in)
 				}
+			case reflect.Func:
+				// A function answering zero values (a count of 0).
+				a = reflect.MakeFunc(in, func([]reflect.Value) []reflect.Value {
+					out := make([]reflect.Value, in.NumOut())
+					for k := range out {
+						out[k] = reflect.Zero(in.Out(k))
+					}
+					return out
+				})
 			}
 			args = append(args, a)
 		}

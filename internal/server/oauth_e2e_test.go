@@ -10,7 +10,9 @@ import (
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
+	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -265,6 +267,29 @@ type identityPage struct {
 	} `json:"connections"`
 }
 
+// wantOAuthMetrics scrapes /metrics on h's health listener and checks
+// each series (name{labels}) has the value wanted, and that no series
+// names a caller (login or upstream subject).
+func wantOAuthMetrics(t *testing.T, h *server.Server, want map[string]float64, callers ...string) {
+	t.Helper()
+	_, body := get(t, http.DefaultClient, "http://"+h.HealthAddr().String()+"/metrics")
+	for series, v := range want {
+		m := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(series) + ` (\S+)$`).FindStringSubmatch(body)
+		if m == nil {
+			t.Errorf("/metrics has no %s", series)
+			continue
+		}
+		if got, err := strconv.ParseFloat(m[1], 64); err != nil || got != v {
+			t.Errorf("%s = %s, want %v", series, m[1], v)
+		}
+	}
+	for _, c := range callers {
+		if strings.Contains(body, c) {
+			t.Errorf("/metrics names the caller %q", c)
+		}
+	}
+}
+
 func pageOf(t *testing.T, c caller, hostURL string) identityPage {
 	t.Helper()
 	req, _ := http.NewRequest(http.MethodGet, hostURL+"/", nil)
@@ -360,6 +385,11 @@ func TestActAsTheCaller(t *testing.T) {
 		if resp.StatusCode != http.StatusNotFound {
 			t.Errorf("carol's /connect/gh: status %d, want 404", resp.StatusCode)
 		}
+		wantOAuthMetrics(t, host, map[string]float64{
+			`tsmcp_oauth_connected_identities{upstream="gh"}`:               0,
+			`tsmcp_oauth_authorizations_total{outcome="ok",upstream="gh"}`:  0,
+			`tsmcp_oauth_token_refreshes_total{outcome="ok",upstream="gh"}`: 0,
+		})
 	})
 
 	t.Run("alice connects in Chromium through her node", func(t *testing.T) {
@@ -392,6 +422,10 @@ func TestActAsTheCaller(t *testing.T) {
 		if result != "Connected to gh" || !strings.Contains(detail, "as as-alice") {
 			t.Fatalf("the callback page says %q: %q", result, detail)
 		}
+		wantOAuthMetrics(t, host, map[string]float64{
+			`tsmcp_oauth_connected_identities{upstream="gh"}`:              1,
+			`tsmcp_oauth_authorizations_total{outcome="ok",upstream="gh"}`: 1,
+		}, alice.login, asAlice.id)
 	})
 
 	t.Run("alice's calls carry alice's token", func(t *testing.T) {
@@ -495,6 +529,12 @@ func TestActAsTheCaller(t *testing.T) {
 		if resp.StatusCode != http.StatusBadRequest {
 			t.Errorf("alice replaying a refused callback: %d, want 400", resp.StatusCode)
 		}
+		wantOAuthMetrics(t, host, map[string]float64{
+			`tsmcp_oauth_authorizations_total{outcome="wrong_identity",upstream="gh"}`:      1,
+			`tsmcp_oauth_authorizations_total{outcome="unknown_state",upstream="_unknown"}`: 1,
+			`tsmcp_oauth_authorizations_total{outcome="ok",upstream="gh"}`:                  1,
+			`tsmcp_oauth_connected_identities{upstream="gh"}`:                               1,
+		}, alice.login, bob.login, asAlice.id)
 	})
 
 	disconnect := func(t *testing.T, header, value string) int {
@@ -552,6 +592,7 @@ func TestActAsTheCaller(t *testing.T) {
 		if err != nil || !isErr || !strings.Contains(text, connectURL) {
 			t.Fatalf("alice's gh__whoami after Disconnect = %q (error %v, %v); want the connect link", text, isErr, err)
 		}
+		wantOAuthMetrics(t, host, map[string]float64{`tsmcp_oauth_connected_identities{upstream="gh"}`: 0})
 	})
 
 	connectAlice := func(t *testing.T) {
@@ -571,6 +612,10 @@ func TestActAsTheCaller(t *testing.T) {
 		if text, isErr, err := callText(ctx, aliceMCP, "gh__whoami"); err != nil || isErr || text != "subject as-alice" {
 			t.Fatalf("alice's gh__whoami after connecting again = %q (error %v, %v)", text, isErr, err)
 		}
+		wantOAuthMetrics(t, host, map[string]float64{
+			`tsmcp_oauth_connected_identities{upstream="gh"}`:              1,
+			`tsmcp_oauth_authorizations_total{outcome="ok",upstream="gh"}`: 2,
+		})
 		pm.revoke(asAlice.id, true)
 		defer pm.revoke(asAlice.id, false)
 		text, isErr, err := callText(ctx, aliceMCP, "gh__whoami")
@@ -580,6 +625,12 @@ func TestActAsTheCaller(t *testing.T) {
 		if p := pageOf(t, alice, hostURL); len(p.Connections) != 1 || p.Connections[0].Connected {
 			t.Errorf("alice's connections after the upstream refused her token: %+v", p.Connections)
 		}
+		// The 401 made the host refresh her token (the provider agreed),
+		// the upstream refused the new one too, and it was dropped.
+		wantOAuthMetrics(t, host, map[string]float64{
+			`tsmcp_oauth_token_refreshes_total{outcome="ok",upstream="gh"}`: 1,
+			`tsmcp_oauth_connected_identities{upstream="gh"}`:               0,
+		})
 		text, isErr, err = callText(ctx, aliceMCP, "gh__whoami")
 		if err != nil || !isErr || !strings.Contains(text, connectURL) {
 			t.Fatalf("alice's next gh__whoami = %q (error %v, %v); want the connect link", text, isErr, err)
@@ -600,6 +651,12 @@ func TestActAsTheCaller(t *testing.T) {
 		if err != nil || isErr || text != "subject as-alice" {
 			t.Fatalf("alice's gh__whoami after the restart = %q (error %v, %v)", text, isErr, err)
 		}
+		// The count is read from the store: alice connected before the
+		// restart, and this process never saw her connect.
+		wantOAuthMetrics(t, host2, map[string]float64{
+			`tsmcp_oauth_connected_identities{upstream="gh"}`:              1,
+			`tsmcp_oauth_authorizations_total{outcome="ok",upstream="gh"}`: 0,
+		})
 	})
 
 	t.Run("a second replica uses the same tokens", func(t *testing.T) {
@@ -621,6 +678,7 @@ func TestActAsTheCaller(t *testing.T) {
 		if p := pageOf(t, alice, replicaURL); len(p.Connections) != 1 || !p.Connections[0].Connected {
 			t.Fatalf("alice's connections on the replica: %+v", p.Connections)
 		}
+		wantOAuthMetrics(t, replica, map[string]float64{`tsmcp_oauth_connected_identities{upstream="gh"}`: 1}, alice.login, asAlice.id)
 	})
 	for _, l := range strings.Split(logs.String(), "\n") {
 		if strings.Contains(l, "tsmcp-secret") || strings.Contains(l, strings.Repeat("c3", 32)) {

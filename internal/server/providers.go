@@ -41,7 +41,7 @@ func (fixedProviders) Close() error { return nil }
 
 // startProviders builds the providers from the host's ToolSource (only the
 // built-in tools when there is none) and tells the metrics the upstreams'
-// names. Upstreams start their children and sessions here, so Run calls it
+// names (and the token manager's count of connected identities). Upstreams start their children and sessions here, so Run calls it
 // only once the node has joined.
 func (s *Server) startProviders() ([]tools.Provider, error) {
 	if s.toolSrc == nil {
@@ -53,6 +53,9 @@ func (s *Server) startProviders() ([]tools.Provider, error) {
 			names[i] = u.Name
 		}
 		s.metrics.SetUpstreams(names)
+		if s.creds != nil {
+			s.metrics.SetOAuth(authUpstreamNames(s.cfg), s.creds.m.ConnectedIdentities)
+		}
 	}
 	return s.toolSrc.Start(s.log.With(slog.String("log", "upstream")), s.metrics)
 }
