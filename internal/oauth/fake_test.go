@@ -86,6 +86,12 @@ type fakeAS struct {
 	registrations int
 	// clients are the registered clients' secrets by ID.
 	clients map[string]string
+	// idTokens makes the token endpoint send an (unsigned) id_token
+	// naming the grant's subject.
+	idTokens bool
+	// refreshSubject, when set, is the subject a refresh answers for
+	// (a confused authorization server).
+	refreshSubject string
 	// onRefresh, when set, runs once before the next refresh_token
 	// request is handled (outside the lock).
 	onRefresh func()
@@ -227,6 +233,9 @@ func (f *fakeAS) token(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		g = old
+		if f.refreshSubject != "" {
+			g.subject = f.refreshSubject
+		}
 	default:
 		tokenError(w, http.StatusBadRequest, "unsupported_grant_type")
 		return
@@ -239,6 +248,10 @@ func (f *fakeAS) token(w http.ResponseWriter, r *http.Request) {
 	resp := map[string]any{"access_token": at, "token_type": "Bearer", "refresh_token": rt, "scope": strings.Join(g.scopes, " ")}
 	if f.expiresIn > 0 {
 		resp["expires_in"] = f.expiresIn
+	}
+	if f.idTokens {
+		claims, _ := json.Marshal(map[string]string{"sub": g.subject})
+		resp["id_token"] = "e30." + base64.RawURLEncoding.EncodeToString(claims) + ".sig"
 	}
 	json.NewEncoder(w).Encode(resp)
 }

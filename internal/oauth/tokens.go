@@ -240,6 +240,15 @@ func (m *Manager) refreshLocked(ctx context.Context, identity string, up *Upstre
 		}
 		return nil, failed(RefreshError), err
 	}
+	if sub := idTokenSubject(tr.IDToken); sub != "" && rec.Subject != "" && sub != rec.Subject {
+		// A refresh renews the grant the identity gave; a token for
+		// somebody else is not that grant (a confused or compromised
+		// authorization server): it is never used, and the identity
+		// authorizes again.
+		m.log.Warn("oauth: the refreshed token speaks for another subject than the one the identity authorized; dropped, the identity must authorize again", "upstream", up.Name)
+		m.cfg.Store.del(o)
+		return nil, failed(RefreshRefused), m.authRequired(up, ReasonSubjectChanged, rec.Scopes)
+	}
 	rec.apply(tr, rec.Scopes, now)
 	if err := m.cfg.Store.put(o, rec); err != nil {
 		return nil, failed(RefreshError), err
@@ -254,6 +263,9 @@ const (
 	ReasonNotConnected = "not connected"
 	// ReasonExpired: the token expired and cannot be refreshed.
 	ReasonExpired = "token expired"
+	// ReasonSubjectChanged: a refresh returned a token for another
+	// subject than the one the identity authorized as.
+	ReasonSubjectChanged = "the authorization server answered for another subject"
 	// ReasonRefreshRefused: the authorization server refused the refresh
 	// (the grant was revoked or expired).
 	ReasonRefreshRefused = "refresh refused"

@@ -70,6 +70,27 @@ func TestReplicaRefreshedFirst(t *testing.T) {
 	}
 }
 
+// TestRefreshForAnotherSubject: a refresh that answers for somebody else
+// than the identity authorized as is not used: the token is dropped and
+// the identity asked to authorize again.
+func TestRefreshForAnotherSubject(t *testing.T) {
+	e := newEnv(t)
+	e.as.set(func(f *fakeAS) { f.expiresIn, f.idTokens = 60, true })
+	if c := e.connect(t, "alice"); c.Subject != "alice-upstream" {
+		t.Fatalf("connected as %q, want alice-upstream", c.Subject)
+	}
+	e.advance(2 * time.Minute)
+	e.as.set(func(f *fakeAS) { f.refreshSubject = "mallory-upstream" })
+	got, err := e.get("alice")
+	var are *AuthorizationRequiredError
+	if !errors.As(err, &are) || are.Reason != ReasonSubjectChanged || strings.Contains(got, "mallory") {
+		t.Fatalf("after a refresh for another subject: %q, %v; want authorization required (%s)", got, err, ReasonSubjectChanged)
+	}
+	if c, err := e.m.Connection("alice", e.up.Name); err != nil || c.Connected {
+		t.Fatalf("alice still holds a token (%+v, %v)", c, err)
+	}
+}
+
 // TestConcurrentRefreshOnce: callers racing on an expired token refresh it
 // once (a second refresh would use the rotated-away refresh token and
 // lose the grant).
