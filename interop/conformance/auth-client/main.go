@@ -68,6 +68,11 @@ const player = "alice"
 // keeps a broken host from looping.
 const maxConnects = 6
 
+// toolsWait bounds the wait for the upstream's tools once alice
+// connected: an upstream that refuses every token (the scope-retry-limit
+// scenario) is never listed.
+const toolsWait = 30 * time.Second
+
 // runTimeout bounds the whole run (the suite's --timeout must be longer).
 const runTimeout = 100 * time.Second
 
@@ -382,6 +387,8 @@ func (a *alice) upstreamTools(ctx context.Context) ([]mcp.Tool, error) {
 // waitTools waits until the host lists the upstream's tools (from the
 // session of a connected identity: alice's).
 func (a *alice) waitTools(ctx context.Context) ([]mcp.Tool, error) {
+	ctx, cancel := context.WithTimeout(ctx, toolsWait)
+	defer cancel()
 	for {
 		tools, err := a.upstreamTools(ctx)
 		if err != nil || len(tools) > 0 {
