@@ -1,12 +1,6 @@
 package conformance
 
-import (
-	"path/filepath"
-	"testing"
-	"time"
-
-	"github.com/tsmcp/tsmcp/internal/testutil"
-)
+import "testing"
 
 // hostAuthGaps are the client authorization scenarios tsmcp's host (run by
 // interop/conformance/auth-client) is known to fail, with why. Issue 24
@@ -39,43 +33,8 @@ const hostAuthTimeout = "120000"
 // check and no warning), but for those in hostAuthGaps, and at most one
 // may fail. It logs each scenario's result.
 func TestHostAuthConformance(t *testing.T) {
-	s := findSuite(t)
-	bin := testutil.BuildCommand(t, t.TempDir(), "./interop/conformance/auth-client")
-
-	outDir := t.TempDir()
-	start := time.Now()
-	out := s.run(t, outDir, "client", "--command", bin, "--suite", "auth", "--spec-version", authSpecVersion, "--timeout", hostAuthTimeout)
-	r, err := readClientRun(filepath.Join(outDir, "auth"))
-	if err != nil {
-		t.Fatalf("reading the suite's results: %v\n%s", err, out)
-	}
-	t.Logf("the auth suite against tsmcp's host: %d scenarios in %v", len(r), time.Since(start).Round(time.Millisecond))
-	logTable(t, []string{"tsmcp host"}, []run{r})
-
-	failed := 0
-	for _, name := range authScenarios {
-		sc, ok := r[name]
-		if !ok {
-			t.Errorf("%s: no result", name)
-			continue
-		}
-		clean := sc.Passed() && sc.count("WARNING") == 0
-		why, known := hostAuthGaps[name]
-		switch {
-		case !clean:
-			failed++
-			if !known {
-				t.Errorf("%s fails (%s):%s%s", name, sc.cell(), sc.failures(), sc.warnings())
-			} else {
-				t.Logf("%s fails as known (%s): %s", name, sc.cell(), why)
-			}
-		case known:
-			t.Errorf("%s now passes, but hostAuthGaps says it fails (%s): remove it there", name, why)
-		}
-	}
-	if failed > 1 {
-		t.Errorf("%d scenarios fail; issue 24 allows at most one", failed)
-	}
+	r, out := runAuthSuite(t, "./interop/conformance/auth-client", "tsmcp host", "--timeout", hostAuthTimeout)
+	checkAuthRun(t, r, hostAuthGaps, "hostAuthGaps")
 	if t.Failed() {
 		t.Logf("--- suite output (last 32 KiB) ---\n%s", tail(out, 32<<10))
 	}
