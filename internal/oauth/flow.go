@@ -46,7 +46,8 @@ type Authorization struct {
 
 // Start begins identity's authorization to up: it discovers the
 // upstream's authorization server (from the last challenge the upstream
-// gave identity, else the well-known URLs), picks the client and the
+// gave identity, else from the challenge of an unauthenticated request,
+// else the well-known URLs), picks the client and the
 // scopes, and returns the authorization URL for identity's browser. The
 // flow must be finished by Finish for the same identity before it expires.
 //
@@ -68,8 +69,13 @@ func (m *Manager) Start(ctx context.Context, identity string, up *Upstream) (*Au
 func (m *Manager) start(ctx context.Context, identity string, up *Upstream) (*Authorization, error) {
 	k := connKey{identity, up.Name}
 	m.mu.Lock()
-	ch := m.challenges[k]
+	ch, seen := m.challenges[k]
 	m.mu.Unlock()
+	if !seen {
+		if c, ok := m.probe(ctx, up); ok {
+			ch = c
+		}
+	}
 	disc, err := m.discover(ctx, up.URL, ch)
 	if err != nil {
 		return nil, err
