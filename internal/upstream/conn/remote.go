@@ -31,6 +31,7 @@ type Remote struct {
 	url     string
 	hc      *http.Client
 	base    http.RoundTripper // the keep-alive pool, shared with As
+	rt      http.RoundTripper // what hc sends through below streamTap: base, or As's wrap(base)
 	tap     Tap
 	log     *slog.Logger
 	timeout time.Duration
@@ -46,6 +47,7 @@ func NewRemote(url string, log *slog.Logger, timeout time.Duration, tap Tap) *Re
 		url:     url,
 		hc:      newRemoteClient(tr, tap),
 		base:    tr,
+		rt:      tr,
 		tap:     tap,
 		log:     log,
 		timeout: timeout,
@@ -65,7 +67,8 @@ func newRemoteClient(rt http.RoundTripper, tap Tap) *http.Client {
 // caller's credentials (wrap adds them to each request). It starts with
 // what r learned (SSE only), and learns on its own.
 func (r *Remote) As(wrap func(base http.RoundTripper) http.RoundTripper) *Remote {
-	a := &Remote{url: r.url, hc: newRemoteClient(wrap(r.base), r.tap), base: r.base, tap: r.tap, log: r.log, timeout: r.timeout}
+	rt := wrap(r.base)
+	a := &Remote{url: r.url, hc: newRemoteClient(rt, r.tap), base: r.base, rt: rt, tap: r.tap, log: r.log, timeout: r.timeout}
 	a.sseOnly.Store(r.sseOnly.Load())
 	return a
 }
