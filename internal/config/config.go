@@ -420,6 +420,17 @@ type Upstream struct {
 	// unused before it is stopped. Zero means DefaultIdleTimeout. Shared
 	// upstreams are never reaped.
 	IdleTimeout time.Duration `mapstructure:"idle_timeout"`
+	// Protocol says in which protocol era tsmcp talks to a url upstream.
+	// Empty (or ProtocolSession) means MCP sessions of 2025-11-25 for
+	// every caller; the host turns the upstream's requests to a caller of
+	// the stateless protocol (2026-07-28) into input_required results.
+	// ProtocolAuto sends the requests of callers on 2026-07-28 to the
+	// upstream in 2026-07-28 (with the caller's own capabilities and log
+	// level, and the upstream's input_required results passed through)
+	// when the upstream's server/discover lists that version, and lists
+	// to them what the upstream lists in that era; callers on a session
+	// keep the session. Only with isolation shared and without auth.
+	Protocol string `mapstructure:"protocol"`
 	// Auth makes a url upstream act as each caller: tsmcp is an OAuth
 	// client of the upstream per tailnet identity and sends each caller's
 	// requests with that caller's own token (see UpstreamAuth). It
@@ -444,6 +455,12 @@ const (
 	DefaultUpstreamTimeout = 60 * time.Second
 	// DefaultIdleTimeout is how long an idle per-identity upstream lives.
 	DefaultIdleTimeout = 10 * time.Minute
+)
+
+// Values of Upstream.Protocol.
+const (
+	ProtocolSession = "2025-11-25"
+	ProtocolAuto    = "auto"
 )
 
 // Isolation values of Upstream.Isolation.

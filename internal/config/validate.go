@@ -478,6 +478,15 @@ func validateUpstreams(p *problems, ups []Upstream) {
 		default:
 			p.addf(key+".isolation", "%q is not %q or %q", u.Isolation, IsolationShared, IsolationPerIdentity)
 		}
+		switch {
+		case u.Protocol != "" && u.Protocol != ProtocolSession && u.Protocol != ProtocolAuto:
+			p.addf(key+".protocol", "%q is not %q or %q", u.Protocol, ProtocolSession, ProtocolAuto)
+		case u.Protocol != ProtocolAuto:
+		case u.URL == "":
+			p.addf(key+".protocol", "%q only applies to a url upstream", ProtocolAuto)
+		case u.IsPerIdentity():
+			p.addf(key+".protocol", "%q is not supported with isolation: %s or auth yet (each caller's requests go on their own session)", ProtocolAuto, IsolationPerIdentity)
+		}
 		for _, name := range slices.Sorted(maps.Keys(u.Env)) {
 			if !envNameRE.MatchString(name) {
 				p.addf(key+".env."+name, "%q is not an environment variable name (letters, digits and '_', not starting with a digit)", name)

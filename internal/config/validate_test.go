@@ -274,6 +274,14 @@ func TestValidate(t *testing.T) {
 		{name: "upstream per-identity", mutate: func(c *Config) { c.Upstreams[0].Isolation = "per-identity" }},
 		{name: "upstream empty isolation", mutate: func(c *Config) { c.Upstreams[0].Isolation = "" }},
 		{name: "upstream bad isolation", mutate: func(c *Config) { c.Upstreams[0].Isolation = "per-user" }, want: []string{`upstreams[0].isolation: "per-user" is not "shared" or "per-identity"`}},
+		// protocol: the session era, or auto on a shared url upstream
+		{name: "upstream protocol auto", mutate: func(c *Config) { c.Upstreams[1].Protocol = ProtocolAuto }},
+		{name: "upstream protocol session", mutate: func(c *Config) { c.Upstreams[0].Protocol = ProtocolSession }},
+		{name: "upstream bad protocol", mutate: func(c *Config) { c.Upstreams[1].Protocol = "2026-07-28" }, want: []string{`upstreams[1].protocol: "2026-07-28" is not "2025-11-25" or "auto"`}},
+		{name: "upstream protocol auto on a command", mutate: func(c *Config) { c.Upstreams[0].Protocol = ProtocolAuto }, want: []string{`upstreams[0].protocol: "auto" only applies to a url upstream`}},
+		{name: "upstream protocol auto per identity", mutate: func(c *Config) {
+			c.Upstreams[1].Protocol, c.Upstreams[1].Isolation = ProtocolAuto, IsolationPerIdentity
+		}, want: []string{`upstreams[1].protocol: "auto" is not supported with isolation: per-identity or auth yet`}},
 		// ${identity.dir}: per-identity stdio upstreams only, arguments and env only
 		{name: "identity dir in env and args", mutate: func(c *Config) {
 			c.Upstreams[0].Isolation = IsolationPerIdentity

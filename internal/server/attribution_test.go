@@ -3,6 +3,7 @@ package server_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -196,6 +197,12 @@ func TestParkedRoundTripsPerIdentity(t *testing.T) {
 	})
 	client := sdk.NewClient(&sdk.Implementation{Name: "parker", Version: "1"}, &sdk.ClientOptions{
 		MultiRoundTrip: &sdk.MultiRoundTripOptions{Disabled: true},
+		// Declares elicitation: a stateless caller is asked only for
+		// what its request declared. (Never called: the round trips
+		// are the test's.)
+		ElicitationHandler: func(context.Context, *sdk.ElicitRequest) (*sdk.ElicitResult, error) {
+			return nil, errors.New("not here")
+		},
 	})
 	bob, err := client.Connect(ctx, &sdk.StreamableClientTransport{Endpoint: endpoint, HTTPClient: cs[1].httpClient(), MaxRetries: -1}, nil)
 	if err != nil {
@@ -369,6 +376,12 @@ func TestParkedRoundTripExpires(t *testing.T) {
 	})
 	client := sdk.NewClient(&sdk.Implementation{Name: "parker", Version: "1"}, &sdk.ClientOptions{
 		MultiRoundTrip: &sdk.MultiRoundTripOptions{Disabled: true},
+		// Declares elicitation: a stateless caller is asked only for
+		// what its request declared. (Never called: the round trips
+		// are the test's.)
+		ElicitationHandler: func(context.Context, *sdk.ElicitRequest) (*sdk.ElicitResult, error) {
+			return nil, errors.New("not here")
+		},
 	})
 	bob, err := client.Connect(ctx, &sdk.StreamableClientTransport{Endpoint: endpoint, HTTPClient: cs[1].httpClient(), MaxRetries: -1}, nil)
 	if err != nil {

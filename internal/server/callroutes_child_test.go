@@ -156,6 +156,20 @@ func addCallRoutingTools(s *mcpserver.MCPServer) {
 			return mcp.NewToolResultText("scheduled"), nil
 		})
 	// sample asks the client for a completion and answers with its text.
+	// roots asks for the caller's roots during the call and answers
+	// their URIs.
+	s.AddTool(mcp.NewTool("roots"),
+		func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+			res, err := s.RequestRoots(ctx, mcp.ListRootsRequest{Request: mcp.Request{Method: string(mcp.MethodListRoots)}})
+			if err != nil {
+				return mcp.NewToolResultError("roots failed: " + err.Error()), nil
+			}
+			var uris []string
+			for _, r := range res.Roots {
+				uris = append(uris, r.URI)
+			}
+			return mcp.NewToolResultText(fmt.Sprintf("roots %v", uris)), nil
+		})
 	s.AddTool(mcp.NewTool("sample", mcp.WithString("label")),
 		func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 			res, err := s.RequestSampling(ctx, mcp.CreateMessageRequest{CreateMessageParams: mcp.CreateMessageParams{

@@ -50,7 +50,8 @@ func (s *Server) newMCPServer(ts []tools.Tool) *server.MCPServer {
 		server.WithLogging(), // bridged upstreams' log messages, see logLevels
 		server.WithHooks(hooks),
 		server.WithToolFilter(s.filterTools),
-		server.WithToolFilter(s.hideTaskOnly), // tasks.go
+		server.WithToolFilter(s.hideTaskOnly),   // tasks.go
+		server.WithToolFilter(s.hideModernOnly), // modernonly.go
 		server.WithToolHandlerMiddleware(s.auditCall),
 		server.WithInstructions("Tools on this tailnet host. You see only the tools your tailnet identity may call; whoami shows how the host sees you."),
 	}
@@ -182,7 +183,24 @@ func (s *Server) auditCall(next server.ToolHandlerFunc) server.ToolHandlerFunc {
 			s.audit.Record(ctx, audit.Event{Action: audit.ToolCall, Caller: audit.CallerOf(id), Kind: audit.Tool, Name: req.Params.Name,
 				Decision: audit.Allow, Reason: d.Reason, Duration: time.Since(start), Outcome: outcome, Err: detail, Credentials: creds()})
 		}()
+		if st, ok := s.openRequestState(id, "tool", req.Params.Name, req.Params.RequestState); ok {
+			req.Params.RequestState = st
+		} else {
+			outcome, detail = audit.Refused, "requestState not sealed for this caller and tool"
+			return nil, errBadState
+		}
 		res, err = next(ctx, req)
+		if res != nil && res.RequestState != "" {
+			// The caller's answer comes back with it: sealed for
+			// them and this tool (requeststate.go).
+			cp := *res
+			var ok bool
+			if cp.MultiRoundTripResult, ok = s.sealResultState(id, "tool", req.Params.Name, res.MultiRoundTripResult); !ok {
+				outcome, detail = audit.Error, "the provider's requestState is too long to carry"
+				return nil, errToolFailed
+			}
+			res = &cp
+		}
 		if res != nil {
 			// Resource URIs in the result are decided again
 			// (resulturis.go); res may be shared, so it is copied.
@@ -198,6 +216,11 @@ func (s *Server) auditCall(next server.ToolHandlerFunc) server.ToolHandlerFunc {
 			if err != nil {
 				err = errToolFailed
 			}
+		case protocolAnswer(ctx, err):
+			// The caller's request lacks a capability the upstream
+			// needs: answered as the protocol says (rpcanswer.go).
+			outcome, detail = audit.Refused, err.Error()
+			err = errToolFailed
 		case isURLRequired(err):
 			// A bridged upstream asks the caller to open URLs first
 			// (bounded by the bridge): the client needs this error as
@@ -210,6 +233,7 @@ func (s *Server) auditCall(next server.ToolHandlerFunc) server.ToolHandlerFunc {
 			outcome = audit.ToolError
 		case res != nil && res.ResultType == mcp.ResultTypeInputRequired:
 			outcome = audit.InputRequired // one event per round trip
+			noteInputRequests(ctx, res.InputRequests)
 		}
 		if err == nil {
 			if err = s.holdAnswer(ctx, toolResultSize(res), audit.Event{Kind: audit.Tool, Name: req.Params.Name}); err != nil {
@@ -256,7 +280,7 @@ func (s *Server) newSSE(m *server.MCPServer) *server.SSEServer {
 // identified first; nothing else is served.
 func (s *Server) tailnetHandler() http.Handler {
 	mux := http.NewServeMux()
-	streamable := s.checkVersionHeader(s.reconcileVersion(s.requireSession(s.serveTasks(s.scopeCancels(s.streamable)))))
+	streamable := s.checkVersionHeader(s.reconcileVersion(s.requireSession(s.serveTasks(s.scopeCancels(s.answerErrors(s.streamable))))))
 	for _, m := range []string{"POST", "DELETE"} {
 		mux.Handle(m+" /mcp", streamable)
 	}

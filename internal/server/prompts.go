@@ -53,6 +53,7 @@ func (s *Server) promptOptions(hooks *server.Hooks) []server.ServerOption {
 	return []server.ServerOption{
 		server.WithPromptCapabilities(true),
 		server.WithPromptFilter(s.filterPrompts),
+		server.WithPromptFilter(s.hideModernOnlyPrompts), // modernonly.go
 		server.WithPromptHandlerMiddleware(s.auditPrompt),
 	}
 }
@@ -165,8 +166,32 @@ func (s *Server) auditPrompt(next server.PromptHandlerFunc) server.PromptHandler
 			s.audit.Record(ctx, audit.Event{Action: audit.PromptGet, Caller: audit.CallerOf(id), Kind: audit.Prompt, Name: req.Params.Name,
 				Decision: audit.Allow, Reason: d.Reason, Duration: time.Since(start), Outcome: outcome, Err: detail, Credentials: creds()})
 		}()
+		if st, ok := s.openRequestState(id, "prompt", req.Params.Name, req.Params.RequestState); ok {
+			req.Params.RequestState = st
+		} else {
+			outcome, detail = audit.Refused, "requestState not sealed for this caller and prompt"
+			return nil, errBadState
+		}
 		res, err = next(ctx, req)
-		if answer, ok := connectAnswer(err); ok {
+		if err == nil && res != nil && res.ResultType == mcp.ResultTypeInputRequired {
+			noteInputRequests(ctx, res.InputRequests) // rpcanswer.go
+		}
+		if err == nil && res != nil && res.RequestState != "" {
+			// Sealed for the caller and this prompt (requeststate.go).
+			cp := *res
+			var ok bool
+			if cp.MultiRoundTripResult, ok = s.sealResultState(id, "prompt", req.Params.Name, res.MultiRoundTripResult); !ok {
+				outcome, detail = audit.Error, "the provider's requestState is too long to carry"
+				return nil, errPromptFailed
+			}
+			res = &cp
+		}
+		if protocolAnswer(ctx, err) {
+			// The caller lacks a capability the upstream needs
+			// (rpcanswer.go).
+			outcome, detail = audit.Refused, err.Error()
+			err = errPromptFailed
+		} else if answer, ok := connectAnswer(err); ok {
 			outcome, detail = audit.URLRequired, err.Error()
 			err = answer
 		} else if err != nil {

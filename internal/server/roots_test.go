@@ -2,12 +2,14 @@ package server_test
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	mcpgoclient "github.com/mark3labs/mcp-go/client"
+	mcpgotransport "github.com/mark3labs/mcp-go/client/transport"
 	"github.com/mark3labs/mcp-go/mcp"
 	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
 
@@ -146,4 +148,82 @@ func sdkToolNames(ctx context.Context, t *testing.T, s *sdk.ClientSession) []str
 		names = append(names, tl.Name)
 	}
 	return names
+}
+
+// TestBridgedRootsStateless: a per-identity child's roots/list during the
+// call of a caller on the stateless protocol (2026-07-28) reaches that
+// caller as an input_required result (the go-sdk and mcp-go clients
+// answer it by themselves) and the child gets the caller's own roots; a stateless caller
+// that declared no roots is not asked (the child's request is refused).
+func TestBridgedRootsStateless(t *testing.T) {
+	tn := startTailnet(t)
+	cs := tn.callers()
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	endpoint, logs := callsHostWith(ctx, t, tn, func(c *config.Config) {
+		c.Upstreams = []config.Upstream{callsUpstream(t, "pi", config.IsolationPerIdentity, 5*time.Second)}
+	})
+	// mcp-go's client on 2026-07-28 (its default: server/discover),
+	// answering roots/list input requests with roots (none: no roots
+	// capability).
+	stateless := func(c caller, roots ...mcp.Root) *mcpgoclient.Client {
+		tr, err := mcpgotransport.NewStreamableHTTP(endpoint, mcpgotransport.WithHTTPBasicClient(c.httpClient()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var opts []mcpgoclient.ClientOption
+		if roots != nil {
+			opts = append(opts, mcpgoclient.WithRootsHandler(rootsFunc(func(context.Context, mcp.ListRootsRequest) (*mcp.ListRootsResult, error) {
+				return &mcp.ListRootsResult{Roots: roots}, nil
+			})))
+		}
+		cl := mcpgoclient.NewClient(tr, opts...)
+		t.Cleanup(func() { cl.Close() })
+		if err := cl.Start(ctx); err != nil {
+			t.Fatal(err)
+		}
+		init := mcp.InitializeRequest{}
+		init.Params.ClientInfo = mcp.Implementation{Name: "roots-stateless-" + c.name, Version: "1"}
+		if _, err := cl.Initialize(ctx, init); err != nil {
+			t.Fatal(err)
+		}
+		if v := cl.ProtocolVersion(); !mcp.IsModernProtocol(v) {
+			t.Fatalf("%s's client speaks %q, want the stateless protocol", c.name, v)
+		}
+		return cl
+	}
+	// The official go-sdk client on 2026-07-28 (its default), which
+	// answers input requests by itself.
+	aliceClient := sdk.NewClient(&sdk.Implementation{Name: "roots-stateless-alice", Version: "1"}, nil)
+	aliceClient.AddRoots(&sdk.Root{URI: "file:///work/alice-s", Name: "alice-s"})
+	alice, err := aliceClient.Connect(ctx, &sdk.StreamableClientTransport{Endpoint: endpoint, HTTPClient: cs[0].httpClient(), MaxRetries: -1}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { alice.Close() })
+	bob := stateless(cs[1], mcp.Root{URI: "file:///work/bob-s", Name: "bob-s"})
+	ci := stateless(cs[2])
+
+	t.Run("alice, go-sdk", func(t *testing.T) {
+		// The go-sdk needs params in a roots/list input request
+		// (rpcanswer.go).
+		if text, isErr := sdkCall(ctx, t, alice, "pi__roots", "", map[string]any{}); isErr || text != "roots [file:///work/alice-s]" {
+			t.Errorf("alice's pi__roots = %q (isError %v), want her roots", text, isErr)
+		}
+	})
+	t.Run("bob, mcp-go", func(t *testing.T) {
+		if text, isErr := mcpgoCall(ctx, t, bob, "pi__roots", "", nil); isErr || text != "roots [file:///work/bob-s]" {
+			t.Errorf("bob's pi__roots = %q (isError %v), want his roots", text, isErr)
+		}
+	})
+	t.Run("a caller without roots is not asked", func(t *testing.T) {
+		if text, isErr := mcpgoCall(ctx, t, ci, "pi__roots", "", nil); !isErr || !strings.Contains(text, "roots failed") {
+			t.Errorf("ci's pi__roots = %q (isError %v), want the child's roots/list refused", text, isErr)
+		}
+		if !slices.ContainsFunc(logs.JSONLines("upstream request not forwarded"), func(m map[string]any) bool {
+			return m["method"] == "roots/list" && strings.Contains(fmt.Sprint(m["err"]), "did not declare roots")
+		}) {
+			t.Errorf("no log line says ci's client did not declare roots; have %v", logs.JSONLines("upstream request not forwarded"))
+		}
+	})
 }

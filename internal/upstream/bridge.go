@@ -120,6 +120,9 @@ func (u *upstream) handler(tool string) func(context.Context, mcp.CallToolReques
 // caller on a session as that error (urlelicit.go). A caller on the
 // stateless protocol may be asked for input (see callStateless).
 func (u *upstream) call(ctx context.Context, tool string, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+	if u.modernFor(ctx) {
+		return u.callModern(ctx, tool, req)
+	}
 	if req.Params.RequestState != "" {
 		return u.resume(ctx, tool, req), nil
 	}

@@ -47,6 +47,9 @@ func (u *upstream) list(ctx context.Context, sess *session) error {
 		return fmt.Errorf("tools/list: %w", err)
 	}
 	u.listFeatures(ctx, sess)
+	if u.modern != nil {
+		u.listModern(ctx, sess)
+	}
 	u.listed(sess)
 	return nil
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"sync"
 	"time"
 
@@ -65,6 +66,39 @@ func (f *flight) ask(ctx context.Context, method string, params json.RawMessage)
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
+}
+
+// askStateless asks f's caller, on the stateless protocol, the
+// upstream's request (method, params) with an input_required result, if
+// the caller declared the capability it needs in the request it is
+// waiting on, and returns the answer: for roots/list a
+// *mcp.ListRootsResult, else the answer as the caller sent it.
+func (f *flight) askStateless(ctx context.Context, method string, params json.RawMessage) (any, error) {
+	var caps *mcp.ClientCapabilities
+	if info := server.RequestProtocolInfoFromContext(f.caller()); info != nil {
+		caps = info.ClientCapabilities
+	}
+	if caps == nil {
+		caps = &mcp.ClientCapabilities{}
+	}
+	switch {
+	case method == string(mcp.MethodListRoots) && caps.Roots == nil:
+		return nil, errors.New("the caller did not declare roots")
+	case method == string(mcp.MethodElicitationCreate) && caps.Elicitation == nil:
+		return nil, errors.New("the caller did not declare elicitation")
+	case method == string(mcp.MethodSamplingCreateMessage) && caps.Sampling == nil:
+		return nil, errors.New("the caller did not declare sampling")
+	}
+	answer, err := f.ask(ctx, method, params)
+	if err != nil || method != string(mcp.MethodListRoots) {
+		return answer, err
+	}
+	raw, _ := answer.(json.RawMessage)
+	var lr mcp.ListRootsResult
+	if err := json.Unmarshal(raw, &lr); err != nil {
+		return nil, fmt.Errorf("the caller's answer is not a roots list: %w", err)
+	}
+	return &lr, nil
 }
 
 // statelessCall is a stateless caller's call, which may span several
@@ -128,6 +162,8 @@ func (u *upstream) drive(ctx context.Context, c *statelessCall) *mcp.CallToolRes
 func (u *upstream) askCaller(c *statelessCall, a *inputAsk) *mcp.CallToolResult {
 	b := server.NewInputRequestBuilder(newState())
 	switch a.method {
+	case string(mcp.MethodListRoots):
+		b.Roots(inputID)
 	case string(mcp.MethodElicitationCreate):
 		var p mcp.ElicitationParams
 		if err := json.Unmarshal(a.params, &p); err != nil {

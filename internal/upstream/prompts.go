@@ -54,6 +54,9 @@ prompts:
 		}
 		names[name] = orig
 		out = append(out, tools.Prompt{Prompt: p, Handler: func(ctx context.Context, req mcp.GetPromptRequest) (*mcp.GetPromptResult, error) {
+			if u.modernFor(ctx) {
+				return u.getPromptModern(ctx, orig, req)
+			}
 			return u.getPrompt(ctx, orig, req.Params.Arguments)
 		}})
 	}

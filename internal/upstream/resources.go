@@ -75,6 +75,13 @@ func (p *Provider) notifyFeature(prompts bool) {
 // goroutine calls it.)
 func (u *upstream) listedFeatures(s *session) {
 	prompts, resources, templates, more := s.features.get()
+	var modernOnlyPrompts []mcp.Prompt
+	if u.modern != nil {
+		s.mu.Lock()
+		modernOnlyPrompts = modernOnly(prompts, s.modernPrompts, func(p mcp.Prompt) string { return p.Name })
+		s.mu.Unlock()
+		prompts = append(slices.Clip(prompts), modernOnlyPrompts...)
+	}
 	rawP, _ := json.Marshal(prompts)
 	rawR, _ := json.Marshal([]any{resources, templates})
 	f := &u.feat
@@ -84,6 +91,11 @@ func (u *upstream) listedFeatures(s *session) {
 	f.mu.Unlock()
 	if pChanged {
 		bp, pset := u.bridgePrompts(prompts, more.prompts)
+		served := map[string]bool{}
+		for _, p := range modernOnlyPrompts {
+			served[u.servedName(p.Name)] = true
+		}
+		u.setModernOnly(true, served)
 		f.mu.Lock()
 		f.rawP, f.prompts, f.promptSet = rawP, bp, pset
 		f.mu.Unlock()

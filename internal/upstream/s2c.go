@@ -95,10 +95,7 @@ func (f *flight) forward(reqCtx context.Context, req transport.JSONRPCRequest) (
 		return nil, err
 	}
 	if f.asks != nil {
-		if req.Method == string(mcp.MethodListRoots) {
-			return nil, errors.New("the caller is on the stateless protocol, whose roots are not forwarded")
-		}
-		return f.ask(reqCtx, req.Method, raw)
+		return f.askStateless(reqCtx, req.Method, raw)
 	}
 	fctx := f.caller()
 	srv := server.ServerFromContext(fctx)

@@ -7,6 +7,8 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/mark3labs/mcp-go/mcp"
+
 	"github.com/tsmcp/tsmcp/internal/upstream/conn"
 )
 
@@ -52,6 +54,10 @@ type session struct {
 	toolsMore bool
 
 	features featureLists // prompts, resources, templates; see listing.go
+	// modernTools and modernPrompts are what the upstream lists in
+	// 2026-07-28 (protocol: auto; see modern.go); nil otherwise.
+	modernTools   []json.RawMessage
+	modernPrompts []mcp.Prompt
 }
 
 // rawTools returns the raw tools of the last tools/list, and whether it

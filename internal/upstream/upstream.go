@@ -3,6 +3,7 @@ package upstream
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"maps"
@@ -50,7 +51,10 @@ type upstream struct {
 	// carries that caller's token (auth.go); nil otherwise.
 	auth    *oauth.Upstream
 	catalog *catalog // which identity lists an upstream with auth
-	log     *slog.Logger
+	// modern is the 2026-07-28 lane of an upstream with protocol: auto
+	// (modern.go); nil otherwise.
+	modern *modernLane
+	log    *slog.Logger
 	// warns logs the lines an upstream can repeat at will (an item
 	// skipped or dropped per listing) without flooding the log.
 	warns *logx.Repeats
@@ -112,6 +116,9 @@ func newUpstream(p *Provider, i int, c config.Upstream) (*upstream, error) {
 		}
 		u.headers = h
 		u.remote = conn.NewRemote(c.URL, u.log, u.setupTimeout, callStream)
+		if c.Protocol == config.ProtocolAuto && !u.perIdentity {
+			u.modern = &modernLane{client: u.remote.Modern(u.headers, maxModernMessage)}
+		}
 		if c.Auth != nil {
 			if u.auth, err = newAuth(i, c, p.opts); err != nil {
 				return nil, err
@@ -212,6 +219,13 @@ func identityCommand(command []string, env map[string]string, dir string) ([]str
 // the lister's goroutine calls listed.)
 func (u *upstream) listed(s *session) {
 	raws, more := s.rawTools()
+	var modernOnlyTools []json.RawMessage
+	if u.modern != nil {
+		s.mu.Lock()
+		modernOnlyTools = modernOnly(raws, s.modernTools, rawToolName)
+		s.mu.Unlock()
+		raws = append(slices.Clip(raws), modernOnlyTools...)
+	}
 	var joined []byte
 	for _, r := range raws {
 		joined = append(append(joined, r...), 0)
@@ -221,6 +235,11 @@ func (u *upstream) listed(s *session) {
 	u.mu.Unlock()
 	if changed {
 		ts := u.bridge(raws, more)
+		served := map[string]bool{}
+		for _, raw := range modernOnlyTools {
+			served[u.servedName(rawToolName(raw))] = true
+		}
+		u.setModernOnly(false, served)
 		u.mu.Lock()
 		u.rawList, u.tools = joined, ts
 		u.mu.Unlock()

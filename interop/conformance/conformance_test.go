@@ -100,44 +100,25 @@ type gap struct {
 	sometimes bool
 }
 
-// modernOnly is why the reference server's 2026-07-28-only fixtures fail
-// through tsmcp.
-const modernOnly = "the reference server lists this fixture only to 2026-07-28 (stateless) requests, " +
-	"and tsmcp reaches its upstreams in the session era, where it is not offered (issue 23)"
-
 // bridgedGaps are the checks that pass against the reference server
 // directly and fail through tsmcp for a known reason, by scenario and
 // check ID. Each is a gap of the bridge to close; the test fails when one
 // passes (remove it here then) or when anything else fails.
 var bridgedGaps = map[string]map[string]gap{
-	"server-stateless": {
-		"sep-2575-server-rejects-undeclared-capability":          {why: "test_missing_capability: " + modernOnly},
-		"sep-2575-missing-capability-http-400":                   {why: "test_missing_capability: " + modernOnly},
-		"sep-2575-http-server-no-independent-requests-on-stream": {why: "test_streaming_elicitation: " + modernOnly},
-		"sep-2575-server-no-log-without-loglevel":                {why: "test_logging_tool: " + modernOnly},
-	},
 	// mcp-go v1.2.1 puts every notification of a session-era session on
 	// one queue that the session's GET stream and its POSTs' streams all
 	// read: a call's progress notifications go out on whichever is
 	// reading, often the GET stream, and the last one can reach the
 	// client after the call's answer, when the client no longer expects
 	// it (about one run in five).
-	"tools-call-with-progress":                      {"tools-call-with-progress": {why: "progress on the GET stream: mcp-go shares a session's notification queue between its streams", sometimes: true}},
-	"input-required-result-basic-elicitation":       {"sep-2322-elicitation-incomplete": {why: modernOnly}},
-	"input-required-result-basic-sampling":          {"sep-2322-sampling-incomplete": {why: modernOnly}},
-	"input-required-result-basic-list-roots":        {"sep-2322-list-roots-incomplete": {why: modernOnly}},
-	"input-required-result-request-state":           {"sep-2322-request-state-incomplete": {why: modernOnly}},
-	"input-required-result-multiple-input-requests": {"sep-2322-multiple-inputs-incomplete": {why: modernOnly}},
-	"input-required-result-multi-round":             {"sep-2322-multi-round-r1": {why: modernOnly}},
-	"input-required-result-non-tool-request":        {"sep-2322-non-tool-incomplete": {why: modernOnly}},
-	"input-required-result-result-type":             {"sep-2322-result-type-included": {why: modernOnly}},
-	"input-required-result-tampered-state":          {"sep-2322-reject-tampered-state": {why: modernOnly}},
-	"input-required-result-capability-check":        {"sep-2322-respect-client-capabilities": {why: modernOnly}},
+	"tools-call-with-progress": {"tools-call-with-progress": {why: "progress on the GET stream: mcp-go shares a session's notification queue between its streams", sometimes: true}},
 }
 
 // bridgedConfig bridges the reference server at url as upstream "conf"
-// with its names and URIs unchanged (prefix: false), for alice (the
-// playground's user-2), who may use all of it. A call may go 5s without
+// with its names and URIs unchanged (prefix: false), and its 2026-07-28
+// lane (protocol: auto: the suite's stateless requests reach it in that
+// era, with the suite's own _meta), for alice (the playground's user-2),
+// who may use all of it. A call may go 5s without
 // news from the server (60s by default): the reference server's
 // test_reconnection, which ends its stream to be polled (SEP-1699),
 // never answers through tsmcp, and the scenario that calls it
@@ -152,6 +133,7 @@ upstreams:
   - name: conf
     url: %s
     prefix: false
+    protocol: auto
     timeout: 5s
 `
 
