@@ -4,10 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
-	"errors"
-	"net"
 	"net/http"
-	"net/http/httputil"
 	"net/url"
 	"os"
 	"os/exec"
@@ -184,20 +181,8 @@ func bundleAppsHost(t *testing.T, dir string) string {
 // the page's URL.
 func appsRelay(t *testing.T, dir, bundle, hostURL string, c caller) string {
 	t.Helper()
-	target, err := url.Parse(hostURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	mcp := &httputil.ReverseProxy{
-		Rewrite: func(r *httputil.ProxyRequest) {
-			r.SetURL(target)
-			r.Out.Header.Del("Origin")
-			r.Out.Header.Del("Referer")
-		},
-		Transport: c.httpClient().Transport,
-	}
 	mux := http.NewServeMux()
-	mux.Handle("/mcp", mcp)
+	mux.Handle("/mcp", relayThrough(t, c, hostURL, "Origin", "Referer"))
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
 		http.ServeFile(w, r, filepath.Join(dir, "host.html"))
 	})
@@ -205,19 +190,5 @@ func appsRelay(t *testing.T, dir, bundle, hostURL string, c caller) string {
 		w.Header().Set("Content-Type", "text/javascript")
 		http.ServeFile(w, r, bundle)
 	})
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &http.Server{Handler: mux}
-	go srv.Serve(ln)
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		if err := srv.Shutdown(ctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
-			t.Error(err)
-		}
-		srv.Close()
-	})
-	return "http://" + ln.Addr().String() + "/"
+	return "http://" + serveLoopback(t, mux) + "/"
 }

@@ -393,7 +393,7 @@ func TestActAsTheCaller(t *testing.T) {
 	})
 
 	t.Run("alice connects in Chromium through her node", func(t *testing.T) {
-		proxy := proxyThrough(t, alice)
+		proxy := serveLoopback(t, relayThrough(t, alice, ""))
 		b := startCDPBrowser(t, chromium, connectURL, "--proxy-server=http://"+proxy)
 		page, err := b.attach(ctx, func(ti cdpTarget) bool { return ti.Type == "page" })
 		if err != nil {
@@ -560,7 +560,7 @@ func TestActAsTheCaller(t *testing.T) {
 		}
 		// Alice presses Disconnect on her identity page in Chromium (the
 		// page's CSP must let its form post to the host).
-		b := startCDPBrowser(t, chromium, base+"/", "--proxy-server=http://"+proxyThrough(t, alice))
+		b := startCDPBrowser(t, chromium, base+"/", "--proxy-server=http://"+serveLoopback(t, relayThrough(t, alice, "")))
 		page, err := b.attach(ctx, func(ti cdpTarget) bool { return ti.Type == "page" })
 		if err != nil {
 			t.Fatal(err)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -217,7 +216,7 @@ func TestIdentityPageInChromium(t *testing.T) {
 	want := map[string][]string{"alice": {"boom", "fails", "whoami"}, "bob": {"whoami"}, "ci": {"boom"}}
 	for _, c := range tn.callers() {
 		t.Run(c.name, func(t *testing.T) {
-			proxy := proxyThrough(t, c)
+			proxy := serveLoopback(t, relayThrough(t, c, ""))
 			run := func(args ...string) string {
 				cmd := exec.CommandContext(ctx, chromium, append([]string{
 					"--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
@@ -271,35 +270,4 @@ func chromiumPath(t *testing.T) string {
 	}
 	t.Skip(msg)
 	return ""
-}
-
-// proxyThrough starts a forward HTTP proxy on loopback that sends every
-// request through c's tailnet node, so a browser reaches the host as c.
-// It returns the proxy's host:port.
-func proxyThrough(t *testing.T, c caller) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	tr := c.httpClient().Transport
-	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		out := r.Clone(r.Context())
-		out.RequestURI = ""
-		out.Header.Del("Proxy-Connection")
-		resp, err := tr.RoundTrip(out)
-		if err != nil {
-			http.Error(w, err.Error(), http.StatusBadGateway)
-			return
-		}
-		defer resp.Body.Close()
-		for k, vs := range resp.Header {
-			w.Header()[k] = vs
-		}
-		w.WriteHeader(resp.StatusCode)
-		io.Copy(w, resp.Body)
-	})}
-	go srv.Serve(ln)
-	t.Cleanup(func() { srv.Close() })
-	return ln.Addr().String()
 }

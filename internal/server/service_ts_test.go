@@ -3,11 +3,6 @@ package server_test
 import (
 	"context"
 	"encoding/json"
-	"errors"
-	"net"
-	"net/http"
-	"net/http/httputil"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -29,35 +24,7 @@ func typeScriptThroughService(ctx context.Context, t *testing.T, rs *replicaSet)
 	t.Helper()
 	node, tsDir := testutil.TypeScriptSDK(t)
 
-	target, err := url.Parse(testServiceURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	transport := &http.Transport{DialContext: rs.alice.node.Dial}
-	defer transport.CloseIdleConnections()
-	proxy := &httputil.ReverseProxy{
-		Rewrite: func(pr *httputil.ProxyRequest) {
-			pr.SetURL(target)
-			pr.Out.Host = target.Host
-		},
-		Transport:     transport,
-		FlushInterval: -1, // SSE events as they come
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &http.Server{Handler: proxy, ReadHeaderTimeout: 10 * time.Second}
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
-	defer func() {
-		srv.Close()
-		if err := <-served; !errors.Is(err, http.ErrServerClosed) {
-			t.Errorf("proxy: %v", err)
-		}
-	}()
-
-	base := "http://" + ln.Addr().String()
+	base := "http://" + serveLoopback(t, relayThrough(t, rs.alice, testServiceURL))
 	eps, err := json.Marshal(map[string]any{
 		"host": testService,
 		"identities": []map[string]any{{

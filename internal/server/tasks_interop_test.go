@@ -2,11 +2,6 @@ package server_test
 
 import (
 	"context"
-	"errors"
-	"net"
-	"net/http"
-	"net/http/httputil"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -48,29 +43,7 @@ func tasksDir(t *testing.T) string {
 // as c. It returns the relay's /mcp URL.
 func callerRelay(t *testing.T, hostURL string, c caller) string {
 	t.Helper()
-	target, err := url.Parse(hostURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	proxy := &httputil.ReverseProxy{
-		Rewrite:   func(r *httputil.ProxyRequest) { r.SetURL(target) },
-		Transport: c.httpClient().Transport,
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &http.Server{Handler: proxy}
-	go srv.Serve(ln)
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		if err := srv.Shutdown(ctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
-			t.Error(err)
-		}
-		srv.Close()
-	})
-	return "http://" + ln.Addr().String() + "/mcp"
+	return "http://" + serveLoopback(t, relayThrough(t, c, hostURL)) + "/mcp"
 }
 
 // TestTasksTypeScriptSDK: MCP Tasks end to end with the official
