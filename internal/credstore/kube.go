@@ -1,17 +1,16 @@
 package credstore
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
-	"net"
-	"os"
 	"time"
 
 	"tailscale.com/ipn"
 	"tailscale.com/kube/kubeapi"
 	"tailscale.com/kube/kubeclient"
+
+	"github.com/tsmcp/tsmcp/internal/cloudclient"
 )
 
 // kubeTimeout bounds each request to the Kubernetes API server.
@@ -26,16 +25,9 @@ type kubeStore struct {
 
 func openKube(ctx context.Context, secret string) (ipn.StateStore, error) {
 	prefix := "credential store kube:" + secret
-	c, err := kubeclient.New("tsmcp-credential-store")
+	c, err := cloudclient.Kube("tsmcp-credential-store")
 	if err != nil {
-		return nil, fmt.Errorf("%s: not running in a Kubernetes pod with a service account: %w", prefix, err)
-	}
-	// In a pod the API server is at $KUBERNETES_SERVICE_HOST, as
-	// client-go's in-cluster configuration finds it (kubeclient's default
-	// name, kubernetes.default.svc, needs cluster DNS).
-	if host := os.Getenv("KUBERNETES_SERVICE_HOST"); host != "" {
-		port := cmp.Or(os.Getenv("KUBERNETES_SERVICE_PORT_HTTPS"), os.Getenv("KUBERNETES_SERVICE_PORT"), "443")
-		c.SetURL("https://" + net.JoinHostPort(host, port))
+		return nil, fmt.Errorf("%s: %w", prefix, err)
 	}
 	ks := &kubeStore{client: c, secret: secret}
 	ctx, cancel := context.WithTimeout(ctx, kubeTimeout)

@@ -8,10 +8,11 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
 	"tailscale.com/ipn"
+
+	"github.com/tsmcp/tsmcp/internal/cloudclient"
 )
 
 // ssmTimeout bounds each request to SSM.
@@ -34,14 +35,11 @@ type ssmStore struct {
 
 func openSSM(ctx context.Context, path string) (ipn.StateStore, error) {
 	prefix := "credential store ssm:" + path
-	cfg, err := awsconfig.LoadDefaultConfig(ctx)
+	c, err := cloudclient.SSM(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("%s: loading the AWS configuration: %w", prefix, err)
+		return nil, fmt.Errorf("%s: %w", prefix, err)
 	}
-	if _, err := cfg.Credentials.Retrieve(ctx); err != nil {
-		return nil, fmt.Errorf("%s: no AWS credentials found (on ECS give the task a task role; on EKS use IRSA or EKS Pod Identity): %w", prefix, err)
-	}
-	s := &ssmStore{api: ssm.NewFromConfig(cfg), path: path}
+	s := &ssmStore{api: c, path: path}
 	// A read of a key nobody writes tells a missing permission or
 	// endpoint now rather than at a caller's first Connect.
 	if _, err := s.ReadState("tsmcp-credential-store-check"); err != nil && !errors.Is(err, errNotExist) {

@@ -4,14 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io/fs"
-	"os"
 	"regexp"
-	"sync"
 
 	"tailscale.com/kube/kubeapi"
 	"tailscale.com/kube/kubeclient"
 
+	"github.com/tsmcp/tsmcp/internal/cloudclient"
 	"github.com/tsmcp/tsmcp/internal/identity"
 )
 
@@ -22,17 +20,13 @@ import (
 // digits>. (Secret names allow neither '@' nor ':', hence the hash.) The
 // pod's service account needs get on those Secrets.
 //
-// It uses tailscale's Kubernetes client, as the kube: state store does:
-// the service account's token and CA from
-// /var/run/secrets/kubernetes.io/serviceaccount and, with
-// TS_KUBERNETES_READ_API_SERVER_ADDRESS_FROM_ENV=true, the API server of
-// KUBERNETES_SERVICE_HOST and KUBERNETES_SERVICE_PORT_HTTPS.
+// Its client (cloudclient.Kube) is made on first use: the service
+// account's token and CA from /var/run/secrets/kubernetes.io/serviceaccount
+// and the API server of KUBERNETES_SERVICE_HOST.
 type kubeSource struct {
 	spec   string
 	prefix string
-
-	mu     sync.Mutex // guards the field below
-	client kubeclient.Client
+	client lazy[kubeclient.Client]
 }
 
 // kubePrefixRE is what a kube: prefix matches: the start of a Secret
@@ -59,33 +53,11 @@ func (k *kubeSource) Where(key, name string) string {
 	return fmt.Sprintf("key %s of Kubernetes Secret %s", name, k.secretName(key))
 }
 
-// kubeClient returns the client, creating it on first use; a failure is
-// not kept, so that the next lookup tries again.
-func (k *kubeSource) kubeClient() (kubeclient.Client, error) {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	if k.client != nil {
-		return k.client, nil
-	}
-	c, err := kubeclient.New("tsmcp-secrets")
-	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			return nil, fmt.Errorf("not running in a Kubernetes pod with a service account (is automountServiceAccountToken false?): %w", err)
-		}
-		return nil, err
-	}
-	if os.Getenv("TS_KUBERNETES_READ_API_SERVER_ADDRESS_FROM_ENV") == "true" {
-		c.SetURL(fmt.Sprintf("https://%s:%s", os.Getenv("KUBERNETES_SERVICE_HOST"), os.Getenv("KUBERNETES_SERVICE_PORT_HTTPS")))
-	}
-	k.client = c
-	return c, nil
-}
-
 func (k *kubeSource) Lookup(ctx context.Context, key, name string) (string, error) {
 	if !NameRE.MatchString(name) {
 		return "", fmt.Errorf("%q is not a secret name", name)
 	}
-	c, err := k.kubeClient()
+	c, err := k.client.get(func() (kubeclient.Client, error) { return cloudclient.Kube("tsmcp-secrets") })
 	if err != nil {
 		return "", err
 	}

@@ -5,13 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
-	"sync"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	"github.com/aws/aws-sdk-go-v2/service/ssm/types"
 
+	"github.com/tsmcp/tsmcp/internal/cloudclient"
 	"github.com/tsmcp/tsmcp/internal/identity"
 )
 
@@ -21,12 +20,12 @@ import (
 // region and with the credentials of the AWS SDK's default chain
 // (AWS_REGION, the task role, IRSA, AWS_PROFILE, ...). The task role
 // needs ssm:GetParameter on <path>/* and kms:Decrypt on their key.
+//
+// Its client (cloudclient.SSM) is made on first use.
 type ssmSource struct {
-	spec string
-	path string
-
-	mu     sync.Mutex // guards the field below
-	client *ssm.Client
+	spec   string
+	path   string
+	client lazy[*ssm.Client]
 }
 
 // ssmPathRE is what an ssm: path matches: a parameter hierarchy,
@@ -55,27 +54,11 @@ func (s *ssmSource) Where(key, name string) string {
 	return "SSM parameter " + s.param(key, name)
 }
 
-// ssmClient returns the client, creating it on first use; a failure is
-// not kept, so that the next lookup tries again.
-func (s *ssmSource) ssmClient(ctx context.Context) (*ssm.Client, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.client != nil {
-		return s.client, nil
-	}
-	cfg, err := awsconfig.LoadDefaultConfig(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("loading the AWS configuration: %w", err)
-	}
-	s.client = ssm.NewFromConfig(cfg)
-	return s.client, nil
-}
-
 func (s *ssmSource) Lookup(ctx context.Context, key, name string) (string, error) {
 	if !NameRE.MatchString(name) {
 		return "", fmt.Errorf("%q is not a secret name", name)
 	}
-	c, err := s.ssmClient(ctx)
+	c, err := s.client.get(func() (*ssm.Client, error) { return cloudclient.SSM(ctx) })
 	if err != nil {
 		return "", err
 	}
