@@ -429,7 +429,9 @@ type Upstream struct {
 	// level, and the upstream's input_required results passed through)
 	// when the upstream's server/discover lists that version, and lists
 	// to them what the upstream lists in that era; callers on a session
-	// keep the session. Only with isolation shared and without auth.
+	// keep the session. Only for url upstreams; a per-identity upstream's
+	// requests go with the caller's headers and secrets, one with auth's
+	// with the caller's token, as on their sessions.
 	Protocol string `mapstructure:"protocol"`
 	// Auth makes a url upstream act as each caller: tsmcp is an OAuth
 	// client of the upstream per tailnet identity and sends each caller's

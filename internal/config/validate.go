@@ -484,8 +484,6 @@ func validateUpstreams(p *problems, ups []Upstream) {
 		case u.Protocol != ProtocolAuto:
 		case u.URL == "":
 			p.addf(key+".protocol", "%q only applies to a url upstream", ProtocolAuto)
-		case u.IsPerIdentity():
-			p.addf(key+".protocol", "%q is not supported with isolation: %s or auth yet (each caller's requests go on their own session)", ProtocolAuto, IsolationPerIdentity)
 		}
 		for _, name := range slices.Sorted(maps.Keys(u.Env)) {
 			if !envNameRE.MatchString(name) {

@@ -281,7 +281,7 @@ func TestValidate(t *testing.T) {
 		{name: "upstream protocol auto on a command", mutate: func(c *Config) { c.Upstreams[0].Protocol = ProtocolAuto }, want: []string{`upstreams[0].protocol: "auto" only applies to a url upstream`}},
 		{name: "upstream protocol auto per identity", mutate: func(c *Config) {
 			c.Upstreams[1].Protocol, c.Upstreams[1].Isolation = ProtocolAuto, IsolationPerIdentity
-		}, want: []string{`upstreams[1].protocol: "auto" is not supported with isolation: per-identity or auth yet`}},
+		}},
 		// ${identity.dir}: per-identity stdio upstreams only, arguments and env only
 		{name: "identity dir in env and args", mutate: func(c *Config) {
 			c.Upstreams[0].Isolation = IsolationPerIdentity

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -16,6 +18,7 @@ import (
 
 	"github.com/tsmcp/tsmcp/internal/acl"
 	"github.com/tsmcp/tsmcp/internal/config"
+	"github.com/tsmcp/tsmcp/internal/secrets"
 )
 
 // modernUpstream starts an MCP server (mcp-go, Streamable HTTP) that
@@ -23,7 +26,7 @@ import (
 //
 //   - seen answers what the request's _meta said: "session" for a
 //     session-era request, else the capabilities, log level and client
-//     name it carried;
+//     name it carried, and its X-Key and X-Tsmcp-Caller-Login headers;
 //   - ask asks for the caller's name with an input_required result (state
 //     "upstream-state-<label>") and greets the answer, naming the state it
 //     got back;
@@ -37,7 +40,7 @@ func modernUpstream(t *testing.T) string {
 			}
 			return slices.DeleteFunc(slices.Clone(in), func(t mcp.Tool) bool { return t.Name == "only_modern" })
 		}))
-	s.AddTool(mcp.NewTool("seen"), func(ctx context.Context, _ mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+	s.AddTool(mcp.NewTool("seen"), func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 		info := mcpserver.RequestProtocolInfoFromContext(ctx)
 		if info == nil || !info.Modern {
 			return mcp.NewToolResultText("session"), nil
@@ -47,7 +50,8 @@ func modernUpstream(t *testing.T) string {
 		if info.ClientInfo != nil {
 			client = info.ClientInfo.Name
 		}
-		return mcp.NewToolResultText(fmt.Sprintf("caps=%s level=%q client=%s", caps, info.LogLevel, client)), nil
+		return mcp.NewToolResultText(fmt.Sprintf("caps=%s level=%q client=%s key=%s login=%s", caps, info.LogLevel, client,
+			req.Header.Get("X-Key"), req.Header.Get("X-Tsmcp-Caller-Login"))), nil
 	})
 	s.AddTool(mcp.NewTool("ask", mcp.WithString("label")), func(_ context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 		if r, ok := req.Params.InputResponses["name"]; ok {
@@ -79,9 +83,25 @@ func TestModernLane(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	url := modernUpstream(t)
+	// mi is the same server per identity, sent each caller's own key.
+	keys := t.TempDir()
+	for _, c := range cs[:2] {
+		dir := filepath.Join(keys, secrets.DirEntry("user:"+c.login))
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, "key"), []byte(c.name+"-key"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
 	endpoint, logs := callsHostWith(ctx, t, tn, func(c *config.Config) {
 		c.ACL = acl.Config{Rules: []acl.Rule{{Src: []string{"*"}, Tools: []string{"*"}}}}
-		c.Upstreams = []config.Upstream{{Name: "md", URL: url, Protocol: config.ProtocolAuto, Timeout: 5 * time.Second}}
+		c.Secrets.Source = "dir:" + keys
+		c.Upstreams = []config.Upstream{
+			{Name: "md", URL: url, Protocol: config.ProtocolAuto, Timeout: 5 * time.Second},
+			{Name: "mi", URL: url, Protocol: config.ProtocolAuto, Timeout: 5 * time.Second, Isolation: config.IsolationPerIdentity,
+				Headers: map[string]string{"X-Key": "${secret:key}"}},
+		}
 	})
 	raw := func(c caller) *sdk.ClientSession {
 		client := sdk.NewClient(&sdk.Implementation{Name: "lane-" + c.name, Version: "1"}, &sdk.ClientOptions{
@@ -137,6 +157,22 @@ func TestModernLane(t *testing.T) {
 		}
 		if text, isErr := sdkCall(ctx, t, alice, "md__only_modern", "", nil); isErr || text != "modern only" {
 			t.Errorf("only_modern through the lane = %q (isError %v)", text, isErr)
+		}
+	})
+
+	t.Run("per identity: each caller's own headers", func(t *testing.T) {
+		for _, tt := range []struct {
+			name string
+			s    *sdk.ClientSession
+			c    caller
+		}{{"alice", alice, cs[0]}, {"bob", bob, cs[1]}} {
+			text, isErr := sdkCall(ctx, t, tt.s, "mi__seen", "", nil)
+			if want := fmt.Sprintf("key=%s-key login=%s", tt.name, tt.c.login); isErr || !strings.HasSuffix(text, want) || !strings.HasPrefix(text, "caps=") {
+				t.Errorf("%s's call through the per-identity lane = %q (isError %v), want a 2026-07-28 request ending %q", tt.name, text, isErr, want)
+			}
+		}
+		if text, isErr := sdkCall(ctx, t, alice, "mi__only_modern", "", nil); isErr || text != "modern only" {
+			t.Errorf("mi__only_modern through the per-identity lane = %q (isError %v)", text, isErr)
 		}
 	})
 

@@ -109,7 +109,11 @@ func (p *oidcProvider) subjectOf(ctx context.Context, tok string) (string, error
 // bearerRequest is what the protected MCP server saw of one request: the
 // caller tsmcp named (X-Tsmcp-Caller-Login; empty for the listing
 // session) and whose token it carried (empty: none or invalid).
-type bearerRequest struct{ caller, subject string }
+// bearerRequest is one request the protected server saw: for whom
+// (X-Tsmcp-Caller-Login), with which token's subject, in which protocol
+// version (its MCP-Protocol-Version header) and of which method (its
+// Mcp-Method header, 2026-07-28 only).
+type bearerRequest struct{ caller, subject, version, method string }
 
 // protectedMCP is an MCP server that requires bearer tokens of the
 // provider; its tool whoami answers the token's subject.
@@ -152,7 +156,8 @@ func startProtectedMCP(t *testing.T, as *oidcProvider) *protectedMCP {
 	verify := func(ctx context.Context, tok string, r *http.Request) (*auth.TokenInfo, error) {
 		sub, err := as.subjectOf(ctx, tok)
 		pm.mu.Lock()
-		pm.seen = append(pm.seen, bearerRequest{caller: r.Header.Get("X-Tsmcp-Caller-Login"), subject: sub})
+		pm.seen = append(pm.seen, bearerRequest{caller: r.Header.Get("X-Tsmcp-Caller-Login"), subject: sub,
+			version: r.Header.Get("MCP-Protocol-Version"), method: r.Header.Get("Mcp-Method")})
 		revoked := pm.revoked[sub]
 		pm.mu.Unlock()
 		if err != nil {
@@ -169,7 +174,9 @@ func startProtectedMCP(t *testing.T, as *oidcProvider) *protectedMCP {
 		Resource: pm.url, AuthorizationServers: []string{as.issuer}, ScopesSupported: []string{"openid", "profile", "offline_access"},
 	}))
 	mux.Handle("/mcp", auth.RequireBearerToken(verify, &auth.RequireBearerTokenOptions{ResourceMetadataURL: prm})(
-		sdk.NewStreamableHTTPHandler(func(*http.Request) *sdk.Server { return srv }, nil)))
+		// Stateless: the go-sdk serves 2026-07-28 only so (and the
+		// session era too).
+		sdk.NewStreamableHTTPHandler(func(*http.Request) *sdk.Server { return srv }, &sdk.StreamableHTTPOptions{Stateless: true})))
 	hs := &http.Server{Handler: mux}
 	go hs.Serve(ln)
 	t.Cleanup(func() { hs.Close() })
@@ -242,7 +249,9 @@ func startAuthHost(ctx context.Context, t *testing.T, tn *tailnet, name, state, 
 		c.Tailnet.Ephemeral = false
 		c.MCP.CredentialKey = strings.Repeat("c3", 32)
 		c.MCP.CredentialStore = creds
-		c.Upstreams = []config.Upstream{{Name: "gh", URL: pm.url, Timeout: 30 * time.Second,
+		// protocol: auto: the 2026-07-28 callers' requests go through
+		// the lane, each with the caller's own token.
+		c.Upstreams = []config.Upstream{{Name: "gh", URL: pm.url, Timeout: 30 * time.Second, Protocol: config.ProtocolAuto,
 			Auth: &config.UpstreamAuth{Type: "oauth", ClientID: "tsmcp", ClientSecret: "tsmcp-secret", Scopes: []string{"openid", "profile", "offline_access"}}}}
 		c.ACL = acl.Config{Capability: acl.DefaultCapability, Rules: []acl.Rule{
 			{Src: []string{cs[0].login, cs[1].login}, Tools: []string{"gh__*"}, Prompts: []string{"gh__*"}},
@@ -433,6 +442,13 @@ func TestActAsTheCaller(t *testing.T) {
 		text, isErr, err := callText(ctx, aliceMCP, "gh__whoami")
 		if err != nil || isErr || text != "subject as-alice" {
 			t.Fatalf("alice's gh__whoami = %q (error %v, %v)", text, isErr, err)
+		}
+		// aliceMCP speaks 2026-07-28: her call went through the lane,
+		// with her token.
+		if !slices.ContainsFunc(pm.requests(), func(r bearerRequest) bool {
+			return r.method == "tools/call" && r.version == "2026-07-28" && r.caller == alice.login && r.subject == asAlice.id
+		}) {
+			t.Errorf("no 2026-07-28 tools/call of alice's reached the upstream with her token: %+v", pm.requests())
 		}
 		// Her call's audit line names the token it went with: upstream,
 		// kind, subject (never the token).

@@ -120,10 +120,8 @@ func (u *upstream) handler(tool string) func(context.Context, mcp.CallToolReques
 // caller on a session as that error (urlelicit.go). A caller on the
 // stateless protocol may be asked for input (see callStateless).
 func (u *upstream) call(ctx context.Context, tool string, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
-	if u.modernFor(ctx) {
-		return u.callModern(ctx, tool, req)
-	}
-	if req.Params.RequestState != "" {
+	lane := u.modernFor(ctx)
+	if req.Params.RequestState != "" && !lane {
 		return u.resume(ctx, tool, req), nil
 	}
 	sup := u.lister
@@ -152,6 +150,10 @@ func (u *upstream) call(ctx context.Context, tool string, req mcp.CallToolReques
 		}
 		release, sup = rel, s
 		u.recordSecrets(ctx)
+	}
+	if lane {
+		defer release()
+		return u.callModern(ctx, sup, tool, req)
 	}
 	if server.IsModernRequest(ctx) {
 		return u.callStateless(ctx, sup, release, tool, req), nil

@@ -68,6 +68,11 @@ func (u *upstream) dialAs(ctx context.Context, caller *callerInfo, authKey strin
 		return nil, err
 	}
 	s.Session = c
+	if u.modern != nil {
+		// The 2026-07-28 lane sends as this session does (modern.go).
+		remote, h := u.remoteFor(caller, authKey)
+		s.modern = remote.Modern(h, maxModernMessage)
+	}
 	// Before the session serves a call, so that the call's first log
 	// messages pass the upstream's filter.
 	u.setLogLevel(s)

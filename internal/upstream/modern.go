@@ -44,8 +44,11 @@ import (
 const maxModernMessage = 32 << 20
 
 // modernLane is the 2026-07-28 lane of an upstream with protocol: auto.
+// Its requests go as a session of the upstream's goes (session.modern):
+// the lister's for its own listing, the caller's for a caller's request
+// (per-identity: that caller's headers and secrets; with auth, the
+// caller's token).
 type modernLane struct {
-	client *conn.Modern
 	// on is set while the upstream's last server/discover listed
 	// 2026-07-28.
 	on atomic.Bool
@@ -111,7 +114,7 @@ func callerMeta(ctx context.Context, upToken string) *mcp.Meta {
 // logged and leaves the lane off: session callers are not affected.
 func (u *upstream) listModern(ctx context.Context, sess *session) {
 	was := u.modern.on.Load()
-	tools, prompts, err := u.askModern(ctx)
+	tools, prompts, err := u.askModern(ctx, sess.modern)
 	on := err == nil
 	if err != nil && !errors.Is(err, errNotModern) {
 		u.log.Warn("upstream 2026-07-28 listing failed; its callers on 2026-07-28 are served over the session", errAttr(err))
@@ -128,8 +131,11 @@ func (u *upstream) listModern(ctx context.Context, sess *session) {
 // errNotModern: the upstream's server/discover does not list 2026-07-28.
 var errNotModern = errors.New("the upstream does not speak 2026-07-28")
 
-func (u *upstream) askModern(ctx context.Context) (tools []json.RawMessage, prompts []mcp.Prompt, err error) {
-	raw, err := u.modern.client.Do(ctx, string(mcp.MethodServerDiscover), modernParams(nil), nil)
+func (u *upstream) askModern(ctx context.Context, client *conn.Modern) (tools []json.RawMessage, prompts []mcp.Prompt, err error) {
+	if client == nil {
+		return nil, nil, errNotModern
+	}
+	raw, err := client.Do(ctx, string(mcp.MethodServerDiscover), modernParams(nil), nil)
 	if err != nil {
 		var re *conn.RPCError
 		if errors.As(err, &re) {
@@ -154,7 +160,7 @@ func (u *upstream) askModern(ctx context.Context) (tools []json.RawMessage, prom
 				Tools      []json.RawMessage `json:"tools"`
 				NextCursor mcp.Cursor        `json:"nextCursor"`
 			}
-			err := u.modernList(ctx, string(mcp.MethodToolsList), c, &page)
+			err := modernList(ctx, client, string(mcp.MethodToolsList), c, &page)
 			return page.Tools, page.NextCursor, err
 		}); err != nil {
 			return nil, nil, fmt.Errorf("tools/list: %w", err)
@@ -166,7 +172,7 @@ func (u *upstream) askModern(ctx context.Context) (tools []json.RawMessage, prom
 				Prompts    []mcp.Prompt `json:"prompts"`
 				NextCursor mcp.Cursor   `json:"nextCursor"`
 			}
-			err := u.modernList(ctx, string(mcp.MethodPromptsList), c, &page)
+			err := modernList(ctx, client, string(mcp.MethodPromptsList), c, &page)
 			return page.Prompts, page.NextCursor, err
 		}); err != nil {
 			return nil, nil, fmt.Errorf("prompts/list: %w", err)
@@ -176,12 +182,12 @@ func (u *upstream) askModern(ctx context.Context) (tools []json.RawMessage, prom
 }
 
 // modernList asks one page of a list in 2026-07-28 into page.
-func (u *upstream) modernList(ctx context.Context, method string, cursor mcp.Cursor, page any) error {
+func modernList(ctx context.Context, client *conn.Modern, method string, cursor mcp.Cursor, page any) error {
 	p := map[string]any{}
 	if cursor != "" {
 		p["cursor"] = cursor
 	}
-	raw, err := u.modern.client.Do(ctx, method, modernParams(p), nil)
+	raw, err := client.Do(ctx, method, modernParams(p), nil)
 	if err != nil {
 		return err
 	}
@@ -257,8 +263,20 @@ func (p *Provider) ModernOnly(kind tools.Kind, name string) bool {
 	return false
 }
 
-// callModern forwards a 2026-07-28 caller's tools/call through the lane.
-func (u *upstream) callModern(ctx context.Context, tool string, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+// callModern forwards a 2026-07-28 caller's tools/call through the lane,
+// as the session of sup (the shared one, or the caller's own) sends.
+func (u *upstream) callModern(ctx context.Context, sup *supervisor, tool string, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+	sess, err := sup.Session(ctx)
+	if err != nil {
+		if ctx.Err() != nil {
+			return u.ended(ctx, tool), nil
+		}
+		if are := authRequired(err, sup); are != nil {
+			res, _ := u.connectRequired(ctx, tool, are)
+			return res, nil
+		}
+		return u.unavailable(tool, err), nil
+	}
 	params := map[string]any{"name": tool}
 	switch {
 	case len(req.Params.RawArguments) > 0 && string(req.Params.RawArguments) != "null":
@@ -267,10 +285,11 @@ func (u *upstream) callModern(ctx context.Context, tool string, req mcp.CallTool
 		params["arguments"] = req.Params.Arguments
 	}
 	var res *mcp.CallToolResult
-	err := u.viaModern(ctx, "tools/call", tool, req.Params.Meta, req.Params.MultiRoundTripParams, params, func(raw json.RawMessage) (err error) {
+	err = u.viaModern(ctx, sess, "tools/call", tool, req.Params.Meta, req.Params.MultiRoundTripParams, params, func(raw json.RawMessage) (err error) {
 		res, err = mcp.ParseCallToolResult(&raw)
 		return err
 	})
+	var mc *tools.MissingCapabilityError
 	switch {
 	case err == nil:
 		return u.rewriteToolResult(res), nil
@@ -278,24 +297,29 @@ func (u *upstream) callModern(ctx context.Context, tool string, req mcp.CallTool
 		return u.ended(ctx, tool), nil
 	case errors.Is(err, errModernRPC):
 		return mcp.NewToolResultError("upstream " + u.name + " returned an error"), nil
-	default:
-		var mc *tools.MissingCapabilityError
-		if errors.As(err, &mc) {
-			return nil, err
-		}
-		return u.unavailable(tool, err), nil
+	case errors.As(err, &mc):
+		return nil, err
 	}
+	if are := authRequired(err, nil); are != nil && u.auth != nil && sess.perIdentity {
+		// The caller's token stopped working (revoked, refused): as
+		// on the session (run).
+		sup.authErr.Store(are)
+		sup.Stop()
+		res, _ := u.connectRequired(ctx, tool, are)
+		return res, nil
+	}
+	return u.unavailable(tool, err), nil
 }
 
 // getPromptModern forwards a 2026-07-28 caller's prompts/get through the
-// lane.
-func (u *upstream) getPromptModern(ctx context.Context, prompt string, req mcp.GetPromptRequest) (*mcp.GetPromptResult, error) {
+// lane, as sess sends.
+func (u *upstream) getPromptModern(ctx context.Context, sess *session, prompt string, req mcp.GetPromptRequest) (*mcp.GetPromptResult, error) {
 	params := map[string]any{"name": prompt}
 	if req.Params.Arguments != nil {
 		params["arguments"] = req.Params.Arguments
 	}
 	var res *mcp.GetPromptResult
-	err := u.viaModern(ctx, "prompts/get", prompt, req.Params.Meta, req.Params.MultiRoundTripParams, params, func(raw json.RawMessage) (err error) {
+	err := u.viaModern(ctx, sess, "prompts/get", prompt, req.Params.Meta, req.Params.MultiRoundTripParams, params, func(raw json.RawMessage) (err error) {
 		res, err = mcp.ParseGetPromptResult(&raw)
 		return err
 	})
@@ -316,11 +340,14 @@ var (
 )
 
 // viaModern sends method for target (a tool's or prompt's name upstream)
-// with params, the caller's multi round-trip answers and the caller's
+// as sess sends, with params, the caller's multi round-trip answers and the caller's
 // _meta, through the lane, and decodes the result with decode. Progress
 // (under the caller's token, renewing the call's clock) and log messages
 // on the response go to the caller; other notifications are dropped.
-func (u *upstream) viaModern(ctx context.Context, method, target string, meta *mcp.Meta, mrt mcp.MultiRoundTripParams, params map[string]any, decode func(json.RawMessage) error) error {
+func (u *upstream) viaModern(ctx context.Context, sess *session, method, target string, meta *mcp.Meta, mrt mcp.MultiRoundTripParams, params map[string]any, decode func(json.RawMessage) error) error {
+	if sess.modern == nil {
+		return errors.New("the session has no 2026-07-28 lane")
+	}
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	var clock *deadline
@@ -346,7 +373,7 @@ func (u *upstream) viaModern(ctx context.Context, method, target string, meta *m
 		endSpan(span, nil, err)
 		return err
 	}
-	raw, err := u.modern.client.Do(ctx, method, body, func(m string, p json.RawMessage) { f.modernNotification(m, p) })
+	raw, err := sess.modern.Do(ctx, method, body, func(m string, p json.RawMessage) { f.modernNotification(m, p) })
 	if err == nil {
 		err = decode(raw)
 	}

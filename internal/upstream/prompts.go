@@ -54,10 +54,7 @@ prompts:
 		}
 		names[name] = orig
 		out = append(out, tools.Prompt{Prompt: p, Handler: func(ctx context.Context, req mcp.GetPromptRequest) (*mcp.GetPromptResult, error) {
-			if u.modernFor(ctx) {
-				return u.getPromptModern(ctx, orig, req)
-			}
-			return u.getPrompt(ctx, orig, req.Params.Arguments)
+			return u.getPrompt(ctx, orig, req)
 		}})
 	}
 	return out, names
@@ -79,13 +76,20 @@ func (p *Provider) CompletePrompt(ctx context.Context, prompt string, arg mcp.Co
 	return u.complete(ctx, mcp.PromptReference{Type: "ref/prompt", Name: orig}, arg, actx)
 }
 
-// getPrompt forwards prompts/get to the caller's session, with the
-// arguments as given, and rewrites the resource URIs in the messages.
-func (u *upstream) getPrompt(ctx context.Context, prompt string, args map[string]string) (res *mcp.GetPromptResult, err error) {
+// getPrompt forwards prompts/get to the caller's session (or, for a
+// caller on 2026-07-28, through the lane as that session's identity),
+// with the arguments as given, and rewrites the resource URIs in the
+// messages.
+func (u *upstream) getPrompt(ctx context.Context, prompt string, caller mcp.GetPromptRequest) (res *mcp.GetPromptResult, err error) {
+	lane := u.modernFor(ctx)
 	err = u.onSession(ctx, func(ctx context.Context, sess *session) error {
+		if lane {
+			res, err = u.getPromptModern(ctx, sess, prompt, caller)
+			return err
+		}
 		req := mcp.GetPromptRequest{}
 		req.Params.Name = prompt
-		req.Params.Arguments = args
+		req.Params.Arguments = caller.Params.Arguments
 		ctx, span := u.startSpan(ctx, "prompts/get", prompt) // trace.go
 		req.Params.Meta = traceMeta(ctx, nil)
 		res, err = sess.Client().GetPrompt(ctx, req)

@@ -54,6 +54,9 @@ type session struct {
 	toolsMore bool
 
 	features featureLists // prompts, resources, templates; see listing.go
+	// modern sends this session's 2026-07-28 requests: with its
+	// identity's headers and token (protocol: auto; nil otherwise).
+	modern *conn.Modern
 	// modernTools and modernPrompts are what the upstream lists in
 	// 2026-07-28 (protocol: auto; see modern.go); nil otherwise.
 	modernTools   []json.RawMessage

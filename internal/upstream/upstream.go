@@ -116,8 +116,8 @@ func newUpstream(p *Provider, i int, c config.Upstream) (*upstream, error) {
 		}
 		u.headers = h
 		u.remote = conn.NewRemote(c.URL, u.log, u.setupTimeout, callStream)
-		if c.Protocol == config.ProtocolAuto && !u.perIdentity {
-			u.modern = &modernLane{client: u.remote.Modern(u.headers, maxModernMessage)}
+		if c.Protocol == config.ProtocolAuto {
+			u.modern = &modernLane{}
 		}
 		if c.Auth != nil {
 			if u.auth, err = newAuth(i, c, p.opts); err != nil {
@@ -145,27 +145,37 @@ func (u *upstream) start() {
 	u.p.goFunc(u.lister.Run)
 }
 
+// remoteFor returns how a url upstream is reached for caller (nil: shared
+// or discovery) and, with auth, as the identity of credential key
+// authKey: the dialer (with that identity's token) and the headers (the
+// caller's secrets and the X-Tsmcp-Caller-* headers; none of either for
+// nil).
+func (u *upstream) remoteFor(caller *callerInfo, authKey string) (*conn.Remote, map[string]string) {
+	remote := u.remote
+	if u.auth != nil {
+		remote = u.remoteAs(authKey)
+	}
+	h := u.headers
+	if caller == nil && u.secretNames != nil {
+		h = withoutSecrets(u.headers)
+	}
+	if caller != nil {
+		h = make(map[string]string, len(u.headers)+3)
+		maps.Copy(h, u.headers)
+		expandSecrets(h, caller.secrets)
+		h[headerCallerLogin] = caller.login
+		h[headerCallerNode] = caller.node
+		h[headerCallerTags] = caller.tags
+	}
+	return remote, h
+}
+
 // connect starts a child or opens a session, for caller (nil: shared or
 // discovery, without caller variables); a session of an upstream with
 // auth sends as the identity of credential key authKey.
 func (u *upstream) connect(ctx context.Context, caller *callerInfo, authKey string, hooks conn.Hooks) (*conn.Session, error) {
 	if u.remote != nil {
-		remote := u.remote
-		if u.auth != nil {
-			remote = u.remoteAs(authKey)
-		}
-		h := u.headers
-		if caller == nil && u.secretNames != nil {
-			h = withoutSecrets(u.headers)
-		}
-		if caller != nil {
-			h = make(map[string]string, len(u.headers)+3)
-			maps.Copy(h, u.headers)
-			expandSecrets(h, caller.secrets)
-			h[headerCallerLogin] = caller.login
-			h[headerCallerNode] = caller.node
-			h[headerCallerTags] = caller.tags
-		}
+		remote, h := u.remoteFor(caller, authKey)
 		return remote.Dial(ctx, h, hooks)
 	}
 	var extra map[string]string
