@@ -3,7 +3,6 @@ package server_test
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -195,20 +194,7 @@ func TestParkedRoundTripsPerIdentity(t *testing.T) {
 	endpoint, logs := callsHostWith(ctx, t, tn, func(c *config.Config) {
 		c.Upstreams = []config.Upstream{{Name: "rh", URL: url, Timeout: 5 * time.Second}}
 	})
-	client := sdk.NewClient(&sdk.Implementation{Name: "parker", Version: "1"}, &sdk.ClientOptions{
-		MultiRoundTrip: &sdk.MultiRoundTripOptions{Disabled: true},
-		// Declares elicitation: a stateless caller is asked only for
-		// what its request declared. (Never called: the round trips
-		// are the test's.)
-		ElicitationHandler: func(context.Context, *sdk.ElicitRequest) (*sdk.ElicitResult, error) {
-			return nil, errors.New("not here")
-		},
-	})
-	bob, err := client.Connect(ctx, &sdk.StreamableClientTransport{Endpoint: endpoint, HTTPClient: cs[1].httpClient(), MaxRetries: -1}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer bob.Close()
+	bob := rawStatelessPeer(ctx, t, endpoint, cs[1], "parker")
 	const perIdentity = 16
 	for i := range perIdentity {
 		res, err := bob.CallTool(ctx, &sdk.CallToolParams{Name: "rh__elicit", Arguments: map[string]any{"label": fmt.Sprint("bob-", i)}})
@@ -374,20 +360,7 @@ func TestParkedRoundTripExpires(t *testing.T) {
 		c.Upstreams = []config.Upstream{{Name: "rh", URL: url, Timeout: 5 * time.Second}}
 		c.MCP.Limits.InputWait = time.Second
 	})
-	client := sdk.NewClient(&sdk.Implementation{Name: "parker", Version: "1"}, &sdk.ClientOptions{
-		MultiRoundTrip: &sdk.MultiRoundTripOptions{Disabled: true},
-		// Declares elicitation: a stateless caller is asked only for
-		// what its request declared. (Never called: the round trips
-		// are the test's.)
-		ElicitationHandler: func(context.Context, *sdk.ElicitRequest) (*sdk.ElicitResult, error) {
-			return nil, errors.New("not here")
-		},
-	})
-	bob, err := client.Connect(ctx, &sdk.StreamableClientTransport{Endpoint: endpoint, HTTPClient: cs[1].httpClient(), MaxRetries: -1}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer bob.Close()
+	bob := rawStatelessPeer(ctx, t, endpoint, cs[1], "parker")
 	res, err := bob.CallTool(ctx, &sdk.CallToolParams{Name: "rh__elicit", Arguments: map[string]any{"label": "bob-late"}})
 	if err != nil || res.RequestState == "" || len(res.InputRequests) != 1 {
 		t.Fatalf("bob's call = %+v, %v; want input_required", res, err)

@@ -222,6 +222,27 @@ func sdkPeer(ctx context.Context, t *testing.T, endpoint string, c caller, versi
 	return s
 }
 
+// rawStatelessPeer connects the go-sdk client as name through c's node,
+// on 2026-07-28, with its multi round trips off: an input_required result
+// reaches the test, which answers it itself. It declares elicitation (a
+// stateless caller is asked only for what its request declared); its
+// handler is never called.
+func rawStatelessPeer(ctx context.Context, t *testing.T, endpoint string, c caller, name string) *sdk.ClientSession {
+	t.Helper()
+	client := sdk.NewClient(&sdk.Implementation{Name: name, Version: "1"}, &sdk.ClientOptions{
+		MultiRoundTrip: &sdk.MultiRoundTripOptions{Disabled: true},
+		ElicitationHandler: func(context.Context, *sdk.ElicitRequest) (*sdk.ElicitResult, error) {
+			return nil, errors.New("not here")
+		},
+	})
+	s, err := client.Connect(ctx, &sdk.StreamableClientTransport{Endpoint: endpoint, HTTPClient: c.httpClient(), MaxRetries: -1}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
 // sdkCall calls tool with args and progress token (none if empty) and
 // returns the result's text and whether it is a tool error.
 func sdkCall(ctx context.Context, t *testing.T, s *sdk.ClientSession, tool, token string, args map[string]any) (string, bool) {
@@ -662,22 +683,9 @@ func TestBridgedElicitationAndSampling(t *testing.T) {
 	}
 
 	t.Run("another identity cannot answer", func(t *testing.T) {
-		// A stateless client that handles input_required itself.
-		raw := func(c caller) *sdk.ClientSession {
-			client := sdk.NewClient(&sdk.Implementation{Name: "calls-test-raw", Version: "1"}, &sdk.ClientOptions{
-				MultiRoundTrip: &sdk.MultiRoundTripOptions{Disabled: true},
-				ElicitationHandler: func(context.Context, *sdk.ElicitRequest) (*sdk.ElicitResult, error) {
-					return nil, errors.New("not here")
-				},
-			})
-			s, err := client.Connect(ctx, &sdk.StreamableClientTransport{Endpoint: endpoint, HTTPClient: c.httpClient(), MaxRetries: -1}, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { s.Close() })
-			return s
-		}
-		aliceRaw, bobRaw := raw(cs[0]), raw(cs[1])
+		// Stateless clients that handle input_required themselves.
+		aliceRaw := rawStatelessPeer(ctx, t, endpoint, cs[0], "calls-test-raw")
+		bobRaw := rawStatelessPeer(ctx, t, endpoint, cs[1], "calls-test-raw")
 		res, err := aliceRaw.CallTool(ctx, &sdk.CallToolParams{Name: "pi__elicit", Arguments: map[string]any{"label": "alice-raw"}})
 		if err != nil || res.RequestState == "" || len(res.InputRequests) != 1 {
 			t.Fatalf("first round trip = %+v, %v; want an input_required result", res, err)

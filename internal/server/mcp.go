@@ -183,10 +183,8 @@ func (s *Server) auditCall(next server.ToolHandlerFunc) server.ToolHandlerFunc {
 			s.audit.Record(ctx, audit.Event{Action: audit.ToolCall, Caller: audit.CallerOf(id), Kind: audit.Tool, Name: req.Params.Name,
 				Decision: audit.Allow, Reason: d.Reason, Duration: time.Since(start), Outcome: outcome, Err: detail, Credentials: creds()})
 		}()
-		if st, ok := s.openRequestState(id, "tool", req.Params.Name, req.Params.RequestState); ok {
-			req.Params.RequestState = st
-		} else {
-			outcome, detail = audit.Refused, "requestState not sealed for this caller and tool"
+		if why, ok := s.openRetry(id, "tool", req.Params.Name, &req.Params.MultiRoundTripParams); !ok {
+			outcome, detail = audit.Refused, why
 			return nil, errBadState
 		}
 		res, err = next(ctx, req)
@@ -194,9 +192,8 @@ func (s *Server) auditCall(next server.ToolHandlerFunc) server.ToolHandlerFunc {
 			// The caller's answer comes back with it: sealed for
 			// them and this tool (requeststate.go).
 			cp := *res
-			var ok bool
-			if cp.MultiRoundTripResult, ok = s.sealResultState(id, "tool", req.Params.Name, res.MultiRoundTripResult); !ok {
-				outcome, detail = audit.Error, "the provider's requestState is too long to carry"
+			if why, ok := s.sealAnswer(id, "tool", req.Params.Name, &cp.MultiRoundTripResult); !ok {
+				outcome, detail = audit.Error, why
 				return nil, errToolFailed
 			}
 			res = &cp

@@ -166,10 +166,8 @@ func (s *Server) auditPrompt(next server.PromptHandlerFunc) server.PromptHandler
 			s.audit.Record(ctx, audit.Event{Action: audit.PromptGet, Caller: audit.CallerOf(id), Kind: audit.Prompt, Name: req.Params.Name,
 				Decision: audit.Allow, Reason: d.Reason, Duration: time.Since(start), Outcome: outcome, Err: detail, Credentials: creds()})
 		}()
-		if st, ok := s.openRequestState(id, "prompt", req.Params.Name, req.Params.RequestState); ok {
-			req.Params.RequestState = st
-		} else {
-			outcome, detail = audit.Refused, "requestState not sealed for this caller and prompt"
+		if why, ok := s.openRetry(id, "prompt", req.Params.Name, &req.Params.MultiRoundTripParams); !ok {
+			outcome, detail = audit.Refused, why
 			return nil, errBadState
 		}
 		res, err = next(ctx, req)
@@ -179,9 +177,8 @@ func (s *Server) auditPrompt(next server.PromptHandlerFunc) server.PromptHandler
 		if err == nil && res != nil && res.RequestState != "" {
 			// Sealed for the caller and this prompt (requeststate.go).
 			cp := *res
-			var ok bool
-			if cp.MultiRoundTripResult, ok = s.sealResultState(id, "prompt", req.Params.Name, res.MultiRoundTripResult); !ok {
-				outcome, detail = audit.Error, "the provider's requestState is too long to carry"
+			if why, ok := s.sealAnswer(id, "prompt", req.Params.Name, &cp.MultiRoundTripResult); !ok {
+				outcome, detail = audit.Error, why
 				return nil, errPromptFailed
 			}
 			res = &cp

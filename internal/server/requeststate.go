@@ -30,35 +30,36 @@ func stateFor(kind, name string) []byte {
 	return []byte(kind + "\x00" + name + "\x00")
 }
 
-// sealResultState returns r with its requestState sealed for caller and
-// the request (kind, name); r itself is not changed (it may be shared).
-// ok is false when the state is too long to carry.
-func (s *Server) sealResultState(caller *identity.Identity, kind, name string, r mcp.MultiRoundTripResult) (_ mcp.MultiRoundTripResult, ok bool) {
+// openRetry replaces, in a retried request (kind, name) from caller, the
+// sealed requestState with the provider's own; when it does not open for
+// them and this request, ok is false and detail says so for the audit
+// line. No state is none.
+func (s *Server) openRetry(caller *identity.Identity, kind, name string, p *mcp.MultiRoundTripParams) (detail string, ok bool) {
+	if p.RequestState == "" {
+		return "", true
+	}
+	payload, ok := s.tasks.ids.OpenState(p.RequestState, caller)
+	if ok {
+		var rest []byte
+		if rest, ok = bytes.CutPrefix(payload, stateFor(kind, name)); ok {
+			p.RequestState = string(rest)
+			return "", true
+		}
+	}
+	return "requestState not sealed for this caller and " + kind, false
+}
+
+// sealAnswer seals, in r (a copy the caller owns), the provider's
+// requestState for caller and the request (kind, name); when it is too
+// long to carry, ok is false and detail says so for the audit line.
+func (s *Server) sealAnswer(caller *identity.Identity, kind, name string, r *mcp.MultiRoundTripResult) (detail string, ok bool) {
 	if r.RequestState == "" {
-		return r, true
+		return "", true
 	}
 	sealed, ok := s.tasks.ids.SealState(caller, append(stateFor(kind, name), r.RequestState...))
 	if !ok {
-		return mcp.MultiRoundTripResult{}, false
+		return "the provider's requestState is too long to carry", false
 	}
 	r.RequestState = sealed
-	return r, true
-}
-
-// openRequestState returns the provider's state of a retried request
-// (kind, name) from caller; ok is false when state does not open for
-// them and this request. An empty state is none.
-func (s *Server) openRequestState(caller *identity.Identity, kind, name, state string) (_ string, ok bool) {
-	if state == "" {
-		return "", true
-	}
-	payload, ok := s.tasks.ids.OpenState(state, caller)
-	if !ok {
-		return "", false
-	}
-	rest, ok := bytes.CutPrefix(payload, stateFor(kind, name))
-	if !ok {
-		return "", false
-	}
-	return string(rest), true
+	return "", true
 }

@@ -173,13 +173,8 @@ func (u *upstream) call(ctx context.Context, tool string, req mcp.CallToolReques
 // refuses the call with URLElicitationRequiredError, urlErr is that error
 // (bounded) and res the tool error for callers that cannot take it.
 func (u *upstream) run(ctx context.Context, caller *callerRef, sup *supervisor, tool string, req mcp.CallToolRequest, asks chan *inputAsk) (res *mcp.CallToolResult, urlErr *mcp.URLElicitationRequiredError) {
-	ctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
-	var clock *deadline
-	if u.timeout > 0 {
-		clock = newDeadline(u.timeout, func() { cancel(errCallTimeout) })
-		defer clock.stop()
-	}
+	ctx, clock, stop := u.callClock(ctx)
+	defer stop()
 	sess, err := sup.Session(ctx)
 	if err != nil {
 		if ctx.Err() != nil {
@@ -257,10 +252,30 @@ func (u *upstream) run(ctx context.Context, caller *callerRef, sup *supervisor, 
 	return u.unavailable(tool, err), nil
 }
 
+// callClock returns ctx ended, with cause errCallTimeout, once the
+// upstream has been silent for the call's timeout, and the clock (nil
+// without a timeout: no limit) that progress renews; stop releases both.
+func (u *upstream) callClock(ctx context.Context) (_ context.Context, clock *deadline, stop func()) {
+	ctx, cancel := context.WithCancelCause(ctx)
+	if u.timeout <= 0 {
+		return ctx, nil, func() { cancel(nil) }
+	}
+	clock = newDeadline(u.timeout, func() { cancel(errCallTimeout) })
+	return ctx, clock, func() {
+		clock.stop()
+		cancel(nil)
+	}
+}
+
 // ended is the tool error of a call whose context ended: the call's
 // timeout, or the caller's cancellation.
 func (u *upstream) ended(ctx context.Context, tool string) *mcp.CallToolResult {
-	if errors.Is(context.Cause(ctx), errCallTimeout) {
+	return u.endedBy(context.Cause(ctx), tool)
+}
+
+// endedBy is ended for a call whose context ended with cause.
+func (u *upstream) endedBy(cause error, tool string) *mcp.CallToolResult {
+	if errors.Is(cause, errCallTimeout) {
 		u.log.Warn("upstream call timed out", "tool", tool, "timeout", u.timeout.String())
 		return mcp.NewToolResultError("upstream " + u.name + " timed out")
 	}

@@ -63,16 +63,11 @@ func (u *upstream) dial(ctx context.Context, caller *callerInfo, sup *supervisor
 // upstream with auth; "" otherwise).
 func (u *upstream) dialAs(ctx context.Context, caller *callerInfo, authKey string, sup *supervisor) (*session, error) {
 	s := &session{perIdentity: caller != nil, roots: sup.roots}
-	c, err := u.connect(ctx, caller, authKey, s.hooks(sup.Poke))
+	c, lane, err := u.connect(ctx, caller, authKey, s.hooks(sup.Poke))
 	if err != nil {
 		return nil, err
 	}
-	s.Session = c
-	if u.modern != nil {
-		// The 2026-07-28 lane sends as this session does (modern.go).
-		remote, h := u.remoteFor(caller, authKey)
-		s.modern = remote.Modern(h, maxModernMessage)
-	}
+	s.Session, s.modern = c, lane
 	// Before the session serves a call, so that the call's first log
 	// messages pass the upstream's filter.
 	u.setLogLevel(s)

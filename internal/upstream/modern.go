@@ -70,7 +70,7 @@ func hostMeta() map[string]any {
 	return map[string]any{
 		mcp.MetaKeyProtocolVersion:    conn.ModernVersion,
 		mcp.MetaKeyClientCapabilities: map[string]any{},
-		mcp.MetaKeyClientInfo:         mcp.Implementation{Name: "tsmcp", Version: "bridge"},
+		mcp.MetaKeyClientInfo:         conn.ClientInfo,
 	}
 }
 
@@ -294,7 +294,7 @@ func (u *upstream) callModern(ctx context.Context, sup *supervisor, tool string,
 	case err == nil:
 		return u.rewriteToolResult(res), nil
 	case errors.Is(err, errModernEnded):
-		return u.ended(ctx, tool), nil
+		return u.endedBy(err, tool), nil
 	case errors.Is(err, errModernRPC):
 		return mcp.NewToolResultError("upstream " + u.name + " returned an error"), nil
 	case errors.As(err, &mc):
@@ -333,7 +333,8 @@ func (u *upstream) getPromptModern(ctx context.Context, sess *session, prompt st
 }
 
 var (
-	// errModernEnded: the caller went away or the call timed out.
+	// errModernEnded: the caller went away or the call timed out (the
+	// error wraps the cause too).
 	errModernEnded = errors.New("the request ended")
 	// errModernRPC: the upstream answered with a JSON-RPC error (logged).
 	errModernRPC = errors.New("the upstream answered with an error")
@@ -348,13 +349,8 @@ func (u *upstream) viaModern(ctx context.Context, sess *session, method, target 
 	if sess.modern == nil {
 		return errors.New("the session has no 2026-07-28 lane")
 	}
-	ctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
-	var clock *deadline
-	if u.timeout > 0 {
-		clock = newDeadline(u.timeout, func() { cancel(errCallTimeout) })
-		defer clock.stop()
-	}
+	ctx, clock, stop := u.callClock(ctx)
+	defer stop()
 	var token mcp.ProgressToken
 	if meta != nil {
 		token = meta.ProgressToken
@@ -382,12 +378,7 @@ func (u *upstream) viaModern(ctx context.Context, sess *session, method, target 
 		return nil
 	}
 	if ctx.Err() != nil {
-		if errors.Is(context.Cause(ctx), errCallTimeout) {
-			u.log.Warn("upstream call timed out", "method", method, "target", target, "timeout", u.timeout.String())
-		} else {
-			u.log.Info("upstream request cancelled by the caller", "method", method, "target", target)
-		}
-		return errModernEnded
+		return fmt.Errorf("%w: %w", errModernEnded, context.Cause(ctx))
 	}
 	var re *conn.RPCError
 	if errors.As(err, &re) {

@@ -172,11 +172,17 @@ func (u *upstream) remoteFor(caller *callerInfo, authKey string) (*conn.Remote, 
 
 // connect starts a child or opens a session, for caller (nil: shared or
 // discovery, without caller variables); a session of an upstream with
-// auth sends as the identity of credential key authKey.
-func (u *upstream) connect(ctx context.Context, caller *callerInfo, authKey string, hooks conn.Hooks) (*conn.Session, error) {
+// auth sends as the identity of credential key authKey. lane is the
+// 2026-07-28 client that sends as the session does (protocol: auto;
+// nil otherwise, see modern.go).
+func (u *upstream) connect(ctx context.Context, caller *callerInfo, authKey string, hooks conn.Hooks) (_ *conn.Session, lane *conn.Modern, _ error) {
 	if u.remote != nil {
 		remote, h := u.remoteFor(caller, authKey)
-		return remote.Dial(ctx, h, hooks)
+		if u.modern != nil {
+			lane = remote.Modern(h, maxModernMessage)
+		}
+		s, err := remote.Dial(ctx, h, hooks)
+		return s, lane, err
 	}
 	var extra map[string]string
 	log := u.log
@@ -188,7 +194,7 @@ func (u *upstream) connect(ctx context.Context, caller *callerInfo, authKey stri
 	if u.perIdentity {
 		var err error
 		if dir, err = u.p.dirs.dir(caller, u.name); err != nil {
-			return nil, fmt.Errorf("per-identity directory: %w", err)
+			return nil, nil, fmt.Errorf("per-identity directory: %w", err)
 		}
 		argv, cfgEnv = identityCommand(u.cfg.Command, u.cfg.Env, dir)
 		if caller == nil {
@@ -197,7 +203,7 @@ func (u *upstream) connect(ctx context.Context, caller *callerInfo, authKey stri
 			expandSecrets(cfgEnv, caller.secrets)
 		}
 	}
-	return conn.StartChild(ctx, conn.Child{
+	s, err := conn.StartChild(ctx, conn.Child{
 		Argv:    argv,
 		Env:     conn.ChildEnv(u.p.opts.LookupEnv, cfgEnv, extra),
 		Dir:     dir,
@@ -206,6 +212,7 @@ func (u *upstream) connect(ctx context.Context, caller *callerInfo, authKey stri
 		Hooks:   hooks,
 		Track:   u.trackChild,
 	})
+	return s, nil, err
 }
 
 // identityCommand returns the argv and configured environment of a

@@ -20,8 +20,9 @@ import (
 	"github.com/mark3labs/mcp-go/mcp"
 )
 
-// clientName is how tsmcp introduces itself to upstreams.
-const clientName = "tsmcp"
+// ClientInfo is how tsmcp introduces itself to upstreams, in a session's
+// initialize and in the _meta of its own 2026-07-28 requests.
+var ClientInfo = mcp.Implementation{Name: "tsmcp", Version: "upstream-bridge"}
 
 // Session is one initialized MCP client connection: a stdio child or a
 // remote session. It is dead once its Context is done; Reason says why.
@@ -136,7 +137,7 @@ func (s *Session) attach(h Hooks, tr transport.Interface, log *slog.Logger) {
 func (s *Session) initialize(ctx context.Context) error {
 	req := mcp.InitializeRequest{}
 	req.Params.ProtocolVersion = mcp.LATEST_LEGACY_PROTOCOL_VERSION
-	req.Params.ClientInfo = mcp.Implementation{Name: clientName, Version: "upstream-bridge"}
+	req.Params.ClientInfo = ClientInfo
 	_, err := s.client.Initialize(ctx, req)
 	return err
 }
