@@ -19,6 +19,7 @@ import (
 	"github.com/tsmcp/tsmcp/internal/acl"
 	"github.com/tsmcp/tsmcp/internal/config"
 	"github.com/tsmcp/tsmcp/internal/secrets"
+	"github.com/tsmcp/tsmcp/internal/testutil"
 )
 
 // modernUpstream starts an MCP server (mcp-go, Streamable HTTP) that
@@ -30,10 +31,11 @@ import (
 //   - ask asks for the caller's name with an input_required result (state
 //     "upstream-state-<label>") and greets the answer, naming the state it
 //     got back;
-//   - only_modern is listed to 2026-07-28 requests only.
+//   - only_modern is listed to 2026-07-28 requests only;
+//   - the prompt greet asks like ask (state "upstream-prompt-state").
 func modernUpstream(t *testing.T) string {
 	t.Helper()
-	s := mcpserver.NewMCPServer("modern-upstream", "1", mcpserver.WithToolCapabilities(true),
+	s := mcpserver.NewMCPServer("modern-upstream", "1", mcpserver.WithToolCapabilities(true), mcpserver.WithPromptCapabilities(true),
 		mcpserver.WithToolFilter(func(ctx context.Context, in []mcp.Tool) []mcp.Tool {
 			if mcpserver.IsModernRequest(ctx) {
 				return in
@@ -62,6 +64,17 @@ func modernUpstream(t *testing.T) string {
 		b.Elicit("name", mcp.ElicitationParams{Message: "who are you?", RequestedSchema: map[string]any{
 			"type": "object", "properties": map[string]any{"name": map[string]any{"type": "string"}}}})
 		return b.ToolResult(), nil
+	})
+	s.AddPrompt(mcp.NewPrompt("greet"), func(_ context.Context, req mcp.GetPromptRequest) (*mcp.GetPromptResult, error) {
+		if r, ok := req.Params.InputResponses["name"]; ok {
+			raw, _ := json.Marshal(r)
+			return mcp.NewGetPromptResult("greeting", []mcp.PromptMessage{
+				mcp.NewPromptMessage(mcp.RoleUser, mcp.NewTextContent(fmt.Sprintf("hello %s with %s", raw, req.Params.RequestState)))}), nil
+		}
+		b := mcpserver.NewInputRequestBuilder("upstream-prompt-state")
+		b.Elicit("name", mcp.ElicitationParams{Message: "who are you?", RequestedSchema: map[string]any{
+			"type": "object", "properties": map[string]any{"name": map[string]any{"type": "string"}}}})
+		return b.PromptResult(), nil
 	})
 	s.AddTool(mcp.NewTool("only_modern"), func(context.Context, mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 		return mcp.NewToolResultText("modern only"), nil
@@ -95,7 +108,7 @@ func TestModernLane(t *testing.T) {
 		}
 	}
 	endpoint, logs := callsHostWith(ctx, t, tn, func(c *config.Config) {
-		c.ACL = acl.Config{Rules: []acl.Rule{{Src: []string{"*"}, Tools: []string{"*"}}}}
+		c.ACL = acl.Config{Rules: []acl.Rule{{Src: []string{"*"}, Tools: []string{"*"}, Prompts: []string{"*"}}}}
 		c.Secrets.Source = "dir:" + keys
 		c.Upstreams = []config.Upstream{
 			{Name: "md", URL: url, Protocol: config.ProtocolAuto, Timeout: 5 * time.Second},
@@ -103,21 +116,8 @@ func TestModernLane(t *testing.T) {
 				Headers: map[string]string{"X-Key": "${secret:key}"}},
 		}
 	})
-	raw := func(c caller) *sdk.ClientSession {
-		client := sdk.NewClient(&sdk.Implementation{Name: "lane-" + c.name, Version: "1"}, &sdk.ClientOptions{
-			MultiRoundTrip: &sdk.MultiRoundTripOptions{Disabled: true},
-			ElicitationHandler: func(context.Context, *sdk.ElicitRequest) (*sdk.ElicitResult, error) {
-				return &sdk.ElicitResult{Action: "accept", Content: map[string]any{"name": "from-" + c.name}}, nil
-			},
-		})
-		s, err := client.Connect(ctx, &sdk.StreamableClientTransport{Endpoint: endpoint, HTTPClient: c.httpClient(), MaxRetries: -1}, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { s.Close() })
-		return s
-	}
-	alice, bob := raw(cs[0]), raw(cs[1])
+	alice := rawStatelessPeer(ctx, t, endpoint, cs[0], "lane-alice")
+	bob := rawStatelessPeer(ctx, t, endpoint, cs[1], "lane-bob")
 	var sh heard
 	session := mcpgoPeer(ctx, t, endpoint, cs[0], "alice", &sh)
 
@@ -128,15 +128,7 @@ func TestModernLane(t *testing.T) {
 		return names
 	}
 	modernNames := upstreamTools(sdkToolNames(ctx, t, alice))
-	res, err := session.ListTools(ctx, mcp.ListToolsRequest{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var sessionNames []string
-	for _, tool := range res.Tools {
-		sessionNames = append(sessionNames, tool.Name)
-	}
-	sessionNames = upstreamTools(sessionNames)
+	sessionNames := upstreamTools(testutil.MCPGoToolNames(ctx, t, session))
 	if want := []string{"md__ask", "md__only_modern", "md__seen"}; !slices.Equal(modernNames, want) {
 		t.Errorf("a 2026-07-28 caller is listed %q, want %q", modernNames, want)
 	}
@@ -221,6 +213,36 @@ func TestModernLane(t *testing.T) {
 		}
 		if refused != 4 {
 			t.Errorf("%d refused states audited, want 4", refused)
+		}
+	})
+
+	t.Run("a prompt's input_required is sealed for its caller and prompt", func(t *testing.T) {
+		first, err := alice.GetPrompt(ctx, &sdk.GetPromptParams{Name: "md__greet"})
+		if err != nil || first.RequestState == "" || len(first.InputRequests) != 1 {
+			t.Fatalf("first round trip = %+v, %v; want input_required", first, err)
+		}
+		answer := sdk.InputResponseMap{"name": &sdk.ElicitResult{Action: "accept", Content: map[string]any{"name": "mallory"}}}
+		for _, tt := range []struct {
+			name  string
+			s     *sdk.ClientSession
+			state string
+		}{
+			{"another identity", bob, first.RequestState},
+			{"the upstream's own state", alice, "upstream-prompt-state"},
+		} {
+			t.Run(tt.name, func(t *testing.T) {
+				if res, err := tt.s.GetPrompt(ctx, &sdk.GetPromptParams{Name: "md__greet", RequestState: tt.state, InputResponses: answer}); err == nil {
+					t.Fatalf("= %+v; want a JSON-RPC error", res)
+				}
+			})
+		}
+		answer["name"] = &sdk.ElicitResult{Action: "accept", Content: map[string]any{"name": "alice"}}
+		final, err := alice.GetPrompt(ctx, &sdk.GetPromptParams{Name: "md__greet", RequestState: first.RequestState, InputResponses: answer})
+		if err != nil || len(final.Messages) != 1 {
+			t.Fatalf("alice's answer = %+v, %v", final, err)
+		}
+		if got := final.Messages[0].Content.(*sdk.TextContent).Text; !strings.Contains(got, `"name":"alice"`) || !strings.HasSuffix(got, "with upstream-prompt-state") {
+			t.Errorf("the upstream got %q, want alice's answer with its own state", got)
 		}
 	})
 

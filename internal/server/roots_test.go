@@ -153,8 +153,9 @@ func sdkToolNames(ctx context.Context, t *testing.T, s *sdk.ClientSession) []str
 // TestBridgedRootsStateless: a per-identity child's roots/list during the
 // call of a caller on the stateless protocol (2026-07-28) reaches that
 // caller as an input_required result (the go-sdk and mcp-go clients
-// answer it by themselves) and the child gets the caller's own roots; a stateless caller
-// that declared no roots is not asked (the child's request is refused).
+// answer it by themselves) and the child gets the caller's own roots. A
+// stateless caller that declared no roots (or no elicitation) is not
+// asked for them: the child's request is refused.
 func TestBridgedRootsStateless(t *testing.T) {
 	tn := startTailnet(t)
 	cs := tn.callers()
@@ -214,6 +215,16 @@ func TestBridgedRootsStateless(t *testing.T) {
 	t.Run("bob, mcp-go", func(t *testing.T) {
 		if text, isErr := mcpgoCall(ctx, t, bob, "pi__roots", "", nil); isErr || text != "roots [file:///work/bob-s]" {
 			t.Errorf("bob's pi__roots = %q (isError %v), want his roots", text, isErr)
+		}
+	})
+	t.Run("a caller without elicitation is not asked", func(t *testing.T) {
+		if text, isErr := mcpgoCall(ctx, t, ci, "pi__elicit", "", map[string]any{"label": "ci-q"}); !isErr || !strings.Contains(text, "elicitation failed") {
+			t.Errorf("ci's pi__elicit = %q (isError %v), want the child's elicitation refused", text, isErr)
+		}
+		if !slices.ContainsFunc(logs.JSONLines("upstream request not forwarded"), func(m map[string]any) bool {
+			return m["method"] == "elicitation/create" && strings.Contains(fmt.Sprint(m["err"]), "did not declare elicitation")
+		}) {
+			t.Errorf("no log line says ci's client did not declare elicitation; have %v", logs.JSONLines("upstream request not forwarded"))
 		}
 	})
 	t.Run("a caller without roots is not asked", func(t *testing.T) {
