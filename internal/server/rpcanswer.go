@@ -128,10 +128,11 @@ type answerWriter struct {
 }
 
 func (w *answerWriter) WriteHeader(code int) {
-	if w.written || w.started {
-		if w.started {
-			w.ResponseWriter.WriteHeader(code)
-		}
+	switch {
+	case w.written:
+		return
+	case w.started:
+		w.ResponseWriter.WriteHeader(code)
 		return
 	}
 	if err, status := w.answer.get(); err != nil {

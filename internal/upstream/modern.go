@@ -204,8 +204,8 @@ func modernParams(p map[string]any) json.RawMessage {
 	return b
 }
 
-// modernOnlyTools returns the raw tools of the 2026-07-28 listing whose
-// names the session's listing (raws) does not have.
+// modernOnly returns the items of the 2026-07-28 listing (modern) whose
+// names (by name) the session's listing does not have, each name once.
 func modernOnly[T any](session []T, modern []T, name func(T) string) []T {
 	have := map[string]bool{}
 	for _, t := range session {
